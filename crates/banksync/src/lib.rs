@@ -1,0 +1,8 @@
+//! banksync: link bank accounts through Plaid and keep balances and transactions in your own database.
+//!
+//! The binary (`src/main.rs`) is a thin shell over this library so that integration tests and the CLI
+//! share one code path.
+
+pub mod store;
+pub mod telemetry;
+pub mod vault;

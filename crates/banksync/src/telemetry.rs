@@ -1,0 +1,12 @@
+//! Logging setup: one `tracing` subscriber for the whole process, filtered by `RUST_LOG`.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. The default level is `info` for our crates and `warn` for
+/// dependencies, so a fresh `banksync` prints a handful of useful lines and nothing else.
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,banksync=info,plaid=info,plaid_sim=info"));
+    // `try_init` so tests that call into the CLI twice do not panic.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}

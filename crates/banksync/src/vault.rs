@@ -1,0 +1,1 @@
+//! Token vault: placeholder, being written.
