@@ -1,0 +1,392 @@
+//! Configuration: flags, environment variables and an optional TOML file, resolved once at start.
+//!
+//! Precedence is flag > environment variable > config file > built-in default. Every value is validated here,
+//! so the rest of the program receives a [`Config`] that is known to be coherent, and a bad setting stops the
+//! start with one sentence naming the setting. Secrets are [`SecretString`]s and never printed: `Debug` on both
+//! the raw and the resolved form redacts them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+/// Settings as the operator gave them. Every field is optional so that the file and the command line can be
+/// layered; [`Config::resolve`] applies defaults and validation.
+#[derive(Clone, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// TOML file with any of these settings (keys as the long flag names, with `_`).
+    #[arg(long, env = "BANKSYNC_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address the HTTP server listens on [default: 127.0.0.1:8080].
+    #[arg(long, env = "BANKSYNC_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the SQLite database and the master key file [default: ./data].
+    #[arg(long, env = "BANKSYNC_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://…` [default: sqlite://DATA_DIR/banksync.db].
+    #[arg(long, env = "BANKSYNC_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Base URL at which Plaid's webhooks reach this server [default: http://LISTEN].
+    #[arg(long, env = "BANKSYNC_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Base64 of the 32-byte key that encrypts access tokens [default: DATA_DIR/master.key, created on first run].
+    #[arg(long, env = "BANKSYNC_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// Plaid client id. Without it (and the secret) banksync runs the built-in simulator.
+    #[arg(long, env = "PLAID_CLIENT_ID")]
+    pub plaid_client_id: Option<String>,
+    /// Plaid secret for the chosen environment.
+    #[arg(long, env = "PLAID_SECRET", hide_env_values = true)]
+    pub plaid_secret: Option<String>,
+    /// `sandbox` or `production` [default: sandbox].
+    #[arg(long, env = "PLAID_ENV")]
+    pub plaid_env: Option<String>,
+    /// Overrides Plaid's base URL (e.g. a standalone `banksync sim`).
+    #[arg(long, env = "PLAID_BASE_URL")]
+    pub plaid_base_url: Option<String>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("config", &self.config)
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field("public_url", &self.public_url)
+            .field("master_key", &self.master_key.as_ref().map(|_| "[redacted]"))
+            .field("plaid_client_id", &self.plaid_client_id)
+            .field("plaid_secret", &self.plaid_secret.as_ref().map(|_| "[redacted]"))
+            .field("plaid_env", &self.plaid_env)
+            .field("plaid_base_url", &self.plaid_base_url)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Fills every unset field from `lower` (a lower-precedence layer).
+    fn or(self, lower: Settings) -> Settings {
+        Settings {
+            config: self.config.or(lower.config),
+            listen: self.listen.or(lower.listen),
+            data_dir: self.data_dir.or(lower.data_dir),
+            database_url: self.database_url.or(lower.database_url),
+            public_url: self.public_url.or(lower.public_url),
+            master_key: self.master_key.or(lower.master_key),
+            plaid_client_id: self.plaid_client_id.or(lower.plaid_client_id),
+            plaid_secret: self.plaid_secret.or(lower.plaid_secret),
+            plaid_env: self.plaid_env.or(lower.plaid_env),
+            plaid_base_url: self.plaid_base_url.or(lower.plaid_base_url),
+        }
+    }
+
+    /// Reads a TOML settings file. Unknown keys are an error: a typo must not silently fall back to a default.
+    pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("config", format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ConfigError::new("config", format!("{}: {}", path.display(), e.message())))
+    }
+}
+
+/// Where the data lives.
+#[derive(Clone)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    /// The full URL; it may carry a password, hence secret.
+    Postgres(SecretString),
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(_) => f.write_str("postgres://[redacted]"),
+        }
+    }
+}
+
+/// Which Plaid banksync talks to.
+#[derive(Clone)]
+pub enum PlaidTarget {
+    /// No keys configured: start the embedded simulator on a loopback port.
+    EmbeddedSimulator,
+    /// Real Plaid (or any Plaid-compatible server when `base_url` is set).
+    Remote { client_id: String, secret: SecretString, environment: PlaidEnvironment, base_url: Option<Url> },
+}
+
+impl fmt::Debug for PlaidTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlaidTarget::EmbeddedSimulator => f.write_str("EmbeddedSimulator"),
+            PlaidTarget::Remote { client_id, environment, base_url, .. } => f
+                .debug_struct("Remote")
+                .field("client_id", client_id)
+                .field("secret", &"[redacted]")
+                .field("environment", environment)
+                .field("base_url", &base_url.as_ref().map(Url::as_str))
+                .finish(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlaidEnvironment {
+    Sandbox,
+    Production,
+}
+
+/// The validated configuration.
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub public_url: Url,
+    pub master_key: Option<SecretString>,
+    pub plaid: PlaidTarget,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database", &self.database)
+            .field("public_url", &self.public_url.as_str())
+            .field("master_key", &self.master_key.as_ref().map(|_| "[redacted]"))
+            .field("plaid", &self.plaid)
+            .finish()
+    }
+}
+
+/// A setting that cannot be used, named so the operator knows what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {setting}: {message}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, message: impl Into<String>) -> Self {
+        ConfigError { setting, message: message.into() }
+    }
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+impl Config {
+    /// Layers `cli` (flags and environment, as parsed by clap) over the config file it names, then validates.
+    pub fn load(cli: Settings) -> Result<Config, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        Config::resolve(cli.or(file))
+    }
+
+    /// Applies defaults and validates an already-layered [`Settings`].
+    pub fn resolve(s: Settings) -> Result<Config, ConfigError> {
+        let listen = s.listen.unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address"));
+        let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        if data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("BANKSYNC_DATA_DIR", "must not be empty"));
+        }
+
+        let database = match s.database_url.as_deref() {
+            None => DatabaseUrl::Sqlite(data_dir.join("banksync.db")),
+            Some(url) => parse_database_url(url)?,
+        };
+
+        let public_url = match s.public_url.as_deref() {
+            None => Url::parse(&format!("http://{listen}")).expect("a socket address makes a valid URL"),
+            Some(raw) => parse_http_url("BANKSYNC_PUBLIC_URL", raw)?,
+        };
+
+        let master_key = match s.master_key {
+            Some(k) if k.trim().is_empty() => {
+                return Err(ConfigError::new("BANKSYNC_MASTER_KEY", "is set but empty"));
+            }
+            other => other.map(SecretString::from),
+        };
+
+        let plaid = resolve_plaid(s.plaid_client_id, s.plaid_secret, s.plaid_env.as_deref(), s.plaid_base_url)?;
+
+        Ok(Config { listen, data_dir, database, public_url, master_key, plaid })
+    }
+
+    /// The URL Plaid posts webhooks to.
+    pub fn webhook_url(&self) -> Url {
+        self.public_url.join("webhooks/plaid").expect("a relative path joins any http URL")
+    }
+}
+
+fn resolve_plaid(
+    client_id: Option<String>,
+    secret: Option<String>,
+    env: Option<&str>,
+    base_url: Option<String>,
+) -> Result<PlaidTarget, ConfigError> {
+    let client_id = client_id.filter(|v| !v.trim().is_empty());
+    let secret = secret.filter(|v| !v.trim().is_empty());
+    let environment = match env.map(str::trim) {
+        None | Some("") | Some("sandbox") => PlaidEnvironment::Sandbox,
+        Some("production") => PlaidEnvironment::Production,
+        Some(other) => {
+            return Err(ConfigError::new("PLAID_ENV", format!("{other:?} is not one of: sandbox, production")));
+        }
+    };
+    let base_url = base_url.map(|raw| parse_http_url("PLAID_BASE_URL", &raw)).transpose()?;
+    match (client_id, secret) {
+        (Some(client_id), Some(secret)) => {
+            Ok(PlaidTarget::Remote { client_id, secret: SecretString::from(secret), environment, base_url })
+        }
+        (None, None) => Ok(PlaidTarget::EmbeddedSimulator),
+        (Some(_), None) => Err(ConfigError::new("PLAID_SECRET", "PLAID_CLIENT_ID is set but PLAID_SECRET is not")),
+        (None, Some(_)) => Err(ConfigError::new("PLAID_CLIENT_ID", "PLAID_SECRET is set but PLAID_CLIENT_ID is not")),
+    }
+}
+
+fn parse_database_url(url: &str) -> Result<DatabaseUrl, ConfigError> {
+    const SETTING: &str = "BANKSYNC_DATABASE_URL";
+    if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        // Drop sqlx-style options (`?mode=rwc`): banksync sets its own connection options.
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            return Err(ConfigError::new(SETTING, "a SQLite URL needs a file path, e.g. sqlite://data/banksync.db"));
+        }
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Url::parse(url).map_err(|e| ConfigError::new(SETTING, format!("not a valid PostgreSQL URL: {e}")))?;
+        Ok(DatabaseUrl::Postgres(SecretString::from(url.to_owned())))
+    } else {
+        Err(ConfigError::new(
+            SETTING,
+            format!("unsupported scheme in {:?}: use sqlite://PATH or postgres://…", redact_url(url)),
+        ))
+    }
+}
+
+fn parse_http_url(setting: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw.trim()).map_err(|e| ConfigError::new(setting, format!("{raw:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::new(setting, format!("{raw:?} must be an http(s) URL with a host")));
+    }
+    Ok(url)
+}
+
+/// Hides a password embedded in a URL (`postgres://user:pw@host/db`) for messages and Debug output.
+fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("redacted"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "[unparseable URL]".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn settings() -> Settings {
+        Settings::default()
+    }
+
+    #[test]
+    fn defaults_give_sqlite_in_the_data_dir_and_the_embedded_simulator() {
+        let config = Config::resolve(settings()).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+        assert!(matches!(&config.database, DatabaseUrl::Sqlite(p) if p == Path::new("data/banksync.db")));
+        assert!(matches!(config.plaid, PlaidTarget::EmbeddedSimulator));
+        assert_eq!(config.webhook_url().as_str(), "http://127.0.0.1:8080/webhooks/plaid");
+    }
+
+    #[test]
+    fn keys_select_remote_plaid_and_half_a_key_pair_is_an_error() {
+        let both = Settings {
+            plaid_client_id: Some("id".into()),
+            plaid_secret: Some("shh".into()),
+            plaid_env: Some("production".into()),
+            ..settings()
+        };
+        match Config::resolve(both).unwrap().plaid {
+            PlaidTarget::Remote { client_id, secret, environment, base_url } => {
+                assert_eq!(client_id, "id");
+                assert_eq!(secret.expose_secret(), "shh");
+                assert_eq!(environment, PlaidEnvironment::Production);
+                assert!(base_url.is_none());
+            }
+            other => panic!("expected remote Plaid, got {other:?}"),
+        }
+        let half = Settings { plaid_client_id: Some("id".into()), ..settings() };
+        assert_eq!(Config::resolve(half).unwrap_err().setting, "PLAID_SECRET");
+        let bad_env = Settings { plaid_env: Some("development".into()), ..settings() };
+        assert_eq!(Config::resolve(bad_env).unwrap_err().setting, "PLAID_ENV");
+    }
+
+    #[test]
+    fn database_urls_are_validated_by_scheme() {
+        let pg = Settings { database_url: Some("postgres://u:pw@127.0.0.1/test".into()), ..settings() };
+        assert!(matches!(Config::resolve(pg).unwrap().database, DatabaseUrl::Postgres(_)));
+        let sqlite = Settings { database_url: Some("sqlite:///tmp/x.db?mode=rwc".into()), ..settings() };
+        assert!(
+            matches!(Config::resolve(sqlite).unwrap().database, DatabaseUrl::Sqlite(p) if p == Path::new("/tmp/x.db"))
+        );
+        let mysql = Settings { database_url: Some("mysql://u:hunter2@h/db".into()), ..settings() };
+        let err = Config::resolve(mysql).unwrap_err();
+        assert_eq!(err.setting, "BANKSYNC_DATABASE_URL");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn public_url_must_be_http() {
+        let ftp = Settings { public_url: Some("ftp://example.org".into()), ..settings() };
+        assert_eq!(Config::resolve(ftp).unwrap_err().setting, "BANKSYNC_PUBLIC_URL");
+        let ok = Settings { public_url: Some("https://bank.example.org/base/".into()), ..settings() };
+        assert_eq!(Config::resolve(ok).unwrap().webhook_url().as_str(), "https://bank.example.org/base/webhooks/plaid");
+    }
+
+    #[test]
+    fn debug_output_redacts_every_secret() {
+        let s = Settings {
+            master_key: Some("MASTERKEY".into()),
+            plaid_client_id: Some("client".into()),
+            plaid_secret: Some("PLAIDSECRET".into()),
+            database_url: Some("postgres://u:DBPASSWORD@h/db".into()),
+            ..settings()
+        };
+        let raw = format!("{s:?}");
+        let resolved = format!("{:?}", Config::resolve(s).unwrap());
+        for text in [raw, resolved] {
+            for secret in ["MASTERKEY", "PLAIDSECRET", "DBPASSWORD"] {
+                assert!(!text.contains(secret), "{secret} leaked in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn file_layer_fills_gaps_but_flags_win_and_unknown_keys_fail() {
+        let dir = std::env::temp_dir().join(format!("banksync-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("banksync.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nplaid_env = \"production\"\n").unwrap();
+        let cli = Settings { config: Some(path.clone()), plaid_env: Some("sandbox".into()), ..settings() };
+        let config = Config::load(cli).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9000".parse().unwrap());
+        assert!(matches!(config.plaid, PlaidTarget::EmbeddedSimulator));
+
+        std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
+        let err = Config::load(Settings { config: Some(path), ..settings() }).unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
