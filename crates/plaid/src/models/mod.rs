@@ -1,0 +1,25 @@
+//! Wire models, one module per endpoint family.
+//!
+//! Requests serialize only the fields that are set (`None` is skipped, except where Plaid gives
+//! `null` a meaning, which is documented on the field). Responses are tolerant: unknown fields
+//! are ignored, optional fields default when missing, and every enum Plaid may extend has an
+//! `Other(String)` catch-all. Money is `rust_decimal::Decimal`, read from the JSON number's
+//! exact text (serde_json `arbitrary_precision`), never through `f64`.
+
+pub mod accounts;
+pub mod common;
+pub mod item;
+pub mod link;
+pub mod sandbox;
+pub mod transactions;
+pub mod webhook_key;
+pub mod webhooks;
+
+pub use accounts::*;
+pub use common::*;
+pub use item::*;
+pub use link::*;
+pub use sandbox::*;
+pub use transactions::*;
+pub use webhook_key::*;
+pub use webhooks::*;
