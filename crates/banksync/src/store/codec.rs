@@ -1,0 +1,180 @@
+//! Text encodings shared by both backends.
+//!
+//! The schema stores timestamps, dates and money as TEXT so one piece of Rust serves SQLite and PostgreSQL. For SQL
+//! to compare them correctly the text must sort like the value it encodes, so every encoding here is fixed width.
+
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use rust_decimal::Decimal;
+
+use super::StoreError;
+
+/// The one timestamp form in the database: RFC 3339, UTC, microseconds, always 27 characters.
+const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
+const DATE_FORMAT: &str = "%Y-%m-%d";
+
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.format(TS_FORMAT).to_string()
+}
+
+pub fn ts_opt(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(ts)
+}
+
+pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    NaiveDateTime::parse_from_str(s, TS_FORMAT)
+        .map(|n| n.and_utc())
+        .or_else(|_| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)))
+        .map_err(|e| StoreError::corrupt(format!("timestamp {s:?}: {e}")))
+}
+
+pub fn parse_ts_opt(s: Option<&str>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    s.map(parse_ts).transpose()
+}
+
+/// The current time, truncated to what the database keeps, so a value read back equals the value written.
+pub fn now() -> DateTime<Utc> {
+    let n = Utc::now();
+    parse_ts(&ts(n)).unwrap_or(n)
+}
+
+pub fn date(d: NaiveDate) -> String {
+    d.format(DATE_FORMAT).to_string()
+}
+
+pub fn parse_date(s: &str) -> Result<NaiveDate, StoreError> {
+    NaiveDate::parse_from_str(s, DATE_FORMAT).map_err(|e| StoreError::corrupt(format!("date {s:?}: {e}")))
+}
+
+pub fn parse_date_opt(s: Option<&str>) -> Result<Option<NaiveDate>, StoreError> {
+    s.map(parse_date).transpose()
+}
+
+/// Exact decimal text, scale preserved ("0.10" stays "0.10").
+pub fn money(d: Decimal) -> String {
+    d.to_string()
+}
+
+pub fn money_opt(d: Option<Decimal>) -> Option<String> {
+    d.map(money)
+}
+
+pub fn parse_money(s: &str) -> Result<Decimal, StoreError> {
+    Decimal::from_str(s).map_err(|e| StoreError::corrupt(format!("amount {s:?}: {e}")))
+}
+
+pub fn parse_money_opt(s: Option<&str>) -> Result<Option<Decimal>, StoreError> {
+    s.map(parse_money).transpose()
+}
+
+/// Digits a `Decimal` can have before and after the point (96-bit mantissa, scale ≤ 28).
+const INT_DIGITS: usize = 29;
+const FRAC_DIGITS: usize = 28;
+
+/// An order-preserving text key for an amount: `a < b` exactly when `amount_key(a) < amount_key(b)` byte-wise.
+///
+/// `P` + zero-padded integer digits + zero-padded fraction digits for values ≥ 0; `N` + the nines' complement of
+/// the same digits for negative values (a larger magnitude then sorts first, and `N` < `P`). Exact, unlike a float
+/// column, and the same SQL (`amount_key >= $1`) works on both backends.
+pub fn amount_key(d: Decimal) -> String {
+    let negative = d.is_sign_negative() && !d.is_zero();
+    let text = d.abs().to_string();
+    let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), ""));
+    let mut key = String::with_capacity(1 + INT_DIGITS + FRAC_DIGITS);
+    key.push(if negative { 'N' } else { 'P' });
+    let digits = std::iter::repeat_n('0', INT_DIGITS.saturating_sub(int.len()))
+        .chain(int.chars())
+        .chain(frac.chars())
+        .chain(std::iter::repeat_n('0', FRAC_DIGITS.saturating_sub(frac.len())));
+    for c in digits {
+        if negative {
+            let v = c.to_digit(10).unwrap_or(0);
+            key.push(char::from_digit(9 - v, 10).unwrap_or('9'));
+        } else {
+            key.push(c);
+        }
+    }
+    key
+}
+
+/// Opaque keyset cursor for transaction lists: the last row's (datetime, transaction_id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnCursor {
+    pub datetime: String,
+    pub transaction_id: String,
+}
+
+impl TxnCursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("v1\n{}\n{}", self.datetime, self.transaction_id))
+    }
+
+    pub fn decode(s: &str) -> Result<Self, StoreError> {
+        let invalid = || StoreError::InvalidInput("invalid pagination cursor".into());
+        let bytes = URL_SAFE_NO_PAD.decode(s.trim()).map_err(|_| invalid())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let mut parts = text.splitn(3, '\n');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("v1"), Some(dt), Some(id)) if parse_ts(dt).is_ok() && !id.is_empty() => {
+                Ok(Self { datetime: dt.to_owned(), transaction_id: id.to_owned() })
+            }
+            _ => Err(invalid()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn amount_key_orders_like_the_numbers() {
+        let values = [
+            "-79228162514264337593543950335",
+            "-1234567.891234",
+            "-10",
+            "-9.99",
+            "-0.0000000000000000000000000001",
+            "0",
+            "0.0000000000000000000000000001",
+            "0.1",
+            "0.10000001",
+            "9.99",
+            "10",
+            "10.00001",
+            "1234567.891234",
+            "79228162514264337593543950335",
+        ];
+        for pair in values.windows(2) {
+            let (a, b) = (d(pair[0]), d(pair[1]));
+            assert!(amount_key(a) < amount_key(b), "{a} vs {b}: {} !< {}", amount_key(a), amount_key(b));
+        }
+        assert_eq!(amount_key(d("10")), amount_key(d("10.000")));
+        assert_eq!(amount_key(d("-0")), amount_key(d("0")));
+    }
+
+    #[test]
+    fn timestamps_round_trip_and_sort() {
+        let a = parse_ts("2026-01-02T03:04:05.123456Z").unwrap();
+        assert_eq!(ts(a), "2026-01-02T03:04:05.123456Z");
+        let b = parse_ts("2026-01-02T03:04:05Z").unwrap();
+        assert_eq!(ts(b), "2026-01-02T03:04:05.000000Z");
+        assert!(ts(b) < ts(a));
+        assert!(parse_ts("yesterday").is_err());
+    }
+
+    #[test]
+    fn cursor_round_trip_and_rejects_garbage() {
+        let c = TxnCursor { datetime: "2026-01-02T03:04:05.000000Z".into(), transaction_id: "tx_1".into() };
+        assert_eq!(TxnCursor::decode(&c.encode()).unwrap(), c);
+        assert!(TxnCursor::decode("not a cursor").is_err());
+        assert!(TxnCursor::decode(&URL_SAFE_NO_PAD.encode("v1\nnope\ntx")).is_err());
+    }
+}

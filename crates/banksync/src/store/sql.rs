@@ -1,0 +1,1232 @@
+//! SQL shared by both backends, and the one implementation of `Store` that both instantiate.
+//!
+//! Every statement uses `$n` placeholders, which SQLite accepts too. The implementation is written once inside
+//! `impl_store!` and expanded for `sqlx::Sqlite` and `sqlx::Postgres`: being generic over `sqlx::Database` would
+//! need higher-ranked `Executor`/`Encode` bounds on every function, and `sqlx::Any` cannot carry our types. The
+//! only dialect fork is the job-claim statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+
+pub const INSERT_USER: &str = "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)";
+pub const USER_BY_NAME: &str = "SELECT id, username, password_hash, created_at FROM users WHERE username = $1";
+pub const USER_BY_ID: &str = "SELECT id, username, password_hash, created_at FROM users WHERE id = $1";
+
+pub const INSERT_SESSION: &str =
+    "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+pub const FIND_SESSION: &str = "SELECT id_hash, user_id, csrf_token, created_at, expires_at FROM sessions \
+    WHERE id_hash = $1 AND expires_at > $2";
+pub const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id_hash = $1";
+pub const DELETE_EXPIRED_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
+
+pub const INSERT_API_TOKEN: &str =
+    "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)";
+pub const TOUCH_API_TOKEN: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1 RETURNING user_id";
+pub const LIST_API_TOKENS: &str = "SELECT id, user_id, name, token_hash, created_at, last_used_at FROM api_tokens \
+    WHERE user_id = $1 ORDER BY created_at, id";
+pub const DELETE_API_TOKEN: &str = "DELETE FROM api_tokens WHERE id = $1 AND user_id = $2";
+
+pub const INSERT_ITEM: &str = "INSERT INTO items (id, item_id, user_id, institution_id, institution_name, \
+    access_token_ciphertext, access_token_nonce, access_token_key_id, status, new_accounts_available, created_at, \
+    updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'good', FALSE, $9, $9)";
+pub const UPDATE_ITEM_STATUS: &str = "UPDATE items SET status = $2, error_code = $3, error_message = $4, \
+    display_message = $5, disconnect_at = $6, updated_at = $7 WHERE id = $1";
+pub const UPDATE_ITEM_CONSENT: &str = "UPDATE items SET consent_expires_at = $2, updated_at = $3 WHERE id = $1";
+pub const UPDATE_ITEM_NEW_ACCOUNTS: &str =
+    "UPDATE items SET new_accounts_available = $2, updated_at = $3 WHERE id = $1";
+pub const UPDATE_ITEM_TOKEN: &str = "UPDATE items SET access_token_ciphertext = $2, access_token_nonce = $3, \
+    access_token_key_id = $4, updated_at = $5 WHERE id = $1";
+pub const RESET_ITEM_CURSOR: &str = "UPDATE items SET cursor = NULL, updated_at = $2 WHERE id = $1";
+pub const DELETE_ITEM: &str = "DELETE FROM items WHERE item_id = $1 AND user_id = $2";
+/// Compare-and-set of the sync cursor: the row changes only if nobody committed since `$3` was read.
+pub const CAS_ITEM_CURSOR: &str = "UPDATE items SET cursor = $2, last_sync_at = $4, last_successful_sync_at = $4, \
+    updated_at = $4 WHERE id = $1 AND cursor IS NOT DISTINCT FROM $3";
+/// The same check without moving the cursor (a batch applied with `next_cursor: None`).
+pub const CHECK_ITEM_CURSOR: &str = "UPDATE items SET updated_at = $3 WHERE id = $1 AND cursor IS NOT DISTINCT FROM $2";
+
+pub const UPSERT_ACCOUNT: &str = "INSERT INTO accounts (account_id, item_ref, user_id, name, official_name, mask, \
+    type, subtype, balance_available, balance_current, balance_limit, currency, currency_is_official, balance_as_of, \
+    balance_source, removed, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, FALSE, $16, $16) \
+    ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, official_name = excluded.official_name, \
+    mask = excluded.mask, type = excluded.type, subtype = excluded.subtype, \
+    balance_available = excluded.balance_available, balance_current = excluded.balance_current, \
+    balance_limit = excluded.balance_limit, currency = excluded.currency, \
+    currency_is_official = excluded.currency_is_official, balance_as_of = excluded.balance_as_of, \
+    balance_source = excluded.balance_source, removed = FALSE, updated_at = excluded.updated_at \
+    WHERE accounts.item_ref = excluded.item_ref";
+pub const UPDATE_BALANCE: &str = "UPDATE accounts SET balance_available = $3, balance_current = $4, \
+    balance_limit = $5, currency = $6, currency_is_official = $7, balance_as_of = $8, balance_source = $9, \
+    updated_at = $10 WHERE account_id = $1 AND item_ref = $2";
+
+/// Columns of `sync_staging` in insert order (28).
+pub const STAGING_COLUMNS: &str = "run_id, transaction_id, op, account_id, amount, amount_key, currency, \
+    currency_is_official, datetime, time_unknown, date, authorized_date, name, merchant_name, display_name, \
+    logo_url, website, pfc_primary, pfc_detailed, pfc_confidence, pfc_icon_url, payment_channel, pending, \
+    pending_transaction_id, counterparties, location, account_owner, raw";
+pub const STAGING_COLUMN_COUNT: usize = 28;
+/// A later change to the same transaction within one run replaces the earlier one.
+pub const STAGING_ON_CONFLICT: &str = " ON CONFLICT (run_id, transaction_id) DO UPDATE SET op = excluded.op, \
+    account_id = excluded.account_id, amount = excluded.amount, amount_key = excluded.amount_key, \
+    currency = excluded.currency, currency_is_official = excluded.currency_is_official, \
+    datetime = excluded.datetime, time_unknown = excluded.time_unknown, date = excluded.date, \
+    authorized_date = excluded.authorized_date, name = excluded.name, merchant_name = excluded.merchant_name, \
+    display_name = excluded.display_name, logo_url = excluded.logo_url, website = excluded.website, \
+    pfc_primary = excluded.pfc_primary, pfc_detailed = excluded.pfc_detailed, \
+    pfc_confidence = excluded.pfc_confidence, pfc_icon_url = excluded.pfc_icon_url, \
+    payment_channel = excluded.payment_channel, pending = excluded.pending, \
+    pending_transaction_id = excluded.pending_transaction_id, counterparties = excluded.counterparties, \
+    location = excluded.location, account_owner = excluded.account_owner, raw = excluded.raw";
+pub const DELETE_STAGING: &str = "DELETE FROM sync_staging WHERE run_id = $1";
+
+/// $1 run, $2 item_ref, $3 user_id, $4 now. Upserts by transaction_id (restoring soft-deleted rows); user fields
+/// are never overwritten; a transaction_id owned by another Item is left alone.
+pub const MOVE_UPSERTS: &str = "INSERT INTO transactions (transaction_id, item_ref, user_id, account_id, amount, \
+    amount_key, currency, currency_is_official, datetime, time_unknown, date, authorized_date, name, merchant_name, \
+    display_name, logo_url, website, pfc_primary, pfc_detailed, pfc_confidence, pfc_icon_url, payment_channel, \
+    pending, pending_transaction_id, counterparties, location, account_owner, raw, deleted_at, created_at, \
+    updated_at) \
+    SELECT transaction_id, $2, $3, account_id, amount, amount_key, currency, currency_is_official, datetime, \
+    time_unknown, date, authorized_date, name, merchant_name, display_name, logo_url, website, pfc_primary, \
+    pfc_detailed, pfc_confidence, pfc_icon_url, payment_channel, pending, pending_transaction_id, counterparties, \
+    location, account_owner, raw, NULL, $4, $4 FROM sync_staging WHERE run_id = $1 AND op = 'upsert' \
+    ON CONFLICT (transaction_id) DO UPDATE SET account_id = excluded.account_id, amount = excluded.amount, \
+    amount_key = excluded.amount_key, currency = excluded.currency, \
+    currency_is_official = excluded.currency_is_official, datetime = excluded.datetime, \
+    time_unknown = excluded.time_unknown, date = excluded.date, authorized_date = excluded.authorized_date, \
+    name = excluded.name, merchant_name = excluded.merchant_name, display_name = excluded.display_name, \
+    logo_url = excluded.logo_url, website = excluded.website, pfc_primary = excluded.pfc_primary, \
+    pfc_detailed = excluded.pfc_detailed, pfc_confidence = excluded.pfc_confidence, \
+    pfc_icon_url = excluded.pfc_icon_url, payment_channel = excluded.payment_channel, pending = excluded.pending, \
+    pending_transaction_id = excluded.pending_transaction_id, counterparties = excluded.counterparties, \
+    location = excluded.location, account_owner = excluded.account_owner, raw = excluded.raw, deleted_at = NULL, \
+    updated_at = excluded.updated_at \
+    WHERE transactions.item_ref = excluded.item_ref";
+/// $1 run, $2 item_ref. A posted transaction takes over the user's note and category from the pending one it
+/// names (unless the posted row already has its own).
+pub const MOVE_CARRY_EDITS: &str = "UPDATE transactions SET \
+    user_note = COALESCE(user_note, (SELECT p.user_note FROM transactions p \
+        WHERE p.transaction_id = transactions.pending_transaction_id AND p.item_ref = transactions.item_ref)), \
+    user_category = COALESCE(user_category, (SELECT p.user_category FROM transactions p \
+        WHERE p.transaction_id = transactions.pending_transaction_id AND p.item_ref = transactions.item_ref)) \
+    WHERE item_ref = $2 AND transaction_id IN (SELECT s.transaction_id FROM sync_staging s \
+        WHERE s.run_id = $1 AND s.op = 'upsert' AND s.pending_transaction_id IS NOT NULL)";
+/// $1 run, $2 item_ref, $3 now. The pending row a posted transaction replaces is hidden, so both never show.
+pub const MOVE_SUPERSEDE_PENDING: &str = "UPDATE transactions SET deleted_at = $3, updated_at = $3 \
+    WHERE item_ref = $2 AND deleted_at IS NULL AND transaction_id IN (SELECT s.pending_transaction_id \
+        FROM sync_staging s WHERE s.run_id = $1 AND s.op = 'upsert' AND s.pending_transaction_id IS NOT NULL)";
+/// $1 run, $2 item_ref, $3 now. Soft delete: a removed id that comes back later is restored by the upsert.
+pub const MOVE_REMOVALS: &str = "UPDATE transactions SET deleted_at = $3, updated_at = $3 \
+    WHERE item_ref = $2 AND deleted_at IS NULL AND transaction_id IN (SELECT s.transaction_id FROM sync_staging s \
+        WHERE s.run_id = $1 AND s.op = 'remove')";
+
+pub const GET_TRANSACTION: &str = "SELECT t.transaction_id, i.item_id, t.account_id, t.amount, t.currency, \
+    t.currency_is_official, t.datetime, t.time_unknown, t.date, t.authorized_date, t.name, t.merchant_name, \
+    t.display_name, t.logo_url, t.website, t.pfc_primary, t.pfc_detailed, t.pfc_confidence, t.pfc_icon_url, \
+    t.payment_channel, t.pending, t.pending_transaction_id, t.counterparties, t.location, t.account_owner, t.raw, \
+    t.user_note, t.user_category, t.created_at, t.updated_at \
+    FROM transactions t JOIN items i ON i.id = t.item_ref \
+    WHERE t.transaction_id = $1 AND t.user_id = $2 AND t.deleted_at IS NULL";
+/// $3/$5: whether to set the note/category; $4/$6 the new values.
+pub const PATCH_TRANSACTION: &str = "UPDATE transactions SET \
+    user_note = CASE WHEN $3 THEN $4 ELSE user_note END, \
+    user_category = CASE WHEN $5 THEN $6 ELSE user_category END, updated_at = $7 \
+    WHERE transaction_id = $1 AND user_id = $2 AND deleted_at IS NULL";
+
+pub const INSERT_SYNC_RUN: &str = "INSERT INTO sync_runs (id, item_ref, triggered_by, started_at, status) \
+    VALUES ($1, $2, $3, $4, 'running')";
+pub const FINISH_SYNC_RUN: &str = "UPDATE sync_runs SET finished_at = $2, status = $3, added = $4, modified = $5, \
+    removed = $6, pages = $7, restarts = $8, error_code = $9, error_message = $10 WHERE id = $1";
+pub const TOUCH_ITEM_LAST_SYNC: &str = "UPDATE items SET last_sync_at = $2 \
+    WHERE id = (SELECT item_ref FROM sync_runs WHERE id = $1)";
+
+pub const INSERT_PLAID_CALL: &str = "INSERT INTO plaid_calls (endpoint, item_id, request_id, http_status, outcome, \
+    error_type, error_code, latency_ms, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+pub const INSERT_WEBHOOK: &str = "INSERT INTO webhook_events (id, dedupe_key, item_id, webhook_type, webhook_code, \
+    body, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING";
+pub const WEBHOOK_BY_KEY: &str = "SELECT id FROM webhook_events WHERE dedupe_key = $1";
+pub const MARK_WEBHOOK: &str = "UPDATE webhook_events SET processed_at = $2 WHERE id = $1";
+
+/// Joins a queued job with the same (kind, coalesce_key) through the partial unique index; the earlier
+/// `run_after` wins. Returns the id of the row that now stands for the request.
+pub const ENQUEUE_JOB: &str = "INSERT INTO jobs (id, kind, coalesce_key, user_id, item_id, payload, state, \
+    attempts, max_attempts, run_after, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $9, $9) \
+    ON CONFLICT (kind, coalesce_key) WHERE state = 'queued' DO UPDATE SET \
+    run_after = CASE WHEN excluded.run_after < jobs.run_after THEN excluded.run_after ELSE jobs.run_after END, \
+    updated_at = excluded.updated_at \
+    RETURNING id";
+
+/// $1 worker, $2 lease expiry, $3 now. One statement, so it is atomic on SQLite; PostgreSQL adds
+/// `FOR UPDATE SKIP LOCKED` so concurrent claimers in several processes skip each other's rows.
+macro_rules! claim_job_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, ",
+            "updated_at = $3 WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_after <= $3) ",
+            "OR (state = 'running' AND lease_expires_at < $3 AND attempts < max_attempts) ",
+            "ORDER BY run_after, created_at, id LIMIT 1",
+            $lock,
+            ") RETURNING id, kind, coalesce_key, user_id, item_id, payload, result, state, attempts, max_attempts, ",
+            "run_after, lease_owner, lease_expires_at, last_error, created_at, updated_at"
+        )
+    };
+}
+pub const CLAIM_JOB_SQLITE: &str = claim_job_sql!("");
+pub const CLAIM_JOB_POSTGRES: &str = claim_job_sql!(" FOR UPDATE SKIP LOCKED");
+
+pub const HEARTBEAT_JOB: &str = "UPDATE jobs SET lease_expires_at = $3, updated_at = $4 \
+    WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
+pub const COMPLETE_JOB: &str = "UPDATE jobs SET state = 'done', result = $3, lease_owner = NULL, \
+    lease_expires_at = NULL, last_error = NULL, updated_at = $4 WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
+pub const HELD_JOB_ATTEMPTS: &str = "SELECT attempts, max_attempts FROM jobs \
+    WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
+/// $3 new state. A retry becomes `failed` instead when another queued job already stands for the same work.
+pub const FAIL_JOB: &str = "UPDATE jobs SET \
+    state = CASE WHEN $3 = 'queued' AND coalesce_key IS NOT NULL AND EXISTS (SELECT 1 FROM jobs q \
+        WHERE q.kind = jobs.kind AND q.coalesce_key = jobs.coalesce_key AND q.state = 'queued') \
+        THEN 'failed' ELSE $3 END, \
+    last_error = $4, run_after = $5, lease_owner = NULL, lease_expires_at = NULL, updated_at = $6 \
+    WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING state";
+pub const FAIL_JOB_SUPERSEDED: &str = "UPDATE jobs SET state = 'failed', last_error = $3, lease_owner = NULL, \
+    lease_expires_at = NULL, updated_at = $4 WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
+pub const RECLAIM_EXHAUSTED_JOBS: &str = "UPDATE jobs SET state = 'failed', \
+    last_error = COALESCE(last_error, 'lease expired'), lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
+    WHERE state = 'running' AND lease_expires_at < $1 AND attempts >= max_attempts";
+
+/// Expands to `impl Store for $store`. The backend type provides `writer()`/`reader()` pools and a migrator.
+macro_rules! impl_store {
+    ($store:ty, $db:ty, $backend:expr, $claim_sql:expr) => {
+        impl $store {
+            /// Writes one page (or batch) into `sync_staging` inside `tx`, in multi-row statements.
+            async fn stage_rows(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                run_id: &str,
+                page: &$crate::store::model::SyncPage,
+            ) -> $crate::store::Result<()> {
+                use $crate::store::codec;
+                use $crate::store::sql::*;
+                enum Op<'a> {
+                    Upsert(&'a $crate::store::model::NewTransaction),
+                    Remove(&'a str),
+                }
+                impl Op<'_> {
+                    fn id(&self) -> &str {
+                        match self {
+                            Op::Upsert(t) => &t.transaction_id,
+                            Op::Remove(id) => id,
+                        }
+                    }
+                }
+                // One statement may not touch a row twice (PostgreSQL refuses), so keep each id's last change.
+                let all: Vec<Op<'_>> = page
+                    .added
+                    .iter()
+                    .chain(&page.modified)
+                    .map(Op::Upsert)
+                    .chain(page.removed.iter().map(|id| Op::Remove(id.as_str())))
+                    .collect();
+                let mut last = std::collections::HashMap::with_capacity(all.len());
+                for (i, op) in all.iter().enumerate() {
+                    last.insert(op.id(), i);
+                }
+                let ops: Vec<&Op<'_>> =
+                    all.iter().enumerate().filter(|(i, op)| last[op.id()] == *i).map(|(_, op)| op).collect();
+                // Stay well below both engines' bind-parameter limits (SQLite 32766, PostgreSQL 65535).
+                let rows_per_statement = 30_000 / STAGING_COLUMN_COUNT;
+                for chunk in ops.chunks(rows_per_statement) {
+                    let mut qb =
+                        sqlx::QueryBuilder::<$db>::new(format!("INSERT INTO sync_staging ({STAGING_COLUMNS}) "));
+                    qb.push_values(chunk, |mut b, op| {
+                        b.push_bind(run_id.to_owned());
+                        match op {
+                            Op::Upsert(t) => {
+                                b.push_bind(t.transaction_id.clone())
+                                    .push_bind("upsert")
+                                    .push_bind(t.account_id.clone())
+                                    .push_bind(codec::money(t.amount))
+                                    .push_bind(codec::amount_key(t.amount))
+                                    .push_bind(t.currency.clone())
+                                    .push_bind(Some(t.currency_is_official))
+                                    .push_bind(codec::ts(t.datetime))
+                                    .push_bind(Some(t.time_unknown))
+                                    .push_bind(codec::date(t.date))
+                                    .push_bind(t.authorized_date.map(codec::date))
+                                    .push_bind(t.name.clone())
+                                    .push_bind(t.merchant_name.clone())
+                                    .push_bind(t.display_name().to_owned())
+                                    .push_bind(t.logo_url.clone())
+                                    .push_bind(t.website.clone())
+                                    .push_bind(t.pfc_primary.clone())
+                                    .push_bind(t.pfc_detailed.clone())
+                                    .push_bind(t.pfc_confidence.clone())
+                                    .push_bind(t.pfc_icon_url.clone())
+                                    .push_bind(t.payment_channel.clone())
+                                    .push_bind(Some(t.pending))
+                                    .push_bind(t.pending_transaction_id.clone())
+                                    .push_bind(t.counterparties.clone())
+                                    .push_bind(t.location.clone())
+                                    .push_bind(t.account_owner.clone())
+                                    .push_bind(t.raw.clone());
+                            }
+                            Op::Remove(id) => {
+                                let none_text = || None::<String>;
+                                b.push_bind((*id).to_owned()).push_bind("remove");
+                                for _ in 0..4 {
+                                    b.push_bind(none_text()); // account_id, amount, amount_key, currency
+                                }
+                                b.push_bind(None::<bool>).push_bind(none_text()).push_bind(None::<bool>);
+                                for _ in 0..12 {
+                                    // date .. payment_channel
+                                    b.push_bind(none_text());
+                                }
+                                b.push_bind(None::<bool>);
+                                for _ in 0..5 {
+                                    // pending_transaction_id .. raw
+                                    b.push_bind(none_text());
+                                }
+                            }
+                        }
+                    });
+                    qb.push(STAGING_ON_CONFLICT);
+                    qb.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            /// Inside `tx`: checks and moves the cursor, then moves the run's staged rows into `transactions`.
+            async fn move_staged(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                item: &$crate::store::model::Item,
+                run_id: &str,
+                next_cursor: Option<&str>,
+            ) -> $crate::store::Result<$crate::store::model::ApplyStats> {
+                use $crate::store::codec;
+                use $crate::store::sql::*;
+                let now = codec::ts(codec::now());
+                // The cursor first: on PostgreSQL this locks the Item's row, serializing overlapping commits.
+                let cas = match next_cursor {
+                    Some(next) => {
+                        sqlx::query(CAS_ITEM_CURSOR)
+                            .bind(&item.id)
+                            .bind(next)
+                            .bind(item.cursor.as_deref())
+                            .bind(&now)
+                            .execute(&mut **tx)
+                            .await?
+                    }
+                    None => {
+                        sqlx::query(CHECK_ITEM_CURSOR)
+                            .bind(&item.id)
+                            .bind(item.cursor.as_deref())
+                            .bind(&now)
+                            .execute(&mut **tx)
+                            .await?
+                    }
+                };
+                if cas.rows_affected() != 1 {
+                    return Err($crate::store::StoreError::Conflict(
+                        "the Item's sync cursor changed since this sync started (or the Item is gone)".into(),
+                    ));
+                }
+                let upserted = sqlx::query(MOVE_UPSERTS)
+                    .bind(run_id)
+                    .bind(&item.id)
+                    .bind(&item.user_id)
+                    .bind(&now)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query(MOVE_CARRY_EDITS).bind(run_id).bind(&item.id).execute(&mut **tx).await?;
+                let pending_replaced = sqlx::query(MOVE_SUPERSEDE_PENDING)
+                    .bind(run_id)
+                    .bind(&item.id)
+                    .bind(&now)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                let removed = sqlx::query(MOVE_REMOVALS)
+                    .bind(run_id)
+                    .bind(&item.id)
+                    .bind(&now)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query(DELETE_STAGING).bind(run_id).execute(&mut **tx).await?;
+                Ok($crate::store::model::ApplyStats { upserted, removed, pending_replaced })
+            }
+
+            async fn fetch_items(
+                &self,
+                where_clause: &str,
+                binds: &[&str],
+            ) -> $crate::store::Result<Vec<$crate::store::model::Item>> {
+                let sql = format!(
+                    "SELECT {} FROM items {where_clause} ORDER BY created_at, id",
+                    $crate::store::rows::ITEM_COLUMNS
+                );
+                let mut q = sqlx::query_as::<_, $crate::store::rows::ItemRow>(&sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                $crate::store::rows::convert_all(q.fetch_all(self.reader()).await?)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            fn backend(&self) -> $crate::store::Backend {
+                $backend
+            }
+
+            async fn migrate(&self) -> $crate::store::Result<()> {
+                Self::migrator().run(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> $crate::store::Result<()> {
+                sqlx::query("SELECT 1").execute(self.reader()).await?;
+                Ok(())
+            }
+
+            async fn create_user(
+                &self,
+                username: &str,
+                password_hash: &str,
+            ) -> $crate::store::Result<$crate::store::model::User> {
+                let user = $crate::store::model::User {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    username: username.to_owned(),
+                    password_hash: password_hash.to_owned(),
+                    created_at: $crate::store::codec::now(),
+                };
+                sqlx::query($crate::store::sql::INSERT_USER)
+                    .bind(&user.id)
+                    .bind(&user.username)
+                    .bind(&user.password_hash)
+                    .bind($crate::store::codec::ts(user.created_at))
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| match $crate::store::StoreError::from(e) {
+                        $crate::store::StoreError::Conflict(_) => {
+                            $crate::store::StoreError::Conflict(format!("user {username:?} already exists"))
+                        }
+                        other => other,
+                    })?;
+                Ok(user)
+            }
+
+            async fn find_user_by_username(
+                &self,
+                username: &str,
+            ) -> $crate::store::Result<Option<$crate::store::model::User>> {
+                sqlx::query_as::<_, $crate::store::rows::UserRow>($crate::store::sql::USER_BY_NAME)
+                    .bind(username)
+                    .fetch_optional(self.reader())
+                    .await?
+                    .map(TryInto::try_into)
+                    .transpose()
+            }
+
+            async fn get_user(&self, user_id: &str) -> $crate::store::Result<$crate::store::model::User> {
+                sqlx::query_as::<_, $crate::store::rows::UserRow>($crate::store::sql::USER_BY_ID)
+                    .bind(user_id)
+                    .fetch_one(self.reader())
+                    .await?
+                    .try_into()
+            }
+
+            async fn create_session(
+                &self,
+                s: &$crate::store::model::NewSession,
+            ) -> $crate::store::Result<$crate::store::model::Session> {
+                let created_at = $crate::store::codec::now();
+                sqlx::query($crate::store::sql::INSERT_SESSION)
+                    .bind(&s.id_hash)
+                    .bind(&s.user_id)
+                    .bind(&s.csrf_token)
+                    .bind($crate::store::codec::ts(created_at))
+                    .bind($crate::store::codec::ts(s.expires_at))
+                    .execute(self.writer())
+                    .await?;
+                Ok($crate::store::model::Session {
+                    id_hash: s.id_hash.clone(),
+                    user_id: s.user_id.clone(),
+                    csrf_token: s.csrf_token.clone(),
+                    created_at,
+                    expires_at: $crate::store::codec::parse_ts(&$crate::store::codec::ts(s.expires_at))?,
+                })
+            }
+
+            async fn find_session(
+                &self,
+                id_hash: &str,
+            ) -> $crate::store::Result<Option<$crate::store::model::Session>> {
+                sqlx::query_as::<_, $crate::store::rows::SessionRow>($crate::store::sql::FIND_SESSION)
+                    .bind(id_hash)
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .fetch_optional(self.reader())
+                    .await?
+                    .map(TryInto::try_into)
+                    .transpose()
+            }
+
+            async fn delete_session(&self, id_hash: &str) -> $crate::store::Result<()> {
+                sqlx::query($crate::store::sql::DELETE_SESSION).bind(id_hash).execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn delete_expired_sessions(&self) -> $crate::store::Result<u64> {
+                Ok(sqlx::query($crate::store::sql::DELETE_EXPIRED_SESSIONS)
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .execute(self.writer())
+                    .await?
+                    .rows_affected())
+            }
+
+            async fn create_api_token(
+                &self,
+                user_id: &str,
+                name: &str,
+                token_hash: &str,
+            ) -> $crate::store::Result<$crate::store::model::ApiToken> {
+                let token = $crate::store::model::ApiToken {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    user_id: user_id.to_owned(),
+                    name: name.to_owned(),
+                    token_hash: token_hash.to_owned(),
+                    created_at: $crate::store::codec::now(),
+                    last_used_at: None,
+                };
+                sqlx::query($crate::store::sql::INSERT_API_TOKEN)
+                    .bind(&token.id)
+                    .bind(&token.user_id)
+                    .bind(&token.name)
+                    .bind(&token.token_hash)
+                    .bind($crate::store::codec::ts(token.created_at))
+                    .execute(self.writer())
+                    .await?;
+                Ok(token)
+            }
+
+            async fn find_user_by_api_token_hash(
+                &self,
+                token_hash: &str,
+            ) -> $crate::store::Result<Option<$crate::store::model::User>> {
+                let owner: Option<(String,)> = sqlx::query_as($crate::store::sql::TOUCH_API_TOKEN)
+                    .bind(token_hash)
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .fetch_optional(self.writer())
+                    .await?;
+                match owner {
+                    Some((user_id,)) => Ok(Some(self.get_user(&user_id).await?)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn list_api_tokens(
+                &self,
+                user_id: &str,
+            ) -> $crate::store::Result<Vec<$crate::store::model::ApiToken>> {
+                let rows = sqlx::query_as::<_, $crate::store::rows::ApiTokenRow>($crate::store::sql::LIST_API_TOKENS)
+                    .bind(user_id)
+                    .fetch_all(self.reader())
+                    .await?;
+                $crate::store::rows::convert_all(rows)
+            }
+
+            async fn delete_api_token(&self, user_id: &str, token_id: &str) -> $crate::store::Result<()> {
+                let done = sqlx::query($crate::store::sql::DELETE_API_TOKEN)
+                    .bind(token_id)
+                    .bind(user_id)
+                    .execute(self.writer())
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::store::StoreError::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn insert_item(
+                &self,
+                item: &$crate::store::model::NewItem,
+            ) -> $crate::store::Result<$crate::store::model::Item> {
+                let id = uuid::Uuid::new_v4().to_string();
+                let now = $crate::store::codec::now();
+                sqlx::query($crate::store::sql::INSERT_ITEM)
+                    .bind(&id)
+                    .bind(&item.item_id)
+                    .bind(&item.user_id)
+                    .bind(&item.institution_id)
+                    .bind(&item.institution_name)
+                    .bind(&item.access_token.ciphertext)
+                    .bind(&item.access_token.nonce)
+                    .bind(&item.access_token.key_id)
+                    .bind($crate::store::codec::ts(now))
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| match $crate::store::StoreError::from(e) {
+                        $crate::store::StoreError::Conflict(_) => {
+                            $crate::store::StoreError::Conflict("this Item is already linked".into())
+                        }
+                        other => other,
+                    })?;
+                self.fetch_items("WHERE id = $1", &[&id]).await?.pop().ok_or($crate::store::StoreError::NotFound)
+            }
+
+            async fn find_item_by_institution(
+                &self,
+                user_id: &str,
+                institution_id: &str,
+            ) -> $crate::store::Result<Option<$crate::store::model::Item>> {
+                Ok(self
+                    .fetch_items("WHERE user_id = $1 AND institution_id = $2", &[user_id, institution_id])
+                    .await?
+                    .into_iter()
+                    .next())
+            }
+
+            async fn get_item(
+                &self,
+                user_id: &str,
+                item_id: &str,
+            ) -> $crate::store::Result<$crate::store::model::Item> {
+                self.fetch_items("WHERE item_id = $1 AND user_id = $2", &[item_id, user_id])
+                    .await?
+                    .pop()
+                    .ok_or($crate::store::StoreError::NotFound)
+            }
+
+            async fn get_item_by_plaid_id(
+                &self,
+                item_id: &str,
+            ) -> $crate::store::Result<Option<$crate::store::model::Item>> {
+                Ok(self.fetch_items("WHERE item_id = $1", &[item_id]).await?.pop())
+            }
+
+            async fn list_items(&self, user_id: &str) -> $crate::store::Result<Vec<$crate::store::model::Item>> {
+                self.fetch_items("WHERE user_id = $1", &[user_id]).await
+            }
+
+            async fn list_all_items(&self) -> $crate::store::Result<Vec<$crate::store::model::Item>> {
+                self.fetch_items("", &[]).await
+            }
+
+            async fn update_item_status(
+                &self,
+                item_ref: &str,
+                h: &$crate::store::model::ItemHealth,
+            ) -> $crate::store::Result<()> {
+                let done = sqlx::query($crate::store::sql::UPDATE_ITEM_STATUS)
+                    .bind(item_ref)
+                    .bind(h.status.as_str())
+                    .bind(&h.error_code)
+                    .bind(&h.error_message)
+                    .bind(&h.display_message)
+                    .bind($crate::store::codec::ts_opt(h.disconnect_at))
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .execute(self.writer())
+                    .await?;
+                $crate::store::sql::one_row(done.rows_affected())
+            }
+
+            async fn set_item_consent_expiration(
+                &self,
+                item_ref: &str,
+                at: Option<chrono::DateTime<chrono::Utc>>,
+            ) -> $crate::store::Result<()> {
+                let done = sqlx::query($crate::store::sql::UPDATE_ITEM_CONSENT)
+                    .bind(item_ref)
+                    .bind($crate::store::codec::ts_opt(at))
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .execute(self.writer())
+                    .await?;
+                $crate::store::sql::one_row(done.rows_affected())
+            }
+
+            async fn set_new_accounts_available(&self, item_ref: &str, available: bool) -> $crate::store::Result<()> {
+                let done = sqlx::query($crate::store::sql::UPDATE_ITEM_NEW_ACCOUNTS)
+                    .bind(item_ref)
+                    .bind(available)
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .execute(self.writer())
+                    .await?;
+                $crate::store::sql::one_row(done.rows_affected())
+            }
+
+            async fn update_item_access_token(
+                &self,
+                item_ref: &str,
+                sealed: &$crate::vault::Sealed,
+            ) -> $crate::store::Result<()> {
+                let done = sqlx::query($crate::store::sql::UPDATE_ITEM_TOKEN)
+                    .bind(item_ref)
+                    .bind(&sealed.ciphertext)
+                    .bind(&sealed.nonce)
+                    .bind(&sealed.key_id)
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .execute(self.writer())
+                    .await?;
+                $crate::store::sql::one_row(done.rows_affected())
+            }
+
+            async fn reset_item_cursor(&self, item_ref: &str) -> $crate::store::Result<()> {
+                let done = sqlx::query($crate::store::sql::RESET_ITEM_CURSOR)
+                    .bind(item_ref)
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .execute(self.writer())
+                    .await?;
+                $crate::store::sql::one_row(done.rows_affected())
+            }
+
+            async fn delete_item(&self, user_id: &str, item_id: &str) -> $crate::store::Result<()> {
+                // Foreign keys cascade to accounts, transactions and sync runs.
+                let done = sqlx::query($crate::store::sql::DELETE_ITEM)
+                    .bind(item_id)
+                    .bind(user_id)
+                    .execute(self.writer())
+                    .await?;
+                $crate::store::sql::one_row(done.rows_affected())
+            }
+
+            async fn upsert_accounts(
+                &self,
+                item: &$crate::store::model::Item,
+                accounts: &[$crate::store::model::NewAccount],
+                full_list: bool,
+            ) -> $crate::store::Result<()> {
+                use $crate::store::codec::{money_opt, ts, ts_opt};
+                let now = ts(chrono::Utc::now());
+                let mut tx = self.writer().begin().await?;
+                for a in accounts {
+                    sqlx::query($crate::store::sql::UPSERT_ACCOUNT)
+                        .bind(&a.account_id)
+                        .bind(&item.id)
+                        .bind(&item.user_id)
+                        .bind(&a.name)
+                        .bind(&a.official_name)
+                        .bind(&a.mask)
+                        .bind(&a.account_type)
+                        .bind(&a.subtype)
+                        .bind(money_opt(a.balances.available))
+                        .bind(money_opt(a.balances.current))
+                        .bind(money_opt(a.balances.limit))
+                        .bind(&a.balances.currency)
+                        .bind(a.balances.currency_is_official)
+                        .bind(ts_opt(a.balance_as_of))
+                        .bind(a.balance_source.as_str())
+                        .bind(&now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if full_list {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE accounts SET removed = TRUE, updated_at = ");
+                    qb.push_bind(now.clone()).push(" WHERE item_ref = ").push_bind(item.id.clone());
+                    qb.push(" AND removed = FALSE");
+                    if !accounts.is_empty() {
+                        qb.push(" AND account_id NOT IN (");
+                        let mut ids = qb.separated(", ");
+                        for a in accounts {
+                            ids.push_bind(a.account_id.clone());
+                        }
+                        qb.push(")");
+                    }
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_accounts(
+                &self,
+                user_id: &str,
+                filter: &$crate::store::model::AccountFilter,
+            ) -> $crate::store::Result<Vec<$crate::store::model::Account>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {} FROM accounts a JOIN items i ON i.id = a.item_ref WHERE a.user_id = ",
+                    $crate::store::rows::ACCOUNT_COLUMNS
+                ));
+                qb.push_bind(user_id.to_owned());
+                if let Some(item_id) = &filter.item_id {
+                    qb.push(" AND i.item_id = ").push_bind(item_id.clone());
+                }
+                if !filter.include_removed {
+                    qb.push(" AND a.removed = FALSE");
+                }
+                qb.push(" ORDER BY i.created_at, i.id, a.name, a.account_id");
+                let rows = qb.build_query_as::<$crate::store::rows::AccountRow>().fetch_all(self.reader()).await?;
+                $crate::store::rows::convert_all(rows)
+            }
+
+            async fn update_balances(
+                &self,
+                item_ref: &str,
+                updates: &[$crate::store::model::BalanceUpdate],
+            ) -> $crate::store::Result<u64> {
+                use $crate::store::codec::{money_opt, ts};
+                let now = ts(chrono::Utc::now());
+                let mut tx = self.writer().begin().await?;
+                let mut n = 0;
+                for u in updates {
+                    n += sqlx::query($crate::store::sql::UPDATE_BALANCE)
+                        .bind(&u.account_id)
+                        .bind(item_ref)
+                        .bind(money_opt(u.balances.available))
+                        .bind(money_opt(u.balances.current))
+                        .bind(money_opt(u.balances.limit))
+                        .bind(&u.balances.currency)
+                        .bind(u.balances.currency_is_official)
+                        .bind(ts(u.as_of))
+                        .bind(u.source.as_str())
+                        .bind(&now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(n)
+            }
+
+            async fn apply_sync(
+                &self,
+                item: &$crate::store::model::Item,
+                batch: &$crate::store::model::SyncBatch,
+            ) -> $crate::store::Result<$crate::store::model::ApplyStats> {
+                // Staged under a private run id inside the same transaction: one code path for the rules.
+                let run_id = format!("apply-{}", uuid::Uuid::new_v4());
+                let mut tx = self.writer().begin().await?;
+                Self::stage_rows(&mut tx, &run_id, &batch.page).await?;
+                let stats = Self::move_staged(&mut tx, item, &run_id, batch.next_cursor.as_deref()).await?;
+                tx.commit().await?;
+                Ok(stats)
+            }
+
+            async fn stage_sync_page(
+                &self,
+                run_id: &str,
+                page: &$crate::store::model::SyncPage,
+            ) -> $crate::store::Result<()> {
+                let mut tx = self.writer().begin().await?;
+                Self::stage_rows(&mut tx, run_id, page).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn commit_sync(
+                &self,
+                item: &$crate::store::model::Item,
+                run_id: &str,
+                next_cursor: &str,
+            ) -> $crate::store::Result<$crate::store::model::ApplyStats> {
+                let mut tx = self.writer().begin().await?;
+                let stats = Self::move_staged(&mut tx, item, run_id, Some(next_cursor)).await?;
+                tx.commit().await?;
+                Ok(stats)
+            }
+
+            async fn discard_sync(&self, run_id: &str) -> $crate::store::Result<()> {
+                sqlx::query($crate::store::sql::DELETE_STAGING).bind(run_id).execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn list_transactions(
+                &self,
+                user_id: &str,
+                f: &$crate::store::model::TransactionFilter,
+            ) -> $crate::store::Result<$crate::store::model::Page<$crate::store::model::Transaction>> {
+                use $crate::store::codec::{self, TxnCursor};
+                let limit = f.effective_limit();
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {} FROM transactions t JOIN items i ON i.id = t.item_ref WHERE t.user_id = ",
+                    $crate::store::rows::TXN_COLUMNS
+                ));
+                qb.push_bind(user_id.to_owned()).push(" AND t.deleted_at IS NULL");
+                if let Some(account_id) = &f.account_id {
+                    qb.push(" AND t.account_id = ").push_bind(account_id.clone());
+                }
+                if let Some(item_id) = &f.item_id {
+                    qb.push(" AND i.item_id = ").push_bind(item_id.clone());
+                }
+                if let Some(start) = f.start {
+                    qb.push(" AND t.date >= ").push_bind(codec::date(start));
+                }
+                if let Some(end) = f.end {
+                    qb.push(" AND t.date <= ").push_bind(codec::date(end));
+                }
+                if let Some(category) = &f.category {
+                    qb.push(" AND (COALESCE(t.user_category, t.pfc_primary) = ").push_bind(category.clone());
+                    qb.push(" OR (t.user_category IS NULL AND t.pfc_detailed = ").push_bind(category.clone());
+                    qb.push("))");
+                }
+                if let Some(pending) = f.pending {
+                    qb.push(" AND t.pending = ").push_bind(pending);
+                }
+                if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+                    let pattern = $crate::store::sql::like_pattern(q);
+                    qb.push(" AND (LOWER(t.name) LIKE ").push_bind(pattern.clone());
+                    qb.push(" ESCAPE '!' OR LOWER(COALESCE(t.merchant_name, '')) LIKE ").push_bind(pattern);
+                    qb.push(" ESCAPE '!')");
+                }
+                if let Some(min) = f.min_amount {
+                    qb.push(" AND t.amount_key >= ").push_bind(codec::amount_key(min));
+                }
+                if let Some(max) = f.max_amount {
+                    qb.push(" AND t.amount_key <= ").push_bind(codec::amount_key(max));
+                }
+                if let Some(after) = &f.after {
+                    let c = TxnCursor::decode(after)?;
+                    qb.push(" AND (t.datetime, t.transaction_id) < (").push_bind(c.datetime);
+                    qb.push(", ").push_bind(c.transaction_id).push(")");
+                }
+                qb.push(" ORDER BY t.datetime DESC, t.transaction_id DESC LIMIT ").push_bind(i64::from(limit) + 1);
+                let mut rows = qb.build_query_as::<$crate::store::rows::TxnRow>().fetch_all(self.reader()).await?;
+                let more = rows.len() > limit as usize;
+                rows.truncate(limit as usize);
+                let next_cursor = match (more, rows.last()) {
+                    (true, Some(last)) => Some(
+                        TxnCursor { datetime: last.datetime.clone(), transaction_id: last.transaction_id.clone() }
+                            .encode(),
+                    ),
+                    _ => None,
+                };
+                Ok($crate::store::model::Page { items: $crate::store::rows::convert_all(rows)?, next_cursor })
+            }
+
+            async fn get_transaction(
+                &self,
+                user_id: &str,
+                transaction_id: &str,
+            ) -> $crate::store::Result<$crate::store::model::Transaction> {
+                sqlx::query_as::<_, $crate::store::rows::TxnRow>($crate::store::sql::GET_TRANSACTION)
+                    .bind(transaction_id)
+                    .bind(user_id)
+                    .fetch_one(self.reader())
+                    .await?
+                    .try_into()
+            }
+
+            async fn update_transaction_user_fields(
+                &self,
+                user_id: &str,
+                transaction_id: &str,
+                patch: &$crate::store::model::UserFieldsPatch,
+            ) -> $crate::store::Result<$crate::store::model::Transaction> {
+                let done = sqlx::query($crate::store::sql::PATCH_TRANSACTION)
+                    .bind(transaction_id)
+                    .bind(user_id)
+                    .bind(patch.note.is_some())
+                    .bind(patch.note.clone().flatten())
+                    .bind(patch.category.is_some())
+                    .bind(patch.category.clone().flatten())
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .execute(self.writer())
+                    .await?;
+                $crate::store::sql::one_row(done.rows_affected())?;
+                sqlx::query_as::<_, $crate::store::rows::TxnRow>($crate::store::sql::GET_TRANSACTION)
+                    .bind(transaction_id)
+                    .bind(user_id)
+                    .fetch_one(self.writer())
+                    .await?
+                    .try_into()
+            }
+
+            async fn start_sync_run(
+                &self,
+                item_ref: &str,
+                triggered_by: &str,
+            ) -> $crate::store::Result<$crate::store::model::SyncRun> {
+                let id = uuid::Uuid::new_v4().to_string();
+                sqlx::query($crate::store::sql::INSERT_SYNC_RUN)
+                    .bind(&id)
+                    .bind(item_ref)
+                    .bind(triggered_by)
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .execute(self.writer())
+                    .await?;
+                self.get_sync_run(&id).await
+            }
+
+            async fn finish_sync_run(
+                &self,
+                run_id: &str,
+                o: &$crate::store::model::SyncRunOutcome,
+            ) -> $crate::store::Result<$crate::store::model::SyncRun> {
+                let now = $crate::store::codec::ts(chrono::Utc::now());
+                let status = if o.succeeded {
+                    $crate::store::model::SyncRunStatus::Succeeded
+                } else {
+                    $crate::store::model::SyncRunStatus::Failed
+                };
+                let mut tx = self.writer().begin().await?;
+                let done = sqlx::query($crate::store::sql::FINISH_SYNC_RUN)
+                    .bind(run_id)
+                    .bind(&now)
+                    .bind(status.as_str())
+                    .bind(o.added)
+                    .bind(o.modified)
+                    .bind(o.removed)
+                    .bind(o.pages)
+                    .bind(o.restarts)
+                    .bind(&o.error_code)
+                    .bind(&o.error_message)
+                    .execute(&mut *tx)
+                    .await?;
+                $crate::store::sql::one_row(done.rows_affected())?;
+                sqlx::query($crate::store::sql::TOUCH_ITEM_LAST_SYNC).bind(run_id).bind(&now).execute(&mut *tx).await?;
+                tx.commit().await?;
+                self.get_sync_run(run_id).await
+            }
+
+            async fn list_sync_runs(
+                &self,
+                item_ref: &str,
+                limit: u32,
+            ) -> $crate::store::Result<Vec<$crate::store::model::SyncRun>> {
+                let sql = format!(
+                    "SELECT {} FROM sync_runs WHERE item_ref = $1 ORDER BY started_at DESC, id DESC LIMIT $2",
+                    $crate::store::rows::SYNC_RUN_COLUMNS
+                );
+                let rows = sqlx::query_as::<_, $crate::store::rows::SyncRunRow>(&sql)
+                    .bind(item_ref)
+                    .bind(i64::from(limit.max(1)))
+                    .fetch_all(self.reader())
+                    .await?;
+                $crate::store::rows::convert_all(rows)
+            }
+
+            async fn record_plaid_call(&self, c: &$crate::store::model::PlaidCall) -> $crate::store::Result<()> {
+                sqlx::query($crate::store::sql::INSERT_PLAID_CALL)
+                    .bind(&c.endpoint)
+                    .bind(&c.item_id)
+                    .bind(&c.request_id)
+                    .bind(c.http_status)
+                    .bind(&c.outcome)
+                    .bind(&c.error_type)
+                    .bind(&c.error_code)
+                    .bind(c.latency_ms)
+                    .bind($crate::store::codec::ts(c.at))
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn list_plaid_calls(
+                &self,
+                item_id: Option<&str>,
+                limit: u32,
+            ) -> $crate::store::Result<Vec<$crate::store::model::PlaidCall>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {} FROM plaid_calls",
+                    $crate::store::rows::PLAID_CALL_COLUMNS
+                ));
+                if let Some(item_id) = item_id {
+                    qb.push(" WHERE item_id = ").push_bind(item_id.to_owned());
+                }
+                qb.push(" ORDER BY at DESC, id DESC LIMIT ").push_bind(i64::from(limit.max(1)));
+                let rows = qb.build_query_as::<$crate::store::rows::PlaidCallRow>().fetch_all(self.reader()).await?;
+                $crate::store::rows::convert_all(rows)
+            }
+
+            async fn record_webhook_event(
+                &self,
+                e: &$crate::store::model::NewWebhookEvent,
+            ) -> $crate::store::Result<$crate::store::model::WebhookRecord> {
+                let id = uuid::Uuid::new_v4().to_string();
+                let inserted = sqlx::query($crate::store::sql::INSERT_WEBHOOK)
+                    .bind(&id)
+                    .bind(&e.dedupe_key)
+                    .bind(&e.item_id)
+                    .bind(&e.webhook_type)
+                    .bind(&e.webhook_code)
+                    .bind(&e.body)
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .execute(self.writer())
+                    .await?
+                    .rows_affected();
+                if inserted == 1 {
+                    return Ok($crate::store::model::WebhookRecord { id, is_new: true });
+                }
+                let (id,): (String,) = sqlx::query_as($crate::store::sql::WEBHOOK_BY_KEY)
+                    .bind(&e.dedupe_key)
+                    .fetch_one(self.writer())
+                    .await?;
+                Ok($crate::store::model::WebhookRecord { id, is_new: false })
+            }
+
+            async fn mark_webhook_processed(&self, id: &str) -> $crate::store::Result<()> {
+                let done = sqlx::query($crate::store::sql::MARK_WEBHOOK)
+                    .bind(id)
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .execute(self.writer())
+                    .await?;
+                $crate::store::sql::one_row(done.rows_affected())
+            }
+
+            async fn enqueue_job(
+                &self,
+                job: &$crate::store::model::NewJob,
+            ) -> $crate::store::Result<$crate::store::model::Enqueued> {
+                let id = uuid::Uuid::new_v4().to_string();
+                let (job_id,): (String,) = sqlx::query_as($crate::store::sql::ENQUEUE_JOB)
+                    .bind(&id)
+                    .bind(&job.kind)
+                    .bind(&job.coalesce_key)
+                    .bind(&job.user_id)
+                    .bind(&job.item_id)
+                    .bind(&job.payload)
+                    .bind(job.max_attempts.max(1))
+                    .bind($crate::store::codec::ts(job.run_after))
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .fetch_one(self.writer())
+                    .await?;
+                let coalesced = job_id != id;
+                Ok($crate::store::model::Enqueued { job_id, coalesced })
+            }
+
+            async fn claim_job(
+                &self,
+                worker_id: &str,
+                lease: std::time::Duration,
+            ) -> $crate::store::Result<Option<$crate::store::model::Job>> {
+                let now = chrono::Utc::now();
+                sqlx::query_as::<_, $crate::store::rows::JobRow>($claim_sql)
+                    .bind(worker_id)
+                    .bind($crate::store::codec::ts(now + $crate::store::sql::chrono_duration(lease)))
+                    .bind($crate::store::codec::ts(now))
+                    .fetch_optional(self.writer())
+                    .await?
+                    .map(TryInto::try_into)
+                    .transpose()
+            }
+
+            async fn heartbeat_job(
+                &self,
+                job_id: &str,
+                worker_id: &str,
+                lease: std::time::Duration,
+            ) -> $crate::store::Result<()> {
+                let now = chrono::Utc::now();
+                let done = sqlx::query($crate::store::sql::HEARTBEAT_JOB)
+                    .bind(job_id)
+                    .bind(worker_id)
+                    .bind($crate::store::codec::ts(now + $crate::store::sql::chrono_duration(lease)))
+                    .bind($crate::store::codec::ts(now))
+                    .execute(self.writer())
+                    .await?;
+                $crate::store::sql::one_row(done.rows_affected())
+            }
+
+            async fn complete_job(
+                &self,
+                job_id: &str,
+                worker_id: &str,
+                result: Option<&str>,
+            ) -> $crate::store::Result<()> {
+                let done = sqlx::query($crate::store::sql::COMPLETE_JOB)
+                    .bind(job_id)
+                    .bind(worker_id)
+                    .bind(result)
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .execute(self.writer())
+                    .await?;
+                $crate::store::sql::one_row(done.rows_affected())
+            }
+
+            async fn fail_job(
+                &self,
+                job_id: &str,
+                worker_id: &str,
+                error: &str,
+                retry_after: Option<std::time::Duration>,
+            ) -> $crate::store::Result<$crate::store::model::JobState> {
+                let (attempts, max_attempts): (i64, i64) = sqlx::query_as($crate::store::sql::HELD_JOB_ATTEMPTS)
+                    .bind(job_id)
+                    .bind(worker_id)
+                    .fetch_one(self.writer())
+                    .await?;
+                let now = chrono::Utc::now();
+                let wanted = if attempts < max_attempts { "queued" } else { "failed" };
+                let delay = retry_after.unwrap_or_else(|| $crate::store::job_backoff(attempts));
+                let run_after = $crate::store::codec::ts(now + $crate::store::sql::chrono_duration(delay));
+                let now = $crate::store::codec::ts(now);
+                let updated: std::result::Result<Option<(String,)>, sqlx::Error> =
+                    sqlx::query_as($crate::store::sql::FAIL_JOB)
+                        .bind(job_id)
+                        .bind(worker_id)
+                        .bind(wanted)
+                        .bind(error)
+                        .bind(&run_after)
+                        .bind(&now)
+                        .fetch_optional(self.writer())
+                        .await;
+                let state = match updated.map_err($crate::store::StoreError::from) {
+                    Ok(Some((state,))) => state,
+                    Ok(None) => return Err($crate::store::StoreError::NotFound),
+                    // Another process queued the same work between our check and our update.
+                    Err($crate::store::StoreError::Conflict(_)) => {
+                        let done = sqlx::query($crate::store::sql::FAIL_JOB_SUPERSEDED)
+                            .bind(job_id)
+                            .bind(worker_id)
+                            .bind(error)
+                            .bind(&now)
+                            .execute(self.writer())
+                            .await?;
+                        $crate::store::sql::one_row(done.rows_affected())?;
+                        "failed".to_owned()
+                    }
+                    Err(e) => return Err(e),
+                };
+                state.parse().map_err($crate::store::StoreError::corrupt)
+            }
+
+            async fn reclaim_expired_jobs(&self) -> $crate::store::Result<u64> {
+                Ok(sqlx::query($crate::store::sql::RECLAIM_EXHAUSTED_JOBS)
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .execute(self.writer())
+                    .await?
+                    .rows_affected())
+            }
+
+            async fn get_job(&self, job_id: &str) -> $crate::store::Result<$crate::store::model::Job> {
+                let sql = format!("SELECT {} FROM jobs WHERE id = $1", $crate::store::rows::JOB_COLUMNS);
+                sqlx::query_as::<_, $crate::store::rows::JobRow>(&sql)
+                    .bind(job_id)
+                    .fetch_one(self.writer())
+                    .await?
+                    .try_into()
+            }
+        }
+
+        impl $store {
+            async fn get_sync_run(&self, id: &str) -> $crate::store::Result<$crate::store::model::SyncRun> {
+                let sql = format!("SELECT {} FROM sync_runs WHERE id = $1", $crate::store::rows::SYNC_RUN_COLUMNS);
+                sqlx::query_as::<_, $crate::store::rows::SyncRunRow>(&sql)
+                    .bind(id)
+                    .fetch_one(self.writer())
+                    .await?
+                    .try_into()
+            }
+        }
+    };
+}
+
+/// An UPDATE/DELETE that must hit exactly one row: zero means the row is not there (or not the caller's).
+pub fn one_row(affected: u64) -> super::Result<()> {
+    if affected == 0 { Err(super::StoreError::NotFound) } else { Ok(()) }
+}
+
+pub fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(365 * 100))
+}
+
+/// `%q%` for a case-insensitive LIKE, with `!` escaping the pattern characters in `q`.
+pub fn like_pattern(q: &str) -> String {
+    let mut p = String::with_capacity(q.len() + 2);
+    p.push('%');
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '!') {
+            p.push('!');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
