@@ -1,0 +1,9 @@
+//! Integration tests for the Plaid client against a wiremock server. One binary, several
+//! modules, so the suite links once.
+
+mod common;
+mod decoding;
+mod errors;
+mod requests;
+mod retries;
+mod webhooks;
