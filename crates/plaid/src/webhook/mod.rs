@@ -1,4 +1,4 @@
-//! Plaid webhook verification (https://plaid.com/docs/api/webhooks/webhook-verification/).
+//! Plaid webhook verification (<https://plaid.com/docs/api/webhooks/webhook-verification/>).
 //!
 //! Plaid signs each webhook with an ES256 JWT in the `Plaid-Verification` header. Its payload
 //! is `{"iat": <unix seconds>, "request_body_sha256": "<lowercase hex>"}`. Verification:

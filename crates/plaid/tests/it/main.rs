@@ -6,4 +6,5 @@ mod decoding;
 mod errors;
 mod requests;
 mod retries;
+mod tracing_output;
 mod webhooks;
