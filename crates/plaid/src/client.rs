@@ -174,6 +174,10 @@ impl fmt::Debug for PlaidClient {
 
 impl PlaidClient {
     pub fn new(config: ClientConfig) -> Result<PlaidClient, Error> {
+        let base = config.environment.base_url();
+        if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
+            return Err(Error::Config("base URL must be http(s) with a host".into()));
+        }
         let mut headers = HeaderMap::new();
         headers.insert(
             HeaderName::from_static("plaid-client-id"),

@@ -8,8 +8,10 @@
 //!    mutation error must restart the whole pagination loop, which only the caller can do),
 //!    SANDBOX_ERROR, OAUTH_ERROR — whatever the HTTP status says.
 //! 2. Retry Plaid's transient errors: HTTP 429 or RATE_LIMIT_EXCEEDED, HTTP 5xx or API_ERROR,
-//!    INSTITUTION_NOT_RESPONDING and INSTITUTION_DOWN. Plaid answered, so the request was not
-//!    applied (or is safe to repeat): this holds for every endpoint.
+//!    INSTITUTION_NOT_RESPONDING and INSTITUTION_DOWN, on every endpoint. Plaid answered with
+//!    an error, so the call did not succeed; Plaid's documentation says to retry these. (For
+//!    the exchange, the worst case of a retry after a 5xx is INVALID_PUBLIC_TOKEN, the same
+//!    outcome the caller would face without it.)
 //! 3. A failure to connect means nothing was sent: retry on every endpoint.
 //! 4. A timeout or a connection broken after sending leaves the outcome unknown: retry only
 //!    where repeating is harmless ([`Endpoint::retry_when_outcome_unknown`]). This excludes

@@ -9,6 +9,8 @@
 //!   Plaid; beyond the limit the lookup fails with [`Error::Throttled`] and the webhook is
 //!   rejected (Plaid retries deliveries for 24 hours).
 //! * If a refresh of a known key fails for a transient reason, the cached copy is used.
+//! * Fetches are serialized through one lock: simple, and enough for a webhook endpoint,
+//!   where keys change rarely and nearly every lookup is a cache hit.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};

@@ -175,3 +175,10 @@ fn environment_and_config_errors() {
     assert!(matches!(bad, Error::Config(_)));
     assert!(!bad.to_string().contains("bad\nsecret"));
 }
+
+#[test]
+fn custom_environments_must_be_http() {
+    let config =
+        ClientConfig::new(Environment::Custom("file:///etc/passwd".parse().unwrap()), "id", SecretString::from("s"));
+    assert!(matches!(PlaidClient::new(config), Err(Error::Config(_))));
+}

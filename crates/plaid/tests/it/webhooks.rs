@@ -317,3 +317,50 @@ fn verified_bodies_parse_as_webhooks() {
         plaid::WebhookEvent::SyncUpdatesAvailable { initial_update_complete: true, historical_update_complete: false }
     );
 }
+
+#[tokio::test]
+async fn a_stale_key_is_refreshed_and_kept_when_the_refresh_fails() {
+    let server = MockServer::start().await;
+    let signer = Signer::new(KID);
+    Mock::given(path("/webhook_verification_key/get"))
+        .respond_with(key_response(&signer.jwk()))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/webhook_verification_key/get"))
+        .respond_with(plaid_error(500, "API_ERROR", "INTERNAL_SERVER_ERROR"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // ttl zero: every lookup refreshes.
+    let cache = KeyCache::with_config(
+        client(&server),
+        KeyCacheConfig { ttl: std::time::Duration::ZERO, ..KeyCacheConfig::default() },
+    );
+    for _ in 0..2 {
+        let jwt = signer.sign(BODY, now());
+        webhook::verify(BODY, Some(&jwt), &cache, now()).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_learns_that_a_key_expired() {
+    let server = MockServer::start().await;
+    let signer = Signer::new(KID);
+    let mut expired = signer.jwk();
+    expired.expired_at = Some(1_700_000_000);
+    Mock::given(path("/webhook_verification_key/get"))
+        .respond_with(key_response(&signer.jwk()))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/webhook_verification_key/get")).respond_with(key_response(&expired)).mount(&server).await;
+    let cache = KeyCache::with_config(
+        client(&server),
+        KeyCacheConfig { ttl: std::time::Duration::ZERO, ..KeyCacheConfig::default() },
+    );
+    let jwt = signer.sign(BODY, now());
+    assert!(webhook::verify(BODY, Some(&jwt), &cache, now()).await.is_ok());
+    assert_eq!(webhook::verify(BODY, Some(&jwt), &cache, now()).await, Err(Rejection::KeyExpired));
+}
