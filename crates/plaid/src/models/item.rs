@@ -5,13 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{Product, lenient};
 use crate::error::PlaidError;
-use crate::secret::{AccessToken, PublicToken};
+use crate::secret::AccessToken;
 use crate::string_enum::string_enum;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ItemPublicTokenExchangeRequest {
-    pub public_token: PublicToken,
-}
 
 /// Holds the new access token; its `Debug` is redacted.
 #[derive(Debug, Clone, Deserialize)]
@@ -131,13 +126,6 @@ impl ItemRemoveRequest {
 pub struct RequestIdResponse {
     #[serde(default)]
     pub request_id: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ItemWebhookUpdateRequest {
-    pub access_token: AccessToken,
-    /// Always sent: `None` is serialized as `null`, which removes the Item's webhook.
-    pub webhook: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

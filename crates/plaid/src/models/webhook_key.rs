@@ -2,12 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize)]
-pub struct WebhookVerificationKeyGetRequest {
-    /// The `kid` from the webhook JWT's header.
-    pub key_id: String,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 pub struct WebhookVerificationKeyGetResponse {
     pub key: Jwk,
