@@ -1,0 +1,128 @@
+//! The backend of the drop-in Link script: serves the script and runs a Link session (institution
+//! picker + credentials) that creates an Item, or repairs one in update mode.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::errors::ApiError;
+use super::{Req, json_response, req_str};
+use crate::state::{CreateItem, LinkMode, LinkToken, SimState};
+use crate::world::institutions::INSTITUTIONS;
+
+const LINK_JS: &str = include_str!("../../assets/link-initialize.js");
+
+pub async fn script() -> Response {
+    ([(header::CONTENT_TYPE, "application/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], LINK_JS)
+        .into_response()
+}
+
+fn parse(body: &Bytes) -> Result<Req, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(ApiError::invalid_body()),
+    }
+}
+
+fn respond(result: Result<Value, ApiError>) -> Response {
+    match result {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn valid_token(state: &SimState, token: &str) -> Result<LinkToken, ApiError> {
+    let tokens = state.link_tokens.lock();
+    let t = tokens
+        .get(token)
+        .ok_or_else(|| ApiError::invalid_link_token("provided link token is invalid or does not exist"))?;
+    if state.clock.now() >= t.expires_at {
+        return Err(ApiError::invalid_link_token("provided link token has expired"));
+    }
+    Ok(t.clone())
+}
+
+fn institution_json(id: &str, name: &str) -> Value {
+    json!({ "institution_id": id, "name": name })
+}
+
+pub async fn start(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    respond(run_start(&state, &body))
+}
+
+fn run_start(state: &SimState, body: &Bytes) -> Result<Value, ApiError> {
+    let req = parse(body)?;
+    let link_token = req_str(&req, "", "link_token")?;
+    let token = valid_token(state, link_token)?;
+    let session = format!("link-session-{}", uuid::Uuid::new_v4());
+    state.link_sessions.lock().insert(session.clone(), link_token.to_owned());
+    let (mode, institution) = match &token.mode {
+        LinkMode::Create { .. } => ("create", Value::Null),
+        LinkMode::Update { item_id } => {
+            let inst = state.item_by_id(item_id).map(|i| i.lock().institution).ok_or_else(|| {
+                ApiError::invalid_link_token("the Item of this update-mode link token no longer exists")
+            })?;
+            ("update", institution_json(inst.id, inst.name))
+        }
+    };
+    Ok(json!({
+        "link_session_id": session,
+        "mode": mode,
+        "client_name": token.client_name,
+        "institutions": INSTITUTIONS.iter().map(|i| institution_json(i.id, i.name)).collect::<Vec<_>>(),
+        "institution": institution,
+    }))
+}
+
+pub async fn submit(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    respond(run_submit(&state, &body))
+}
+
+fn run_submit(state: &SimState, body: &Bytes) -> Result<Value, ApiError> {
+    let req = parse(body)?;
+    let link_token = req_str(&req, "", "link_token")?;
+    let session = req_str(&req, "", "link_session_id")?;
+    let username = req_str(&req, "", "username")?;
+    let password = req_str(&req, "", "password")?;
+    let token = valid_token(state, link_token)?;
+    if state.link_sessions.lock().get(session).map(String::as_str) != Some(link_token) {
+        return Err(ApiError::invalid_field("link_session_id does not belong to this link token"));
+    }
+    let (item_id, institution) = match token.mode {
+        LinkMode::Create { webhook, days, products } => {
+            let institution_id = req_str(&req, "", "institution_id")?;
+            let institution = SimState::institution(institution_id)
+                .ok_or_else(|| ApiError::invalid_field(format!("unknown institution_id {institution_id}")))?;
+            let item_id = state.create_item(CreateItem { institution, username, password, webhook, days, products })?;
+            (item_id, institution)
+        }
+        LinkMode::Update { item_id } => {
+            let shared = state.item_by_id(&item_id).ok_or_else(|| {
+                ApiError::invalid_link_token("the Item of this update-mode link token no longer exists")
+            })?;
+            let mut item = shared.lock();
+            // The user must log in as the Item's own user; a repair clears ITEM_LOGIN_REQUIRED.
+            SimState::check_credentials(username, password)?;
+            if username != item.username {
+                return Err(ApiError::invalid_credentials());
+            }
+            item.login_required = false;
+            (item_id.clone(), item.institution)
+        }
+    };
+    let shared = state.item_by_id(&item_id).ok_or_else(|| ApiError::invalid_link_token("the Item no longer exists"))?;
+    let accounts = shared.lock().link_accounts_json();
+    Ok(json!({
+        "public_token": state.issue_public_token(&item_id),
+        "metadata": {
+            "institution": institution_json(institution.id, institution.name),
+            "accounts": accounts,
+            "link_session_id": session,
+            "transfer_status": null,
+        },
+    }))
+}

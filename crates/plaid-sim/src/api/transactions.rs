@@ -1,0 +1,128 @@
+//! `/transactions/sync` and `/transactions/refresh`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::errors::ApiError;
+use super::{ApiResult, item_for, only_fields, opt_bool, opt_int, opt_obj, opt_str, prelude, respond};
+use crate::item::SyncError;
+use crate::state::SimState;
+
+pub async fn sync(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
+    respond(run_sync(&state, &headers, &body).await)
+}
+
+const OPTIONS: &[&str] = &[
+    "include_original_description",
+    "include_personal_finance_category",
+    "include_logo_and_counterparty_beta",
+    "personal_finance_category_version",
+    "days_requested",
+    "account_id",
+];
+
+async fn run_sync(state: &SimState, headers: &HeaderMap, body: &Bytes) -> ApiResult {
+    let req =
+        prelude(state, "/transactions/sync", headers, body, &["access_token", "cursor", "count", "options"]).await?;
+    let shared = item_for(state, &req)?;
+    let count = match opt_int(&req, "", "count")? {
+        None => 100,
+        Some(c) if (1..=500).contains(&c) => c as u64,
+        Some(_) => return Err(ApiError::invalid_field("count must be between 1 and 500")),
+    };
+    let cursor = opt_str(&req, "", "cursor")?;
+    if cursor.is_some_and(|c| c.len() > 256) {
+        return Err(ApiError::invalid_field("cursor must be at most 256 characters"));
+    }
+    let mut include_original = false;
+    let mut account_id = None;
+    if let Some(options) = opt_obj(&req, "", "options")? {
+        only_fields(options, "options.", OPTIONS)?;
+        include_original = opt_bool(options, "options.", "include_original_description")?.unwrap_or(false);
+        opt_bool(options, "options.", "include_personal_finance_category")?;
+        opt_bool(options, "options.", "include_logo_and_counterparty_beta")?;
+        if let Some(v) = opt_str(options, "options.", "personal_finance_category_version")? {
+            if v != "v1" && v != "v2" {
+                return Err(ApiError::invalid_field("options.personal_finance_category_version must be v1 or v2"));
+            }
+        }
+        if opt_int(options, "options.", "days_requested")?.is_some_and(|d| !(1..=730).contains(&d)) {
+            return Err(ApiError::invalid_field("options.days_requested must be between 1 and 730"));
+        }
+        account_id = opt_str(options, "options.", "account_id")?;
+    }
+    let mut item = shared.lock();
+    state.rate_limits.check("/transactions/sync", &item.item_id)?;
+    if item.login_required {
+        return Err(ApiError::item_login_required());
+    }
+    if let Some(acc) = account_id {
+        if !item.has_account(acc) {
+            return Err(ApiError::invalid_account_id());
+        }
+    }
+    // Calling sync arms SYNC_UPDATES_AVAILABLE and initializes Transactions on the Item.
+    item.sync_called = true;
+    if !item.products.iter().any(|p| p == "transactions") {
+        item.products.push("transactions".to_owned());
+    }
+    if !item.is_ready(state.clock.now(), state.config.product_ready_delay) {
+        return Ok(json!({
+            "transactions_update_status": "NOT_READY",
+            "accounts": [],
+            "added": [],
+            "modified": [],
+            "removed": [],
+            "next_cursor": "",
+            "has_more": false,
+        }));
+    }
+    let page = item.sync(cursor, count, account_id).map_err(|e| match e {
+        SyncError::InvalidCursor => {
+            ApiError::invalid_field("cursor is invalid: use a next_cursor returned by /transactions/sync for this Item")
+        }
+        SyncError::MutationDuringPagination => ApiError::mutation_during_pagination(),
+    })?;
+    let cached = item.cached_balances();
+    let accounts: Vec<Value> = page.accounts.iter().map(|&i| item.account_json(i, &cached[i])).collect();
+    let removed: Vec<Value> =
+        page.removed.iter().map(|(id, acc)| json!({ "transaction_id": id, "account_id": acc })).collect();
+    Ok(json!({
+        "transactions_update_status": "HISTORICAL_UPDATE_COMPLETE",
+        "accounts": accounts,
+        "added": page.added.iter().map(|t| t.to_json(include_original)).collect::<Vec<_>>(),
+        "modified": page.modified.iter().map(|t| t.to_json(include_original)).collect::<Vec<_>>(),
+        "removed": removed,
+        "next_cursor": page.next_cursor,
+        "has_more": page.has_more,
+    }))
+}
+
+pub async fn refresh(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
+    respond(run_refresh(&state, &headers, &body).await)
+}
+
+async fn run_refresh(state: &SimState, headers: &HeaderMap, body: &Bytes) -> ApiResult {
+    let req = prelude(state, "/transactions/refresh", headers, body, &["access_token"]).await?;
+    let shared = item_for(state, &req)?;
+    let mut item = shared.lock();
+    state.rate_limits.check("/transactions/refresh", &item.item_id)?;
+    if item.login_required {
+        return Err(ApiError::item_login_required());
+    }
+    if !item.is_ready(state.clock.now(), state.config.product_ready_delay) {
+        return Err(ApiError::product_not_ready());
+    }
+    if item.institution.down {
+        return Err(ApiError::institution_down());
+    }
+    // The world only changes when time moves (advance); a refresh re-reads balances.
+    item.refresh_cache();
+    item.last_successful_update = state.clock.now();
+    Ok(json!({}))
+}

@@ -1,0 +1,205 @@
+//! `/sim/*`: control and inspection endpoints for tests and demos (plain JSON, errors as
+//! `{"error": "..."}`), addressed by item_id so callers never need an access token.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::api::sandbox::{force_login_required, webhook_body};
+use crate::faults::FaultSpec;
+use crate::state::{SharedItem, SimState};
+
+type S = State<Arc<SimState>>;
+
+pub fn router() -> Router<Arc<SimState>> {
+    Router::new()
+        .route("/sim/items", get(list_items))
+        .route("/sim/items/{item_id}/advance", post(advance))
+        .route("/sim/items/{item_id}/reset_login", post(reset_login))
+        .route("/sim/items/{item_id}/fire_webhook", post(fire_webhook))
+        .route("/sim/items/{item_id}/transactions", get(transactions))
+        .route("/sim/faults", post(add_fault).get(list_faults).delete(clear_faults))
+        .route("/sim/clock/advance", post(clock_advance))
+        .route("/sim/webhooks", get(list_webhooks).delete(clear_webhooks))
+        .route("/sim/exchanges", get(list_exchanges).delete(clear_exchanges))
+        .route("/sim/keys/rotate", post(rotate_key))
+}
+
+/// A control-endpoint error: `{"error": "..."}` with a 4xx status.
+struct CtlError(StatusCode, String);
+
+impl IntoResponse for CtlError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> CtlError {
+    CtlError(status, message.into())
+}
+
+fn ok(v: Value) -> Response {
+    axum::Json(v).into_response()
+}
+
+fn object(body: &Bytes) -> Result<serde_json::Map<String, Value>, CtlError> {
+    let body = if body.is_empty() { &b"{}"[..] } else { &body[..] };
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(error(StatusCode::BAD_REQUEST, "body must be a JSON object")),
+    }
+}
+
+fn item(state: &SimState, item_id: &str) -> Result<SharedItem, CtlError> {
+    state.item_by_id(item_id).ok_or_else(|| error(StatusCode::NOT_FOUND, format!("unknown item_id {item_id}")))
+}
+
+async fn list_items(State(state): S) -> Response {
+    let items: Vec<SharedItem> = state.items.read().values().cloned().collect();
+    let mut list: Vec<Value> = items
+        .iter()
+        .map(|i| {
+            let i = i.lock();
+            json!({
+                "item_id": i.item_id,
+                "institution_id": i.institution.id,
+                "webhook": i.webhook,
+                "login_required": i.login_required,
+                "transactions_count": i.transactions_count(),
+            })
+        })
+        .collect();
+    list.sort_by(|a, b| a["item_id"].as_str().cmp(&b["item_id"].as_str()));
+    ok(Value::Array(list))
+}
+
+async fn advance(State(state): S, Path(item_id): Path<String>, body: Bytes) -> Response {
+    let run = || -> Result<Value, CtlError> {
+        let req = object(&body)?;
+        let days = match req.get("days").and_then(Value::as_u64) {
+            Some(d) if (1..=3650).contains(&d) => d as u32,
+            _ => return Err(error(StatusCode::BAD_REQUEST, "days must be an integer between 1 and 3650")),
+        };
+        let shared = item(&state, &item_id)?;
+        let mut item = shared.lock();
+        let report = item.advance(days);
+        item.last_successful_update = state.clock.now();
+        let changed = report.added + report.modified + report.removed > 0;
+        // Plaid only sends SYNC_UPDATES_AVAILABLE once /transactions/sync was called on the Item.
+        if changed && item.sync_called {
+            if let Some(b) = webhook_body(&state, &item, "TRANSACTIONS", "SYNC_UPDATES_AVAILABLE") {
+                state.fire_item_webhook(&mut item, b);
+            }
+        }
+        Ok(json!(report))
+    };
+    match run() {
+        Ok(v) => ok(v),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn reset_login(State(state): S, Path(item_id): Path<String>) -> Response {
+    match item(&state, &item_id) {
+        Ok(shared) => {
+            force_login_required(&state, &mut shared.lock());
+            ok(json!({ "reset_login": true }))
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn fire_webhook(State(state): S, Path(item_id): Path<String>, body: Bytes) -> Response {
+    let run = || -> Result<Value, CtlError> {
+        let req = object(&body)?;
+        let field = |k: &str| req.get(k).and_then(Value::as_str).map(str::to_owned);
+        let (Some(webhook_type), Some(code)) = (field("webhook_type"), field("webhook_code")) else {
+            return Err(error(StatusCode::BAD_REQUEST, "webhook_type and webhook_code are required strings"));
+        };
+        let shared = item(&state, &item_id)?;
+        let mut item = shared.lock();
+        if item.webhook.is_none() {
+            return Err(error(StatusCode::BAD_REQUEST, "the Item has no webhook URL"));
+        }
+        let body = webhook_body(&state, &item, &webhook_type, &code)
+            .ok_or_else(|| error(StatusCode::BAD_REQUEST, format!("unsupported webhook {webhook_type}/{code}")))?;
+        Ok(json!({ "webhook_fired": state.fire_item_webhook(&mut item, body) }))
+    };
+    match run() {
+        Ok(v) => ok(v),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn transactions(State(state): S, Path(item_id): Path<String>) -> Response {
+    match item(&state, &item_id) {
+        Ok(shared) => {
+            let txns = shared.lock().transactions();
+            let list: Vec<Value> = txns.iter().map(|t| t.to_json(false)).collect();
+            ok(json!({ "transactions": list }))
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn add_fault(State(state): S, body: Bytes) -> Response {
+    let spec: FaultSpec = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid fault: {e}")).into_response(),
+    };
+    match state.faults.add(spec) {
+        Ok(id) => ok(json!({ "fault_id": id })),
+        Err(e) => error(StatusCode::BAD_REQUEST, e).into_response(),
+    }
+}
+
+async fn list_faults(State(state): S) -> Response {
+    ok(json!(state.faults.list()))
+}
+
+async fn clear_faults(State(state): S) -> Response {
+    state.faults.clear();
+    ok(json!({ "cleared": true }))
+}
+
+async fn clock_advance(State(state): S, body: Bytes) -> Response {
+    let req = match object(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match req.get("seconds").and_then(Value::as_i64) {
+        Some(s) if s >= 0 => {
+            let offset = state.clock.advance(s);
+            ok(json!({ "offset_seconds": offset, "now": crate::clock::rfc3339(state.clock.now()) }))
+        }
+        _ => error(StatusCode::BAD_REQUEST, "seconds must be a non-negative integer").into_response(),
+    }
+}
+
+async fn list_webhooks(State(state): S) -> Response {
+    ok(json!(state.webhooks.attempts()))
+}
+
+async fn clear_webhooks(State(state): S) -> Response {
+    state.webhooks.clear();
+    ok(json!({ "cleared": true }))
+}
+
+async fn list_exchanges(State(state): S) -> Response {
+    ok(Value::Array(state.exchanges.lock().clone()))
+}
+
+async fn clear_exchanges(State(state): S) -> Response {
+    state.exchanges.lock().clear();
+    ok(json!({ "cleared": true }))
+}
+
+async fn rotate_key(State(state): S) -> Response {
+    ok(json!({ "kid": state.webhooks.rotate() }))
+}

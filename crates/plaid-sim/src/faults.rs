@@ -1,0 +1,126 @@
+//! Run-time fault injection (`POST /sim/faults`): per endpoint, a rate of a given Plaid error,
+//! added latency, or a hung connection, optionally limited to a number of firings.
+
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::api::errors::ApiError;
+use crate::ids;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FaultKind {
+    ApiError,
+    RateLimitExceeded,
+    InstitutionNotResponding,
+    TransactionsSyncMutationDuringPagination,
+}
+
+impl FaultKind {
+    fn error(self, endpoint: &str) -> ApiError {
+        match self {
+            FaultKind::ApiError => ApiError::internal(),
+            FaultKind::RateLimitExceeded => {
+                ApiError::rate_limit(crate::rate_limit::code_for(endpoint).unwrap_or("RATE_LIMIT"), true)
+            }
+            FaultKind::InstitutionNotResponding => ApiError::institution_not_responding(),
+            FaultKind::TransactionsSyncMutationDuringPagination => ApiError::mutation_during_pagination(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub endpoint: String,
+    #[serde(default)]
+    pub error: Option<FaultKind>,
+    #[serde(default)]
+    pub rate: Option<f64>,
+    #[serde(default)]
+    pub count: Option<u64>,
+    #[serde(default)]
+    pub latency_ms: Option<u64>,
+    #[serde(default)]
+    pub hang: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Fault {
+    pub fault_id: String,
+    #[serde(flatten)]
+    pub spec: FaultSpec,
+    pub fired: u64,
+}
+
+/// What a request must suffer.
+#[derive(Debug, Default)]
+pub struct Action {
+    pub latency: Duration,
+    pub hang: bool,
+    pub error: Option<ApiError>,
+}
+
+pub struct Faults {
+    inner: Mutex<(Vec<Fault>, ChaCha8Rng, u64)>,
+}
+
+impl Faults {
+    pub fn new(seed: u64) -> Self {
+        Self { inner: Mutex::new((Vec::new(), ids::rng(ids::mix(seed, ids::tag("faults"))), 0)) }
+    }
+
+    pub fn add(&self, spec: FaultSpec) -> Result<String, String> {
+        if !spec.endpoint.starts_with('/') {
+            return Err("endpoint must be a path such as /transactions/sync".to_owned());
+        }
+        if let Some(rate) = spec.rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err("rate must be between 0.0 and 1.0".to_owned());
+            }
+        }
+        if spec.error.is_none() && spec.latency_ms.is_none() && !spec.hang {
+            return Err("a fault needs an error, a latency_ms or hang".to_owned());
+        }
+        let mut inner = self.inner.lock();
+        inner.2 += 1;
+        let fault_id = format!("fault-{}", inner.2);
+        inner.0.push(Fault { fault_id: fault_id.clone(), spec, fired: 0 });
+        Ok(fault_id)
+    }
+
+    pub fn list(&self) -> Vec<Fault> {
+        self.inner.lock().0.clone()
+    }
+
+    pub fn clear(&self) {
+        self.inner.lock().0.clear();
+    }
+
+    /// Rolls every fault registered for `endpoint`; the combined action of those that fire.
+    pub fn check(&self, endpoint: &str) -> Action {
+        let mut action = Action::default();
+        let mut guard = self.inner.lock();
+        let (faults, rng, _) = &mut *guard;
+        for f in faults.iter_mut().filter(|f| f.spec.endpoint == endpoint) {
+            if f.spec.count.is_some_and(|c| f.fired >= c) {
+                continue;
+            }
+            let rate = f.spec.rate.unwrap_or(1.0);
+            if rate < 1.0 && !rng.gen_bool(rate) {
+                continue;
+            }
+            f.fired += 1;
+            action.latency += Duration::from_millis(f.spec.latency_ms.unwrap_or(0));
+            action.hang |= f.spec.hang;
+            if action.error.is_none() {
+                action.error = f.spec.error.map(|k| k.error(endpoint));
+            }
+        }
+        action
+    }
+}

@@ -1,0 +1,218 @@
+//! Shared simulator state. Locks are parking_lot locks held only for short synchronous sections,
+//! never across an `.await`; each Item has its own lock so Items never wait for each other.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Duration, Utc};
+use parking_lot::{Mutex, RwLock};
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+
+use crate::api::errors::ApiError;
+use crate::clock::Clock;
+use crate::config::SimConfig;
+use crate::faults::Faults;
+use crate::ids::{self, ID_LEN, mix, tag};
+use crate::item::{Item, NewItem};
+use crate::rate_limit::RateLimiter;
+use crate::webhooks::Webhooks;
+use crate::world::institutions::{self, Institution};
+
+pub type SharedItem = Arc<Mutex<Item>>;
+
+/// Public tokens are single-use and live 30 minutes.
+pub const PUBLIC_TOKEN_TTL_MINUTES: i64 = 30;
+/// The largest `user_bulk_<N>` history.
+pub const MAX_BULK: u64 = 1_000_000;
+
+pub struct PublicToken {
+    pub item_id: String,
+    pub expires_at: DateTime<Utc>,
+    pub used: bool,
+}
+
+#[derive(Clone)]
+pub enum LinkMode {
+    Create { webhook: Option<String>, days: u32, products: Vec<String> },
+    Update { item_id: String },
+}
+
+#[derive(Clone)]
+pub struct LinkToken {
+    pub client_name: String,
+    pub expires_at: DateTime<Utc>,
+    pub mode: LinkMode,
+}
+
+/// What creating an Item needs, from `/sandbox/public_token/create` or a Link session.
+pub struct CreateItem<'a> {
+    pub institution: &'static Institution,
+    pub username: &'a str,
+    pub password: &'a str,
+    pub webhook: Option<String>,
+    pub days: u32,
+    pub products: Vec<String>,
+}
+
+pub struct SimState {
+    pub config: SimConfig,
+    pub clock: Clock,
+    pub items: RwLock<HashMap<String, SharedItem>>,
+    pub access_tokens: RwLock<HashMap<String, String>>,
+    pub public_tokens: Mutex<HashMap<String, PublicToken>>,
+    pub link_tokens: Mutex<HashMap<String, LinkToken>>,
+    /// link_session_id → link_token
+    pub link_sessions: Mutex<HashMap<String, String>>,
+    pub webhooks: Arc<Webhooks>,
+    pub faults: Faults,
+    pub rate_limits: RateLimiter,
+    pub exchanges: Mutex<Vec<Value>>,
+    pub latency_rng: Mutex<ChaCha8Rng>,
+    item_counter: AtomicU64,
+    token_counter: AtomicU64,
+}
+
+impl SimState {
+    pub fn new(config: SimConfig) -> Self {
+        let seed = config.seed;
+        Self {
+            clock: Clock::default(),
+            items: RwLock::new(HashMap::new()),
+            access_tokens: RwLock::new(HashMap::new()),
+            public_tokens: Mutex::new(HashMap::new()),
+            link_tokens: Mutex::new(HashMap::new()),
+            link_sessions: Mutex::new(HashMap::new()),
+            webhooks: Arc::new(Webhooks::new(config.deliver_webhooks)),
+            faults: Faults::new(seed),
+            rate_limits: RateLimiter::new(config.rate_limits),
+            exchanges: Mutex::new(Vec::new()),
+            latency_rng: Mutex::new(ids::rng(mix(seed, tag("latency")))),
+            item_counter: AtomicU64::new(0),
+            token_counter: AtomicU64::new(0),
+            config,
+        }
+    }
+
+    /// A deterministic token such as `public-sandbox-<uuid>`.
+    pub fn new_token(&self, prefix: &str) -> String {
+        let n = self.token_counter.fetch_add(1, Ordering::SeqCst);
+        let id = ids::uuid(mix(mix(self.config.seed, tag(prefix)), n));
+        format!("{prefix}-sandbox-{id}")
+    }
+
+    /// Sandbox credentials: `user_good`/`pass_good`, `user_transactions_dynamic` or
+    /// `user_bulk_<N>` with any non-empty password. Returns the bulk size, if any.
+    pub fn check_credentials(username: &str, password: &str) -> Result<Option<u64>, ApiError> {
+        match username {
+            "user_good" if password == "pass_good" => Ok(None),
+            "user_transactions_dynamic" if !password.trim().is_empty() => Ok(None),
+            _ => match username.strip_prefix("user_bulk_").map(str::parse::<u64>) {
+                Some(Ok(n)) if (1..=MAX_BULK).contains(&n) && !password.trim().is_empty() => Ok(Some(n)),
+                _ => Err(ApiError::invalid_credentials()),
+            },
+        }
+    }
+
+    /// Creates an Item (the one path shared by the sandbox endpoint and Link).
+    pub fn create_item(&self, req: CreateItem<'_>) -> Result<String, ApiError> {
+        let bulk = Self::check_credentials(req.username, req.password)?;
+        let n = self.item_counter.fetch_add(1, Ordering::SeqCst);
+        let seed = mix(mix(self.config.seed, n), mix(tag(req.institution.id), tag(req.username)));
+        let item_id = ids::base62(mix(seed, tag("item")), ID_LEN);
+        let access_token = format!("access-sandbox-{}", ids::uuid(mix(seed, tag("access"))));
+        let item = Item::new(NewItem {
+            seed,
+            item_id: item_id.clone(),
+            access_token: access_token.clone(),
+            institution: req.institution,
+            webhook: req.webhook,
+            created_at: self.clock.now(),
+            username: req.username.to_owned(),
+            products: req.products,
+            days: req.days,
+            bulk,
+        });
+        self.access_tokens.write().insert(access_token, item_id.clone());
+        self.items.write().insert(item_id.clone(), Arc::new(Mutex::new(item)));
+        Ok(item_id)
+    }
+
+    pub fn issue_public_token(&self, item_id: &str) -> String {
+        let token = self.new_token("public");
+        self.public_tokens.lock().insert(
+            token.clone(),
+            PublicToken {
+                item_id: item_id.to_owned(),
+                expires_at: self.clock.now() + Duration::minutes(PUBLIC_TOKEN_TTL_MINUTES),
+                used: false,
+            },
+        );
+        token
+    }
+
+    /// Exchanges a public token once; returns (access_token, item_id).
+    pub fn exchange_public_token(&self, token: &str) -> Result<(String, String), ApiError> {
+        if !token.starts_with("public-") {
+            return Err(ApiError::invalid_public_token(
+                "provided public token is in an invalid format. expected format: public-<environment>-<identifier>",
+            ));
+        }
+        let item_id = {
+            let mut tokens = self.public_tokens.lock();
+            let Some(rec) = tokens.get_mut(token) else {
+                return Err(ApiError::invalid_public_token("could not find matching public token"));
+            };
+            if rec.used {
+                return Err(ApiError::invalid_public_token("provided public token has already been exchanged"));
+            }
+            if self.clock.now() >= rec.expires_at {
+                return Err(ApiError::invalid_public_token(
+                    "provided public token is expired. Public tokens expire 30 minutes after creation at which point they can no longer be exchanged",
+                ));
+            }
+            rec.used = true;
+            rec.item_id.clone()
+        };
+        let item = self
+            .item_by_id(&item_id)
+            .ok_or_else(|| ApiError::invalid_public_token("could not find matching public token"))?;
+        let access_token = item.lock().access_token.clone();
+        Ok((access_token, item_id))
+    }
+
+    pub fn item_by_id(&self, item_id: &str) -> Option<SharedItem> {
+        self.items.read().get(item_id).cloned()
+    }
+
+    pub fn item_by_token(&self, token: &str) -> Result<SharedItem, ApiError> {
+        if !token.starts_with("access-") || token.split('-').count() < 3 {
+            return Err(ApiError::malformed_access_token());
+        }
+        let item_id = self.access_tokens.read().get(token).cloned().ok_or_else(ApiError::invalid_access_token)?;
+        self.item_by_id(&item_id).ok_or_else(ApiError::invalid_access_token)
+    }
+
+    pub fn remove_item(&self, item_id: &str) {
+        if let Some(item) = self.items.write().remove(item_id) {
+            let token = item.lock().access_token.clone();
+            self.access_tokens.write().remove(&token);
+        }
+    }
+
+    /// Sends `body` to the Item's webhook; false if the Item has none.
+    pub fn fire_item_webhook(&self, item: &mut Item, body: Value) -> bool {
+        let Some(url) = item.webhook.clone() else {
+            return false;
+        };
+        let code = body.get("webhook_code").and_then(Value::as_str).unwrap_or_default().to_owned();
+        item.last_webhook = Some((self.clock.now(), code));
+        self.webhooks.send(&url, body);
+        true
+    }
+
+    pub fn institution(id: &str) -> Option<&'static Institution> {
+        institutions::find(id)
+    }
+}

@@ -1,0 +1,223 @@
+//! The core Plaid flow against the simulator over loopback: token → exchange → accounts →
+//! balance → full sync, with ground-truth convergence, pagination, mutation restarts and
+//! pending→posted.
+
+mod common;
+
+use common::{Outcome, Store, start, start_default};
+use plaid_sim::SimConfig;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+#[tokio::test]
+async fn link_token_exchange_accounts_balance_and_item() {
+    let sim = start_default().await;
+    let link = sim
+        .ok(
+            "/link/token/create",
+            json!({"client_name": "banksync", "language": "en", "country_codes": ["US"],
+                   "user": {"client_user_id": "u1"}, "products": ["transactions"],
+                   "transactions": {"days_requested": 730}}),
+        )
+        .await;
+    assert!(link["link_token"].as_str().expect("token").starts_with("link-sandbox-"));
+    assert!(link["expiration"].as_str().expect("expiration").ends_with('Z'));
+
+    let (token, item_id) = sim.item().await;
+    assert!(token.starts_with("access-sandbox-"));
+    assert_eq!(item_id.len(), 37);
+
+    let accounts = sim.ok("/accounts/get", json!({"access_token": token})).await;
+    let list = accounts["accounts"].as_array().expect("accounts");
+    assert_eq!(list.len(), 3);
+    let kinds: Vec<&str> = list.iter().map(|a| a["subtype"].as_str().expect("subtype")).collect();
+    assert_eq!(kinds, ["checking", "savings", "credit card"]);
+    for a in list {
+        for key in ["available", "current", "limit", "iso_currency_code", "unofficial_currency_code"] {
+            assert!(a["balances"].get(key).is_some(), "balances.{key} missing");
+        }
+    }
+    assert_eq!(accounts["item"]["item_id"], item_id);
+    for key in ["webhook", "error", "available_products", "billed_products", "consent_expiration_time", "update_type"] {
+        assert!(accounts["item"].get(key).is_some(), "item.{key} missing");
+    }
+
+    let credit = list[2]["account_id"].as_str().expect("id");
+    let balance =
+        sim.ok("/accounts/balance/get", json!({"access_token": token, "options": {"account_ids": [credit]}})).await;
+    assert_eq!(balance["accounts"].as_array().expect("accounts").len(), 1);
+    let b = &balance["accounts"][0]["balances"];
+    // Credit: available = limit − owed − pending.
+    let num = |v: &Value| v.to_string().parse::<f64>().expect("number");
+    assert!(num(&b["available"]) <= num(&b["limit"]) - num(&b["current"]) + 1e-9);
+
+    let got = sim.ok("/item/get", json!({"access_token": token})).await;
+    assert_eq!(got["item"]["item_id"], item_id);
+    assert!(got["item"]["error"].is_null());
+    assert!(got["item"]["created_at"].is_string());
+    assert!(got["status"]["transactions"]["last_successful_update"].is_string());
+
+    sim.ok("/item/remove", json!({"access_token": token})).await;
+    let (status, err) = sim.plaid("/item/get", json!({"access_token": token})).await;
+    assert_eq!((status, err["error_code"].as_str()), (400, Some("INVALID_ACCESS_TOKEN")));
+}
+
+#[tokio::test]
+async fn same_seed_same_world() {
+    let mut worlds = Vec::new();
+    for _ in 0..2 {
+        let sim = start_default().await;
+        let (token, item_id) = sim.item().await;
+        let accounts = sim.ok("/accounts/get", json!({"access_token": token})).await;
+        let ids: Vec<Value> =
+            accounts["accounts"].as_array().expect("accounts").iter().map(|a| a["account_id"].clone()).collect();
+        worlds.push((item_id.clone(), ids, sim.ground_truth(&item_id).await));
+    }
+    assert_eq!(worlds[0], worlds[1]);
+    let other = start(SimConfig { seed: 7, ..SimConfig::default() }).await;
+    let (_, other_item) = other.item().await;
+    assert_ne!(other_item, worlds[0].0);
+}
+
+#[tokio::test]
+async fn full_sync_converges_to_ground_truth_with_any_page_size() {
+    let sim = start(SimConfig { rate_limits: false, ..SimConfig::default() }).await;
+    let (token, item_id) = sim.item().await;
+    let truth = sim.ground_truth(&item_id).await;
+    assert!(truth.len() > 1000, "24 months of history, got {}", truth.len());
+    for count in [500u64, 137, 1000 / 3] {
+        let mut store = Store::default();
+        let Outcome::Done { pages } = store.sync(&sim, &token, count).await else {
+            panic!("no mutation expected");
+        };
+        assert_eq!(pages, truth.len().div_ceil(count as usize));
+        assert_eq!(store.values(), truth);
+    }
+    // The default count is 100 and the page never exceeds it.
+    let first = sim.ok("/transactions/sync", json!({"access_token": token})).await;
+    assert_eq!(first["added"].as_array().expect("added").len(), 100);
+    assert_eq!(first["has_more"], true);
+    assert_eq!(first["transactions_update_status"], "HISTORICAL_UPDATE_COMPLETE");
+    let t = &first["added"][0];
+    for key in [
+        "location",
+        "payment_meta",
+        "transaction_code",
+        "authorized_date",
+        "authorized_datetime",
+        "datetime",
+        "payment_channel",
+        "pending_transaction_id",
+        "account_owner",
+        "name",
+    ] {
+        assert!(t.get(key).is_some(), "transaction.{key} missing");
+    }
+    assert!(
+        t["personal_finance_category_icon_url"]
+            .as_str()
+            .expect("icon")
+            .starts_with("https://plaid-category-icons.plaid.com/PFC_")
+    );
+}
+
+#[tokio::test]
+async fn advance_posts_pending_and_sync_converges_again() {
+    let sim = start(SimConfig { rate_limits: false, ..SimConfig::default() }).await;
+    let (token, item_id) = sim.item().await;
+    let mut store = Store::default();
+    assert!(matches!(store.sync(&sim, &token, 500).await, Outcome::Done { .. }));
+    let (status, report) = sim.post(&format!("/sim/items/{item_id}/advance"), json!({"days": 5})).await;
+    assert_eq!(status, 200, "{report}");
+    assert!(report["posted"].as_u64().expect("posted") > 0, "{report}");
+    assert!(report["added"].as_u64().expect("added") > 0);
+
+    // One incremental sync: every removed pending id is named by a posted added transaction.
+    let page = sim.ok("/transactions/sync", json!({"access_token": token, "cursor": store.cursor, "count": 500})).await;
+    assert_eq!(page["has_more"], false);
+    let removed: Vec<&str> = page["removed"]
+        .as_array()
+        .expect("removed")
+        .iter()
+        .map(|r| r["transaction_id"].as_str().expect("id"))
+        .collect();
+    let posted: Vec<&str> =
+        page["added"].as_array().expect("added").iter().filter_map(|t| t["pending_transaction_id"].as_str()).collect();
+    // Pendings the client already holds are removed in the same update; a pending created and
+    // posted within the window never reaches the client at all (net effect).
+    let known: Vec<&&str> = posted.iter().filter(|p| store.txns.contains_key(**p)).collect();
+    assert!(!known.is_empty());
+    for p in known {
+        assert!(removed.contains(p), "posted names {p} which was not removed");
+        assert!(store.txns[*p]["pending"].as_bool().expect("pending"), "{p} was not pending");
+    }
+    for p in posted.iter().filter(|p| !store.txns.contains_key(**p)) {
+        assert!(!removed.contains(p), "{p} removed but never delivered");
+    }
+    let mut replay = Store { txns: store.txns.clone(), cursor: store.cursor.clone() };
+    assert!(matches!(replay.sync(&sim, &token, 7).await, Outcome::Done { .. }));
+    assert_eq!(replay.values(), sim.ground_truth(&item_id).await);
+}
+
+#[tokio::test]
+async fn mutation_during_pagination_then_restart_converges() {
+    let sim = start(SimConfig { rate_limits: false, ..SimConfig::default() }).await;
+    let (token, item_id) = sim.item().await;
+    let (_, first) = sim.sync_page(&token, "", 50).await;
+    assert_eq!(first["has_more"], true);
+    sim.post(&format!("/sim/items/{item_id}/advance"), json!({"days": 2})).await;
+    let (status, err) = sim.sync_page(&token, first["next_cursor"].as_str().expect("cursor"), 50).await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error_type"], "TRANSACTIONS_ERROR");
+    assert_eq!(err["error_code"], "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION");
+    assert!(err["request_id"].is_string());
+    // Restart from the start cursor (empty): converges.
+    let mut store = Store::default();
+    assert!(matches!(store.sync(&sim, &token, 500).await, Outcome::Done { .. }));
+    assert_eq!(store.values(), sim.ground_truth(&item_id).await);
+    // A final cursor stays valid across mutations.
+    sim.post(&format!("/sim/items/{item_id}/advance"), json!({"days": 1})).await;
+    assert!(matches!(store.sync(&sim, &token, 500).await, Outcome::Done { .. }));
+    assert_eq!(store.values(), sim.ground_truth(&item_id).await);
+}
+
+#[tokio::test]
+async fn not_ready_until_product_ready_delay_passes() {
+    let sim = start(SimConfig { product_ready_delay: Duration::from_secs(60), ..SimConfig::default() }).await;
+    let (token, _) = sim.item().await;
+    let page = sim.ok("/transactions/sync", json!({"access_token": token})).await;
+    assert_eq!(page["transactions_update_status"], "NOT_READY");
+    assert_eq!(page["next_cursor"], "");
+    assert_eq!(page["has_more"], false);
+    assert_eq!(page["added"], json!([]));
+    let (status, err) = sim.plaid("/transactions/refresh", json!({"access_token": token})).await;
+    assert_eq!((status, err["error_code"].as_str()), (400, Some("PRODUCT_NOT_READY")));
+    sim.post("/sim/clock/advance", json!({"seconds": 61})).await;
+    let page = sim.ok("/transactions/sync", json!({"access_token": token})).await;
+    assert_eq!(page["transactions_update_status"], "HISTORICAL_UPDATE_COMPLETE");
+    assert!(!page["added"].as_array().expect("added").is_empty());
+    sim.ok("/transactions/refresh", json!({"access_token": token})).await;
+}
+
+#[tokio::test]
+async fn bulk_item_is_cheap_and_pages_fast() {
+    let sim = start_default().await;
+    let started = std::time::Instant::now();
+    let (token, item_id) =
+        sim.item_with("ins_109508", json!({"override_username": "user_bulk_1000000", "override_password": "x"})).await;
+    let created = started.elapsed();
+    let (_, items) = sim.get("/sim/items").await;
+    let entry =
+        items.as_array().expect("items").iter().find(|i| i["item_id"] == item_id.as_str()).expect("listed").clone();
+    assert_eq!(entry["transactions_count"], 1_000_000);
+    let started = std::time::Instant::now();
+    let page = sim.ok("/transactions/sync", json!({"access_token": token, "count": 500})).await;
+    let paged = started.elapsed();
+    assert_eq!(page["added"].as_array().expect("added").len(), 500);
+    assert_eq!(page["has_more"], true);
+    let next =
+        sim.ok("/transactions/sync", json!({"access_token": token, "count": 500, "cursor": page["next_cursor"]})).await;
+    assert_eq!(next["added"].as_array().expect("added").len(), 500);
+    // A sanity report, not a timed assertion.
+    eprintln!("bulk item created in {created:?}, first page of 500 in {paged:?}");
+}
