@@ -3,7 +3,9 @@
 //! The binary (`src/main.rs`) is a thin shell over this library so that integration tests and the CLI
 //! share one code path.
 
+pub mod cli;
 pub mod config;
+pub mod http;
 pub mod store;
 pub mod telemetry;
 pub mod vault;

@@ -1,5 +1,12 @@
-fn main() {
+use clap::Parser;
+
+use banksync::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     banksync::telemetry::init();
-    eprintln!("banksync: the command-line interface is being assembled; see README.md");
-    std::process::exit(2);
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sim(args) => banksync::cli::run_sim(args).await,
+    }
 }

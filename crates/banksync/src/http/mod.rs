@@ -1,0 +1,3 @@
+//! The HTTP API: routes, extractors and the error format.
+
+pub mod error;
