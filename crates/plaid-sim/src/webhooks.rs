@@ -3,7 +3,7 @@
 //! `{"iat":…,"request_body_sha256":…}` where the hash covers the exact body bytes (JSON with
 //! 2-space indentation). Deliveries run in background tasks with a short timeout and retries.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use base64::Engine;
@@ -15,6 +15,7 @@ use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 
 use crate::clock::rfc3339;
 
@@ -43,6 +44,7 @@ pub struct Webhooks {
     log: Mutex<Vec<Attempt>>,
     client: reqwest::Client,
     deliver: bool,
+    queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
 }
 
 /// Delays before the retries of a failed delivery (Plaid: 30 s, then ×4; shortened here).
@@ -52,7 +54,13 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 impl Webhooks {
     pub fn new(deliver: bool) -> Self {
         let client = reqwest::Client::builder().timeout(DELIVERY_TIMEOUT).build().unwrap_or_default();
-        Self { keys: RwLock::new(vec![Self::fresh_key()]), log: Mutex::new(Vec::new()), client, deliver }
+        Self {
+            keys: RwLock::new(vec![Self::fresh_key()]),
+            log: Mutex::new(Vec::new()),
+            client,
+            deliver,
+            queue: Mutex::new(None),
+        }
     }
 
     fn fresh_key() -> KeyEntry {
@@ -129,7 +137,8 @@ impl Webhooks {
         self.log.lock().push(a);
     }
 
-    /// Queues `body` for delivery to `url` (in the background; returns at once).
+    /// Queues `body` for delivery to `url` and returns at once. First attempts go out in order
+    /// from one background worker; failed deliveries are retried by their own tasks.
     pub fn send(self: &Arc<Self>, url: &str, body: Value) {
         let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
         let attempt = Attempt {
@@ -150,31 +159,69 @@ impl Webhooks {
             self.record(Attempt { error: Some("no async runtime to deliver from".to_owned()), ..attempt });
             return;
         };
-        let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
-        let this = Arc::clone(self);
-        runtime.spawn(async move {
-            for delay in std::iter::once(Duration::ZERO).chain(RETRY_DELAYS) {
-                tokio::time::sleep(delay).await;
-                let result = this
-                    .client
-                    .post(&attempt.url)
-                    .header("Content-Type", "application/json")
-                    .header("Plaid-Verification", this.sign(&bytes))
-                    .body(bytes.clone())
-                    .send()
-                    .await;
-                let (status, error) = match result {
-                    Ok(r) if r.status().is_success() => (Some(r.status().as_u16()), None),
-                    Ok(r) => (Some(r.status().as_u16()), Some(format!("HTTP {}", r.status()))),
-                    Err(e) => (None, Some(transport_error(&e))),
-                };
-                let ok = error.is_none();
-                this.record(Attempt { status, error, at: rfc3339(Utc::now()), ..attempt.clone() });
-                if ok {
-                    break;
+        let job = Job { bytes: serde_json::to_vec_pretty(&body).unwrap_or_default(), attempt };
+        let mut queue = self.queue.lock();
+        let job = match queue.as_ref() {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(job)) => job,
+            },
+            None => job,
+        };
+        // No live worker (first webhook, or the runtime it ran on is gone): start one.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(job);
+        runtime.spawn(worker(Arc::downgrade(self), rx));
+        *queue = Some(tx);
+    }
+
+    /// One POST; records the attempt and says whether it succeeded.
+    async fn attempt(&self, job: &Job) -> bool {
+        let result = self
+            .client
+            .post(&job.attempt.url)
+            .header("Content-Type", "application/json")
+            .header("Plaid-Verification", self.sign(&job.bytes))
+            .body(job.bytes.clone())
+            .send()
+            .await;
+        let (status, error) = match result {
+            Ok(r) if r.status().is_success() => (Some(r.status().as_u16()), None),
+            Ok(r) => (Some(r.status().as_u16()), Some(format!("HTTP {}", r.status()))),
+            Err(e) => (None, Some(transport_error(&e))),
+        };
+        let ok = error.is_none();
+        self.record(Attempt { status, error, at: rfc3339(Utc::now()), ..job.attempt.clone() });
+        ok
+    }
+}
+
+#[derive(Clone)]
+struct Job {
+    bytes: Vec<u8>,
+    attempt: Attempt,
+}
+
+/// Delivers queued webhooks in order. Holds only a weak reference so it ends with the simulator.
+async fn worker(hooks: Weak<Webhooks>, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(job) = rx.recv().await {
+        let Some(this) = hooks.upgrade() else {
+            return;
+        };
+        if !this.attempt(&job).await {
+            let weak = Arc::downgrade(&this);
+            tokio::spawn(async move {
+                for delay in RETRY_DELAYS {
+                    tokio::time::sleep(delay).await;
+                    let Some(this) = weak.upgrade() else {
+                        return;
+                    };
+                    if this.attempt(&job).await {
+                        return;
+                    }
                 }
-            }
-        });
+            });
+        }
     }
 }
 
