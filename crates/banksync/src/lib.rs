@@ -3,9 +3,18 @@
 //! The binary (`src/main.rs`) is a thin shell over this library so that integration tests and the CLI
 //! share one code path.
 
+pub mod audit;
+pub mod auth;
+pub mod balances;
 pub mod cli;
 pub mod config;
+pub mod health;
 pub mod http;
+pub mod link;
+pub mod normalize;
+pub mod startup;
+pub mod state;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod vault;
