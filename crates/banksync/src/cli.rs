@@ -1,23 +1,164 @@
 //! Command-line interface: argument parsing and the subcommands' entry points.
+//!
+//! `banksync` without a subcommand is `banksync serve`, so `cargo run --release` starts the server.
 
+use std::io::{BufRead as _, IsTerminal as _};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::auth::password::{hash_password, validate_new_password};
+use crate::auth::token::{hash_secret, new_api_token};
+use crate::config::{Config, Settings};
+use crate::startup::{Application, open_store};
+use crate::store::StoreError;
 
 #[derive(Debug, Parser)]
 #[command(name = "banksync", version, about = "Your bank data, in your own database, through Plaid")]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// Settings for the default command (`serve`).
+    #[command(flatten)]
+    pub settings: Settings,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve(ServeArgs),
     /// Run the offline Plaid simulator as a standalone HTTP server.
     Sim(SimArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password is read from standard input (prompted without echo on a terminal).
+    Add {
+        /// The login name.
+        name: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for user NAME and print it once (only its hash is stored).
+    Create {
+        /// The user the token acts as.
+        name: String,
+        /// A label to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        label: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            None => run_serve(self.settings).await,
+            Some(Command::Serve(args)) => run_serve(args.settings).await,
+            Some(Command::Sim(args)) => run_sim(args).await,
+            Some(Command::Migrate(args)) => run_migrate(args.settings).await,
+            Some(Command::User(UserCommand::Add { name, settings })) => run_user_add(&name, settings).await,
+            Some(Command::Token(TokenCommand::Create { name, label, settings })) => {
+                run_token_create(&name, &label, settings).await
+            }
+        }
+    }
+}
+
+fn load_config(settings: Settings) -> anyhow::Result<Config> {
+    Ok(Config::load(settings)?)
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn run_serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(load_config(settings)?).await?;
+    app.run_until_stopped().await
+}
+
+async fn run_migrate(settings: Settings) -> anyhow::Result<()> {
+    // open_store applies the migrations.
+    let store = open_store(&load_config(settings)?).await?;
+    store.ping().await.context("the database does not answer")?;
+    eprintln!("database is up to date");
+    Ok(())
+}
+
+async fn run_user_add(name: &str, settings: Settings) -> anyhow::Result<()> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_whitespace) {
+        anyhow::bail!("the user name must be 1-64 characters without spaces");
+    }
+    let config = load_config(settings)?;
+    let password = read_password()?;
+    validate_new_password(password.expose_secret()).map_err(anyhow::Error::msg)?;
+    let store = open_store(&config).await?;
+    let hash = hash_password(password).await?;
+    match store.create_user(name, &hash).await {
+        Ok(user) => {
+            eprintln!("created user {} (id {})", user.username, user.id);
+            Ok(())
+        }
+        Err(StoreError::Conflict(_)) => anyhow::bail!("a user named {name:?} already exists"),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot create the user")),
+    }
+}
+
+/// Prompts twice without echo on a terminal; reads one line from a pipe.
+fn read_password() -> anyhow::Result<SecretString> {
+    if std::io::stdin().is_terminal() {
+        let first = SecretString::from(rpassword::prompt_password("Password: ").context("cannot read the password")?);
+        let again =
+            SecretString::from(rpassword::prompt_password("Password again: ").context("cannot read the password")?);
+        if first.expose_secret() != again.expose_secret() {
+            anyhow::bail!("the passwords do not match");
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+        let password = SecretString::from(line.trim_end_matches(['\r', '\n']).to_owned());
+        line.clear();
+        Ok(password)
+    }
+}
+
+async fn run_token_create(name: &str, label: &str, settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&load_config(settings)?).await?;
+    let user = store
+        .find_user_by_username(name.trim())
+        .await
+        .context("cannot look up the user")?
+        .with_context(|| format!("no user named {name:?} (create one with `banksync user add {name}`)"))?;
+    let token = new_api_token();
+    store.create_api_token(&user.id, label, &hash_secret(&token)).await.context("cannot store the token")?;
+    eprintln!("API token for {} (shown once; use it as `Authorization: Bearer TOKEN`):", user.username);
+    println!("{token}");
+    Ok(())
 }
 
 #[derive(Debug, Args)]

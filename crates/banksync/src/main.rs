@@ -1,12 +1,9 @@
 use clap::Parser;
 
-use banksync::cli::{Cli, Command};
+use banksync::cli::Cli;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     banksync::telemetry::init();
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Sim(args) => banksync::cli::run_sim(args).await,
-    }
+    Cli::parse().run().await
 }

@@ -1,1 +1,199 @@
-//! Being written.
+//! Building and running the server (the zero-to-production `Application` shape).
+//!
+//! [`Application::build`] does every fallible step up front — data directory, database and migrations, master key,
+//! Plaid client (or the embedded simulator), services, and the listening socket — so a bad setting stops the
+//! start with a clear error before anything is served. The listener is bound during `build`, so a configured port
+//! of 0 works and [`Application::port`] tells which one was picked (the integration tests rely on this).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::config::{Config, DatabaseUrl, PlaidEnvironment, PlaidTarget};
+use crate::state::{AppState, WebSettings};
+use crate::store::{SqliteStore, Store};
+use crate::vault::{Vault, load_master_key};
+
+/// Plaid's hosted Link script, loaded by the page when banksync talks to real Plaid.
+pub const PLAID_LINK_SCRIPT: &str = "https://cdn.plaid.com/link/v2/stable/link-initialize.js";
+/// Path of the drop-in Link script every simulator serves.
+pub const SIM_LINK_SCRIPT_PATH: &str = "/link/v2/stable/link-initialize.js";
+
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: Router,
+    store: Arc<dyn Store>,
+    /// Keeps the embedded simulator running as long as the application.
+    simulator: Option<plaid_sim::RunningSim>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (BANKSYNC_LISTEN)", config.listen))?;
+        let addr = listener.local_addr().context("cannot read the listening address")?;
+        let public_url = public_url_for(&config, addr);
+
+        let store = open_store(&config).await?;
+        let vault = Arc::new(open_vault(&config)?);
+
+        let (plaid, simulator, plaid_mode, link_script_url) = plaid_client(&config).await?;
+
+        let state = AppState {
+            store: store.clone(),
+            vault,
+            plaid,
+            web: Arc::new(WebSettings { secure_cookies: public_url.scheme() == "https", link_script_url, plaid_mode }),
+        };
+        let router = crate::http::router(state);
+
+        tracing::info!(url = %format!("http://{addr}"), public_url = %public_url, "banksync listening");
+        Ok(Application { listener, addr, router, store, simulator })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// `http://IP:PORT` of the listening socket.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The embedded simulator's base URL, when banksync runs against it.
+    pub fn simulator_url(&self) -> Option<String> {
+        self.simulator.as_ref().map(plaid_sim::RunningSim::url)
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then stops accepting connections and lets running requests finish.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let cleanup = tokio::spawn(expire_sessions(self.store.clone()));
+        let result = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(crate::cli::shutdown_signal())
+            .await
+            .context("HTTP server failed");
+        cleanup.abort();
+        if let Some(sim) = self.simulator {
+            sim.shutdown().await;
+        }
+        tracing::info!("banksync stopped");
+        result
+    }
+}
+
+/// `BANKSYNC_PUBLIC_URL`, or the real listening address when it was derived from a listen address with port 0.
+fn public_url_for(config: &Config, addr: SocketAddr) -> Url {
+    let mut url = config.public_url.clone();
+    if config.listen.port() == 0 && url.port() == Some(0) {
+        let _ = url.set_port(Some(addr.port()));
+    }
+    url
+}
+
+/// Creates the data directory, opens the configured database and applies migrations. Logs the database kind,
+/// never its URL (a PostgreSQL URL may carry a password).
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    let store: Arc<dyn Store> = match &config.database {
+        DatabaseUrl::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create the database directory {}", dir.display()))?;
+            }
+            tracing::info!(path = %path.display(), "database: SQLite");
+            Arc::new(
+                SqliteStore::open(path)
+                    .await
+                    .with_context(|| format!("cannot open the SQLite database {}", path.display()))?,
+            )
+        }
+        DatabaseUrl::Postgres(url) => {
+            tracing::info!("database: PostgreSQL");
+            crate::store::connect(secrecy::ExposeSecret::expose_secret(url))
+                .await
+                .context("cannot connect to PostgreSQL (BANKSYNC_DATABASE_URL)")?
+        }
+    };
+    store.migrate().await.context("cannot apply database migrations")?;
+    Ok(store)
+}
+
+fn open_vault(config: &Config) -> anyhow::Result<Vault> {
+    let key = load_master_key(config.master_key.as_ref(), &config.data_dir).context(
+        "cannot load the master key that encrypts Plaid access tokens \
+         (set BANKSYNC_MASTER_KEY, or keep DATA_DIR/master.key readable by this user only)",
+    )?;
+    tracing::info!(key_id = %key.id(), "token vault ready");
+    Ok(Vault::new(key))
+}
+
+/// The Plaid client, the embedded simulator if used, a mode name and the Link script URL for the page.
+async fn plaid_client(
+    config: &Config,
+) -> anyhow::Result<(plaid::PlaidClient, Option<plaid_sim::RunningSim>, &'static str, String)> {
+    match &config.plaid {
+        PlaidTarget::Remote { client_id, secret, environment, base_url } => {
+            let env = match (base_url, environment) {
+                (Some(url), _) => plaid::Environment::Custom(url.clone()),
+                (None, PlaidEnvironment::Sandbox) => plaid::Environment::Sandbox,
+                (None, PlaidEnvironment::Production) => plaid::Environment::Production,
+            };
+            // A base URL override points at a Plaid-compatible server such as `banksync sim`, which serves the
+            // drop-in Link script; real Plaid's Link comes from its CDN.
+            let link_script = match base_url {
+                Some(url) => format!("{}{SIM_LINK_SCRIPT_PATH}", url.as_str().trim_end_matches('/')),
+                None => PLAID_LINK_SCRIPT.to_owned(),
+            };
+            let client = plaid::PlaidClient::new(plaid::ClientConfig::new(env.clone(), client_id, secret.clone()))
+                .context("invalid Plaid client settings")?;
+            tracing::info!(environment = %env, client_id = %client_id, "Plaid: talking to Plaid");
+            Ok((client, None, "plaid", link_script))
+        }
+        PlaidTarget::EmbeddedSimulator => {
+            let sim_config = plaid_sim::SimConfig {
+                // Demo-friendly realism: live balances take a moment, a new Item's transactions need ~2 s.
+                balance_latency: Duration::from_secs(1)..=Duration::from_secs(3),
+                product_ready_delay: Duration::from_secs(2),
+                ..plaid_sim::SimConfig::default()
+            };
+            let (client_id, secret) = (sim_config.client_id.clone(), sim_config.secret.clone());
+            let sim = plaid_sim::Simulator::new(sim_config)
+                .spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .context("cannot start the embedded Plaid simulator")?;
+            let url = Url::parse(&sim.url()).context("the simulator reported an invalid URL")?;
+            let client =
+                plaid::PlaidClient::new(plaid::ClientConfig::new(plaid::Environment::Custom(url), client_id, secret))
+                    .context("cannot build the Plaid client for the simulator")?;
+            tracing::info!(
+                "Plaid: no PLAID_CLIENT_ID/PLAID_SECRET set, so banksync runs against its built-in Plaid simulator \
+                 at {} (log in to the simulated banks as user_good / pass_good); set PLAID_CLIENT_ID and \
+                 PLAID_SECRET (and PLAID_ENV) to use real Plaid",
+                sim.url()
+            );
+            let link_script = format!("{}{SIM_LINK_SCRIPT_PATH}", sim.url());
+            Ok((client, Some(sim), "simulator", link_script))
+        }
+    }
+}
+
+/// Deletes expired sessions once an hour.
+async fn expire_sessions(store: Arc<dyn Store>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match store.delete_expired_sessions().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "expired sessions removed"),
+            Err(e) => tracing::warn!(error = %e, "cannot remove expired sessions"),
+        }
+    }
+}

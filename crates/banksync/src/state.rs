@@ -1,1 +1,26 @@
-//! Being written.
+//! What every request handler can reach: one cheap-to-clone context (the realworld-axum pattern), built once by
+//! [`crate::startup::Application::build`].
+
+use std::sync::Arc;
+
+use crate::store::Store;
+use crate::vault::Vault;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub vault: Arc<Vault>,
+    pub plaid: plaid::PlaidClient,
+    pub web: Arc<WebSettings>,
+}
+
+/// Settings the HTTP layer needs, resolved at startup.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// Mark the session cookie `Secure` (the public URL is https).
+    pub secure_cookies: bool,
+    /// The Link script the page loads: Plaid's CDN, or the simulator's drop-in copy.
+    pub link_script_url: String,
+    /// "simulator" or "plaid", shown on the page.
+    pub plaid_mode: &'static str,
+}

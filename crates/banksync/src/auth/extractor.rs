@@ -1,0 +1,121 @@
+//! The [`CurrentUser`] extractor: bearer token or session cookie, plus CSRF on cookie-authenticated writes.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+
+use super::token::{constant_time_eq, hash_secret};
+use crate::http::error::ApiError;
+use crate::state::AppState;
+use crate::store::User;
+
+pub const SESSION_COOKIE: &str = "banksync_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The authenticated caller. Handlers take it as an argument; without valid credentials the request never reaches
+/// them (401, or 403 for a cookie-authenticated write without the CSRF token).
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: User,
+    /// How the request authenticated.
+    pub via: AuthMethod,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthMethod {
+    Bearer,
+    /// The session's stored id hash and CSRF token.
+    Session {
+        id_hash: String,
+        csrf_token: String,
+    },
+}
+
+impl CurrentUser {
+    pub fn id(&self) -> &str {
+        &self.user.id
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            // A present but unusable Authorization header is a 401, never a silent fall-back to the cookie.
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or(ApiError::Unauthorized)?;
+            let user = state
+                .store
+                .find_user_by_api_token_hash(&hash_secret(token))
+                .await
+                .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("looking up an API token")))?
+                .ok_or(ApiError::Unauthorized)?;
+            return Ok(CurrentUser { user, via: AuthMethod::Bearer });
+        }
+
+        let session_id = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
+        let id_hash = hash_secret(&session_id);
+        let session = state
+            .store
+            .find_session(&id_hash)
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("looking up a session")))?
+            .ok_or(ApiError::Unauthorized)?;
+
+        if !is_safe_method(&parts.method) {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            if !constant_time_eq(sent, &session.csrf_token) {
+                return Err(ApiError::Forbidden {
+                    code: "csrf_token_invalid",
+                    message: "this request needs the session's CSRF token in the X-CSRF-Token header".into(),
+                });
+            }
+        }
+
+        let user = match state.store.get_user(&session.user_id).await {
+            Ok(user) => user,
+            Err(crate::store::StoreError::NotFound) => return Err(ApiError::Unauthorized),
+            Err(e) => return Err(ApiError::Internal(anyhow::Error::new(e).context("loading the session's user"))),
+        };
+        Ok(CurrentUser { user, via: AuthMethod::Session { id_hash, csrf_token: session.csrf_token } })
+    }
+}
+
+fn is_safe_method(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The session id from the `Cookie` header(s), if any.
+pub(crate) fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; banksync_session=abc; b=2"));
+        assert_eq!(session_cookie(&headers).as_deref(), Some("abc"));
+        let mut other = HeaderMap::new();
+        other.append(header::COOKIE, HeaderValue::from_static("banksync_session_x=1"));
+        assert_eq!(session_cookie(&other), None);
+    }
+}

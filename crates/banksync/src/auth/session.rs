@@ -1,0 +1,115 @@
+//! `POST /api/session` (log in), `GET /api/session` (who am I), `DELETE /api/session` (log out).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::Utc;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::extractor::{AuthMethod, CurrentUser, SESSION_COOKIE, session_cookie};
+use super::password::verify_password;
+use super::token::{hash_secret, random_secret};
+use crate::http::error::{ApiError, ApiResult, AppJson};
+use crate::state::AppState;
+use crate::store::NewSession;
+
+/// How long a session lasts.
+pub const SESSION_LIFETIME: chrono::Duration = chrono::Duration::days(7);
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/session", post(login).get(whoami).delete(logout))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+}
+
+#[derive(Serialize)]
+struct SessionView {
+    user: UserView,
+    /// Send back as `X-CSRF-Token` on every cookie-authenticated POST/PATCH/DELETE. Null for bearer requests.
+    csrf_token: Option<String>,
+}
+
+async fn login(State(state): State<AppState>, AppJson(body): AppJson<LoginRequest>) -> ApiResult<Response> {
+    let password = SecretString::from(body.password);
+    let user = state
+        .store
+        .find_user_by_username(body.username.trim())
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("looking up a user")))?;
+    // Always verify (against a dummy hash for unknown users) so timing does not reveal which usernames exist.
+    let ok = verify_password(user.as_ref().map(|u| u.password_hash.clone()), password).await?;
+    let user = match (ok, user) {
+        (true, Some(user)) => user,
+        _ => {
+            return Err(ApiError::Unauthorized);
+        }
+    };
+
+    let session_id = random_secret();
+    let csrf_token = random_secret();
+    state
+        .store
+        .create_session(&NewSession {
+            id_hash: hash_secret(&session_id),
+            user_id: user.id.clone(),
+            csrf_token: csrf_token.clone(),
+            expires_at: Utc::now() + SESSION_LIFETIME,
+        })
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("creating a session")))?;
+    tracing::info!(user_id = %user.id, "session created");
+
+    let cookie = format!(
+        "{SESSION_COOKIE}={session_id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        SESSION_LIFETIME.num_seconds(),
+        if state.web.secure_cookies { "; Secure" } else { "" }
+    );
+    let body = SessionView { user: UserView { id: user.id, username: user.username }, csrf_token: Some(csrf_token) };
+    Ok((set_cookie(cookie)?, AppJson(body)).into_response())
+}
+
+async fn whoami(user: CurrentUser) -> AppJson<SessionView> {
+    let csrf_token = match user.via {
+        AuthMethod::Session { csrf_token, .. } => Some(csrf_token),
+        AuthMethod::Bearer => None,
+    };
+    AppJson(SessionView { user: UserView { id: user.user.id, username: user.user.username }, csrf_token })
+}
+
+/// Ends the session (cookie-authenticated, so CSRF-checked by the extractor). Idempotent for bearer callers.
+async fn logout(State(state): State<AppState>, user: CurrentUser, headers: HeaderMap) -> ApiResult<Response> {
+    if let AuthMethod::Session { id_hash, .. } = &user.via {
+        state
+            .store
+            .delete_session(id_hash)
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("deleting a session")))?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if session_cookie(&headers).is_some() {
+        let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+        response.headers_mut().extend(set_cookie(expired)?);
+    }
+    Ok(response)
+}
+
+fn set_cookie(cookie: String) -> ApiResult<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    let value = HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(anyhow::anyhow!("bad cookie: {e}")))?;
+    headers.insert(header::SET_COOKIE, value);
+    Ok(headers)
+}

@@ -1,0 +1,1 @@
+//! API integration tests: one binary, one module per area.
