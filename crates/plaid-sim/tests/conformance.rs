@@ -12,11 +12,16 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use axum::http::HeaderMap;
 use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use p256::ecdsa::signature::Verifier as _;
+use p256::ecdsa::{Signature, VerifyingKey};
 use parking_lot::Mutex;
 use plaid_sim::SimConfig;
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 use support::{Api, Auth, INSTITUTION, Item, Need, prerequisites, run_python, spec_path, start_sim, temp_dir, text};
 
 /// The contract's Plaid endpoint list: each must show up with a 2xx and with an error.
@@ -47,7 +52,7 @@ async fn every_endpoint_answers_as_the_openapi_spec_says() {
     let hooks = WebhookReceiver::start().await;
 
     let (sim, api) = start_sim(SimConfig { record_exchanges: true, ..SimConfig::default() }).await;
-    let kid = exercise_everything(&api, &hooks).await;
+    let (kid, webhook_bodies) = exercise_everything(&api, &hooks).await;
     let mut exchanges = recorded(&api).await;
 
     // A second world whose Items are never ready: sync answers empty with NOT_READY.
@@ -59,13 +64,21 @@ async fn every_endpoint_answers_as_the_openapi_spec_says() {
     .await;
     not_ready_item(&slow).await;
     exchanges.extend(recorded(&slow).await);
-    eprintln!("drove {} exchanges in {:.1?} (webhook key {kid})", exchanges.len(), started.elapsed());
+    eprintln!(
+        "drove {} exchanges and {} webhooks in {:.1?} (webhook key {kid})",
+        exchanges.len(),
+        webhook_bodies.len(),
+        started.elapsed()
+    );
 
     assert_covers_every_endpoint(&exchanges);
 
     let dir = temp_dir("conformance");
     let file = dir.join("exchanges.json");
     std::fs::write(&file, serde_json::to_vec(&exchanges).expect("exchanges serialize")).expect("writing exchanges");
+    let hooks_file = dir.join("webhooks.json");
+    std::fs::write(&hooks_file, serde_json::to_vec(&webhook_bodies).expect("webhooks serialize"))
+        .expect("writing webhooks");
     let run = run_python(
         &support::tests_dir().join("python/validate_exchanges.py"),
         &[
@@ -75,6 +88,8 @@ async fn every_endpoint_answers_as_the_openapi_spec_says() {
             &file.to_string_lossy(),
             "--require-paths",
             &ENDPOINTS.join(","),
+            "--webhooks",
+            &hooks_file.to_string_lossy(),
         ],
         &[],
         Duration::from_secs(300),
@@ -92,9 +107,9 @@ async fn every_endpoint_answers_as_the_openapi_spec_says() {
 }
 
 /// Drives every endpoint through successes and errors; returns the webhook key id it verified.
-async fn exercise_everything(api: &Api, hooks: &WebhookReceiver) -> String {
-    let item = api.new_item(json!({"webhook": hooks.url()})).await;
-    let kid = webhooks(api, &item, hooks).await;
+async fn exercise_everything(api: &Api, hooks: &WebhookReceiver) -> (String, Vec<Value>) {
+    let item = api.new_item(json!({})).await;
+    let (kid, webhook_bodies) = webhooks(api, hooks).await;
     link_tokens(api, &item).await;
     public_tokens(api).await;
     items(api).await;
@@ -103,7 +118,7 @@ async fn exercise_everything(api: &Api, hooks: &WebhookReceiver) -> String {
     refresh(api).await;
     malformed_requests(api, &item, &kid).await;
     faults(api, &item).await;
-    kid
+    (kid, webhook_bodies)
 }
 
 async fn link_tokens(api: &Api, item: &Item) {
@@ -317,34 +332,69 @@ async fn refresh(api: &Api) {
     api.err("/transactions/refresh", json!({"access_token": UNKNOWN_ACCESS_TOKEN}), "INVALID_ACCESS_TOKEN").await;
 }
 
-/// Fires a webhook to our receiver, takes the `kid` from its Plaid-Verification JWT and fetches the key.
-async fn webhooks(api: &Api, item: &Item, hooks: &WebhookReceiver) -> String {
-    let fired = api
-        .ok(
+/// Webhooks reach our receiver signed as Plaid signs them: the JWT's `kid` resolves through
+/// /webhook_verification_key/get, the ES256 signature verifies and `request_body_sha256` matches the
+/// delivered bytes. Fires the codes banksync cares about, plus the ones the sim's own events cause
+/// (advance: SYNC_UPDATES_AVAILABLE, reset_login: ITEM ERROR, webhook update: WEBHOOK_UPDATE_ACKNOWLEDGED).
+/// Returns the key id and the delivered bodies, for validation against the spec's webhook schemas.
+async fn webhooks(api: &Api, hooks: &WebhookReceiver) -> (String, Vec<Value>) {
+    let item = api.new_item(json!({"webhook": hooks.url()})).await;
+    // SYNC_UPDATES_AVAILABLE only fires for Items that called /transactions/sync once.
+    api.ok("/transactions/sync", json!({"access_token": item.access_token, "count": 500})).await;
+    api.sim_post(&format!("/sim/items/{}/advance", item.item_id), json!({"days": 2})).await;
+    api.ok(
+        "/item/webhook/update",
+        json!({"access_token": item.access_token, "webhook": format!("{}?v=2", hooks.url())}),
+    )
+    .await;
+    api.ok("/sandbox/item/reset_login", json!({"access_token": item.access_token})).await;
+    let required = [
+        ("TRANSACTIONS", "SYNC_UPDATES_AVAILABLE"),
+        ("ITEM", "NEW_ACCOUNTS_AVAILABLE"),
+        ("ITEM", "PENDING_DISCONNECT"),
+        ("ITEM", "LOGIN_REPAIRED"),
+        ("ITEM", "USER_PERMISSION_REVOKED"),
+    ];
+    for (webhook_type, code) in required {
+        let fired = api
+            .ok(
+                "/sandbox/item/fire_webhook",
+                json!({"access_token": item.access_token, "webhook_type": webhook_type, "webhook_code": code}),
+            )
+            .await;
+        assert_eq!(fired["webhook_fired"], true, "{webhook_type}/{code}: {fired}");
+    }
+    // Codes Plaid's sandbox also fires: whatever the sim answers is validated, and a delivery too.
+    for (webhook_type, code) in [("TRANSACTIONS", "DEFAULT_UPDATE"), ("ITEM", "USER_ACCOUNT_REVOKED")] {
+        api.call(
             "/sandbox/item/fire_webhook",
-            json!({"access_token": item.access_token, "webhook_type": "TRANSACTIONS",
-                   "webhook_code": "SYNC_UPDATES_AVAILABLE"}),
+            json!({"access_token": item.access_token, "webhook_type": webhook_type, "webhook_code": code}),
         )
         .await;
-    assert_eq!(fired["webhook_fired"], true);
-    let jwt = hooks.next_verification_header(Duration::from_secs(20)).await;
-    let header = jwt.split('.').next().unwrap_or_default();
-    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .unwrap_or_else(|e| panic!("JWT header is not base64url ({e}): {jwt}"));
-    let header: Value = serde_json::from_slice(&header).expect("JWT header is JSON");
-    assert_eq!(header["alg"], "ES256", "{header}");
-    let kid = text(&header["kid"]);
+    }
 
-    let key = api.ok("/webhook_verification_key/get", json!({"key_id": kid})).await;
-    assert_eq!(key["key"]["kid"], kid.as_str());
+    let mut expected: BTreeSet<&str> = required.iter().map(|(_, code)| *code).collect();
+    expected.extend(["ERROR", "WEBHOOK_UPDATE_ACKNOWLEDGED"]);
+    let deliveries = hooks.wait_for_codes(&expected, Duration::from_secs(20)).await;
+
+    let mut keys = std::collections::BTreeMap::new();
+    for (jwt, body) in &deliveries {
+        let kid =
+            jwt_part(jwt, 0)["kid"].as_str().unwrap_or_else(|| panic!("JWT header without kid: {jwt}")).to_owned();
+        if !keys.contains_key(&kid) {
+            let key = api.ok("/webhook_verification_key/get", json!({"key_id": kid})).await;
+            keys.insert(kid.clone(), key["key"].clone());
+        }
+        verify_signature(jwt, body, &keys[&kid]);
+    }
+    let kid = keys.keys().next().cloned().expect("at least one delivery");
+
     api.err(
         "/webhook_verification_key/get",
         json!({"key_id": "00000000-0000-0000-0000-000000000000"}),
         "INVALID_WEBHOOK_VERIFICATION_KEY_ID",
     )
     .await;
-
     api.err(
         "/sandbox/item/fire_webhook",
         json!({"access_token": UNKNOWN_ACCESS_TOKEN, "webhook_code": "SYNC_UPDATES_AVAILABLE"}),
@@ -356,7 +406,46 @@ async fn webhooks(api: &Api, item: &Item, hooks: &WebhookReceiver) -> String {
         json!({"access_token": item.access_token, "webhook_code": "NOT_A_WEBHOOK_CODE"}),
     )
     .await;
-    kid
+    let bodies = deliveries
+        .iter()
+        .map(|(_, body)| serde_json::from_slice(body).unwrap_or_else(|e| panic!("webhook body is not JSON: {e}")))
+        .collect();
+    (kid, bodies)
+}
+
+/// Decodes part `index` (0 = header, 1 = payload) of a JWT.
+fn jwt_part(jwt: &str, index: usize) -> Value {
+    let part = jwt.split('.').nth(index).unwrap_or_else(|| panic!("not a JWT: {jwt}"));
+    let bytes =
+        URL_SAFE_NO_PAD.decode(part).unwrap_or_else(|e| panic!("JWT part {index} is not base64url ({e}): {jwt}"));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("JWT part {index} is not JSON ({e}): {jwt}"))
+}
+
+/// Plaid's webhook verification: ES256 over `header.payload` with the JWK, body hash in the payload.
+fn verify_signature(jwt: &str, body: &[u8], key: &Value) {
+    let header = jwt_part(jwt, 0);
+    assert_eq!((header["alg"].as_str(), header["typ"].as_str()), (Some("ES256"), Some("JWT")), "{header}");
+    let coordinate = |name: &str| {
+        let bytes = URL_SAFE_NO_PAD.decode(text(&key[name])).unwrap_or_else(|e| panic!("key.{name}: {e}"));
+        assert_eq!(bytes.len(), 32, "key.{name} is a P-256 coordinate");
+        bytes
+    };
+    // An uncompressed SEC1 point: 0x04 || x || y.
+    let sec1 = [vec![4u8], coordinate("x"), coordinate("y")].concat();
+    let verifying_key = VerifyingKey::from_sec1_bytes(&sec1).expect("the JWK is a P-256 point");
+    let (signed, signature) = jwt.rsplit_once('.').expect("a JWT has three parts");
+    let signature = URL_SAFE_NO_PAD.decode(signature).expect("the signature is base64url");
+    let signature = Signature::from_slice(&signature).expect("a 64-byte ES256 signature");
+    assert!(verifying_key.verify(signed.as_bytes(), &signature).is_ok(), "webhook signature must verify: {jwt}");
+    let payload = jwt_part(jwt, 1);
+    assert_eq!(payload["request_body_sha256"], hex::encode(Sha256::digest(body)), "body hash in {payload}");
+    let age = unix_now() - payload["iat"].as_i64().unwrap_or_default();
+    assert!((0..=300).contains(&age), "iat is fresh (age {age}s): {payload}");
+}
+
+fn unix_now() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
+    i64::try_from(now.as_secs()).expect("seconds fit in i64")
 }
 
 /// For every endpoint: an empty body is MISSING_FIELDS, a wrong secret is INVALID_API_KEYS, and so is
@@ -437,24 +526,23 @@ fn assert_covers_every_endpoint(exchanges: &[Value]) {
     assert_eq!(failed, all, "every endpoint needs a recorded error");
 }
 
-/// A loopback webhook endpoint that keeps each delivery's Plaid-Verification header.
+/// A loopback webhook endpoint that keeps each delivery: its Plaid-Verification header and raw body.
 struct WebhookReceiver {
     url: String,
-    headers: Arc<Mutex<Vec<String>>>,
+    deliveries: Arc<Mutex<Vec<(String, Bytes)>>>,
 }
 
 impl WebhookReceiver {
     async fn start() -> Self {
-        let headers = Arc::new(Mutex::new(Vec::new()));
-        let store = headers.clone();
+        let deliveries = Arc::new(Mutex::new(Vec::new()));
+        let store = deliveries.clone();
         let app = axum::Router::new().route(
             "/hook",
-            axum::routing::post(move |request_headers: HeaderMap| {
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
                 let store = store.clone();
                 async move {
-                    if let Some(value) = request_headers.get("plaid-verification").and_then(|v| v.to_str().ok()) {
-                        store.lock().push(value.to_owned());
-                    }
+                    let jwt = headers.get("plaid-verification").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                    store.lock().push((jwt.to_owned(), body));
                     "ok"
                 }
             }),
@@ -462,20 +550,30 @@ impl WebhookReceiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding the webhook receiver");
         let url = format!("http://{}/hook", listener.local_addr().expect("a local address"));
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, headers }
+        Self { url, deliveries }
     }
 
     fn url(&self) -> String {
         self.url.clone()
     }
 
-    async fn next_verification_header(&self, within: Duration) -> String {
+    /// Waits until a delivery arrived for every code in `codes`; returns all deliveries so far.
+    async fn wait_for_codes(&self, codes: &BTreeSet<&str>, within: Duration) -> Vec<(String, Bytes)> {
         let deadline = Instant::now() + within;
         loop {
-            if let Some(header) = self.headers.lock().first().cloned() {
-                return header;
+            let deliveries = self.deliveries.lock().clone();
+            let seen: BTreeSet<String> = deliveries
+                .iter()
+                .filter_map(|(_, body)| serde_json::from_slice::<Value>(body).ok())
+                .filter_map(|body| body["webhook_code"].as_str().map(str::to_owned))
+                .collect();
+            let missing: Vec<&&str> = codes.iter().filter(|code| !seen.contains(**code)).collect();
+            if missing.is_empty() {
+                // Let deliveries already on their way land too.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                return self.deliveries.lock().clone();
             }
-            assert!(Instant::now() < deadline, "no webhook with a Plaid-Verification header within {within:?}");
+            assert!(Instant::now() < deadline, "no webhook delivered within {within:?} for {missing:?} (got {seen:?})");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -10,6 +10,8 @@ For each exchange:
     spec rejects must not have been answered with 2xx.
 Fields the sim sends that the schema does not declare are listed as warnings (the spec allows them).
 --require-paths p1,p2: each listed path must have at least one 2xx and one error exchange.
+--webhooks FILE: a JSON list of delivered webhook bodies; each must validate against the spec's schema
+for its webhook_type/webhook_code (found through the schemas' `webhook_type`/`webhook_code` descriptions).
 
 Exit status 0 when everything validates, 1 otherwise; every failure is printed with its location.
 """
@@ -99,6 +101,19 @@ class Spec:
             else:
                 out.add(f"{location}.{key}")
 
+    def webhook_schemas(self):
+        """(webhook_type, webhook_code) -> schema name. The spec names them in each webhook schema's
+        property descriptions (e.g. webhook_code: "`SYNC_UPDATES_AVAILABLE`"); Processor* twins lose."""
+        index = {}
+        for name, schema in sorted(self.spec["components"]["schemas"].items(), key=lambda kv: kv[0].startswith("Processor")):
+            props = schema.get("properties") or {}
+            if "webhook_type" not in props or "webhook_code" not in props:
+                continue
+            for webhook_type in re.findall(r"`([A-Z_]+)`", props["webhook_type"].get("description") or ""):
+                for code in re.findall(r"`([A-Z_]+)`", props["webhook_code"].get("description") or ""):
+                    index.setdefault((webhook_type, code), name)
+        return index
+
     def _parts(self, schema):
         schema = self.deref(schema)
         yield schema
@@ -125,7 +140,9 @@ def describe(error):
 def group_key(error):
     normalized = re.sub(r"\[\d+\]", "[*]", "".join(
         f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path))
-    return (normalized, error.validator, json.dumps(error.validator_value, default=str)[:200])
+    # A missing property is named in the message only; other messages quote the (varying) instance.
+    detail = error.message if error.validator == "required" else ""
+    return (normalized, error.validator, json.dumps(error.validator_value, default=str)[:200], detail)
 
 
 def status_consistency(status, body):
@@ -146,6 +163,7 @@ def main():
     parser.add_argument("--spec", required=True)
     parser.add_argument("--exchanges", required=True)
     parser.add_argument("--require-paths", default="")
+    parser.add_argument("--webhooks")
     args = parser.parse_args()
 
     spec = Spec(load_spec(args.spec))
@@ -206,6 +224,24 @@ def main():
             elif errors:
                 refused_invalid_requests += 1
 
+    webhook_counts = defaultdict(int)
+    if args.webhooks:
+        with open(args.webhooks) as f:
+            webhooks = json.load(f)
+        index = spec.webhook_schemas()
+        for number, body in enumerate(webhooks):
+            kind = (body.get("webhook_type"), body.get("webhook_code"))
+            label = f"webhook #{number} {kind[0]}/{kind[1]}"
+            name = index.get(kind)
+            if name is None:
+                fail("webhook", "webhook", kind, f"{label}: the spec has no webhook schema for it")
+                continue
+            webhook_counts[f"{kind[0]}/{kind[1]} ({name})"] += 1
+            schema = {"$ref": REF_PREFIX + name}
+            for error in spec.validator(schema, OAS30ReadValidator).iter_errors(body):
+                fail("webhook", name, group_key(error), f"{label}: {name} {describe(error)}")
+            spec.undeclared_fields(schema, body, "$", warnings[f"webhook {name}"])
+
     required = [p for p in args.require_paths.split(",") if p]
     for path in required:
         if coverage[path]["ok"] == 0 or coverage[path]["error"] == 0:
@@ -218,6 +254,8 @@ def main():
         c = coverage[path]
         print(f"  {path:34} {c['ok']:5} ok {c['error']:4} errors  {' '.join(sorted(c['codes']))}")
     print(f"  {refused_invalid_requests} spec-invalid requests were refused with an error, as they should be")
+    for kind in sorted(webhook_counts):
+        print(f"  webhook {kind:70} {webhook_counts[kind]:3} delivered")
     for path in sorted(warnings):
         if warnings[path]:
             print(f"  warning: {path} sends fields its schema does not declare: {', '.join(sorted(warnings[path]))}")
