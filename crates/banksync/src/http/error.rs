@@ -137,6 +137,81 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// Plaid's answers become client-visible errors with Plaid's code (lower-cased) and a sentence for the user
+/// (`display_message` when Plaid sent one). Nothing from the request — access tokens included — is echoed.
+impl From<plaid::Error> for ApiError {
+    fn from(error: plaid::Error) -> Self {
+        use plaid::codes;
+        match &error {
+            plaid::Error::Api { error: plaid_error, .. } => {
+                let code = plaid_error.error_code.as_str();
+                let status = match code {
+                    codes::INVALID_PUBLIC_TOKEN | codes::INVALID_LINK_TOKEN => StatusCode::BAD_REQUEST,
+                    codes::ITEM_LOGIN_REQUIRED => StatusCode::CONFLICT,
+                    _ if plaid_error.error_type == plaid::ErrorType::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+                    _ if code.starts_with("INSTITUTION_")
+                        || plaid_error.error_type == plaid::ErrorType::InstitutionError =>
+                    {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
+                    _ => StatusCode::BAD_GATEWAY,
+                };
+                tracing::warn!(error_code = code, request_id = ?plaid_error.request_id, "Plaid returned an error");
+                ApiError::Upstream {
+                    status,
+                    code: if code.is_empty() { "plaid_error".into() } else { code.to_ascii_lowercase() },
+                    message: plaid_error.user_message(),
+                }
+            }
+            plaid::Error::Timeout { .. } => {
+                tracing::warn!(error = %error, "Plaid call timed out");
+                ApiError::Upstream {
+                    status: StatusCode::GATEWAY_TIMEOUT,
+                    code: "plaid_timeout".into(),
+                    message: "The bank took too long to answer. Please try again later.".into(),
+                }
+            }
+            plaid::Error::Transport { .. } | plaid::Error::Decode { .. } | plaid::Error::Throttled { .. } => {
+                tracing::warn!(error = %error, "Plaid call failed");
+                ApiError::Upstream {
+                    status: StatusCode::BAD_GATEWAY,
+                    code: "plaid_unavailable".into(),
+                    message: "Plaid could not be reached or answered unexpectedly. Please try again later.".into(),
+                }
+            }
+            _ => ApiError::Internal(anyhow::Error::new(error)),
+        }
+    }
+}
+
+/// Store errors that reach a handler unhandled. `NotFound` should usually be mapped with
+/// [`StoreResultExt::or_not_found`] to name the missing thing.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match error {
+            StoreError::NotFound => ApiError::NotFound("resource"),
+            StoreError::Conflict(message) => ApiError::conflict("conflict", message),
+            StoreError::InvalidInput(message) => ApiError::bad_request("invalid_input", message),
+            StoreError::Other(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+pub trait StoreResultExt<T> {
+    /// `NotFound` becomes a 404 naming `what`; other errors convert as usual.
+    fn or_not_found(self, what: &'static str) -> ApiResult<T>;
+}
+
+impl<T> StoreResultExt<T> for Result<T, crate::store::StoreError> {
+    fn or_not_found(self, what: &'static str) -> ApiResult<T> {
+        self.map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::NotFound(what),
+            other => other.into(),
+        })
+    }
+}
+
 /// `axum::Json` whose rejections come back in our error format.
 #[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]

@@ -3,10 +3,14 @@
 //! Each area is a module with a `router()`; [`router`] merges them and adds the cross-cutting layers: a request
 //! body limit (413 in our JSON error format), per-route time budgets, and a tracing span per request.
 
+mod accounts;
 pub mod error;
 mod health;
+mod items;
 mod middleware;
 mod public_config;
+mod transactions;
+pub mod views;
 
 use std::time::Duration;
 
@@ -27,6 +31,9 @@ pub fn router(state: AppState) -> Router {
     let normal = Router::new()
         .merge(crate::auth::session::router())
         .merge(public_config::router())
+        .merge(items::router())
+        .merge(accounts::router())
+        .merge(transactions::router())
         .layer(axum::middleware::from_fn(|req, next| middleware::time_limit(REQUEST_TIMEOUT, req, next)));
 
     Router::new()

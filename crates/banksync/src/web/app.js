@@ -1,0 +1,223 @@
+// banksync's page: talks to the JSON API with the session cookie; every write carries the CSRF token.
+"use strict";
+
+let csrfToken = null;
+let linkScriptUrl = null;
+
+const $ = (sel) => document.querySelector(sel);
+
+function showMessage(text, isError) {
+  const el = $("#message");
+  el.textContent = text;
+  el.className = isError ? "error" : "";
+  el.hidden = !text;
+}
+
+async function api(method, path, body) {
+  const headers = { "Accept": "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (csrfToken && method !== "GET") headers["X-CSRF-Token"] = csrfToken;
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  const data = res.status === 204 ? null : await res.json().catch(() => null);
+  if (!res.ok) {
+    const err = new Error((data && data.error && data.error.message) || `HTTP ${res.status}`);
+    err.status = res.status;
+    throw err;
+  }
+  return data;
+}
+
+function cell(text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text == null ? "" : text;
+  if (cls) td.className = cls;
+  return td;
+}
+
+function button(label, onClick) {
+  const b = document.createElement("button");
+  b.textContent = label;
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    try { await onClick(); } catch (e) { showMessage(e.message, true); } finally { b.disabled = false; }
+  });
+  return b;
+}
+
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "never");
+const money = (amount, currency) => (amount == null ? "" : `${amount} ${currency || ""}`.trim());
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    if (window.Plaid) return resolve();
+    const s = document.createElement("script");
+    s.src = src;
+    s.onload = resolve;
+    s.onerror = () => reject(new Error("cannot load the Plaid Link script"));
+    document.head.appendChild(s);
+  });
+}
+
+// Opens Link; with itemId, in update mode to repair that Item's login.
+async function openLink(itemId) {
+  const token = await api("POST", "/api/link/token", itemId ? { item_id: itemId } : {});
+  await loadScript(linkScriptUrl);
+  const handler = window.Plaid.create({
+    token: token.link_token,
+    onSuccess: async (publicToken, metadata) => {
+      try {
+        if (itemId) {
+          await api("POST", `/api/items/${encodeURIComponent(itemId)}/repaired`, {});
+          showMessage("Bank reconnected.");
+        } else {
+          const item = await api("POST", "/api/link/exchange", { public_token: publicToken, metadata });
+          showMessage(`Linked ${item.institution_name || "bank"}; transactions are syncing.`);
+        }
+        await refresh();
+        setTimeout(refresh, 4000);
+      } catch (e) {
+        showMessage(e.message, true);
+      }
+    },
+    onExit: (err) => { if (err) showMessage(err.display_message || err.error_message || "Link closed.", true); },
+  });
+  handler.open();
+}
+
+async function renderItems() {
+  const { items } = await api("GET", "/api/items");
+  const body = $("#items tbody");
+  body.replaceChildren();
+  for (const item of items) {
+    const tr = document.createElement("tr");
+    tr.appendChild(cell(item.institution_name || item.item_id));
+    const h = item.health;
+    tr.appendChild(cell(h.status === "good" ? "good" : `${h.status}: ${h.message || ""}`, h.status === "good" ? "health-good" : "health-bad"));
+    tr.appendChild(cell(when(item.last_successful_sync_at)));
+    const actions = document.createElement("td");
+    actions.appendChild(button("Sync now", async () => {
+      const s = await api("POST", `/api/items/${encodeURIComponent(item.item_id)}/sync`, {});
+      showMessage(s.not_ready ? "Transactions are not ready yet; try again in a moment." : `Synced: ${s.added} added, ${s.modified} modified, ${s.removed} removed.`);
+      await refresh();
+    }));
+    if (h.needs_reconnect) actions.appendChild(button("Reconnect", () => openLink(item.item_id)));
+    actions.appendChild(button("Remove", async () => {
+      if (!confirm("Remove this bank and its data?")) return;
+      await api("DELETE", `/api/items/${encodeURIComponent(item.item_id)}`);
+      await refresh();
+    }));
+    tr.appendChild(actions);
+    body.appendChild(tr);
+  }
+  if (!items.length) body.innerHTML = '<tr><td colspan="4" class="muted">No bank linked yet.</td></tr>';
+}
+
+async function renderAccounts() {
+  const { accounts } = await api("GET", "/api/accounts");
+  const body = $("#accounts tbody");
+  body.replaceChildren();
+  for (const a of accounts) {
+    const tr = document.createElement("tr");
+    tr.appendChild(cell(`${a.name}${a.mask ? " ••" + a.mask : ""}`));
+    tr.appendChild(cell(`${a.type}${a.subtype ? " / " + a.subtype : ""}`));
+    tr.appendChild(cell(money(a.balances.available, a.balances.currency), "num"));
+    tr.appendChild(cell(money(a.balances.current, a.balances.currency), "num"));
+    tr.appendChild(cell(`${when(a.balances.as_of)} (${a.balances.source})`, "muted"));
+    body.appendChild(tr);
+  }
+}
+
+async function renderTransactions() {
+  const q = $("#search").q.value.trim();
+  const params = new URLSearchParams({ limit: "50" });
+  if (q) params.set("q", q);
+  const { transactions } = await api("GET", `/api/transactions?${params}`);
+  const body = $("#transactions tbody");
+  body.replaceChildren();
+  for (const t of transactions) {
+    const tr = document.createElement("tr");
+    tr.appendChild(cell(t.date));
+    tr.appendChild(cell(t.display_name + (t.pending ? " (pending)" : ""), t.pending ? "pending" : ""));
+    tr.appendChild(cell(t.user_category || t.category || ""));
+    tr.appendChild(cell(money(t.amount, t.currency), "num"));
+    const note = document.createElement("td");
+    note.appendChild(button(t.user_note ? `✎ ${t.user_note}` : "Add note", async () => {
+      const text = prompt("Note (empty to clear)", t.user_note || "");
+      if (text === null) return;
+      await api("PATCH", `/api/transactions/${encodeURIComponent(t.transaction_id)}`, { note: text || null });
+      await renderTransactions();
+    }));
+    tr.appendChild(note);
+    body.appendChild(tr);
+  }
+}
+
+async function refresh() {
+  await Promise.all([renderItems(), renderAccounts(), renderTransactions()]);
+}
+
+function showApp(session) {
+  csrfToken = session.csrf_token;
+  $("#who").textContent = session.user.username;
+  $("#login-section").hidden = true;
+  $("#app-section").hidden = false;
+  $("#logout").hidden = false;
+  refresh().catch((e) => showMessage(e.message, true));
+}
+
+function showLogin() {
+  csrfToken = null;
+  $("#who").textContent = "";
+  $("#login-section").hidden = false;
+  $("#app-section").hidden = true;
+  $("#logout").hidden = true;
+}
+
+$("#login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  try {
+    showApp(await api("POST", "/api/session", { username: f.username.value, password: f.password.value }));
+    f.password.value = "";
+    showMessage("");
+  } catch (e) {
+    showMessage(e.message, true);
+  }
+});
+
+$("#logout").addEventListener("click", async () => {
+  await api("DELETE", "/api/session").catch(() => {});
+  showLogin();
+});
+
+$("#link-bank").addEventListener("click", () => openLink(null).catch((e) => showMessage(e.message, true)));
+
+$("#refresh-balances").addEventListener("click", async () => {
+  try {
+    const { job_id } = await api("POST", "/api/balances/refresh", {});
+    showMessage("Asking your banks for live balances…");
+    let job;
+    do {
+      job = await api("GET", `/api/balances/refresh/${encodeURIComponent(job_id)}?wait=20`);
+      await renderAccounts();
+    } while (job.state !== "done");
+    const failed = job.items.filter((i) => i.state === "error");
+    showMessage(failed.length ? failed.map((i) => i.error.message).join(" ") : "Balances are up to date.", failed.length > 0);
+    await renderItems();
+  } catch (e) {
+    showMessage(e.message, true);
+  }
+});
+
+$("#search").addEventListener("submit", (ev) => { ev.preventDefault(); renderTransactions().catch((e) => showMessage(e.message, true)); });
+
+(async () => {
+  const config = await api("GET", "/api/config");
+  linkScriptUrl = config.link_script_url;
+  $("#mode").textContent = config.plaid_mode === "simulator" ? "Plaid simulator (log in to banks as user_good / pass_good)" : "";
+  try {
+    showApp(await api("GET", "/api/session"));
+  } catch (e) {
+    if (e.status === 401) showLogin(); else showMessage(e.message, true);
+  }
+})();

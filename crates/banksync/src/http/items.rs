@@ -1,0 +1,51 @@
+//! `/api/items`: the caller's linked Items (bank connections) with their health.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use serde::Serialize;
+
+use super::error::{ApiResult, AppJson, StoreResultExt as _};
+use super::views::{ItemView, SyncRunView};
+use crate::auth::CurrentUser;
+use crate::state::AppState;
+use crate::store::AccountFilter;
+
+/// How many sync runs `GET /api/items/{item_id}` shows.
+const RECENT_SYNC_RUNS: u32 = 10;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/items", get(list)).route("/api/items/{item_id}", get(show))
+}
+
+#[derive(Serialize)]
+struct ItemList {
+    items: Vec<ItemView>,
+}
+
+async fn list(State(state): State<AppState>, user: CurrentUser) -> ApiResult<AppJson<ItemList>> {
+    let items = state.store.list_items(user.id()).await?;
+    let accounts = state.store.list_accounts(user.id(), &AccountFilter::default()).await?;
+    let items = items
+        .iter()
+        .map(|item| {
+            let own: Vec<_> = accounts.iter().filter(|a| a.item_id == item.item_id).cloned().collect();
+            ItemView::of(item).with_accounts(&own)
+        })
+        .collect();
+    Ok(AppJson(ItemList { items }))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(item_id): Path<String>,
+) -> ApiResult<AppJson<ItemView>> {
+    let item = state.store.get_item(user.id(), &item_id).await.or_not_found("item")?;
+    let filter = AccountFilter { item_id: Some(item.item_id.clone()), include_removed: false };
+    let accounts = state.store.list_accounts(user.id(), &filter).await?;
+    let runs = state.store.list_sync_runs(&item.id, RECENT_SYNC_RUNS).await?;
+    let mut view = ItemView::of(&item).with_accounts(&accounts);
+    view.recent_sync_runs = Some(runs.iter().map(SyncRunView::of).collect());
+    Ok(AppJson(view))
+}
