@@ -127,6 +127,12 @@ async fn fire_webhook(State(state): S, Path(item_id): Path<String>, body: Bytes)
         if item.webhook.is_none() {
             return Err(error(StatusCode::BAD_REQUEST, "the Item has no webhook URL"));
         }
+        // Keep the Item's state coherent with what the webhook announces.
+        match (webhook_type.as_str(), code.as_str()) {
+            ("ITEM", "ERROR") => item.login_required = true,
+            ("ITEM", "LOGIN_REPAIRED") => item.login_required = false,
+            _ => {}
+        }
         let body = webhook_body(&state, &item, &webhook_type, &code)
             .ok_or_else(|| error(StatusCode::BAD_REQUEST, format!("unsupported webhook {webhook_type}/{code}")))?;
         Ok(json!({ "webhook_fired": state.fire_item_webhook(&mut item, body) }))

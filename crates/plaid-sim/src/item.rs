@@ -159,6 +159,8 @@ pub struct Item {
     pub login_required: bool,
     /// Plaid only sends SYNC_UPDATES_AVAILABLE once sync has been called on the Item.
     pub sync_called: bool,
+    /// A SYNC_UPDATES_AVAILABLE is due when the data becomes ready (sync was called too early).
+    pub ready_webhook_scheduled: bool,
     pub last_successful_update: DateTime<Utc>,
     pub last_webhook: Option<(DateTime<Utc>, String)>,
     /// The bank's "today" for this Item; `advance` moves it.
@@ -236,6 +238,7 @@ impl Item {
             products: n.products,
             login_required: false,
             sync_called: false,
+            ready_webhook_scheduled: false,
             last_successful_update: n.created_at,
             last_webhook: None,
             today: n.created_at.date_naive(),

@@ -221,3 +221,49 @@ async fn bulk_item_is_cheap_and_pages_fast() {
     // A sanity report, not a timed assertion.
     eprintln!("bulk item created in {created:?}, first page of 500 in {paged:?}");
 }
+
+#[tokio::test]
+async fn per_account_streams_hold_only_that_account() {
+    let sim = start(SimConfig { rate_limits: false, ..SimConfig::default() }).await;
+    let (token, item_id) = sim.item_with("ins_109511", json!({"transactions": {"days_requested": 120}})).await;
+    let accounts = sim.ok("/accounts/get", json!({"access_token": token})).await;
+    let list = accounts["accounts"].as_array().expect("accounts").clone();
+    assert_eq!(list.len(), 4, "Tartan Bank adds a crypto account");
+    let crypto = &list[3];
+    assert_eq!(crypto["balances"]["unofficial_currency_code"], "BTC");
+    assert!(crypto["balances"]["iso_currency_code"].is_null());
+    let truth = sim.ground_truth(&item_id).await;
+    for account in &list {
+        let id = account["account_id"].as_str().expect("id");
+        let mut cursor = String::new();
+        let mut got = Vec::new();
+        loop {
+            let page = sim
+                .ok(
+                    "/transactions/sync",
+                    json!({"access_token": token, "cursor": cursor, "count": 250, "options": {"account_id": id}}),
+                )
+                .await;
+            got.extend(page["added"].as_array().expect("added").iter().cloned());
+            for a in page["accounts"].as_array().expect("accounts") {
+                assert_eq!(a["account_id"], id);
+            }
+            cursor = page["next_cursor"].as_str().expect("cursor").to_owned();
+            if page["has_more"] == false {
+                break;
+            }
+        }
+        got.sort_by(|a, b| a["transaction_id"].as_str().cmp(&b["transaction_id"].as_str()));
+        let want: Vec<Value> = truth.iter().filter(|t| t["account_id"] == id).cloned().collect();
+        assert_eq!(got, want);
+        if account == crypto {
+            assert!(got.iter().all(|t| t["unofficial_currency_code"] == "BTC" && t["iso_currency_code"].is_null()));
+        }
+    }
+    // A cursor from one stream is refused by another.
+    let page = sim.ok("/transactions/sync", json!({"access_token": token, "count": 1})).await;
+    let (status, err) = sim
+        .plaid("/transactions/sync", json!({"access_token": token, "cursor": page["next_cursor"], "options": {"account_id": list[0]["account_id"]}}))
+        .await;
+    assert_eq!((status, err["error_code"].as_str()), (400, Some("INVALID_FIELD")));
+}

@@ -272,3 +272,38 @@ async fn link_sessions_create_items_like_the_sandbox() {
     assert_eq!(status, 400);
     assert_eq!(err["error_code"], "INVALID_LINK_TOKEN");
 }
+
+#[tokio::test]
+async fn sync_before_ready_earns_a_webhook_when_data_arrives() {
+    let sim =
+        common::start(plaid_sim::SimConfig { product_ready_delay: Duration::from_secs(3600), ..Default::default() })
+            .await;
+    let (url, received) = receiver().await;
+    let (token, item_id) = sim.item_with("ins_109508", json!({"webhook": url})).await;
+    let page = sim.ok("/transactions/sync", json!({"access_token": token})).await;
+    assert_eq!(page["transactions_update_status"], "NOT_READY");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(received.lock().is_empty(), "nothing before the data is ready");
+    sim.post("/sim/clock/advance", json!({"seconds": 3601})).await;
+    let got = wait_for(&received, 1).await;
+    assert_eq!(got.len(), 1);
+    let body = verify(&sim, &got[0].0, &got[0].1).await;
+    assert_eq!(body["webhook_code"], "SYNC_UPDATES_AVAILABLE");
+    assert_eq!(body["item_id"], item_id.as_str());
+    let page = sim.ok("/transactions/sync", json!({"access_token": token})).await;
+    assert_eq!(page["transactions_update_status"], "HISTORICAL_UPDATE_COMPLETE");
+}
+
+#[tokio::test]
+async fn control_webhooks_keep_the_item_state_coherent() {
+    let sim = start_default().await;
+    let (url, _received) = receiver().await;
+    let (token, item_id) = sim.item_with("ins_109508", json!({"webhook": url})).await;
+    let path = format!("/sim/items/{item_id}/fire_webhook");
+    let fire = |code: &'static str| sim.post(&path, json!({"webhook_type": "ITEM", "webhook_code": code}));
+    assert_eq!(fire("ERROR").await.0, 200);
+    let (status, err) = sim.plaid("/accounts/get", json!({"access_token": token})).await;
+    assert_eq!((status, err["error_code"].as_str()), (400, Some("ITEM_LOGIN_REQUIRED")));
+    assert_eq!(fire("LOGIN_REPAIRED").await.0, 200);
+    sim.ok("/accounts/get", json!({"access_token": token})).await;
+}

@@ -185,20 +185,17 @@ impl ApiError {
 
     fn documentation_url(&self) -> String {
         let kind = self.error_type.strip_suffix("_ERROR").unwrap_or(self.error_type).to_lowercase().replace('_', "-");
-        format!("https://plaid.com/docs/errors/{kind}/#{}", self.error_code.to_lowercase())
+        format!("https://plaid.com/docs/?ref=error#{kind}-errors")
     }
 
-    /// The HTTP error body.
+    /// The HTTP error body (Plaid's shape: no `status`, which only webhooks carry).
     pub fn to_json(&self, request_id: &str) -> Value {
         json!({
             "error_type": self.error_type,
             "error_code": self.error_code,
-            "error_code_reason": null,
             "error_message": self.error_message,
             "display_message": self.display_message,
             "request_id": request_id,
-            "causes": [],
-            "status": null,
             "documentation_url": self.documentation_url(),
             "suggested_action": null,
         })
@@ -209,7 +206,6 @@ impl ApiError {
         json!({
             "error_type": self.error_type,
             "error_code": self.error_code,
-            "error_code_reason": null,
             "error_message": self.error_message,
             "display_message": self.display_message,
         })
@@ -220,7 +216,6 @@ impl ApiError {
         json!({
             "error_type": self.error_type,
             "error_code": self.error_code,
-            "error_code_reason": null,
             "error_message": self.error_message,
             "display_message": self.display_message,
             "status": self.status.as_u16(),

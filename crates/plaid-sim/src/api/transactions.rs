@@ -10,8 +10,10 @@ use serde_json::{Value, json};
 
 use super::errors::ApiError;
 use super::{ApiResult, item_for, only_fields, opt_bool, opt_int, opt_obj, opt_str, prelude, respond};
+use crate::api::sandbox::webhook_body;
 use crate::item::SyncError;
-use crate::state::SimState;
+use crate::state::{SharedItem, SimState};
+use std::time::Duration;
 
 pub async fn sync(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
     respond(run_sync(&state, &headers, &body).await)
@@ -26,7 +28,7 @@ const OPTIONS: &[&str] = &[
     "account_id",
 ];
 
-async fn run_sync(state: &SimState, headers: &HeaderMap, body: &Bytes) -> ApiResult {
+async fn run_sync(state: &Arc<SimState>, headers: &HeaderMap, body: &Bytes) -> ApiResult {
     let req =
         prelude(state, "/transactions/sync", headers, body, &["access_token", "cursor", "count", "options"]).await?;
     let shared = item_for(state, &req)?;
@@ -72,6 +74,10 @@ async fn run_sync(state: &SimState, headers: &HeaderMap, body: &Bytes) -> ApiRes
         item.products.push("transactions".to_owned());
     }
     if !item.is_ready(state.clock.now(), state.config.product_ready_delay) {
+        if item.webhook.is_some() && !item.ready_webhook_scheduled {
+            item.ready_webhook_scheduled = true;
+            notify_when_ready(Arc::clone(state), Arc::clone(&shared));
+        }
         return Ok(json!({
             "transactions_update_status": "NOT_READY",
             "accounts": [],
@@ -101,6 +107,26 @@ async fn run_sync(state: &SimState, headers: &HeaderMap, body: &Bytes) -> ApiRes
         "next_cursor": page.next_cursor,
         "has_more": page.has_more,
     }))
+}
+
+/// Plaid tells an Item's webhook when its transactions become available, if sync was called.
+fn notify_when_ready(state: Arc<SimState>, shared: SharedItem) {
+    tokio::spawn(async move {
+        loop {
+            let ready = shared.lock().is_ready(state.clock.now(), state.config.product_ready_delay);
+            if ready {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut item = shared.lock();
+        if state.item_by_id(&item.item_id).is_none() {
+            return;
+        }
+        if let Some(body) = webhook_body(&state, &item, "TRANSACTIONS", "SYNC_UPDATES_AVAILABLE") {
+            state.fire_item_webhook(&mut item, body);
+        }
+    });
 }
 
 pub async fn refresh(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
