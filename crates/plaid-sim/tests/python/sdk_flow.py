@@ -1,4 +1,5 @@
-"""Drive the offline Plaid simulator with Plaid's official Python SDK (plaid-python), unmodified.
+"""Drive the offline Plaid simulator with Plaid's official Python SDK (plaid-python), unmodified,
+through all 13 endpoints banksync uses.
 
 The SDK deserializes every response into typed models and checks types as it goes
 (`_check_return_type` stays on), so a response that strays from the OpenAPI spec breaks this script.
@@ -9,11 +10,14 @@ Environment: PLAID_SIM_URL (e.g. http://127.0.0.1:4000), PLAID_CLIENT_ID, PLAID_
 Exit status 0 when every check passed; otherwise 1, with every failed check listed.
 """
 
+import base64
 import json
 import os
 import sys
+import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import plaid
 from plaid.api import plaid_api
@@ -23,13 +27,18 @@ from plaid.model.country_code import CountryCode
 from plaid.model.item_get_request import ItemGetRequest
 from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchangeRequest
 from plaid.model.item_remove_request import ItemRemoveRequest
+from plaid.model.item_webhook_update_request import ItemWebhookUpdateRequest
 from plaid.model.link_token_create_request import LinkTokenCreateRequest
 from plaid.model.link_token_create_request_user import LinkTokenCreateRequestUser
 from plaid.model.products import Products
+from plaid.model.sandbox_item_fire_webhook_request import SandboxItemFireWebhookRequest
 from plaid.model.sandbox_item_reset_login_request import SandboxItemResetLoginRequest
 from plaid.model.sandbox_public_token_create_request import SandboxPublicTokenCreateRequest
 from plaid.model.sandbox_public_token_create_request_options import SandboxPublicTokenCreateRequestOptions
+from plaid.model.transactions_refresh_request import TransactionsRefreshRequest
 from plaid.model.transactions_sync_request import TransactionsSyncRequest
+from plaid.model.webhook_type import WebhookType
+from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
 
 URL = os.environ["PLAID_SIM_URL"].rstrip("/")
 CLIENT_ID = os.environ["PLAID_CLIENT_ID"]
@@ -64,6 +73,41 @@ def sim(method, path, body=None):
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
+
+
+class WebhookReceiver:
+    """A loopback endpoint that keeps each delivery's Plaid-Verification JWT and JSON body."""
+
+    def __init__(self):
+        deliveries = self.deliveries = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                deliveries.append((self.headers.get("Plaid-Verification"), json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, code, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for jwt, body in list(self.deliveries):
+                if body.get("webhook_code") == code:
+                    return jwt, body
+            time.sleep(0.05)
+        raise RuntimeError(f"no {code} webhook within {timeout}s")
+
+
+def jwt_kid(jwt):
+    header = jwt.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
 
 
 def plaid_error(call, *args):
@@ -193,6 +237,29 @@ def main():
         client_name="banksync", language="en", country_codes=[CountryCode("US")],
         user=LinkTokenCreateRequestUser(client_user_id="sdk-test-user"), access_token=access_token))
     check(update.link_token.startswith("link-"), "update-mode link token")
+
+    print("webhooks: item/webhook/update, sandbox/item/fire_webhook, webhook_verification_key/get")
+    receiver = WebhookReceiver()
+    updated = api.item_webhook_update(ItemWebhookUpdateRequest(access_token=access_token, webhook=receiver.url))
+    check(updated.item.webhook == receiver.url, "item/webhook/update sets the Item's webhook")
+    _, ack = receiver.wait_for("WEBHOOK_UPDATE_ACKNOWLEDGED")
+    check(ack.get("new_webhook_url") == receiver.url, "WEBHOOK_UPDATE_ACKNOWLEDGED delivered to the new URL")
+    fired = api.sandbox_item_fire_webhook(SandboxItemFireWebhookRequest(
+        access_token=access_token, webhook_type=WebhookType("TRANSACTIONS"), webhook_code="SYNC_UPDATES_AVAILABLE"))
+    check(fired.webhook_fired is True, "sandbox/item/fire_webhook")
+    jwt, body = receiver.wait_for("SYNC_UPDATES_AVAILABLE")
+    check(body.get("item_id") == item_id, "SYNC_UPDATES_AVAILABLE names the Item")
+    kid = jwt_kid(jwt)
+    key = api.webhook_verification_key_get(WebhookVerificationKeyGetRequest(key_id=kid)).key
+    check((key.kid, key.alg, key.crv, key.kty) == (kid, "ES256", "P-256", "EC"),
+          "webhook_verification_key/get returns the JWT's ES256 key")
+    expect_error("unknown webhook key id", api.webhook_verification_key_get,
+                 WebhookVerificationKeyGetRequest(key_id="00000000-0000-0000-0000-000000000000"),
+                 error_type="INVALID_INPUT", error_code="INVALID_WEBHOOK_VERIFICATION_KEY_ID", status=400)
+
+    print("transactions/refresh")
+    refreshed = api.transactions_refresh(TransactionsRefreshRequest(access_token=access_token))
+    check(bool(refreshed.request_id), "transactions/refresh")
 
     print("errors")
     expect_error("reused public token", api.item_public_token_exchange,
