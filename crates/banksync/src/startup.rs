@@ -67,6 +67,11 @@ impl Application {
         format!("http://{}", self.addr)
     }
 
+    /// The store the application uses (tests seed users through it).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     /// The embedded simulator's base URL, when banksync runs against it.
     pub fn simulator_url(&self) -> Option<String> {
         self.simulator.as_ref().map(plaid_sim::RunningSim::url)
