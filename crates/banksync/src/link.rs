@@ -1,1 +1,288 @@
-//! Being written.
+//! The link flow: link tokens (new Items and update mode), the public token exchange, repair after update mode, and
+//! removal.
+//!
+//! Exchange order matters for "nothing stored half-way" and for billing: exchange → `/accounts/get` (accounts and
+//! the authoritative institution id, never the browser's metadata) → refuse a second Item at the same institution →
+//! seal the token and store Item + accounts → first sync in the background (it also arms SYNC_UPDATES_AVAILABLE
+//! webhooks). Whenever we give up after the exchange, the new Item is removed at Plaid so it is not billed.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use plaid::{AccessToken, AccountsGetRequest, ItemRemoveRequest, LinkTokenCreateRequest, Product, PublicToken, codes};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::normalize;
+use crate::store::{Account, AccountFilter, BalanceSource, Item, ItemHealth, NewItem, Store, StoreError};
+use crate::sync::{SyncEngine, SyncTrigger};
+use crate::vault::{Vault, VaultError};
+
+/// History requested at link time; it cannot be changed later without linking again.
+pub const DAYS_REQUESTED: u32 = 730;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("Plaid: {0}")]
+    Plaid(plaid::Error),
+    /// Unknown Item, or another user's.
+    #[error("not found")]
+    NotFound,
+    /// A second Item at an institution the user already linked; the message says what to do.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("store: {0}")]
+    Store(StoreError),
+    #[error("token vault: {0}")]
+    Vault(#[from] VaultError),
+}
+
+impl From<plaid::Error> for LinkError {
+    fn from(e: plaid::Error) -> Self {
+        Self::Plaid(e)
+    }
+}
+
+impl From<StoreError> for LinkError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound,
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl LinkError {
+    pub fn plaid_error(&self) -> Option<&plaid::PlaidError> {
+        match self {
+            Self::Plaid(e) => e.plaid_error(),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkToken {
+    pub link_token: String,
+    pub expiration: DateTime<Utc>,
+    /// Set for an update-mode token: the Item it repairs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item_id: Option<String>,
+}
+
+/// Link's `onSuccess` metadata, as the browser sends it. Informational only: the institution is taken from Plaid.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LinkMetadata {
+    #[serde(default)]
+    pub institution: Option<LinkInstitution>,
+    #[serde(default)]
+    pub accounts: Vec<LinkAccount>,
+    #[serde(default)]
+    pub link_session_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LinkInstitution {
+    #[serde(default)]
+    pub institution_id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LinkAccount {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub mask: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkedItem {
+    pub item: Item,
+    pub accounts: Vec<Account>,
+}
+
+pub struct LinkService {
+    store: Arc<dyn Store>,
+    plaid: plaid::PlaidClient,
+    vault: Arc<Vault>,
+    sync: SyncEngine,
+    webhook_url: Url,
+    client_name: String,
+}
+
+impl LinkService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        plaid: plaid::PlaidClient,
+        vault: Arc<Vault>,
+        sync: SyncEngine,
+        webhook_url: Url,
+        client_name: String,
+    ) -> Self {
+        Self { store, plaid, vault, sync, webhook_url, client_name }
+    }
+
+    /// user.client_user_id = user id; webhook = config; transactions.days_requested = 730; products [transactions];
+    /// with Some(item_id): update mode for that Item (NotFound if not the user's).
+    pub async fn create_link_token(&self, user_id: &str, item_id: Option<&str>) -> Result<LinkToken, LinkError> {
+        let request = LinkTokenCreateRequest::new(self.client_name.clone(), user_id).webhook(self.webhook_url.as_str());
+        let (request, item) = match item_id {
+            None => (request.products([Product::Transactions]).days_requested(DAYS_REQUESTED), None),
+            Some(item_id) => {
+                let item = self.store.get_item(user_id, item_id).await?;
+                (request.update_mode(self.access_token(&item)?), Some(item))
+            }
+        };
+        let response = match &item {
+            Some(item) => crate::audit::with_item(&item.item_id, self.plaid.link_token_create(&request)).await?,
+            None => self.plaid.link_token_create(&request).await?,
+        };
+        Ok(LinkToken {
+            link_token: response.link_token,
+            expiration: response.expiration,
+            item_id: item.map(|i| i.item_id),
+        })
+    }
+
+    /// Exchanges, refuses a second Item of the same institution for this user unless allow_duplicate (409, clear
+    /// message; the new Item is removed at Plaid so it is not billed), stores the sealed token + item + accounts,
+    /// runs the first sync in the background (spawned), returns the Item with its accounts.
+    pub async fn exchange(
+        &self,
+        user_id: &str,
+        public_token: &str,
+        metadata: Option<LinkMetadata>,
+        allow_duplicate: bool,
+    ) -> Result<LinkedItem, LinkError> {
+        let exchanged = self.plaid.item_public_token_exchange(&PublicToken::new(public_token)).await?;
+        let item_id = exchanged.item_id.clone();
+        let token = exchanged.access_token;
+        let result = crate::audit::with_item(
+            &item_id,
+            self.store_new_item(user_id, &item_id, &token, metadata.as_ref(), allow_duplicate),
+        )
+        .await;
+        match result {
+            Ok(linked) => {
+                let sync = self.sync.clone();
+                let item = linked.item.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = sync.sync_item(&item, SyncTrigger::Link).await {
+                        tracing::warn!(item_id = %item.item_id, error = %e, "first sync after link failed");
+                    }
+                });
+                Ok(linked)
+            }
+            Err(e) => {
+                // Nothing of it is kept here, so do not let Plaid keep (and bill) it either; unless the Item is in
+                // fact stored (linked before), which must keep working.
+                if !matches!(self.store.get_item_by_plaid_id(&item_id).await, Ok(Some(_)) | Err(_)) {
+                    if let Err(remove) = crate::audit::with_item(&item_id, self.remove_at_plaid(&token)).await {
+                        tracing::warn!(item_id, error = %remove, "could not remove an Item that was not kept");
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn store_new_item(
+        &self,
+        user_id: &str,
+        item_id: &str,
+        token: &AccessToken,
+        metadata: Option<&LinkMetadata>,
+        allow_duplicate: bool,
+    ) -> Result<LinkedItem, LinkError> {
+        let accounts = self.plaid.accounts_get(&AccountsGetRequest::new(token.clone())).await?;
+        let institution_id = accounts.item.institution_id.clone();
+        let meta_institution = metadata.and_then(|m| m.institution.as_ref());
+        let institution_name = accounts.item.institution_name.clone().or_else(|| {
+            meta_institution
+                .filter(|m| Some(&m.institution_id) == institution_id.as_ref() && !m.name.is_empty())
+                .map(|m| m.name.clone())
+        });
+        if let (Some(institution), false) = (&institution_id, allow_duplicate) {
+            if let Some(existing) = self.store.find_item_by_institution(user_id, institution).await? {
+                let name = existing.institution_name.or(institution_name).unwrap_or_else(|| institution.clone());
+                return Err(LinkError::Conflict(format!(
+                    "{name} is already linked. Linking it again would create a second connection that Plaid bills \
+                     separately; repair the existing one instead, or confirm that you want a second connection."
+                )));
+            }
+        }
+        let secret = SecretString::from(token.expose_secret().to_owned());
+        let sealed = self.vault.encrypt(&secret, item_id)?;
+        let item = self
+            .store
+            .insert_item(&NewItem {
+                item_id: item_id.to_owned(),
+                user_id: user_id.to_owned(),
+                institution_id,
+                institution_name,
+                access_token: sealed,
+            })
+            .await?;
+        let now = Utc::now();
+        let new_accounts: Vec<_> =
+            accounts.accounts.iter().map(|a| normalize::account(a, BalanceSource::Cached, now)).collect();
+        if let Err(e) = self.store.upsert_accounts(&item, &new_accounts, true).await {
+            // Keep "all or nothing": without its accounts the Item is not linked.
+            if let Err(cleanup) = self.store.delete_item(user_id, item_id).await {
+                tracing::error!(item_id, error = %cleanup, "could not undo a half-stored Item");
+            }
+            return Err(e.into());
+        }
+        let accounts = self
+            .store
+            .list_accounts(user_id, &AccountFilter { item_id: Some(item_id.to_owned()), include_removed: false })
+            .await?;
+        tracing::info!(item_id, institution = ?item.institution_id, accounts = accounts.len(), "Item linked");
+        Ok(LinkedItem { item, accounts })
+    }
+
+    /// After update mode succeeded: mark the Item good again and sync.
+    pub async fn repaired(&self, user_id: &str, item_id: &str) -> Result<(), LinkError> {
+        let item = self.store.get_item(user_id, item_id).await?;
+        self.store.update_item_status(&item.id, &ItemHealth::good()).await?;
+        // The sync confirms the repair; if the bank still refuses, it sets the health back.
+        let sync = self.sync.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sync.sync_item(&item, SyncTrigger::Manual).await {
+                tracing::warn!(item_id = %item.item_id, error = %e, "sync after repair failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// DELETE: /item/remove at Plaid, then delete local data (if Plaid says the token is already invalid, delete
+    /// anyway).
+    pub async fn remove(&self, user_id: &str, item_id: &str) -> Result<(), LinkError> {
+        let item = self.store.get_item(user_id, item_id).await?;
+        let token = self.access_token(&item)?;
+        match crate::audit::with_item(item_id, self.remove_at_plaid(&token)).await {
+            Ok(()) => {}
+            Err(e) if e.has_code(codes::ITEM_NOT_FOUND) || e.has_code(codes::INVALID_ACCESS_TOKEN) => {
+                tracing::info!(item_id, "Item already gone at Plaid; deleting local data");
+            }
+            // Keep local data: deleting it would leave an Item Plaid still bills with no way to remove it.
+            Err(e) => return Err(e.into()),
+        }
+        self.store.delete_item(user_id, item_id).await?;
+        tracing::info!(item_id, "Item removed");
+        Ok(())
+    }
+
+    async fn remove_at_plaid(&self, token: &AccessToken) -> Result<(), plaid::Error> {
+        self.plaid.item_remove(&ItemRemoveRequest::new(token.clone())).await.map(|_| ())
+    }
+
+    fn access_token(&self, item: &Item) -> Result<AccessToken, LinkError> {
+        Ok(AccessToken::from(self.vault.decrypt(&item.access_token, &item.item_id)?))
+    }
+}

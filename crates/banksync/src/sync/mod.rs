@@ -1,1 +1,184 @@
-//! Being written.
+//! The transactions sync engine: `/transactions/sync` pages → the store, one sync at a time per Item.
+//!
+//! - **Single flight.** A sync runs as its own task (so a caller that goes away, e.g. a closed HTTP request, does
+//!   not cancel it half-way). The engine keeps a map Item → in-flight run; a second caller for the same Item
+//!   subscribes to the running one and gets its summary with `coalesced = true`.
+//! - **Atomic, memory bounded by a page.** Each page is normalized and staged (`stage_sync_page`) while the next
+//!   one is already being fetched; after the last page the run's changes and the final cursor are committed in one
+//!   database transaction (`commit_sync`). Nothing is visible before the commit, and no database lock is held
+//!   while waiting for Plaid.
+//! - **Restarts.** TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION discards the staged pages and restarts from the
+//!   cursor the run started with, at most `max_restarts` times.
+//! - **Not ready.** An empty `next_cursor` means Plaid has no data for the Item yet: the run ends without error and
+//!   without touching the cursor (`summary.not_ready`).
+//! - **Health.** A Plaid error that describes the Item updates its health; a successful sync resets
+//!   login_required/error to good (revoked and pending expiry/disconnect need the user, not a sync).
+//! - **Balances.** The accounts in the sync response refresh the cached balances.
+
+mod error;
+mod run;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::sync::{oneshot, watch};
+
+pub use error::SyncError;
+
+use crate::store::{Item, Store};
+use crate::vault::Vault;
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Transactions per `/transactions/sync` page (1..=500).
+    pub page_size: u32,
+    /// Restarts after TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION before giving up.
+    pub max_restarts: u32,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self { page_size: 500, max_restarts: 3 }
+    }
+}
+
+/// What started a sync (recorded in the sync run history).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncTrigger {
+    Link,
+    Manual,
+    Webhook,
+    Schedule,
+}
+
+impl SyncTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Link => "link",
+            Self::Manual => "manual",
+            Self::Webhook => "webhook",
+            Self::Schedule => "schedule",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncSummary {
+    pub run_id: String,
+    /// Plaid's item_id.
+    pub item_id: String,
+    /// Counts as Plaid reported them, summed over the committed pages.
+    pub added: u64,
+    pub modified: u64,
+    pub removed: u64,
+    pub pages: u64,
+    pub restarts: u64,
+    /// Plaid has no transactions for the Item yet (empty `next_cursor`); nothing changed.
+    pub not_ready: bool,
+    /// This caller joined a sync that was already running.
+    pub coalesced: bool,
+}
+
+type Outcome = Arc<Result<SyncSummary, SyncError>>;
+
+#[derive(Clone)]
+pub struct SyncEngine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    plaid: plaid::PlaidClient,
+    vault: Arc<Vault>,
+    options: SyncOptions,
+    /// Item ref → the running sync's outcome channel (None until it finishes).
+    in_flight: Mutex<HashMap<String, watch::Receiver<Option<Outcome>>>>,
+}
+
+impl SyncEngine {
+    pub fn new(store: Arc<dyn Store>, plaid: plaid::PlaidClient, vault: Arc<Vault>, options: SyncOptions) -> Self {
+        let options = SyncOptions { page_size: options.page_size.clamp(1, 500), ..options };
+        Self { inner: Arc::new(Inner { store, plaid, vault, options, in_flight: Mutex::new(HashMap::new()) }) }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// True while a sync of this Item (our `Item::id`) runs.
+    pub fn is_syncing(&self, item_ref: &str) -> bool {
+        self.inner.in_flight.lock().contains_key(item_ref)
+    }
+
+    /// One sync at a time per Item; a call while one runs waits for it and returns its summary (coalesced=true).
+    /// Memory bounded by a page (stage_sync_page + commit_sync). Restarts from the start cursor on
+    /// TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION. Empty next_cursor = not ready (no error). Updates Item health
+    /// from Plaid errors and back to good after success; writes sync_runs; refreshes cached account balances from
+    /// the sync response's accounts.
+    pub async fn sync_item(&self, item: &Item, trigger: SyncTrigger) -> Result<SyncSummary, SyncError> {
+        let (leader, mut follower) = {
+            let mut in_flight = self.inner.in_flight.lock();
+            match in_flight.get(&item.id) {
+                Some(rx) => (None, Some(rx.clone())),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    in_flight.insert(item.id.clone(), rx);
+                    let (leader_tx, leader_rx) = oneshot::channel();
+                    self.spawn_run(item.clone(), trigger, tx, leader_tx);
+                    (Some(leader_rx), None)
+                }
+            }
+        };
+        if let Some(leader) = leader {
+            return match leader.await {
+                Ok(result) => result,
+                // The task panicked (its followers are released by the guard).
+                Err(_) => Err(SyncError::Other("the sync task stopped unexpectedly".into())),
+            };
+        }
+        let rx = follower.as_mut().expect("either leader or follower");
+        let outcome = match rx.wait_for(Option::is_some).await {
+            Ok(value) => value.clone().expect("waited for Some"),
+            Err(_) => return Err(SyncError::Other("the sync task stopped unexpectedly".into())),
+        };
+        match &*outcome {
+            Ok(summary) => Ok(SyncSummary { coalesced: true, ..summary.clone() }),
+            Err(e) => Err(e.duplicate()),
+        }
+    }
+
+    fn spawn_run(
+        &self,
+        item: Item,
+        trigger: SyncTrigger,
+        followers: watch::Sender<Option<Outcome>>,
+        leader: oneshot::Sender<Result<SyncSummary, SyncError>>,
+    ) {
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            // Removes the map entry even if the run panics, so the Item can sync again.
+            struct Release {
+                inner: Arc<Inner>,
+                item_ref: String,
+            }
+            impl Drop for Release {
+                fn drop(&mut self) {
+                    self.inner.in_flight.lock().remove(&self.item_ref);
+                }
+            }
+            let release = Release { inner: inner.clone(), item_ref: item.id.clone() };
+            let result = crate::audit::with_item(&item.item_id, run::run(&inner, &item, trigger)).await;
+            // Leave the map first: whoever subscribed before this point gets the outcome below; anyone later
+            // starts a fresh sync.
+            drop(release);
+            let shared = match &result {
+                Ok(summary) => Ok(summary.clone()),
+                Err(e) => Err(e.duplicate()),
+            };
+            followers.send_replace(Some(Arc::new(shared)));
+            let _ = leader.send(result);
+        });
+    }
+}

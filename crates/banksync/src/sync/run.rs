@@ -1,0 +1,196 @@
+//! One sync run of one Item: the page loop, staging, restart, commit and bookkeeping.
+
+use chrono::Utc;
+use plaid::{AccessToken, TransactionsSyncRequest, TransactionsSyncResponse, codes};
+
+use super::{Inner, SyncError, SyncSummary, SyncTrigger};
+use crate::health::health_from_error;
+use crate::normalize;
+use crate::store::{BalanceSource, Item, ItemHealth, ItemStatus, SyncPage, SyncRunOutcome};
+
+/// Counts of the pages staged so far in the current attempt.
+#[derive(Default)]
+struct Tally {
+    added: u64,
+    modified: u64,
+    removed: u64,
+    pages: u64,
+}
+
+pub(super) async fn run(inner: &Inner, item: &Item, trigger: SyncTrigger) -> Result<SyncSummary, SyncError> {
+    // Re-read the Item: the caller's copy may predate a sync that committed since (its cursor would be stale).
+    let item = inner.store.get_item(&item.user_id, &item.item_id).await?;
+    let run = inner.store.start_sync_run(&item.id, trigger.as_str()).await?;
+    let mut restarts = 0u32;
+    let result = attempt_all(inner, &item, &run.id, &mut restarts).await;
+
+    match result {
+        Ok((tally, not_ready)) => {
+            if !not_ready && matches!(item.status, ItemStatus::LoginRequired | ItemStatus::Error) {
+                inner.store.update_item_status(&item.id, &ItemHealth::good()).await?;
+            }
+            inner
+                .store
+                .finish_sync_run(
+                    &run.id,
+                    &SyncRunOutcome {
+                        succeeded: true,
+                        added: as_i64(tally.added),
+                        modified: as_i64(tally.modified),
+                        removed: as_i64(tally.removed),
+                        pages: as_i64(tally.pages),
+                        restarts: i64::from(restarts),
+                        error_code: None,
+                        error_message: None,
+                    },
+                )
+                .await?;
+            tracing::info!(
+                item_id = %item.item_id, run_id = %run.id, added = tally.added, modified = tally.modified,
+                removed = tally.removed, pages = tally.pages, restarts, not_ready, "sync finished"
+            );
+            Ok(SyncSummary {
+                run_id: run.id,
+                item_id: item.item_id.clone(),
+                added: tally.added,
+                modified: tally.modified,
+                removed: tally.removed,
+                pages: tally.pages,
+                restarts: u64::from(restarts),
+                not_ready,
+                coalesced: false,
+            })
+        }
+        Err(error) => {
+            if let Err(e) = inner.store.discard_sync(&run.id).await {
+                tracing::warn!(run_id = %run.id, error = %e, "could not discard staged sync pages");
+            }
+            if let Some(health) = error.plaid_error().and_then(health_from_error) {
+                if let Err(e) = inner.store.update_item_status(&item.id, &health).await {
+                    tracing::warn!(item_id = %item.item_id, error = %e, "could not record the Item's health");
+                }
+            }
+            let (error_code, error_message) = error.for_run();
+            let outcome = SyncRunOutcome {
+                succeeded: false,
+                restarts: i64::from(restarts),
+                error_code,
+                error_message: Some(error_message),
+                ..SyncRunOutcome::default()
+            };
+            if let Err(e) = inner.store.finish_sync_run(&run.id, &outcome).await {
+                tracing::warn!(run_id = %run.id, error = %e, "could not record the failed sync run");
+            }
+            tracing::warn!(item_id = %item.item_id, run_id = %run.id, error = %error, "sync failed");
+            Err(error)
+        }
+    }
+}
+
+/// Runs attempts until one commits, is not ready, or fails. Returns the committed tally and whether the Item was
+/// not ready.
+async fn attempt_all(inner: &Inner, item: &Item, run_id: &str, restarts: &mut u32) -> Result<(Tally, bool), SyncError> {
+    let token = AccessToken::from(inner.vault.decrypt(&item.access_token, &item.item_id)?);
+    let start_cursor = item.cursor.clone().unwrap_or_default();
+    loop {
+        match attempt(inner, item, run_id, &token, &start_cursor).await {
+            Err(SyncError::Plaid(e)) if e.has_code(codes::TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION) => {
+                inner.store.discard_sync(run_id).await?;
+                *restarts += 1;
+                if *restarts > inner.options.max_restarts {
+                    return Err(SyncError::TooManyRestarts(*restarts - 1));
+                }
+                tracing::info!(item_id = %item.item_id, restarts = *restarts, "bank data changed during pagination; restarting");
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One pass from `start_cursor` to `has_more = false`, then the commit. While page N is staged, page N+1 is already
+/// on its way, so the database and the network overlap; at most two pages are in memory.
+async fn attempt(
+    inner: &Inner,
+    item: &Item,
+    run_id: &str,
+    token: &AccessToken,
+    start_cursor: &str,
+) -> Result<(Tally, bool), SyncError> {
+    let mut tally = Tally::default();
+    let mut response = fetch(inner, token, start_cursor).await?;
+    loop {
+        if response.next_cursor.is_empty() {
+            // Not ready yet (Plaid is still pulling the history). Whatever was staged is not a complete view.
+            if tally.pages > 0 {
+                inner.store.discard_sync(run_id).await?;
+            }
+            return Ok((Tally::default(), true));
+        }
+        tally.pages += 1;
+        tally.added += response.added.len() as u64;
+        tally.modified += response.modified.len() as u64;
+        tally.removed += response.removed.len() as u64;
+        let TransactionsSyncResponse { added, modified, removed, accounts, next_cursor, has_more, .. } = response;
+        let page = SyncPage {
+            added: normalize_all(&item.item_id, &added),
+            modified: normalize_all(&item.item_id, &modified),
+            removed: removed.into_iter().map(|r| r.transaction_id).collect(),
+        };
+        drop((added, modified));
+        let stage = async {
+            if page.added.is_empty() && page.modified.is_empty() && page.removed.is_empty() {
+                Ok(())
+            } else {
+                inner.store.stage_sync_page(run_id, &page).await
+            }
+        };
+        if has_more {
+            let (staged, next) = tokio::join!(stage, fetch(inner, token, &next_cursor));
+            staged?;
+            response = next?;
+            continue;
+        }
+        stage.await?;
+        drop(page);
+        inner.store.commit_sync(item, run_id, &next_cursor).await?;
+        refresh_cached_balances(inner, item, &accounts).await;
+        return Ok((tally, false));
+    }
+}
+
+async fn fetch(inner: &Inner, token: &AccessToken, cursor: &str) -> Result<TransactionsSyncResponse, SyncError> {
+    let request = TransactionsSyncRequest::new(token.clone()).cursor(cursor).count(inner.options.page_size);
+    Ok(inner.plaid.transactions_sync(&request).await?)
+}
+
+/// A transaction Plaid sent without the ids everything hangs on cannot be stored; skipping it (loudly) keeps one
+/// bad record from blocking the Item's sync forever. Its raw form is in the log's context only by id.
+fn normalize_all(item_id: &str, transactions: &[plaid::Transaction]) -> Vec<crate::store::NewTransaction> {
+    transactions
+        .iter()
+        .filter_map(|t| match normalize::transaction(t) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::error!(item_id, transaction_id = %t.transaction_id, error = %e, "skipping a transaction");
+                None
+            }
+        })
+        .collect()
+}
+
+/// The accounts of the last page carry Plaid's cached balances; new accounts are added too. A failure here does not
+/// undo the committed sync.
+async fn refresh_cached_balances(inner: &Inner, item: &Item, accounts: &[plaid::AccountBase]) {
+    if accounts.is_empty() {
+        return;
+    }
+    let now = Utc::now();
+    let accounts: Vec<_> = accounts.iter().map(|a| normalize::account(a, BalanceSource::Cached, now)).collect();
+    if let Err(e) = inner.store.upsert_accounts(item, &accounts, false).await {
+        tracing::warn!(item_id = %item.item_id, error = %e, "could not refresh cached balances after sync");
+    }
+}
+
+fn as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
