@@ -116,6 +116,7 @@ async fn exercise_everything(api: &Api, hooks: &WebhookReceiver) -> (String, Vec
     accounts(api, &item).await;
     sync(api).await;
     refresh(api).await;
+    optional_fields(api, &item).await;
     malformed_requests(api, &item, &kid).await;
     faults(api, &item).await;
     (kid, webhook_bodies)
@@ -258,6 +259,49 @@ async fn accounts(api: &Api, item: &Item) {
         "INVALID_INPUT",
     )
     .await;
+}
+
+/// Spec-valid optional request fields that Plaid accepts are accepted (and answered per the spec).
+async fn optional_fields(api: &Api, item: &Item) {
+    api.link_token(json!({
+        "products": ["transactions"],
+        "transactions": {"days_requested": 730},
+        "redirect_uri": "https://banksync.example/oauth",
+        "webhook": "https://banksync.example/hook",
+        "account_filters": {"depository": {"account_subtypes": ["checking", "savings"]}},
+        "update": {"account_selection_enabled": false},
+    }))
+    .await;
+    let hosted = api
+        .call("/link/token/create", {
+            let mut body = valid_body("/link/token/create", item, "");
+            body["hosted_link"] = json!({});
+            body
+        })
+        .await;
+    eprintln!("link/token/create with hosted_link: HTTP {} {}", hosted.0, hosted.1);
+
+    api.ok(
+        "/sandbox/public_token/create",
+        json!({"institution_id": INSTITUTION, "initial_products": ["transactions"],
+               "options": {"webhook": "https://banksync.example/hook",
+                           "override_username": "user_good", "override_password": "pass_good",
+                           "transactions": {"start_date": "2025-01-01", "end_date": "2025-12-31"}}}),
+    )
+    .await;
+
+    let accounts = api.ok("/accounts/get", json!({"access_token": item.access_token})).await;
+    let account_id = text(&accounts["accounts"][0]["account_id"]);
+    let page = api
+        .ok(
+            "/transactions/sync",
+            json!({"access_token": item.access_token, "count": 50,
+                   "options": {"account_id": account_id, "include_original_description": false,
+                               "personal_finance_category_version": "v2", "days_requested": 30}}),
+        )
+        .await;
+    let foreign = page["added"].as_array().into_iter().flatten().filter(|t| t["account_id"] != account_id.as_str());
+    assert_eq!(foreign.count(), 0, "options.account_id limits the stream to that account");
 }
 
 /// Pages until has_more is false; returns the final cursor and the number of updates seen.

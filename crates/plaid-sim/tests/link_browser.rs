@@ -1,8 +1,8 @@
 //! The simulator's drop-in Link works in a real browser, embedded in a page from another origin
 //! (as banksync's page will be): headless Chromium drives tests/browser/link_flow.py through
 //! connect (wrong password shown inline, then success with Plaid's metadata), update mode repairing
-//! ITEM_LOGIN_REQUIRED, closing (onExit) and a refused link token (onExit with Plaid's error); the
-//! public tokens it hands out are then used at the simulator's API like a backend would.
+//! ITEM_LOGIN_REQUIRED, closing (onExit), an unknown and an expired link token (onExit with Plaid's
+//! error); the public tokens it hands out are then used at the simulator's API like a backend would.
 //! Needs scripts/test-deps.sh (skips loudly without it, fails in CI).
 
 mod support;
@@ -52,11 +52,16 @@ async fn drop_in_link_connects_repairs_and_exits_in_chromium() {
     let item = api.ok("/item/get", json!({"access_token": access_token})).await;
     assert_eq!(item["item"]["institution_id"], connected["metadata"]["institution"]["institution_id"]);
 
-    // 2. The login breaks; update-mode Link repairs it; the same access token works again.
+    // 2. A link token outlives its 4 hours: Link exits with INVALID_LINK_TOKEN.
+    let expired_token = api.link_token(json!({"products": ["transactions"]})).await;
+    api.sim_post("/sim/clock/advance", json!({"seconds": 4 * 3600 + 60})).await;
+
+    // 3. The login breaks; update-mode Link repairs it; the same access token works again.
     api.sim_post(&format!("/sim/items/{item_id}/reset_login"), json!({})).await;
     api.err("/accounts/get", json!({"access_token": access_token}), "ITEM_LOGIN_REQUIRED").await;
     let update_token = api.link_token(json!({"access_token": access_token})).await;
-    let results = browse(&page, &[format!("update:{update_token}")], &dir.join("update.json")).await;
+    let runs = [format!("update:{update_token}"), format!("invalid:{expired_token}")];
+    let results = browse(&page, &runs, &dir.join("update.json")).await;
     assert!(results["update"]["public_token"].is_string(), "update mode hands out a public token");
     let repaired = api.ok("/accounts/get", json!({"access_token": access_token})).await;
     assert_eq!(ids(&repaired["accounts"], "account_id"), ids(&accounts["accounts"], "account_id"));

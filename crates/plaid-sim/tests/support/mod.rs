@@ -178,6 +178,8 @@ impl Api {
             .await
             .unwrap_or_else(|e| panic!("POST {path}: {e}"));
         let status = response.status().as_u16();
+        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert!(content_type.starts_with("application/json"), "POST {path} -> {status}: Content-Type {content_type:?}");
         let text = response.text().await.unwrap_or_else(|e| panic!("POST {path}: reading the body: {e}"));
         let json =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("POST {path} -> {status}: not JSON ({e}): {text}"));
