@@ -110,19 +110,27 @@ async fn run_sync(state: &Arc<SimState>, headers: &HeaderMap, body: &Bytes) -> A
 }
 
 /// Plaid tells an Item's webhook when its transactions become available, if sync was called.
+/// Holds the simulator weakly, so a dropped simulator is not kept alive by the wait.
 fn notify_when_ready(state: Arc<SimState>, shared: SharedItem) {
+    let weak = Arc::downgrade(&state);
+    drop(state);
     tokio::spawn(async move {
-        loop {
-            let ready = shared.lock().is_ready(state.clock.now(), state.config.product_ready_delay);
-            if ready {
-                break;
+        let state = loop {
+            let Some(state) = weak.upgrade() else {
+                return;
+            };
+            if shared.lock().is_ready(state.clock.now(), state.config.product_ready_delay) {
+                break state;
             }
+            drop(state);
             tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        let mut item = shared.lock();
-        if state.item_by_id(&item.item_id).is_none() {
+        };
+        // Look the Item up before locking it: the lock order is always items map, then Item.
+        let item_id = shared.lock().item_id.clone();
+        if state.item_by_id(&item_id).is_none() {
             return;
         }
+        let mut item = shared.lock();
         if let Some(body) = webhook_body(&state, &item, "TRANSACTIONS", "SYNC_UPDATES_AVAILABLE") {
             state.fire_item_webhook(&mut item, body);
         }
