@@ -53,6 +53,7 @@ async fn every_endpoint_answers_as_the_openapi_spec_says() {
 
     let (sim, api) = start_sim(SimConfig { record_exchanges: true, ..SimConfig::default() }).await;
     let (kid, webhook_bodies) = exercise_everything(&api, &hooks).await;
+    probe_declared_fields(&api).await;
     let mut exchanges = recorded(&api).await;
 
     // A second world whose Items are never ready: sync answers empty with NOT_READY.
@@ -104,6 +105,21 @@ async fn every_endpoint_answers_as_the_openapi_spec_says() {
     let _ = std::fs::remove_dir_all(&dir);
     sim.shutdown().await;
     slow_sim.shutdown().await;
+}
+
+/// Every request field the spec declares is known to the sim, and an undeclared one is UNKNOWN_FIELDS.
+async fn probe_declared_fields(api: &Api) {
+    let spec = spec_path().to_string_lossy().into_owned();
+    let mut args = vec!["--spec", spec.as_str()];
+    args.extend(ENDPOINTS);
+    let run = run_python(
+        &support::tests_dir().join("python/probe_fields.py"),
+        &args,
+        &[("PLAID_SIM_URL", &api.base), ("PLAID_CLIENT_ID", &api.client_id), ("PLAID_SECRET", api.secret())],
+        Duration::from_secs(300),
+    )
+    .await;
+    assert!(run.success, "request fields the spec declares are refused:\n{}", run.output);
 }
 
 /// Drives every endpoint through successes and errors; returns the webhook key id it verified.
