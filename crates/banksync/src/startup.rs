@@ -14,9 +14,12 @@ use axum::Router;
 use tokio::net::TcpListener;
 use url::Url;
 
+use crate::balances::{BalanceOptions, BalanceRefresher};
 use crate::config::{Config, DatabaseUrl, PlaidEnvironment, PlaidTarget};
+use crate::link::LinkService;
 use crate::state::{AppState, WebSettings};
 use crate::store::{SqliteStore, Store};
+use crate::sync::{SyncEngine, SyncOptions};
 use crate::vault::{Vault, load_master_key};
 
 /// Plaid's hosted Link script, loaded by the page when banksync talks to real Plaid.
@@ -45,11 +48,27 @@ impl Application {
         let vault = Arc::new(open_vault(&config)?);
 
         let (plaid, simulator, plaid_mode, link_script_url) = plaid_client(&config).await?;
+        // Every Plaid call lands in the audit trail (endpoint, request_id, outcome, latency).
+        let plaid = plaid.with_observer(crate::audit::observer(store.clone()));
+
+        let sync = SyncEngine::new(store.clone(), plaid.clone(), vault.clone(), SyncOptions::default());
+        let balances = BalanceRefresher::new(store.clone(), plaid.clone(), vault.clone(), BalanceOptions::default());
+        let link = Arc::new(LinkService::new(
+            store.clone(),
+            plaid.clone(),
+            vault.clone(),
+            sync.clone(),
+            public_url.join("webhooks/plaid").context("cannot build the webhook URL from BANKSYNC_PUBLIC_URL")?,
+            "banksync".to_owned(),
+        ));
 
         let state = AppState {
             store: store.clone(),
             vault,
             plaid,
+            sync,
+            balances,
+            link,
             web: Arc::new(WebSettings { secure_cookies: public_url.scheme() == "https", link_script_url, plaid_mode }),
         };
         let router = crate::http::router(state);

@@ -3,14 +3,21 @@
 
 use std::sync::Arc;
 
+use crate::balances::BalanceRefresher;
+use crate::link::LinkService;
 use crate::store::Store;
+use crate::sync::SyncEngine;
 use crate::vault::Vault;
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub vault: Arc<Vault>,
+    /// Reports every call to the audit trail.
     pub plaid: plaid::PlaidClient,
+    pub sync: SyncEngine,
+    pub balances: BalanceRefresher,
+    pub link: Arc<LinkService>,
     pub web: Arc<WebSettings>,
 }
 

@@ -198,6 +198,47 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::link::LinkError> for ApiError {
+    fn from(error: crate::link::LinkError) -> Self {
+        use crate::link::LinkError;
+        match error {
+            LinkError::Plaid(e) => e.into(),
+            LinkError::NotFound => ApiError::NotFound("item"),
+            LinkError::Conflict(message) => ApiError::conflict("institution_already_linked", message),
+            LinkError::Store(e) => e.into(),
+            LinkError::Vault(e) => ApiError::Internal(anyhow::Error::new(e).context("token vault")),
+        }
+    }
+}
+
+impl From<crate::sync::SyncError> for ApiError {
+    fn from(error: crate::sync::SyncError) -> Self {
+        use crate::sync::SyncError;
+        match error {
+            SyncError::Plaid(e) => e.into(),
+            SyncError::Store(crate::store::StoreError::NotFound) => ApiError::NotFound("item"),
+            SyncError::Store(e) => e.into(),
+            SyncError::Vault(e) => ApiError::Internal(anyhow::Error::new(e).context("token vault")),
+            e @ SyncError::TooManyRestarts(_) => ApiError::Upstream {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "sync_restarts_exhausted".into(),
+                message: e.to_string(),
+            },
+            SyncError::Other(message) => ApiError::Internal(anyhow::anyhow!("sync failed: {message}")),
+        }
+    }
+}
+
+impl From<crate::balances::BalanceError> for ApiError {
+    fn from(error: crate::balances::BalanceError) -> Self {
+        use crate::balances::BalanceError;
+        match error {
+            BalanceError::NotFound => ApiError::NotFound("item"),
+            BalanceError::Store(e) => e.into(),
+        }
+    }
+}
+
 pub trait StoreResultExt<T> {
     /// `NotFound` becomes a 404 naming `what`; other errors convert as usual.
     fn or_not_found(self, what: &'static str) -> ApiResult<T>;

@@ -1,21 +1,33 @@
 //! `/api/items`: the caller's linked Items (bank connections) with their health.
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use serde::Serialize;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
 
+use super::body::optional_json;
 use super::error::{ApiResult, AppJson, StoreResultExt as _};
 use super::views::{ItemView, SyncRunView};
 use crate::auth::CurrentUser;
 use crate::state::AppState;
 use crate::store::AccountFilter;
+use crate::sync::{SyncSummary, SyncTrigger};
 
 /// How many sync runs `GET /api/items/{item_id}` shows.
 const RECENT_SYNC_RUNS: u32 = 10;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/items", get(list)).route("/api/items/{item_id}", get(show))
+    Router::new()
+        .route("/api/items", get(list))
+        .route("/api/items/{item_id}", get(show).delete(remove))
+        .route("/api/items/{item_id}/repaired", post(repaired))
+}
+
+/// Routes that may legitimately run long (a first sync of years of history); they get their own time budget.
+pub fn sync_router() -> Router<AppState> {
+    Router::new().route("/api/items/{item_id}/sync", post(sync))
 }
 
 #[derive(Serialize)]
@@ -48,4 +60,42 @@ async fn show(
     let mut view = ItemView::of(&item).with_accounts(&accounts);
     view.recent_sync_runs = Some(runs.iter().map(SyncRunView::of).collect());
     Ok(AppJson(view))
+}
+
+/// `/item/remove` at Plaid (so it stops billing), then the Item's local data.
+async fn remove(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(item_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.link.remove(user.id(), &item_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Called after Link in update mode succeeded: the Item is marked good and synced again (in the background).
+async fn repaired(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(item_id): Path<String>,
+) -> ApiResult<AppJson<ItemView>> {
+    state.link.repaired(user.id(), &item_id).await?;
+    let item = state.store.get_item(user.id(), &item_id).await.or_not_found("item")?;
+    Ok(AppJson(ItemView::of(&item)))
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncRequest {}
+
+/// Runs a sync now and answers with its summary. A sync already running for the Item is joined, not repeated.
+async fn sync(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(item_id): Path<String>,
+    body: Bytes,
+) -> ApiResult<AppJson<SyncSummary>> {
+    let _: SyncRequest = optional_json(&body)?;
+    let item = state.store.get_item(user.id(), &item_id).await.or_not_found("item")?;
+    let summary = state.sync.sync_item(&item, SyncTrigger::Manual).await?;
+    Ok(AppJson(summary))
 }

@@ -4,9 +4,12 @@
 //! body limit (413 in our JSON error format), per-route time budgets, and a tracing span per request.
 
 mod accounts;
+mod balances;
+mod body;
 pub mod error;
 mod health;
 mod items;
+mod link;
 mod middleware;
 mod public_config;
 mod transactions;
@@ -26,6 +29,10 @@ use error::ApiError;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Time budget of ordinary requests (several Plaid calls with retries fit).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Budget of the balance long-poll: its longest wait plus room to answer.
+pub const LONG_POLL_TIMEOUT: Duration = Duration::from_secs(40);
+/// Budget of a manual sync.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub fn router(state: AppState) -> Router {
     let normal = Router::new()
@@ -34,10 +41,19 @@ pub fn router(state: AppState) -> Router {
         .merge(items::router())
         .merge(accounts::router())
         .merge(transactions::router())
+        .merge(link::router())
+        .merge(balances::start_router())
         .layer(axum::middleware::from_fn(|req, next| middleware::time_limit(REQUEST_TIMEOUT, req, next)));
+    // The long-poll waits up to MAX_WAIT by design; a sync of a large Item may take minutes.
+    let long_poll = balances::poll_router()
+        .layer(axum::middleware::from_fn(|req, next| middleware::time_limit(LONG_POLL_TIMEOUT, req, next)));
+    let sync = items::sync_router()
+        .layer(axum::middleware::from_fn(|req, next| middleware::time_limit(SYNC_TIMEOUT, req, next)));
 
     Router::new()
         .merge(normal)
+        .merge(long_poll)
+        .merge(sync)
         .merge(health::router())
         .merge(crate::web::router())
         .fallback(|| async { ApiError::NotFound("route") })
