@@ -267,3 +267,23 @@ async fn per_account_streams_hold_only_that_account() {
         .await;
     assert_eq!((status, err["error_code"].as_str()), (400, Some("INVALID_FIELD")));
 }
+
+#[tokio::test]
+async fn dynamic_user_moves_on_each_refresh() {
+    let sim = start_default().await;
+    let (token, item_id) = sim
+        .item_with("ins_109508", json!({"override_username": "user_transactions_dynamic", "override_password": "any"}))
+        .await;
+    let mut store = Store::default();
+    assert!(matches!(store.sync(&sim, &token, 500).await, Outcome::Done { .. }));
+    let before = store.cursor.clone();
+    sim.ok("/transactions/refresh", json!({"access_token": token})).await;
+    let page = sim.ok("/transactions/sync", json!({"access_token": token, "cursor": before, "count": 500})).await;
+    assert!(!page["added"].as_array().expect("added").is_empty(), "a refresh brings a new day");
+    assert!(matches!(store.sync(&sim, &token, 500).await, Outcome::Done { .. }));
+    assert_eq!(store.values(), sim.ground_truth(&item_id).await);
+
+    // Accounts: an empty account_ids list means every account.
+    let all = sim.ok("/accounts/get", json!({"access_token": token, "options": {"account_ids": []}})).await;
+    assert_eq!(all["accounts"].as_array().map(Vec::len), Some(3));
+}

@@ -25,7 +25,8 @@ fn account_filter(req: &Req, allowed: &[&str]) -> Result<Option<Vec<String>>, Ap
         return Ok(None);
     };
     only_fields(options, "options.", allowed)?;
-    opt_str_array(options, "options.", "account_ids")
+    // An empty list selects every account, like an absent one.
+    Ok(opt_str_array(options, "options.", "account_ids")?.filter(|ids| !ids.is_empty()))
 }
 
 fn check_accounts(item: &Item, ids: Option<&[String]>) -> Result<(), ApiError> {

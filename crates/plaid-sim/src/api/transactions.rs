@@ -155,7 +155,16 @@ async fn run_refresh(state: &SimState, headers: &HeaderMap, body: &Bytes) -> Api
     if item.institution.down {
         return Err(ApiError::institution_down());
     }
-    // The world only changes when time moves (advance); a refresh re-reads balances.
+    // The world changes when time moves (`/sim/.../advance`); a refresh re-reads balances. Like
+    // Plaid's `user_transactions_dynamic`, such Items also get a new day of activity per refresh.
+    if item.username == "user_transactions_dynamic" {
+        let report = item.advance(1);
+        if report.added + report.modified + report.removed > 0 && item.sync_called {
+            if let Some(body) = webhook_body(state, &item, "TRANSACTIONS", "SYNC_UPDATES_AVAILABLE") {
+                state.fire_item_webhook(&mut item, body);
+            }
+        }
+    }
     item.refresh_cache();
     item.last_successful_update = state.clock.now();
     Ok(json!({}))
