@@ -142,6 +142,7 @@ const PAGE: &str = r#"<!doctype html>
       onExit: (error, metadata) => { window.__results.exit = { error, metadata }; },
       onEvent: (name, metadata) => { window.__results.events.push({ name, metadata }); },
     });
+    window.__handler = handler;
     document.getElementById("connect").addEventListener("click", () => handler.open());
   </script>
 </body>

@@ -8,7 +8,8 @@ usage: link_flow.py --page URL --out results.json --run SCENARIO:LINK_TOKEN [--r
 scenarios:
   connect  picker -> First Platypus Bank -> wrong password (error shown) -> user_good/pass_good -> onSuccess
   update   update-mode token: no picker, the Item's institution, good login -> onSuccess
-  close    open -> Escape -> onExit(null); open again -> pick a bank -> close button -> onExit(null)
+  close    open -> Escape -> onExit(null); open again -> pick a bank -> close button -> onExit(null);
+           Tab stays in the modal; handler.exit() -> onExit(null); destroy() then open() shows nothing
   invalid  a refused link token -> open -> onExit(INVALID_LINK_TOKEN error)
 Writes {scenario: {"public_token", "metadata", "events", ...}} to --out; exits 1 when a check fails.
 """
@@ -202,6 +203,23 @@ def scenario_close(page, url, token, shots):
     check((res["exit"]["metadata"].get("institution") or {}).get("institution_id") == INSTITUTION_ID,
           "close (button): exit metadata names the chosen institution")
     check_events(res, ["OPEN", "SELECT_INSTITUTION", "EXIT"], "close (button)")
+
+    # Tab stays inside the modal; handler.exit() closes it like the user would; after destroy(),
+    # open() shows nothing.
+    page.evaluate("() => { window.__results.exit = null; }")
+    page.click("#connect")
+    page.wait_for_selector("#plaid-sim-dialog")
+    for _ in range(12):
+        page.keyboard.press("Tab")
+    check(page.evaluate("() => document.querySelector('[role=dialog]').contains(document.activeElement)"),
+          "close: Tab keeps focus inside the modal")
+    page.evaluate("() => window.__handler.exit()")
+    res = wait_for_result(page, "exit")
+    check(page.locator("#plaid-sim-overlay").count() == 0 and res["exit"]["error"] is None,
+          "close: handler.exit() closes Link and calls onExit(null)")
+    page.evaluate("() => { window.__handler.destroy(); window.__handler.open(); }")
+    page.wait_for_timeout(300)
+    check(page.locator("#plaid-sim-overlay").count() == 0, "close: after destroy(), open() shows nothing")
     return {"exit": res["exit"], "events": res["events"]}
 
 
