@@ -117,6 +117,22 @@ async fn the_full_flow_through_the_client_converges_exactly_on_the_ground_truth(
     assert!(fresh.expiration > now + chrono::Duration::hours(3), "expires {}", fresh.expiration);
     let session = h.link_session_start(&fresh.link_token).await;
     assert_eq!(session["mode"], "create");
+    // What the drop-in Link does with it: the user logs in, the app exchanges the public token.
+    let session_id = session["link_session_id"].as_str().expect("link_session_id");
+    let (status, linked) =
+        h.link_session_submit(&fresh.link_token, session_id, PLATYPUS, "user_good", "pass_good").await;
+    assert_eq!(status, 200, "{linked}");
+    let public_token = plaid::PublicToken::new(linked["public_token"].as_str().expect("public_token"));
+    let via_link = client.item_public_token_exchange(&public_token).await.expect("exchange a Link public token");
+    assert_ne!(via_link.item_id, item_id);
+    let linked_accounts = client.accounts_get(&AccountsGetRequest::new(via_link.access_token)).await.expect("accounts");
+    let metadata_ids: Vec<&str> = linked["metadata"]["accounts"]
+        .as_array()
+        .expect("metadata.accounts")
+        .iter()
+        .filter_map(|a| a["id"].as_str())
+        .collect();
+    assert_eq!(linked_accounts.accounts.iter().map(|a| a.account_id.as_str()).collect::<Vec<_>>(), metadata_ids);
     let update = client
         .link_token_create(&LinkTokenCreateRequest::new("banksync", "user-1").update_mode(token.clone()))
         .await
@@ -142,6 +158,12 @@ async fn the_full_flow_through_the_client_converges_exactly_on_the_ground_truth(
     let touched: HashSet<&str> = truth.iter().map(|t| t.account_id.as_str()).collect();
     assert_eq!(touched.len(), 3);
     println!("full flow: {} transactions in {} pages", truth.len(), run.pages);
+
+    // The remaining Item endpoints: refresh, then remove, after which the token is dead.
+    client.transactions_refresh(&token).await.expect("transactions_refresh");
+    client.item_remove(&plaid::ItemRemoveRequest::new(token.clone())).await.expect("item_remove");
+    let (_, error) = api_error(client.item_get(&token).await);
+    assert_eq!(error.error_code, codes::INVALID_ACCESS_TOKEN);
 }
 
 // ---- 2. incremental sync, pending → posted -------------------------------------------------
@@ -252,21 +274,65 @@ async fn a_real_change_mid_pagination_fails_the_next_page_with_a_typed_error_and
     assert_converged(&mirror, &h.ground_truth(&item.item_id).await);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_during_an_incremental_pagination_restarts_from_the_stored_cursor_not_from_scratch() {
+    let h = Harness::start(test_config()).await;
+    let item = h.link_platypus(30).await;
+    let mut mirror = Mirror::default();
+    mirror.sync(&h.client, &item.access_token, PAGE_SIZE).await.expect("initial sync");
+    let known: HashSet<String> = mirror.transactions.keys().cloned().collect();
+    h.advance(&item.item_id, 10).await;
+    let mut advanced = false;
+    // Pages of 5 so the ten days of changes span several pages.
+    let run = mirror
+        .sync_with(&h.client, &item.access_token, 5, async |pages| {
+            if pages == 2 && !advanced {
+                advanced = true;
+                h.advance(&item.item_id, 2).await;
+            }
+        })
+        .await
+        .expect("incremental sync");
+    assert!(advanced, "ten days of changes should take more than two pages of 5");
+    assert_eq!(run.restarts.len(), 1);
+    assert_eq!(run.restarts[0].1.error_code, codes::TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION);
+    // From the stored cursor, transactions the mirror already had come back as modified or
+    // removed, never as added; a restart from scratch would add the whole history again.
+    assert!(!run.added.is_empty());
+    let repeated: Vec<&str> =
+        run.added.iter().map(|t| t.transaction_id.as_str()).filter(|id| known.contains(*id)).collect();
+    assert!(repeated.is_empty(), "known transactions added again: {repeated:?}");
+    assert_converged(&mirror, &h.ground_truth(&item.item_id).await);
+}
+
 // ---- 4. NOT_READY --------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sync_before_the_product_is_ready_says_not_ready_with_an_empty_cursor_then_data_follows() {
+async fn a_sync_before_the_product_is_ready_says_not_ready_with_an_empty_cursor_then_a_webhook_announces_data() {
     let delay = Duration::from_secs(1);
+    let receiver = Receiver::start().await;
     let h = Harness::start(SimConfig { product_ready_delay: delay, ..test_config() }).await;
     let created_at = Instant::now();
-    let item = h.link_platypus(30).await;
+    let item = h
+        .link(
+            SandboxPublicTokenCreateRequest::new(PLATYPUS, [Product::Transactions])
+                .days_requested(30)
+                .webhook(&receiver.url),
+        )
+        .await;
     let mut mirror = Mirror::default();
     let early = mirror.sync(&h.client, &item.access_token, PAGE_SIZE).await.expect("early sync");
     assert!(created_at.elapsed() < delay, "the first sync ran too late to see NOT_READY");
     assert_eq!(early.status, TransactionsUpdateStatus::NotReady);
     assert!(mirror.cursor.is_empty() && mirror.transactions.is_empty());
 
-    tokio::time::sleep((delay + Duration::from_millis(200)).saturating_sub(created_at.elapsed())).await;
+    // The early sync armed SYNC_UPDATES_AVAILABLE; it arrives once the data is there.
+    let announced = receiver.next_with_code("SYNC_UPDATES_AVAILABLE").await;
+    assert!(created_at.elapsed() >= delay, "announced after {:?}, before the data was ready", created_at.elapsed());
+    let keys = KeyCache::new(h.client.clone());
+    verify(&announced.body, announced.verification(), &keys, Utc::now()).await.expect("announcement verifies");
+    assert_eq!(announced.webhook().item_id.as_deref(), Some(item.item_id.as_str()));
+
     let ready = mirror.sync(&h.client, &item.access_token, PAGE_SIZE).await.expect("sync when ready");
     assert_eq!(ready.status, TransactionsUpdateStatus::HistoricalUpdateComplete);
     assert!(!mirror.cursor.is_empty());
@@ -324,6 +390,36 @@ async fn plaid_errors_arrive_typed_for_bad_tokens_bad_keys_and_a_login_that_need
     let item_error = got.item.error.expect("item.error is set");
     assert_eq!(item_error.error_code, codes::ITEM_LOGIN_REQUIRED);
     assert!(item_error.requires_user_action());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_mode_link_repairs_a_login_required_item_and_the_client_works_again() {
+    let h = Harness::start(test_config()).await;
+    let item = h.link_platypus(30).await;
+    h.client.sandbox_item_reset_login(&item.access_token).await.expect("reset_login");
+    let request = AccountsGetRequest::new(item.access_token.clone());
+    assert_eq!(api_error(h.client.accounts_get(&request).await).1.error_code, codes::ITEM_LOGIN_REQUIRED);
+
+    let update = h
+        .client
+        .link_token_create(&LinkTokenCreateRequest::new("banksync", "user-1").update_mode(item.access_token.clone()))
+        .await
+        .expect("update-mode link token");
+    let session = h.link_session_start(&update.link_token).await;
+    let session_id = session["link_session_id"].as_str().expect("link_session_id");
+    let (status, wrong) = h.link_session_submit(&update.link_token, session_id, PLATYPUS, "user_good", "nope").await;
+    assert_eq!((status, wrong["error_code"].as_str()), (400, Some(codes::INVALID_CREDENTIALS)), "{wrong}");
+    assert_eq!(api_error(h.client.accounts_get(&request).await).1.error_code, codes::ITEM_LOGIN_REQUIRED);
+    let (status, repaired) =
+        h.link_session_submit(&update.link_token, session_id, PLATYPUS, "user_good", "pass_good").await;
+    assert_eq!(status, 200, "{repaired}");
+
+    // Same access token, no exchange needed: the Item is healthy again.
+    h.client.accounts_get(&request).await.expect("accounts after the repair");
+    assert!(h.client.item_get(&item.access_token).await.expect("item_get").item.error.is_none());
+    let mut mirror = Mirror::default();
+    mirror.sync(&h.client, &item.access_token, PAGE_SIZE).await.expect("sync after the repair");
+    assert_converged(&mirror, &h.ground_truth(&item.item_id).await);
 }
 
 // ---- 6. faults and retries -----------------------------------------------------------------
@@ -530,6 +626,42 @@ async fn webhooks_from_the_simulator_verify_and_forged_or_altered_ones_are_rejec
 
     // Three verified webhooks, one key fetch: the cache did its job.
     assert_eq!(h.observer.calls_to(Endpoint::WebhookVerificationKeyGet).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_signing_key_rotation_webhooks_verify_through_a_new_key_and_the_retired_key_is_refused() {
+    let receiver = Receiver::start().await;
+    let h = Harness::start(test_config()).await;
+    let keys = KeyCache::new(h.client.clone());
+    let item = h
+        .link(
+            SandboxPublicTokenCreateRequest::new(PLATYPUS, [Product::Transactions])
+                .days_requested(30)
+                .webhook(&receiver.url),
+        )
+        .await;
+    let fire = plaid::SandboxItemFireWebhookRequest {
+        access_token: item.access_token.clone(),
+        webhook_type: Some(WebhookType::Item),
+        webhook_code: WebhookCode::NewAccountsAvailable,
+    };
+
+    assert!(h.client.sandbox_item_fire_webhook(&fire).await.expect("fire").webhook_fired);
+    let before = receiver.next_with_code("NEW_ACCOUNTS_AVAILABLE").await;
+    let old = verify(&before.body, before.verification(), &keys, Utc::now()).await.expect("verifies");
+    assert_eq!(before.webhook().event, WebhookEvent::NewAccountsAvailable { error: None });
+
+    let new_kid = h.rotate_webhook_key().await;
+    assert_ne!(new_kid, old.kid);
+    assert!(h.client.sandbox_item_fire_webhook(&fire).await.expect("fire").webhook_fired);
+    let after = receiver.next_with_code("NEW_ACCOUNTS_AVAILABLE").await;
+    let new = verify(&after.body, after.verification(), &keys, Utc::now()).await.expect("verifies with the new key");
+    assert_eq!(new.kid, new_kid);
+    assert_eq!(h.observer.calls_to(Endpoint::WebhookVerificationKeyGet).len(), 2, "one fetch per kid");
+
+    // A verifier that learns the old key now learns it is expired.
+    let late = KeyCache::new(h.client.clone());
+    assert_eq!(verify(&before.body, before.verification(), &late, Utc::now()).await, Err(Rejection::KeyExpired));
 }
 
 // ---- 8. concurrency ------------------------------------------------------------------------

@@ -163,4 +163,32 @@ impl Harness {
     pub async fn link_session_start(&self, link_token: &str) -> Value {
         self.control(self.http.post(self.url("/link/session/start")).json(&json!({ "link_token": link_token }))).await
     }
+
+    /// `POST /link/session/submit` with `username`/`password` at `institution_id`, as the Link
+    /// form does; returns (HTTP status, body).
+    pub async fn link_session_submit(
+        &self,
+        link_token: &str,
+        link_session_id: &str,
+        institution_id: &str,
+        username: &str,
+        password: &str,
+    ) -> (u16, Value) {
+        let body = json!({
+            "link_token": link_token,
+            "link_session_id": link_session_id,
+            "institution_id": institution_id,
+            "username": username,
+            "password": password,
+        });
+        let response = self.http.post(self.url("/link/session/submit")).json(&body).send().await.expect("submit");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("submit answers JSON"))
+    }
+
+    /// `POST /sim/keys/rotate`: the simulator signs with a new key from now on; returns its kid.
+    pub async fn rotate_webhook_key(&self) -> String {
+        let body = self.sim_post("/sim/keys/rotate", json!({})).await;
+        body["kid"].as_str().expect("kid").to_owned()
+    }
 }
