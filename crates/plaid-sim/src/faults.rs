@@ -66,12 +66,25 @@ pub struct Action {
 }
 
 pub struct Faults {
-    inner: Mutex<(Vec<Fault>, ChaCha8Rng, u64)>,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    faults: Vec<Fault>,
+    /// Seeded from the simulator's seed, so fault firing is reproducible.
+    rng: ChaCha8Rng,
+    next_id: u64,
 }
 
 impl Faults {
     pub fn new(seed: u64) -> Self {
-        Self { inner: Mutex::new((Vec::new(), ids::rng(ids::mix(seed, ids::tag("faults"))), 0)) }
+        Self {
+            inner: Mutex::new(Inner {
+                faults: Vec::new(),
+                rng: ids::rng(ids::mix(seed, ids::tag("faults"))),
+                next_id: 0,
+            }),
+        }
     }
 
     pub fn add(&self, spec: FaultSpec) -> Result<String, String> {
@@ -87,25 +100,25 @@ impl Faults {
             return Err("a fault needs an error, a latency_ms or hang".to_owned());
         }
         let mut inner = self.inner.lock();
-        inner.2 += 1;
-        let fault_id = format!("fault-{}", inner.2);
-        inner.0.push(Fault { fault_id: fault_id.clone(), spec, fired: 0 });
+        inner.next_id += 1;
+        let fault_id = format!("fault-{}", inner.next_id);
+        inner.faults.push(Fault { fault_id: fault_id.clone(), spec, fired: 0 });
         Ok(fault_id)
     }
 
     pub fn list(&self) -> Vec<Fault> {
-        self.inner.lock().0.clone()
+        self.inner.lock().faults.clone()
     }
 
     pub fn clear(&self) {
-        self.inner.lock().0.clear();
+        self.inner.lock().faults.clear();
     }
 
     /// Rolls every fault registered for `endpoint`; the combined action of those that fire.
     pub fn check(&self, endpoint: &str) -> Action {
         let mut action = Action::default();
         let mut guard = self.inner.lock();
-        let (faults, rng, _) = &mut *guard;
+        let Inner { faults, rng, .. } = &mut *guard;
         for f in faults.iter_mut().filter(|f| f.spec.endpoint == endpoint) {
             if f.spec.count.is_some_and(|c| f.fired >= c) {
                 continue;
