@@ -11,6 +11,8 @@
  * institution_name, institution_search_query, link_session_id, mfa_type, request_id, timestamp,
  * view_name}). The backend is the simulator's /link/session/start and /link/session/submit (CORS-enabled,
  * since the page embedding Link lives on another origin). No dependencies, plain DOM, inline styles.
+ * Not modelled: OAuth institutions (receivedRedirectUri is accepted and ignored), handler.submit() (Layer),
+ * account selection and MFA panes.
  */
 (function () {
   "use strict";
@@ -99,7 +101,7 @@
     var session = null;      // /link/session/start response
     var startError = null;   // Plaid error if the link token was refused
     var loaded = false, wantOpen = false, destroyed = false;
-    var overlay = null, returnFocus = null;
+    var overlay = null, returnFocus = null, opened = 0; // `opened` tells a stale answer from a live one
     var view = null, institution = null, lastError = null, requestId = null;
 
     function linkSessionId() { return session ? session.link_session_id : null; }
@@ -241,6 +243,7 @@
     }
 
     function submit(username, password) {
+      var generation = opened;
       emit("SUBMIT_CREDENTIALS");
       render("LOADING", "Connecting to " + institution.name + "\u2026", null, [
         el("p", { "data-testid": "plaid-sim-loading", role: "status", style: STYLE.sub,
@@ -250,7 +253,7 @@
         link_token: token, link_session_id: linkSessionId(), institution_id: institution.institution_id,
         username: username, password: password
       }).then(function (res) {
-        if (!overlay) return; // closed meanwhile
+        if (!overlay || generation !== opened) return; // closed (and maybe reopened) meanwhile
         if (!res.ok) {
           fail(res.body);
           // A dead link token cannot be retried: Plaid exits with the error.
@@ -274,6 +277,7 @@
         onExit(lastError, { institution: null, status: null, link_session_id: null, request_id: requestId });
         return;
       }
+      opened += 1;
       returnFocus = document.activeElement;
       lastError = null;
       institution = null;
