@@ -49,6 +49,15 @@ pub struct Settings {
     /// Overrides Plaid's base URL (e.g. a standalone `banksync sim`).
     #[arg(long, env = "PLAID_BASE_URL")]
     pub plaid_base_url: Option<String>,
+    /// Sync an Item when its last successful sync is older than this, e.g. `6h`, `90m` [default: 6h].
+    #[arg(long, env = "BANKSYNC_SYNC_INTERVAL")]
+    pub sync_interval: Option<String>,
+    /// Minimum time between two manual "sync now" of one Item, e.g. `10m`; `0s` disables it [default: 10m].
+    #[arg(long, env = "BANKSYNC_SYNC_COOLDOWN")]
+    pub sync_cooldown: Option<String>,
+    /// Background jobs (syncs) run at the same time [default: 4].
+    #[arg(long, env = "BANKSYNC_WORKERS")]
+    pub workers: Option<usize>,
 }
 
 impl fmt::Debug for Settings {
@@ -64,6 +73,9 @@ impl fmt::Debug for Settings {
             .field("plaid_secret", &self.plaid_secret.as_ref().map(|_| "[redacted]"))
             .field("plaid_env", &self.plaid_env)
             .field("plaid_base_url", &self.plaid_base_url)
+            .field("sync_interval", &self.sync_interval)
+            .field("sync_cooldown", &self.sync_cooldown)
+            .field("workers", &self.workers)
             .finish()
     }
 }
@@ -82,6 +94,9 @@ impl Settings {
             plaid_secret: self.plaid_secret.or(lower.plaid_secret),
             plaid_env: self.plaid_env.or(lower.plaid_env),
             plaid_base_url: self.plaid_base_url.or(lower.plaid_base_url),
+            sync_interval: self.sync_interval.or(lower.sync_interval),
+            sync_cooldown: self.sync_cooldown.or(lower.sync_cooldown),
+            workers: self.workers.or(lower.workers),
         }
     }
 
@@ -149,6 +164,28 @@ pub struct Config {
     pub public_url: Url,
     pub master_key: Option<SecretString>,
     pub plaid: PlaidTarget,
+    pub jobs: JobSettings,
+}
+
+/// Background sync settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSettings {
+    /// The scheduler syncs Items whose last successful sync is older than this.
+    pub sync_interval: std::time::Duration,
+    /// Per-Item cooldown of manual syncs.
+    pub sync_cooldown: std::time::Duration,
+    /// Concurrent background jobs.
+    pub workers: usize,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            sync_interval: std::time::Duration::from_secs(6 * 3600),
+            sync_cooldown: std::time::Duration::from_secs(10 * 60),
+            workers: 4,
+        }
+    }
 }
 
 impl fmt::Debug for Config {
@@ -160,6 +197,7 @@ impl fmt::Debug for Config {
             .field("public_url", &self.public_url.as_str())
             .field("master_key", &self.master_key.as_ref().map(|_| "[redacted]"))
             .field("plaid", &self.plaid)
+            .field("jobs", &self.jobs)
             .finish()
     }
 }
@@ -217,13 +255,43 @@ impl Config {
 
         let plaid = resolve_plaid(s.plaid_client_id, s.plaid_secret, s.plaid_env.as_deref(), s.plaid_base_url)?;
 
-        Ok(Config { listen, data_dir, database, public_url, master_key, plaid })
+        let jobs = resolve_jobs(s.sync_interval.as_deref(), s.sync_cooldown.as_deref(), s.workers)?;
+
+        Ok(Config { listen, data_dir, database, public_url, master_key, plaid, jobs })
     }
 
     /// The URL Plaid posts webhooks to.
     pub fn webhook_url(&self) -> Url {
         self.public_url.join("webhooks/plaid").expect("a relative path joins any http URL")
     }
+}
+
+fn resolve_jobs(
+    interval: Option<&str>,
+    cooldown: Option<&str>,
+    workers: Option<usize>,
+) -> Result<JobSettings, ConfigError> {
+    let defaults = JobSettings::default();
+    let duration = |setting: &'static str, raw: &str| {
+        humantime::parse_duration(raw.trim())
+            .map_err(|e| ConfigError::new(setting, format!("{raw:?} is not a duration like 6h or 10m: {e}")))
+    };
+    let sync_interval = match interval {
+        None => defaults.sync_interval,
+        Some(raw) => duration("BANKSYNC_SYNC_INTERVAL", raw)?,
+    };
+    if sync_interval < std::time::Duration::from_secs(1) {
+        return Err(ConfigError::new("BANKSYNC_SYNC_INTERVAL", "must be at least 1s"));
+    }
+    let sync_cooldown = match cooldown {
+        None => defaults.sync_cooldown,
+        Some(raw) => duration("BANKSYNC_SYNC_COOLDOWN", raw)?,
+    };
+    let workers = workers.unwrap_or(defaults.workers);
+    if !(1..=64).contains(&workers) {
+        return Err(ConfigError::new("BANKSYNC_WORKERS", format!("{workers} is not between 1 and 64")));
+    }
+    Ok(JobSettings { sync_interval, sync_cooldown, workers })
 }
 
 fn resolve_plaid(
@@ -353,6 +421,31 @@ mod tests {
         assert_eq!(Config::resolve(ftp).unwrap_err().setting, "BANKSYNC_PUBLIC_URL");
         let ok = Settings { public_url: Some("https://bank.example.org/base/".into()), ..settings() };
         assert_eq!(Config::resolve(ok).unwrap().webhook_url().as_str(), "https://bank.example.org/base/webhooks/plaid");
+    }
+
+    #[test]
+    fn job_settings_parse_durations_and_validate_bounds() {
+        let config = Config::resolve(settings()).unwrap();
+        assert_eq!(config.jobs, JobSettings::default());
+        assert_eq!(config.jobs.sync_interval, std::time::Duration::from_secs(6 * 3600));
+        let custom = Settings {
+            sync_interval: Some("90m".into()),
+            sync_cooldown: Some("0s".into()),
+            workers: Some(2),
+            ..settings()
+        };
+        let jobs = Config::resolve(custom).unwrap().jobs;
+        assert_eq!(jobs.sync_interval, std::time::Duration::from_secs(90 * 60));
+        assert_eq!(jobs.sync_cooldown, std::time::Duration::ZERO);
+        assert_eq!(jobs.workers, 2);
+        let bad = Settings { sync_interval: Some("often".into()), ..settings() };
+        assert_eq!(Config::resolve(bad).unwrap_err().setting, "BANKSYNC_SYNC_INTERVAL");
+        let zero = Settings { sync_interval: Some("0s".into()), ..settings() };
+        assert_eq!(Config::resolve(zero).unwrap_err().setting, "BANKSYNC_SYNC_INTERVAL");
+        let bad = Settings { sync_cooldown: Some("-1m".into()), ..settings() };
+        assert_eq!(Config::resolve(bad).unwrap_err().setting, "BANKSYNC_SYNC_COOLDOWN");
+        let none = Settings { workers: Some(0), ..settings() };
+        assert_eq!(Config::resolve(none).unwrap_err().setting, "BANKSYNC_WORKERS");
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct Application {
     store: Arc<dyn Store>,
     /// Keeps the embedded simulator running as long as the application.
     simulator: Option<plaid_sim::RunningSim>,
+    /// Background sync workers and the scheduler (stopped gracefully after the server).
+    background: Option<(crate::jobs::WorkerPool, crate::jobs::Scheduler)>,
 }
 
 impl Application {
@@ -62,6 +64,26 @@ impl Application {
             "banksync".to_owned(),
         ));
 
+        let events = crate::events::EventHub::new();
+        let jobs = crate::jobs::JobQueue::new(store.clone());
+        let webhooks = Arc::new(crate::webhooks::WebhookReceiver::new(
+            store.clone(),
+            crate::webhooks::WebhookKeys::plaid(plaid.clone()),
+            jobs.clone(),
+            events.clone(),
+        ));
+        let workers = crate::jobs::WorkerPool::start(
+            jobs.clone(),
+            sync.clone(),
+            events.clone(),
+            crate::jobs::WorkerOptions { concurrency: config.jobs.workers, ..Default::default() },
+        );
+        let scheduler = crate::jobs::Scheduler::start(
+            jobs.clone(),
+            sync.clone(),
+            crate::jobs::SchedulerOptions::for_interval(config.jobs.sync_interval),
+        );
+
         let state = AppState {
             store: store.clone(),
             vault,
@@ -70,11 +92,15 @@ impl Application {
             balances,
             link,
             web: Arc::new(WebSettings { secure_cookies: public_url.scheme() == "https", link_script_url, plaid_mode }),
+            events,
+            jobs,
+            sync_cooldown: Arc::new(crate::jobs::Cooldown::new(config.jobs.sync_cooldown)),
+            webhooks,
         };
         let router = crate::http::router(state);
 
         tracing::info!(url = %format!("http://{addr}"), public_url = %public_url, "banksync listening");
-        Ok(Application { listener, addr, router, store, simulator })
+        Ok(Application { listener, addr, router, store, simulator, background: Some((workers, scheduler)) })
     }
 
     pub fn port(&self) -> u16 {
@@ -104,6 +130,10 @@ impl Application {
             .await
             .context("HTTP server failed");
         cleanup.abort();
+        if let Some((workers, scheduler)) = self.background {
+            scheduler.shutdown().await;
+            workers.shutdown().await;
+        }
         if let Some(sim) = self.simulator {
             sim.shutdown().await;
         }

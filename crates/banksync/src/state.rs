@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use crate::balances::BalanceRefresher;
+use crate::events::EventHub;
+use crate::jobs::{Cooldown, JobQueue};
 use crate::link::LinkService;
 use crate::store::Store;
 use crate::sync::SyncEngine;
@@ -19,6 +21,14 @@ pub struct AppState {
     pub balances: BalanceRefresher,
     pub link: Arc<LinkService>,
     pub web: Arc<WebSettings>,
+    /// Live events for `GET /api/events`.
+    pub events: EventHub,
+    /// The durable job queue (background syncs).
+    pub jobs: JobQueue,
+    /// Per-Item cooldown of manual "sync now" (429 `sync_cooldown`).
+    pub sync_cooldown: Arc<Cooldown>,
+    /// `POST /webhooks/plaid`.
+    pub webhooks: Arc<crate::webhooks::WebhookReceiver>,
 }
 
 /// Settings the HTTP layer needs, resolved at startup.

@@ -50,7 +50,11 @@ pub fn router(state: AppState) -> Router {
     let sync = items::sync_router()
         .layer(axum::middleware::from_fn(|req, next| middleware::time_limit(SYNC_TIMEOUT, req, next)));
 
+    // Webhooks verify Plaid's signature instead of a user; the event stream stays open as long as the page does.
+    let webhooks = crate::webhooks::router(state.webhooks.clone());
     Router::new()
+        .merge(webhooks)
+        .merge(crate::events::router())
         .merge(normal)
         .merge(long_poll)
         .merge(sync)

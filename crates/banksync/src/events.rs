@@ -1,0 +1,163 @@
+//! Live updates for the browser: a per-process event hub and the `GET /api/events` server-sent events stream.
+//!
+//! Producers (the job worker, the webhook receiver) publish `(user_id, event)` into one tokio broadcast channel;
+//! each SSE connection subscribes and forwards only its own user's events. Publishing never blocks and never
+//! fails: with no subscriber the event is dropped, and a client that falls more than [`CAPACITY`] events behind
+//! skips the ones it missed (it is told with a `lagged` event and can reload) instead of slowing anyone down.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::routing::get;
+use futures::Stream;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::auth::CurrentUser;
+use crate::state::AppState;
+
+/// Events buffered per subscriber before it starts skipping.
+pub const CAPACITY: usize = 1024;
+/// How often an idle stream sends a comment line, so proxies keep the connection open.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// What a user's pages are told about. Serialized as the SSE `data` (JSON); the SSE event name is [`Event::name`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A sync of one Item ended; `summary` is the run's summary, `error` a safe message when it failed.
+    SyncFinished { item_id: String, summary: Option<serde_json::Value>, error: Option<String> },
+    /// Live balances arrived for an Item (or all of a refresh job's Items).
+    BalancesUpdated { job_id: Option<String>, item_id: Option<String> },
+    /// An Item's health changed (e.g. `login_required` after an ITEM ERROR webhook, `good` after a repair).
+    ItemHealthChanged { item_id: String, status: String },
+}
+
+impl Event {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::SyncFinished { .. } => "sync_finished",
+            Self::BalancesUpdated { .. } => "balances_updated",
+            Self::ItemHealthChanged { .. } => "item_health_changed",
+        }
+    }
+}
+
+/// Cheap to clone; every clone publishes into the same channel.
+#[derive(Clone)]
+pub struct EventHub {
+    tx: broadcast::Sender<Arc<(String, Event)>>,
+}
+
+impl Default for EventHub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventHub {
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(CAPACITY);
+        Self { tx }
+    }
+
+    /// Sends `event` to `user_id`'s open streams, if any. Never blocks.
+    pub fn publish(&self, user_id: &str, event: Event) {
+        tracing::debug!(event = event.name(), "event published");
+        // An error only means nobody is listening right now.
+        let _ = self.tx.send(Arc::new((user_id.to_owned(), event)));
+    }
+
+    /// The events for `user_id` from now on. `Err(n)` items report `n` skipped events (the subscriber lagged).
+    pub fn subscribe(&self, user_id: &str) -> impl Stream<Item = Result<Event, u64>> + Send + 'static + use<> {
+        let rx = self.tx.subscribe();
+        let user_id = user_id.to_owned();
+        futures::stream::unfold((rx, user_id), |(mut rx, user_id)| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(entry) if entry.0 == user_id => return Some((Ok(entry.1.clone()), (rx, user_id))),
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(n)) => return Some((Err(n), (rx, user_id))),
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+    }
+
+    /// Open subscriptions (all users).
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/events", get(stream))
+}
+
+/// `GET /api/events`: the caller's events as server-sent events, with keep-alive comments.
+async fn stream(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    use futures::StreamExt as _;
+    let events = state.events.subscribe(user.id()).map(|next| {
+        Ok(match next {
+            Ok(event) => SseEvent::default()
+                .event(event.name())
+                .json_data(&event)
+                .unwrap_or_else(|_| SseEvent::default().comment("unserializable event")),
+            Err(skipped) => SseEvent::default().event("lagged").data(skipped.to_string()),
+        })
+    });
+    let ready = futures::stream::once(async { Ok(SseEvent::default().comment("ready")) });
+    Sse::new(ready.chain(events)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt as _;
+
+    use super::*;
+
+    fn health(item: &str) -> Event {
+        Event::ItemHealthChanged { item_id: item.into(), status: "good".into() }
+    }
+
+    #[tokio::test]
+    async fn subscribers_get_only_their_own_users_events() {
+        let hub = EventHub::new();
+        let mut alice = Box::pin(hub.subscribe("alice"));
+        let mut bob = Box::pin(hub.subscribe("bob"));
+        hub.publish("bob", health("b1"));
+        hub.publish("alice", health("a1"));
+        assert_eq!(alice.next().await, Some(Ok(health("a1"))));
+        assert_eq!(bob.next().await, Some(Ok(health("b1"))));
+        let nothing = tokio::time::timeout(Duration::from_millis(50), alice.next()).await;
+        assert!(nothing.is_err(), "alice saw an event that was not hers: {nothing:?}");
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscriber_skips_instead_of_blocking_the_producer() {
+        let hub = EventHub::new();
+        let mut slow = Box::pin(hub.subscribe("u"));
+        // Far more than the buffer holds: publish must neither block nor fail.
+        for i in 0..(CAPACITY * 3) {
+            hub.publish("u", health(&i.to_string()));
+        }
+        let first = slow.next().await.expect("stream open");
+        assert!(matches!(first, Err(n) if n > 0), "expected a lag report, got {first:?}");
+        // It then continues with the newest events it still has.
+        assert!(matches!(slow.next().await, Some(Ok(Event::ItemHealthChanged { .. }))));
+    }
+
+    #[test]
+    fn events_serialize_with_their_type() {
+        let json = serde_json::to_value(health("i")).unwrap();
+        assert_eq!(json, serde_json::json!({"type": "item_health_changed", "item_id": "i", "status": "good"}));
+        assert_eq!(health("i").name(), "item_health_changed");
+    }
+}

@@ -1,0 +1,253 @@
+//! `POST /webhooks/plaid`: Plaid's webhooks, verified, recorded, turned into jobs, answered in milliseconds.
+//!
+//! 1. **Verify before reading anything.** The raw body and the `Plaid-Verification` header go through
+//!    [`plaid::webhook::verify`] (ES256 only, key by kid from a cache, `iat` at most 5 minutes old, SHA-256 of the
+//!    raw bytes in constant time). Any rejection is a 401 with no side effect; the log names the rejection kind,
+//!    never the body.
+//! 2. **Record once.** The delivery is stored under a dedupe key: the body hash plus the token's `iat`, i.e. one
+//!    signed delivery. A replay of that delivery (the same token, still within its 5 minutes) is acknowledged and
+//!    does nothing. A new delivery with the same body (Plaid's duplicates and retries are signed anew) is recorded
+//!    and handled again, which is safe: handling is idempotent and sync jobs coalesce per Item in the queue. A
+//!    plain body-hash window would be unsafe: SYNC_UPDATES_AVAILABLE bodies for one Item are identical from one
+//!    update to the next, so a second real update inside the window would be lost.
+//! 3. **Enqueue, never sync inline.** SYNC_UPDATES_AVAILABLE becomes a queued sync (coalesced per Item); ITEM
+//!    webhooks update the Item's health in one small write. The answer is 200 unless the store failed (then 500,
+//!    and Plaid retries).
+//!
+//! Unknown Items get a 200 and a warning (Plaid would retry for a day otherwise); the legacy transactions webhooks
+//! (INITIAL_UPDATE, HISTORICAL_UPDATE, DEFAULT_UPDATE, TRANSACTIONS_REMOVED) are acknowledged and ignored because
+//! banksync uses `/transactions/sync`.
+
+mod keys;
+pub mod set_url;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use plaid::webhook::{Rejection, VERIFICATION_HEADER, VerifiedClaims};
+use plaid::{Webhook, WebhookEvent};
+use serde_json::json;
+
+pub use keys::WebhookKeys;
+
+use crate::events::{Event, EventHub};
+use crate::health::{health_from_error, health_from_item_webhook};
+use crate::jobs::JobQueue;
+use crate::store::{Item, ItemHealth, ItemStatus, NewWebhookEvent, Store, StoreError};
+use crate::sync::SyncTrigger;
+
+/// Where Plaid posts (see `Config::webhook_url`).
+pub const PATH: &str = "/webhooks/plaid";
+/// Plaid's webhook bodies are well under a kilobyte.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What the receiver did with a verified delivery (the 200 response's `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// A sync was queued (or joined an already queued one).
+    Enqueued,
+    /// The same signed delivery had been received before.
+    Duplicate,
+    /// The Item's health or flags were updated.
+    Updated,
+    /// Recorded; nothing to do (legacy transactions webhooks, unknown codes, acknowledgements, revoked Items).
+    Ignored,
+    /// No Item with this item_id.
+    UnknownItem,
+}
+
+impl Handled {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enqueued => "enqueued",
+            Self::Duplicate => "duplicate",
+            Self::Updated => "updated",
+            Self::Ignored => "ignored",
+            Self::UnknownItem => "unknown_item",
+        }
+    }
+}
+
+pub struct WebhookReceiver {
+    store: Arc<dyn Store>,
+    keys: WebhookKeys,
+    queue: JobQueue,
+    events: EventHub,
+}
+
+/// The receiver's routes, with their own state and body limit; merge into any router.
+pub fn router<S: Clone + Send + Sync + 'static>(receiver: Arc<WebhookReceiver>) -> Router<S> {
+    Router::new().route(PATH, post(receive)).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(receiver)
+}
+
+async fn receive(State(receiver): State<Arc<WebhookReceiver>>, headers: HeaderMap, body: Bytes) -> Response {
+    // HeaderMap lookups are case-insensitive, as Plaid's docs require (HTTP/2 sends the name in lower case).
+    let header = headers.get(VERIFICATION_HEADER).and_then(|v| v.to_str().ok());
+    let claims = match plaid::webhook::verify(&body, header, &receiver.keys, Utc::now()).await {
+        Ok(claims) => claims,
+        Err(rejection) => {
+            tracing::warn!(rejection = rejection_kind(&rejection), "webhook rejected");
+            let body = json!({"error": {"code": "invalid_webhook", "message": "webhook verification failed"}});
+            return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+        }
+    };
+    match receiver.handle(&body, &claims).await {
+        Ok(handled) => (StatusCode::OK, axum::Json(json!({ "status": handled.as_str() }))).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot process a verified webhook; Plaid will retry it");
+            let body = json!({"error": {"code": "internal", "message": "internal error"}});
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+        }
+    }
+}
+
+/// A stable name per rejection for logs and metrics (the messages may quote attacker-controlled text).
+fn rejection_kind(r: &Rejection) -> &'static str {
+    match r {
+        Rejection::MissingHeader => "missing_header",
+        Rejection::MalformedJwt(_) => "malformed_jwt",
+        Rejection::UnsupportedAlgorithm(_) => "unsupported_algorithm",
+        Rejection::MissingKid => "missing_kid",
+        Rejection::UnknownKey => "unknown_key",
+        Rejection::KeyExpired => "key_expired",
+        Rejection::InvalidKey(_) => "invalid_key",
+        Rejection::BadSignature => "bad_signature",
+        Rejection::Stale => "stale",
+        Rejection::IssuedInFuture => "issued_in_future",
+        Rejection::BodyMismatch => "body_mismatch",
+        Rejection::KeyFetch(_) => "key_fetch_failed",
+    }
+}
+
+impl WebhookReceiver {
+    pub fn new(store: Arc<dyn Store>, keys: WebhookKeys, queue: JobQueue, events: EventHub) -> Self {
+        Self { store, keys, queue, events }
+    }
+
+    /// Records and acts on a verified delivery.
+    pub async fn handle(&self, body: &[u8], claims: &VerifiedClaims) -> Result<Handled, StoreError> {
+        let webhook = match Webhook::from_slice(body) {
+            Ok(webhook) => webhook,
+            Err(_) => {
+                // Signed by Plaid but not a webhook object: nothing to do, and a retry would not change it.
+                tracing::warn!("verified webhook body is not a webhook object; ignored");
+                return Ok(Handled::Ignored);
+            }
+        };
+        let record = self
+            .store
+            .record_webhook_event(&NewWebhookEvent {
+                dedupe_key: format!("{}:{}", claims.request_body_sha256, claims.issued_at.timestamp()),
+                item_id: webhook.item_id.clone(),
+                webhook_type: webhook.webhook_type.as_str().to_owned(),
+                webhook_code: webhook.webhook_code.as_str().to_owned(),
+                body: String::from_utf8_lossy(body).into_owned(),
+            })
+            .await?;
+        if !record.is_new {
+            tracing::debug!(webhook_code = %webhook.webhook_code, "duplicate webhook delivery acknowledged");
+            return Ok(Handled::Duplicate);
+        }
+        let handled = self.apply(&webhook).await?;
+        self.store.mark_webhook_processed(&record.id).await?;
+        tracing::info!(
+            webhook_type = %webhook.webhook_type,
+            webhook_code = %webhook.webhook_code,
+            item_id = webhook.item_id.as_deref().unwrap_or("-"),
+            handled = handled.as_str(),
+            "webhook received"
+        );
+        Ok(handled)
+    }
+
+    async fn apply(&self, webhook: &Webhook) -> Result<Handled, StoreError> {
+        if matches!(webhook.event, WebhookEvent::LegacyTransactions { .. } | WebhookEvent::Unknown) {
+            return Ok(Handled::Ignored);
+        }
+        let Some(item_id) = webhook.item_id.as_deref() else {
+            tracing::warn!(webhook_code = %webhook.webhook_code, "webhook without item_id ignored");
+            return Ok(Handled::Ignored);
+        };
+        let Some(item) = self.store.get_item_by_plaid_id(item_id).await? else {
+            tracing::warn!(item_id, webhook_code = %webhook.webhook_code, "webhook for an unknown Item");
+            return Ok(Handled::UnknownItem);
+        };
+        match &webhook.event {
+            WebhookEvent::SyncUpdatesAvailable { .. } => self.enqueue_sync(&item).await,
+            WebhookEvent::ItemError { error } => match error.as_ref().and_then(health_from_error) {
+                Some(health) => self.set_health(&item, health).await,
+                None => Ok(Handled::Ignored),
+            },
+            WebhookEvent::PendingExpiration { consent_expiration_time } => {
+                self.store.set_item_consent_expiration(&item.id, *consent_expiration_time).await?;
+                self.set_code_health(&item, "PENDING_EXPIRATION", *consent_expiration_time).await
+            }
+            WebhookEvent::PendingDisconnect { disconnect_time, .. } => {
+                self.set_code_health(&item, "PENDING_DISCONNECT", *disconnect_time).await
+            }
+            WebhookEvent::UserPermissionRevoked { .. } => {
+                self.set_code_health(&item, "USER_PERMISSION_REVOKED", None).await
+            }
+            // One account of the Item was revoked, not the Item: a sync refreshes its account list.
+            WebhookEvent::UserAccountRevoked { .. } => self.enqueue_sync(&item).await,
+            WebhookEvent::LoginRepaired => {
+                self.set_health(&item, ItemHealth::good()).await?;
+                self.enqueue_sync(&item).await
+            }
+            WebhookEvent::NewAccountsAvailable { .. } => {
+                self.store.set_new_accounts_available(&item.id, true).await?;
+                Ok(Handled::Updated)
+            }
+            WebhookEvent::WebhookUpdateAcknowledged { new_webhook_url, error } => {
+                match error {
+                    Some(e) => tracing::warn!(item_id, error_code = %e.error_code, "webhook URL update failed"),
+                    None => tracing::info!(
+                        item_id,
+                        url = new_webhook_url.as_deref().unwrap_or("-"),
+                        "Plaid acknowledged the new webhook URL"
+                    ),
+                }
+                Ok(Handled::Ignored)
+            }
+            WebhookEvent::LegacyTransactions { .. } | WebhookEvent::Unknown => Ok(Handled::Ignored),
+        }
+    }
+
+    async fn enqueue_sync(&self, item: &Item) -> Result<Handled, StoreError> {
+        if matches!(item.status, ItemStatus::Revoked) {
+            return Ok(Handled::Ignored);
+        }
+        self.queue.enqueue_sync(&item.item_id, SyncTrigger::Webhook, Duration::ZERO).await?;
+        Ok(Handled::Enqueued)
+    }
+
+    async fn set_code_health(&self, item: &Item, code: &str, at: Option<DateTime<Utc>>) -> Result<Handled, StoreError> {
+        match health_from_item_webhook(code, None, at) {
+            Some(health) => self.set_health(item, health).await,
+            None => Ok(Handled::Ignored),
+        }
+    }
+
+    /// Records the Item's new health and tells its owner when the status changed. A revoked Item stays revoked:
+    /// late or out-of-order webhooks must not bring it back (only a new link or a repair does).
+    async fn set_health(&self, item: &Item, health: ItemHealth) -> Result<Handled, StoreError> {
+        if item.status == ItemStatus::Revoked && health.status != ItemStatus::Revoked {
+            return Ok(Handled::Ignored);
+        }
+        self.store.update_item_status(&item.id, &health).await?;
+        if health.status != item.status {
+            self.events.publish(
+                &item.user_id,
+                Event::ItemHealthChanged { item_id: item.item_id.clone(), status: health.status.as_str().to_owned() },
+            );
+        }
+        Ok(Handled::Updated)
+    }
+}
