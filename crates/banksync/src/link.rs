@@ -135,7 +135,11 @@ impl LinkService {
             None => (request.products([Product::Transactions]).days_requested(DAYS_REQUESTED), None),
             Some(item_id) => {
                 let item = self.store.get_item(user_id, item_id).await?;
-                (request.update_mode(self.access_token(&item)?), Some(item))
+                let request = request.update_mode(self.access_token(&item)?);
+                // NEW_ACCOUNTS_AVAILABLE: let the user pick the new accounts in update mode.
+                let request =
+                    if item.new_accounts_available { request.account_selection_enabled(true) } else { request };
+                (request, Some(item))
             }
         };
         let response = match &item {
@@ -250,6 +254,9 @@ impl LinkService {
     pub async fn repaired(&self, user_id: &str, item_id: &str) -> Result<(), LinkError> {
         let item = self.store.get_item(user_id, item_id).await?;
         self.store.update_item_status(&item.id, &ItemHealth::good()).await?;
+        if item.new_accounts_available {
+            self.store.set_new_accounts_available(&item.id, false).await?;
+        }
         // The sync confirms the repair; if the bank still refuses, it sets the health back.
         let sync = self.sync.clone();
         tokio::spawn(async move {

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::body::optional_json;
-use super::error::{ApiResult, AppJson, StoreResultExt as _};
+use super::error::{ApiError, ApiResult, AppJson, StoreResultExt as _};
 use super::views::{ItemView, SyncRunView};
 use crate::auth::CurrentUser;
 use crate::state::AppState;
@@ -96,6 +96,14 @@ async fn sync(
 ) -> ApiResult<AppJson<SyncSummary>> {
     let _: SyncRequest = optional_json(&body)?;
     let item = state.store.get_item(user.id(), &item_id).await.or_not_found("item")?;
+    // Plaid bills and throttles syncs: one manual sync per Item per cooldown period.
+    if let Err(remaining) = state.sync_cooldown.try_start(&item.item_id) {
+        let seconds = crate::jobs::Cooldown::retry_after_secs(remaining);
+        return Err(ApiError::TooManyRequests {
+            code: "sync_cooldown",
+            message: format!("This bank was synced a moment ago; try again in {seconds} seconds."),
+        });
+    }
     let summary = state.sync.sync_item(&item, SyncTrigger::Manual).await?;
     Ok(AppJson(summary))
 }
