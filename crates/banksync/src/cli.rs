@@ -42,6 +42,20 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage Plaid webhooks.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Point every Item's webhook at URL (`/item/webhook/update`), e.g. after the public URL changed.
+    SetUrl {
+        /// The new webhook URL, e.g. https://bank.example.org/webhooks/plaid.
+        url: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +99,9 @@ impl Cli {
             Some(Command::User(UserCommand::Add { name, settings })) => run_user_add(&name, settings).await,
             Some(Command::Token(TokenCommand::Create { name, label, settings })) => {
                 run_token_create(&name, &label, settings).await
+            }
+            Some(Command::Webhook(WebhookCommand::SetUrl { url, settings })) => {
+                crate::webhooks::set_url::run(&url, &load_config(settings)?).await
             }
         }
     }
