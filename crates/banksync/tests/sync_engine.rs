@@ -283,23 +283,10 @@ async fn login_required_sets_health_and_a_later_success_resets_it() {
     // The bank accepts the login again (update mode is covered in link_service.rs); the next sync heals the Item.
     let link = env.link_service();
     let token = link.create_link_token(&env.user.id, Some(&item.item_id)).await.unwrap();
-    repair_through_link(&env, &token.link_token).await;
+    support::repair_through_link(&env, &token.link_token).await;
     env.engine.sync_item(&item, SyncTrigger::Manual).await.unwrap();
     let healed = env.item(&item.item_id).await;
     assert_eq!(healed.status, ItemStatus::Good);
     assert_eq!(healed.error_code, None);
     assert!(healed.last_successful_sync_at > broken.last_successful_sync_at);
-}
-
-/// Logs in through the simulator's Link backend in update mode.
-pub async fn repair_through_link(env: &Env, link_token: &str) {
-    let started = env.sim_post("/link/session/start", json!({"link_token": link_token})).await;
-    assert_eq!(started["mode"], "update");
-    let institution = started["institution"]["institution_id"].as_str().unwrap().to_owned();
-    env.sim_post(
-        "/link/session/submit",
-        json!({"link_token": link_token, "link_session_id": started["link_session_id"],
-            "institution_id": institution, "username": "user_good", "password": "pass_good"}),
-    )
-    .await;
 }

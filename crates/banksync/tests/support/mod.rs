@@ -104,6 +104,11 @@ impl Env {
         }
     }
 
+    /// The SQLite database directory, if this Env uses SQLite.
+    pub fn db_dir(&self) -> Option<std::path::PathBuf> {
+        self._dir.as_ref().map(|d| d.path().to_owned())
+    }
+
     pub fn link_service(&self) -> LinkService {
         LinkService::new(
             self.store.clone(),
@@ -261,4 +266,17 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Logs in through the simulator's Link backend in update mode.
+pub async fn repair_through_link(env: &Env, link_token: &str) {
+    let started = env.sim_post("/link/session/start", json!({"link_token": link_token})).await;
+    assert_eq!(started["mode"], "update");
+    let institution = started["institution"]["institution_id"].as_str().unwrap().to_owned();
+    env.sim_post(
+        "/link/session/submit",
+        json!({"link_token": link_token, "link_session_id": started["link_session_id"],
+            "institution_id": institution, "username": "user_good", "password": "pass_good"}),
+    )
+    .await;
 }
