@@ -18,10 +18,17 @@
 //! are *staged*: [`Store::stage_sync_page`] writes each page into `sync_staging` keyed by the sync run (a later change
 //! to the same transaction replaces an earlier one), and [`Store::commit_sync`] moves the whole run into
 //! `transactions` and stores the cursor in one database transaction, using set-based `INSERT … SELECT`. A
-//! mutation-during-pagination restart calls [`Store::discard_sync`]. Until the commit nothing is visible and the
-//! old cursor stays. [`Store::apply_sync`] does the same for a batch already in memory, in one transaction.
-//! The commit is a compare-and-set on the cursor the caller's `Item` was read with, so two overlapping syncs of
-//! one Item cannot both commit.
+//! mutation-during-pagination restart calls [`Store::discard_sync`] (or starts a new run id). Until the commit
+//! nothing is visible and the old cursor stays. [`Store::apply_sync`] does the same for a batch already in memory,
+//! in one transaction. The commit is a compare-and-set on the cursor the caller's `Item` was read with, so two
+//! overlapping syncs of one Item cannot both commit. On SQLite the staging table is a TEMP table of the writer
+//! connection (not journaled; see [`SqliteStore`]), so a run must be staged and committed by the same process; on
+//! PostgreSQL it is a shared table.
+//!
+//! The rules applied at commit: upsert by `transaction_id` (normalized columns and raw JSON; user fields are never
+//! overwritten; a soft-deleted row that comes back is restored); a posted transaction naming a pending one in
+//! `pending_transaction_id` takes over that row's user note and category (unless it has its own) and the pending
+//! row is soft-deleted, so both are never visible; removed ids are soft-deleted; the cursor is stored.
 
 mod codec;
 pub mod model;

@@ -47,6 +47,21 @@ impl PgStore {
         sqlx::migrate!("./migrations/postgres")
     }
 
+    // Staged pages live in the shared `sync_staging` table, so any connection (or process) can commit a run.
+    async fn prepare_staging(_tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<()> {
+        Ok(())
+    }
+
+    async fn remember_run(&self, _tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, _run_id: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn check_run(&self, _tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, _run_id: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn forget_run(&self, _run_id: &str) {}
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -99,6 +99,9 @@ pub const MOVE_UPSERTS: &str = "INSERT INTO transactions (transaction_id, item_r
     location = excluded.location, account_owner = excluded.account_owner, raw = excluded.raw, deleted_at = NULL, \
     updated_at = excluded.updated_at \
     WHERE transactions.item_ref = excluded.item_ref";
+// In the three statements below, `item_ref || ''` keeps the planner from walking the Item's index (every row of the
+// Item) instead of looking up the few staged ids by primary key; without table statistics SQLite would guess wrong.
+
 /// $1 run, $2 item_ref. A posted transaction takes over the user's note and category from the pending one it
 /// names (unless the posted row already has its own).
 pub const MOVE_CARRY_EDITS: &str = "UPDATE transactions SET \
@@ -106,16 +109,17 @@ pub const MOVE_CARRY_EDITS: &str = "UPDATE transactions SET \
         WHERE p.transaction_id = transactions.pending_transaction_id AND p.item_ref = transactions.item_ref)), \
     user_category = COALESCE(user_category, (SELECT p.user_category FROM transactions p \
         WHERE p.transaction_id = transactions.pending_transaction_id AND p.item_ref = transactions.item_ref)) \
-    WHERE item_ref = $2 AND transaction_id IN (SELECT s.transaction_id FROM sync_staging s \
-        WHERE s.run_id = $1 AND s.op = 'upsert' AND s.pending_transaction_id IS NOT NULL)";
+    WHERE transaction_id IN (SELECT s.transaction_id FROM sync_staging s \
+        WHERE s.run_id = $1 AND s.op = 'upsert' AND s.pending_transaction_id IS NOT NULL) AND item_ref || '' = $2";
 /// $1 run, $2 item_ref, $3 now. The pending row a posted transaction replaces is hidden, so both never show.
 pub const MOVE_SUPERSEDE_PENDING: &str = "UPDATE transactions SET deleted_at = $3, updated_at = $3 \
-    WHERE item_ref = $2 AND deleted_at IS NULL AND transaction_id IN (SELECT s.pending_transaction_id \
-        FROM sync_staging s WHERE s.run_id = $1 AND s.op = 'upsert' AND s.pending_transaction_id IS NOT NULL)";
+    WHERE transaction_id IN (SELECT s.pending_transaction_id FROM sync_staging s \
+        WHERE s.run_id = $1 AND s.op = 'upsert' AND s.pending_transaction_id IS NOT NULL) \
+    AND item_ref || '' = $2 AND deleted_at IS NULL";
 /// $1 run, $2 item_ref, $3 now. Soft delete: a removed id that comes back later is restored by the upsert.
 pub const MOVE_REMOVALS: &str = "UPDATE transactions SET deleted_at = $3, updated_at = $3 \
-    WHERE item_ref = $2 AND deleted_at IS NULL AND transaction_id IN (SELECT s.transaction_id FROM sync_staging s \
-        WHERE s.run_id = $1 AND s.op = 'remove')";
+    WHERE transaction_id IN (SELECT s.transaction_id FROM sync_staging s WHERE s.run_id = $1 AND s.op = 'remove') \
+    AND item_ref || '' = $2 AND deleted_at IS NULL";
 
 pub const GET_TRANSACTION: &str = "SELECT t.transaction_id, i.item_id, t.account_id, t.amount, t.currency, \
     t.currency_is_official, t.datetime, t.time_unknown, t.date, t.authorized_date, t.name, t.merchant_name, \
@@ -192,7 +196,9 @@ pub const RECLAIM_EXHAUSTED_JOBS: &str = "UPDATE jobs SET state = 'failed', \
     last_error = COALESCE(last_error, 'lease expired'), lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
     WHERE state = 'running' AND lease_expires_at < $1 AND attempts >= max_attempts";
 
-/// Expands to `impl Store for $store`. The backend type provides `writer()`/`reader()` pools and a migrator.
+/// Expands to `impl Store for $store`. The backend type provides `writer()`/`reader()` pools, a migrator, and the
+/// staging hooks `prepare_staging`, `remember_run`, `check_run`, `forget_run` (where the backends differ in where
+/// staged pages live).
 macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:expr, $claim_sql:expr) => {
         impl $store {
@@ -204,6 +210,7 @@ macro_rules! impl_store {
             ) -> $crate::store::Result<()> {
                 use $crate::store::codec;
                 use $crate::store::sql::*;
+                Self::prepare_staging(tx).await?;
                 enum Op<'a> {
                     Upsert(&'a $crate::store::model::NewTransaction),
                     Remove(&'a str),
@@ -806,6 +813,7 @@ macro_rules! impl_store {
             ) -> $crate::store::Result<()> {
                 let mut tx = self.writer().begin().await?;
                 Self::stage_rows(&mut tx, run_id, page).await?;
+                self.remember_run(&mut tx, run_id).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -817,12 +825,15 @@ macro_rules! impl_store {
                 next_cursor: &str,
             ) -> $crate::store::Result<$crate::store::model::ApplyStats> {
                 let mut tx = self.writer().begin().await?;
+                self.check_run(&mut tx, run_id).await?;
                 let stats = Self::move_staged(&mut tx, item, run_id, Some(next_cursor)).await?;
                 tx.commit().await?;
+                self.forget_run(run_id);
                 Ok(stats)
             }
 
             async fn discard_sync(&self, run_id: &str) -> $crate::store::Result<()> {
+                self.forget_run(run_id);
                 sqlx::query($crate::store::sql::DELETE_STAGING).bind(run_id).execute(self.writer()).await?;
                 Ok(())
             }

@@ -1,18 +1,40 @@
 //! SQLite backend: the default, one file in the data directory.
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::Result;
+use super::{Result, StoreError};
 
 /// SQLite allows one writer at a time. Sending every write through one connection turns lock contention inside this
 /// process into a queue (no SQLITE_BUSY), while readers use their own connections and, thanks to WAL, never wait.
+///
+/// Staged sync pages live in a TEMP table of that writer connection (shadowing the unused `main.sync_staging`):
+/// they are only meaningful within this process's sync run, and a temp table is neither journaled to the WAL nor
+/// checkpointed, which roughly halves the bytes a large sync writes. Should the writer connection ever be replaced
+/// mid-run, its temp table is gone; each connection therefore carries a random epoch, the store remembers the epoch
+/// a run was staged under, and `commit_sync` refuses (so the sync retries from its old cursor) when they differ.
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    run_epochs: Mutex<HashMap<String, String>>,
 }
+
+/// Created on the writer connection before the first staging; copies the staging table's columns.
+const PREPARE_TEMP_STAGING: [&str; 5] = [
+    "CREATE TEMP TABLE IF NOT EXISTS banksync_connection AS SELECT lower(hex(randomblob(16))) AS epoch",
+    "CREATE TEMP TABLE IF NOT EXISTS sync_staging AS SELECT * FROM main.sync_staging WHERE 0",
+    "CREATE UNIQUE INDEX IF NOT EXISTS temp.sync_staging_key ON sync_staging(run_id, transaction_id)",
+    "CREATE INDEX IF NOT EXISTS temp.sync_staging_removals ON sync_staging(run_id, transaction_id) \
+        WHERE op = 'remove'",
+    "CREATE INDEX IF NOT EXISTS temp.sync_staging_pending_links \
+        ON sync_staging(run_id, pending_transaction_id, transaction_id) \
+        WHERE op = 'upsert' AND pending_transaction_id IS NOT NULL",
+];
+const CONNECTION_EPOCH: &str = "SELECT epoch FROM temp.banksync_connection";
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -44,6 +66,9 @@ impl SqliteStore {
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            // Keep the writer (and its temp staging table) for the life of the store.
+            .max_lifetime(None)
+            .idle_timeout(None)
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options.clone())
             .await
@@ -58,7 +83,7 @@ impl SqliteStore {
                 .await
                 .map_err(|e| anyhow::Error::new(e).context("cannot open the SQLite database"))?
         };
-        Ok(Self { writer, reader })
+        Ok(Self { writer, reader, run_epochs: Mutex::new(HashMap::new()) })
     }
 
     fn writer(&self) -> &SqlitePool {
@@ -71,6 +96,55 @@ impl SqliteStore {
 
     fn migrator() -> sqlx::migrate::Migrator {
         sqlx::migrate!("./migrations/sqlite")
+    }
+
+    async fn prepare_staging(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<()> {
+        for statement in PREPARE_TEMP_STAGING {
+            sqlx::query(statement).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn connection_epoch(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<Option<String>> {
+        match sqlx::query_scalar::<_, String>(CONNECTION_EPOCH).fetch_optional(&mut **tx).await {
+            Ok(epoch) => Ok(epoch),
+            // No such table: this connection never staged anything.
+            Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn remember_run(&self, tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, run_id: &str) -> Result<()> {
+        let epoch = Self::connection_epoch(tx).await?.ok_or_else(|| anyhow::anyhow!("staging table missing"))?;
+        let mut runs = self.run_epochs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = runs.entry(run_id.to_owned()).or_insert_with(|| epoch.clone());
+        if *known != epoch {
+            return Err(StoreError::Other(anyhow::anyhow!(
+                "the database connection was replaced during sync run {run_id}; its staged pages are lost, restart the sync"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn check_run(&self, tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, run_id: &str) -> Result<()> {
+        let expected = {
+            let runs = self.run_epochs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            runs.get(run_id).cloned()
+        };
+        let Some(expected) = expected else {
+            return Ok(()); // Nothing staged: the commit only moves the cursor.
+        };
+        if Self::connection_epoch(tx).await?.as_deref() != Some(expected.as_str()) {
+            self.forget_run(run_id);
+            return Err(StoreError::Other(anyhow::anyhow!(
+                "the database connection was replaced during sync run {run_id}; its staged pages are lost, restart the sync"
+            )));
+        }
+        Ok(())
+    }
+
+    fn forget_run(&self, run_id: &str) {
+        self.run_epochs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(run_id);
     }
 
     /// Closes both pools (checkpointing the WAL).
