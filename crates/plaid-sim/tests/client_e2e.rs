@@ -201,6 +201,14 @@ async fn after_the_bank_advances_ten_days_an_incremental_sync_posts_pending_tran
         assert!(mirror.transactions.contains_key(&t.transaction_id));
     }
 
+    // Across the whole Item: a posted transaction never coexists with the pending one it replaced.
+    for t in mirror.transactions.values() {
+        if let Some(pending_id) = &t.pending_transaction_id {
+            assert!(!t.pending, "{} is pending yet replaces {pending_id}", t.transaction_id);
+            assert!(!mirror.transactions.contains_key(pending_id), "{pending_id} and its posted form coexist");
+        }
+    }
+
     // Nothing changed since: one empty page, same cursor.
     let cursor = mirror.cursor.clone();
     let idle = mirror.sync(&h.client, &item.access_token, PAGE_SIZE).await.expect("idle sync");
@@ -303,6 +311,48 @@ async fn a_change_during_an_incremental_pagination_restarts_from_the_stored_curs
         run.added.iter().map(|t| t.transaction_id.as_str()).filter(|id| known.contains(*id)).collect();
     assert!(repeated.is_empty(), "known transactions added again: {repeated:?}");
     assert_converged(&mirror, &h.ground_truth(&item.item_id).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncs_of_any_page_size_interleaved_with_advances_mid_pagination_always_converge() {
+    // Many small pages exceed the per-Item sync limit; this test is about the data.
+    let h = Harness::start(SimConfig { rate_limits: false, ..test_config() }).await;
+    let page_sizes = [1, 2, 3, 5, 8, 13, 500];
+    // A fixed xorshift sequence: varied but reproducible schedules.
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let (mut restarts, mut rounds) = (0, 0);
+    for _ in 0..3 {
+        let item = h.link_platypus(14).await;
+        let mut mirror = Mirror::default();
+        for round in 0..8 {
+            let count = page_sizes[next(page_sizes.len() as u64) as usize];
+            let interrupt_after = 1 + next(4) as usize;
+            let days = 1 + next(5) as u32;
+            let mut interrupted = false;
+            let run = mirror
+                .sync_with(&h.client, &item.access_token, count, async |pages| {
+                    if pages == interrupt_after && !interrupted {
+                        interrupted = true;
+                        h.advance(&item.item_id, days).await;
+                    }
+                })
+                .await
+                .expect("sync");
+            assert_eq!(run.restarts.len(), usize::from(interrupted), "round {round}, count {count}");
+            assert_converged(&mirror, &h.ground_truth(&item.item_id).await);
+            restarts += run.restarts.len();
+            rounds += 1;
+            h.advance(&item.item_id, 1 + next(3) as u32).await;
+        }
+    }
+    println!("interleaved: {rounds} syncs, {restarts} restarted by a change mid-pagination");
+    assert!(restarts >= rounds / 3, "the schedule should interrupt a good share of the syncs");
 }
 
 // ---- 4. NOT_READY --------------------------------------------------------------------------
@@ -530,6 +580,24 @@ async fn a_hung_balance_call_times_out_quickly_while_other_calls_on_the_same_sim
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_sync_page_times_out_and_the_client_retries_it_by_itself() {
+    let h = Harness::start(test_config()).await;
+    let item = h.link_platypus(30).await;
+    h.inject_fault(json!({"endpoint": "/transactions/sync", "hang": true, "count": 1})).await;
+    let impatient = h
+        .client
+        .with_timeouts(Timeouts { transactions_sync: Duration::from_millis(300), ..h.client.timeouts().clone() });
+    h.observer.take();
+    let mut mirror = Mirror::default();
+    mirror.sync(&impatient, &item.access_token, PAGE_SIZE).await.expect("sync despite one hung page");
+    assert_converged(&mirror, &h.ground_truth(&item.item_id).await);
+    let calls = h.observer.take();
+    let outcomes: Vec<(u32, &CallOutcome)> = calls.iter().map(|c| (c.attempt, &c.outcome)).collect();
+    // Repeating a sync page is harmless, so a timeout there is retried (unlike balance).
+    assert_eq!(outcomes, [(1, &CallOutcome::Timeout), (2, &CallOutcome::Ok)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rapid_balance_calls_on_one_item_hit_plaids_per_item_balance_limit() {
     let h = Harness::start(SimConfig { balance_latency: Duration::ZERO..=Duration::ZERO, ..test_config() }).await;
     let item = h.link_platypus(30).await;
@@ -552,6 +620,31 @@ async fn rapid_balance_calls_on_one_item_hit_plaids_per_item_balance_limit() {
     }
     // Plaid sandbox: 25 /accounts/balance/get per Item per minute.
     assert_eq!((ok, limited), (25, 5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_history_at_500_per_page_runs_into_plaids_per_item_sync_limit_after_fifty_pages() {
+    // With rate limits on (the simulator's default, like Plaid's sandbox), one Item allows
+    // 50 /transactions/sync calls a minute. A 30,000-transaction history needs 60 pages, so
+    // a single loop cannot finish it within a minute: the caller must wait and resume.
+    let h = Harness::start(test_config()).await;
+    let item = h
+        .link(
+            SandboxPublicTokenCreateRequest::new(PLATYPUS, [Product::Transactions])
+                .credentials("user_bulk_30000", "any"),
+        )
+        .await;
+    let mut mirror = Mirror::default();
+    let result = mirror.sync(&h.client, &item.access_token, PAGE_SIZE).await;
+    let transient = result.as_ref().err().is_some_and(Error::is_transient);
+    let (status, error) = api_error(result);
+    assert_eq!((status, &error.error_type), (429, &ErrorType::RateLimitExceeded));
+    assert_eq!(error.error_code, "TRANSACTIONS_SYNC_LIMIT");
+    assert!(transient);
+    assert!(mirror.transactions.is_empty() && mirror.cursor.is_empty(), "a failed loop applies nothing");
+    let calls = h.observer.calls_to(Endpoint::TransactionsSync);
+    assert_eq!(calls.iter().filter(|c| c.outcome == CallOutcome::Ok).count(), 50);
+    assert_eq!(calls.len(), 50 + 3, "the limited page was tried three times");
 }
 
 // ---- 7. webhooks ---------------------------------------------------------------------------
@@ -684,8 +777,15 @@ async fn slow_balance_calls_on_different_items_run_concurrently() {
             call_started.elapsed()
         });
     }
+    // Meanwhile the same Items answer everything else at once: a slow bank blocks nothing.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let others = Instant::now();
+    h.client.item_get(&items[0].access_token).await.expect("item_get during balance calls");
+    Mirror::default().sync(&h.client, &items[1].access_token, PAGE_SIZE).await.expect("sync during balance calls");
+    let others = others.elapsed();
     let durations = calls.join_all().await;
     let total = started.elapsed();
+    assert!(others < Duration::from_millis(300), "item_get + sync waited for the bank: {others:?}");
     assert_eq!(durations.len(), 4);
     assert!(durations.iter().all(|d| *d >= latency), "each call took the bank's time: {durations:?}");
     assert!(total < Duration::from_millis(1200), "4 × {latency:?} took {total:?} together");
