@@ -1134,3 +1134,26 @@ async fn apply_throughput_sqlite() {
 async fn apply_throughput_postgres() {
     run_postgres(measure_apply).await;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Backend selection
+
+#[tokio::test]
+async fn the_url_scheme_selects_the_backend() {
+    for bad in ["mysql://localhost/db", "banksync.db", "", "http://x"] {
+        assert!(matches!(connect(bad).await, Err(StoreError::InvalidInput(_))), "{bad:?}");
+    }
+    let memory = connect("sqlite::memory:").await.unwrap();
+    assert_eq!(memory.backend(), Backend::Sqlite);
+    memory.migrate().await.unwrap();
+    memory.ping().await.unwrap();
+    // An in-memory database shares one connection between writes and reads.
+    let u = memory.create_user("solo", "h").await.unwrap();
+    assert_eq!(memory.get_user(&u.id).await.unwrap().username, "solo");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested.db");
+    let file = SqliteStore::open(&path).await.unwrap();
+    file.migrate().await.unwrap();
+    assert!(path.exists(), "created on first open");
+}

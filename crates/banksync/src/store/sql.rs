@@ -18,7 +18,8 @@ pub const DELETE_EXPIRED_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at
 
 pub const INSERT_API_TOKEN: &str =
     "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)";
-pub const TOUCH_API_TOKEN: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1 RETURNING user_id";
+pub const API_TOKEN_OWNER: &str = "SELECT user_id, last_used_at FROM api_tokens WHERE token_hash = $1";
+pub const TOUCH_API_TOKEN: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1";
 pub const LIST_API_TOKENS: &str = "SELECT id, user_id, name, token_hash, created_at, last_used_at FROM api_tokens \
     WHERE user_id = $1 ORDER BY created_at, id";
 pub const DELETE_API_TOKEN: &str = "DELETE FROM api_tokens WHERE id = $1 AND user_id = $2";
@@ -518,15 +519,24 @@ macro_rules! impl_store {
                 &self,
                 token_hash: &str,
             ) -> $crate::store::Result<Option<$crate::store::model::User>> {
-                let owner: Option<(String,)> = sqlx::query_as($crate::store::sql::TOUCH_API_TOKEN)
+                let owner: Option<(String, Option<String>)> = sqlx::query_as($crate::store::sql::API_TOKEN_OWNER)
                     .bind(token_hash)
-                    .bind($crate::store::codec::ts(chrono::Utc::now()))
-                    .fetch_optional(self.writer())
+                    .fetch_optional(self.reader())
                     .await?;
-                match owner {
-                    Some((user_id,)) => Ok(Some(self.get_user(&user_id).await?)),
-                    None => Ok(None),
+                let Some((user_id, last_used_at)) = owner else {
+                    return Ok(None);
+                };
+                // Record the use at most once a minute, so authenticated reads do not queue behind the writer.
+                let now = chrono::Utc::now();
+                let stale = $crate::store::codec::ts(now - chrono::Duration::minutes(1));
+                if last_used_at.is_none_or(|t| t < stale) {
+                    sqlx::query($crate::store::sql::TOUCH_API_TOKEN)
+                        .bind(token_hash)
+                        .bind($crate::store::codec::ts(now))
+                        .execute(self.writer())
+                        .await?;
                 }
+                Ok(Some(self.get_user(&user_id).await?))
             }
 
             async fn list_api_tokens(
@@ -1200,7 +1210,7 @@ macro_rules! impl_store {
                 let sql = format!("SELECT {} FROM jobs WHERE id = $1", $crate::store::rows::JOB_COLUMNS);
                 sqlx::query_as::<_, $crate::store::rows::JobRow>(&sql)
                     .bind(job_id)
-                    .fetch_one(self.writer())
+                    .fetch_one(self.reader())
                     .await?
                     .try_into()
             }
