@@ -1,11 +1,15 @@
 //! End to end: banksync's Plaid client (`crates/plaid`) against the offline Plaid
 //! (`crates/plaid-sim`), over loopback HTTP, each test with its own simulator.
 //!
-//! Proves the flow token → exchange → item → accounts → balance → link tokens → full sync
-//! equal to the simulator's ground truth; incremental sync with pending→posted; pagination
-//! restarts (injected and real); NOT_READY; typed errors; faults and retries as the client
-//! sees them; webhook signatures that verify and forged ones that do not; concurrent balance
-//! calls; and a 100,000-transaction Item.
+//! Proves: the flow token → exchange → item → accounts → balance → link tokens (with the Link
+//! backend creating and repairing Items) → full sync equal to the simulator's ground truth;
+//! incremental sync with pending→posted; pagination restarts, injected and real, from the
+//! start cursor, at any page size; NOT_READY then the announcing webhook; typed errors;
+//! faults, hangs, retries and rate limits as the client sees them; webhook signatures that
+//! verify and forged, altered, replayed or retired ones that do not; slow balance calls that
+//! block nothing; and a 100,000-transaction Item.
+//!
+//! The reference sync loop lives in `e2e_support/sync_loop.rs`.
 
 mod e2e_support;
 
@@ -692,6 +696,20 @@ async fn webhooks_from_the_simulator_verify_and_forged_or_altered_ones_are_rejec
     assert_eq!(forgery::header(&forged)["kid"], claims.kid.as_str());
     assert_eq!(verify(&delivery.body, Some(&forged), &keys, Utc::now()).await, Err(Rejection::BadSignature));
     assert_eq!(verify(&delivery.body, None, &keys, Utc::now()).await, Err(Rejection::MissingHeader));
+    // A kid Plaid never issued: looked up once, unknown.
+    let unknown_kid = forgery::with_header(&jwt, &json!({"alg": "ES256", "kid": "not-a-plaid-kid", "typ": "JWT"}));
+    assert_eq!(verify(&delivery.body, Some(&unknown_kid), &keys, Utc::now()).await, Err(Rejection::UnknownKey));
+    // Other algorithms are refused before any key lookup.
+    for alg in ["none", "HS256"] {
+        let other = forgery::with_header(&jwt, &json!({"alg": alg, "kid": claims.kid, "typ": "JWT"}));
+        assert_eq!(
+            verify(&delivery.body, Some(&other), &keys, Utc::now()).await,
+            Err(Rejection::UnsupportedAlgorithm(alg.to_owned()))
+        );
+    }
+    // The genuine webhook replayed six minutes later.
+    let later = Utc::now() + chrono::Duration::minutes(6);
+    assert_eq!(verify(&delivery.body, Some(&jwt), &keys, later).await, Err(Rejection::Stale));
 
     // ITEM / ERROR after the login breaks.
     h.client.sandbox_item_reset_login(&item.access_token).await.expect("reset_login");
@@ -717,8 +735,11 @@ async fn webhooks_from_the_simulator_verify_and_forged_or_altered_ones_are_rejec
         WebhookEvent::WebhookUpdateAcknowledged { new_webhook_url: Some(second.url.clone()), error: None }
     );
 
-    // Three verified webhooks, one key fetch: the cache did its job.
-    assert_eq!(h.observer.calls_to(Endpoint::WebhookVerificationKeyGet).len(), 1);
+    // Three verified webhooks, one key fetch for the simulator's kid (the cache did its job)
+    // and one for the unknown kid.
+    let fetches = h.observer.calls_to(Endpoint::WebhookVerificationKeyGet);
+    let outcomes: Vec<Option<u16>> = fetches.iter().map(|c| c.http_status).collect();
+    assert_eq!(outcomes, [Some(200), Some(400)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,3 +20,10 @@ pub fn header(jwt: &str) -> Value {
     let encoded = jwt.split('.').next().expect("a compact JWS");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(encoded).expect("base64url header")).expect("JSON header")
 }
+
+/// A token with `header` (any JSON) over `jwt`'s payload, signed by a fresh P-256 key.
+pub fn with_header(jwt: &str, header: &Value) -> String {
+    let payload = jwt.split('.').nth(1).expect("a compact JWS");
+    let encoded_header = URL_SAFE_NO_PAD.encode(header.to_string());
+    resign_with_foreign_key(&format!("{encoded_header}.{payload}.x"))
+}
