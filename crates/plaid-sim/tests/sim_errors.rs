@@ -353,3 +353,61 @@ async fn slow_balances_do_not_block_other_requests() {
     assert!(started.elapsed() >= latency);
     assert!(fast_took < latency, "other calls waited for the balance call: {fast_took:?}");
 }
+
+#[tokio::test]
+async fn exchanges_are_recorded_with_the_secret_redacted() {
+    let sim = start(SimConfig { record_exchanges: true, ..SimConfig::default() }).await;
+    let (token, item_id) = sim.item().await;
+    let res = sim
+        .http
+        .post(sim.url("/item/get"))
+        .json(&json!({"access_token": token, "client_id": "banksync-sim-client", "secret": "banksync-sim-secret"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 200);
+    sim.plaid("/accounts/get", json!({})).await;
+    sim.post(&format!("/sim/items/{item_id}/advance"), json!({"days": 1})).await;
+    sim.post("/link/session/start", json!({"link_token": "link-sandbox-nope"})).await;
+
+    let (status, log) = sim.get("/sim/exchanges").await;
+    assert_eq!(status, 200);
+    let log = log.as_array().expect("exchanges");
+    let paths: Vec<&str> = log.iter().map(|e| e["path"].as_str().expect("path")).collect();
+    assert_eq!(paths, ["/sandbox/public_token/create", "/item/public_token/exchange", "/item/get", "/accounts/get"]);
+    let get = &log[2];
+    assert_eq!(get["method"], "POST");
+    assert_eq!(get["status"], 200);
+    assert_eq!(get["request"]["secret"], "[REDACTED]");
+    assert_eq!(get["response"]["item"]["item_id"], item_id.as_str());
+    assert!(!log.iter().any(|e| e.to_string().contains("banksync-sim-secret")));
+    assert_eq!(log[3]["status"], 400);
+    assert_eq!(log[3]["response"]["error_code"], "MISSING_FIELDS");
+
+    sim.http.delete(sim.url("/sim/exchanges")).send().await.expect("delete");
+    assert_eq!(sim.get("/sim/exchanges").await.1.as_array().map(Vec::len), Some(0));
+}
+
+#[tokio::test]
+async fn control_endpoints_answer_json_errors() {
+    let sim = start_default().await;
+    let (status, err) = sim.post("/sim/items/nope/advance", json!({"days": 1})).await;
+    assert_eq!(status, 404);
+    assert!(err["error"].as_str().expect("message").contains("nope"));
+    let (_, item_id) = sim.item().await;
+    for body in [json!({}), json!({"days": 0}), json!({"days": "3"})] {
+        let (status, err) = sim.post(&format!("/sim/items/{item_id}/advance"), body).await;
+        assert_eq!(status, 400);
+        assert!(err["error"].is_string());
+    }
+    let (status, err) = sim.post("/sim/clock/advance", json!({"seconds": -5})).await;
+    assert_eq!(status, 400, "{err}");
+    let (status, items) = sim.get("/sim/items").await;
+    assert_eq!(status, 200);
+    let entry = &items[0];
+    assert_eq!(entry["item_id"], item_id.as_str());
+    assert_eq!(entry["institution_id"], "ins_109508");
+    assert!(entry["webhook"].is_null());
+    assert_eq!(entry["login_required"], false);
+    assert_eq!(entry["transactions_count"].as_u64().map(|n| n as usize), Some(sim.ground_truth(&item_id).await.len()));
+}
