@@ -1,1 +1,11 @@
-//! API integration tests: one binary, one module per area.
+//! API integration tests: one binary, one module per area. Each test starts its own banksync (random port, fresh
+//! SQLite database in a temp dir) and its own Plaid simulator.
+
+mod auth;
+mod authz;
+mod bad_input;
+mod balances;
+mod cli;
+mod health;
+mod helpers;
+mod sync;

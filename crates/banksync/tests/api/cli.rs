@@ -1,0 +1,65 @@
+//! The `banksync` binary's user and token commands, run as a real process against a temp data directory.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use crate::helpers::spawn_app;
+
+fn banksync(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_banksync"))
+        .args(args)
+        .env("BANKSYNC_DATA_DIR", data_dir)
+        .env_remove("BANKSYNC_DATABASE_URL")
+        .env_remove("BANKSYNC_MASTER_KEY")
+        .env_remove("PLAID_CLIENT_ID")
+        .env_remove("PLAID_SECRET")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("banksync binary runs");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn user_add_and_token_create_make_a_working_login_and_api_token() {
+    let app = spawn_app().await;
+    let dir = app.data_dir.path();
+
+    let added = banksync(dir, &["user", "add", "carol"], "a long enough password\n");
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let again = banksync(dir, &["user", "add", "carol"], "a long enough password\n");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let short = banksync(dir, &["user", "add", "dave"], "short\n");
+    assert!(!short.status.success());
+
+    let created = banksync(dir, &["token", "create", "carol"], "");
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("bsk_"), "{token}");
+    let unknown = banksync(dir, &["token", "create", "nobody"], "");
+    assert!(!unknown.status.success());
+
+    // The running server shares the data directory: the new token and password work there.
+    let me = app.call_as(&token, reqwest::Method::GET, "/api/session", None).await.expect(200);
+    assert_eq!(me["user"]["username"], "carol");
+    let login = app
+        .http
+        .post(app.url("/api/session"))
+        .json(&serde_json::json!({"username": "carol", "password": "a long enough password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+
+    // Only the hash is stored.
+    let db = std::fs::read(dir.join("banksync.db")).unwrap();
+    let wal = std::fs::read(dir.join("banksync.db-wal")).unwrap_or_default();
+    let needle = token.as_bytes();
+    for bytes in [db, wal] {
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle), "the plaintext token is in the database");
+    }
+}
