@@ -1,0 +1,183 @@
+//! The job queue's crash safety, with the components wired by hand: a worker "process" (its own tokio runtime,
+//! store connection, Plaid client and sync engine) dies mid-job; a new one reclaims the job after its lease and
+//! completes it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use banksync::events::EventHub;
+use banksync::jobs::{JobQueue, WorkerOptions, WorkerPool};
+use banksync::store::{JobState, NewItem, SqliteStore, Store};
+use banksync::sync::{SyncEngine, SyncOptions, SyncTrigger};
+use banksync::vault::{MasterKey, Vault};
+use plaid::{Product, SandboxPublicTokenCreateRequest};
+use serde_json::json;
+
+use crate::harness::{SIM_CLIENT_ID, SIM_SECRET, eventually, sim_config};
+
+struct Process {
+    store: Arc<dyn Store>,
+    engine: SyncEngine,
+    queue: JobQueue,
+}
+
+async fn process(db: &std::path::Path, sim_url: &str, key: [u8; 32]) -> Process {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).await.unwrap());
+    store.migrate().await.unwrap();
+    let env = plaid::Environment::Custom(sim_url.parse().unwrap());
+    let plaid = plaid::PlaidClient::new(plaid::ClientConfig::new(env, SIM_CLIENT_ID, SIM_SECRET.to_owned())).unwrap();
+    let vault = Arc::new(Vault::new(MasterKey::from_bytes(key)));
+    let engine = SyncEngine::new(store.clone(), plaid, vault, SyncOptions::default());
+    Process { queue: JobQueue::new(store.clone()), store, engine }
+}
+
+fn short_lease() -> WorkerOptions {
+    WorkerOptions {
+        concurrency: 2,
+        lease: Duration::from_millis(900),
+        poll_interval: Duration::from_millis(200),
+        reclaim_interval: Duration::from_millis(500),
+        shutdown_grace: Duration::from_secs(5),
+        rate_limit_pause: Duration::from_millis(100),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_worker_died_mid_run_is_reclaimed_and_completed_by_a_new_worker() {
+    let sim = plaid_sim::Simulator::new(plaid_sim::SimConfig { deliver_webhooks: false, ..sim_config() })
+        .spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("banksync.db");
+    let key: [u8; 32] = rand::random();
+    let main = process(&db, &sim.url(), key).await;
+
+    // An Item with a real access token at the simulator.
+    let env = plaid::Environment::Custom(sim.url().parse().unwrap());
+    let plaid = plaid::PlaidClient::new(plaid::ClientConfig::new(env, SIM_CLIENT_ID, SIM_SECRET.to_owned())).unwrap();
+    let public = plaid
+        .sandbox_public_token_create(&SandboxPublicTokenCreateRequest::new("ins_109508", [Product::Transactions]))
+        .await
+        .unwrap();
+    let exchanged = plaid.item_public_token_exchange(&public.public_token).await.unwrap();
+    let user = main.store.create_user("carol", "x").await.unwrap();
+    let sealed = Vault::new(MasterKey::from_bytes(key))
+        .encrypt(&exchanged.access_token.expose_secret().to_owned().into(), &exchanged.item_id)
+        .unwrap();
+    main.store
+        .insert_item(&NewItem {
+            item_id: exchanged.item_id.clone(),
+            user_id: user.id.clone(),
+            institution_id: Some("ins_109508".into()),
+            institution_name: None,
+            access_token: sealed,
+        })
+        .await
+        .unwrap();
+
+    // The first worker's sync hangs at Plaid long enough to be killed in the middle of it.
+    let client = reqwest::Client::new();
+    let fault = json!({"endpoint": "/transactions/sync", "latency_ms": 3000, "count": 1});
+    assert!(client.post(format!("{}/sim/faults", sim.url())).json(&fault).send().await.unwrap().status().is_success());
+
+    // Process A: its own runtime, so killing it kills everything it runs (workers, heartbeats, the sync itself).
+    let (db_a, url_a, key_a, item_a) = (db.clone(), sim.url(), key, exchanged.item_id.clone());
+    let (job_tx, job_rx) = std::sync::mpsc::channel();
+    let (kill_tx, kill_rx) = std::sync::mpsc::channel::<()>();
+    let a = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        runtime.block_on(async {
+            let p = process(&db_a, &url_a, key_a).await;
+            let pool = WorkerPool::start(p.queue.clone(), p.engine.clone(), EventHub::new(), short_lease());
+            let job = p.queue.enqueue_sync(&item_a, SyncTrigger::Webhook, Duration::ZERO).await.unwrap();
+            job_tx.send((job.job_id, pool.worker_id().to_owned())).unwrap();
+            std::mem::forget(pool); // never shut down gracefully: this process is going to crash
+        });
+        kill_rx.recv().unwrap();
+        runtime.shutdown_background();
+    });
+    let (job_id, worker_a) = job_rx.recv().unwrap();
+    eventually("process A leases the job", || async {
+        let job = main.store.get_job(&job_id).await.unwrap();
+        job.state == JobState::Running && job.lease_owner.as_deref() == Some(worker_a.as_str())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await; // heartbeats keep the lease alive meanwhile
+    let job = main.store.get_job(&job_id).await.unwrap();
+    assert_eq!(job.state, JobState::Running, "the hung job was still leased to A: {job:?}");
+    assert_eq!(job.lease_owner.as_deref(), Some(worker_a.as_str()));
+    kill_tx.send(()).unwrap();
+    a.join().unwrap();
+
+    // Process B starts after the crash and finishes the job once A's lease ran out.
+    let pool = WorkerPool::start(main.queue.clone(), main.engine.clone(), EventHub::new(), short_lease());
+    eventually("process B completes the job", || async {
+        main.store.get_job(&job_id).await.unwrap().state == JobState::Done
+    })
+    .await;
+    let job = main.store.get_job(&job_id).await.unwrap();
+    assert_eq!(job.attempts, 2, "one attempt by A, one by B: {job:?}");
+    let item = main.store.get_item_by_plaid_id(&exchanged.item_id).await.unwrap().unwrap();
+    assert!(item.last_successful_sync_at.is_some(), "the sync committed");
+    assert!(item.cursor.is_some());
+    pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_running_job_finish_and_rate_limits_retry_later() {
+    let sim = plaid_sim::Simulator::new(plaid_sim::SimConfig { deliver_webhooks: false, ..sim_config() })
+        .spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key: [u8; 32] = rand::random();
+    let p = process(&dir.path().join("banksync.db"), &sim.url(), key).await;
+    let env = plaid::Environment::Custom(sim.url().parse().unwrap());
+    let plaid = plaid::PlaidClient::new(plaid::ClientConfig::new(env, SIM_CLIENT_ID, SIM_SECRET.to_owned())).unwrap();
+    let public = plaid
+        .sandbox_public_token_create(&SandboxPublicTokenCreateRequest::new("ins_109508", [Product::Transactions]))
+        .await
+        .unwrap();
+    let exchanged = plaid.item_public_token_exchange(&public.public_token).await.unwrap();
+    let user = p.store.create_user("dave", "x").await.unwrap();
+    let sealed = Vault::new(MasterKey::from_bytes(key))
+        .encrypt(&exchanged.access_token.expose_secret().to_owned().into(), &exchanged.item_id)
+        .unwrap();
+    let new_item = NewItem {
+        item_id: exchanged.item_id.clone(),
+        user_id: user.id.clone(),
+        institution_id: None,
+        institution_name: None,
+        access_token: sealed,
+    };
+    p.store.insert_item(&new_item).await.unwrap();
+    let client = reqwest::Client::new();
+
+    // Graceful shutdown: the slow job still completes.
+    let fault = json!({"endpoint": "/transactions/sync", "latency_ms": 1500, "count": 1});
+    client.post(format!("{}/sim/faults", sim.url())).json(&fault).send().await.unwrap();
+    let pool = WorkerPool::start(p.queue.clone(), p.engine.clone(), EventHub::new(), short_lease());
+    let job = p.queue.enqueue_sync(&exchanged.item_id, SyncTrigger::Webhook, Duration::ZERO).await.unwrap();
+    eventually("the job runs", || async { p.store.get_job(&job.job_id).await.unwrap().state == JobState::Running })
+        .await;
+    pool.shutdown().await;
+    assert_eq!(p.store.get_job(&job.job_id).await.unwrap().state, JobState::Done);
+
+    // A Plaid 429: the job goes back to the queue with a delay of at least a minute, not a hot retry.
+    client.delete(format!("{}/sim/faults", sim.url())).send().await.unwrap();
+    let fault = json!({"endpoint": "/transactions/sync", "error": "RATE_LIMIT_EXCEEDED", "count": 10});
+    client.post(format!("{}/sim/faults", sim.url())).json(&fault).send().await.unwrap();
+    let pool = WorkerPool::start(p.queue.clone(), p.engine.clone(), EventHub::new(), short_lease());
+    let job = p.queue.enqueue_sync(&exchanged.item_id, SyncTrigger::Schedule, Duration::ZERO).await.unwrap();
+    eventually("the rate-limited job is requeued", || async {
+        let j = p.store.get_job(&job.job_id).await.unwrap();
+        j.state == JobState::Queued && j.attempts == 1
+    })
+    .await;
+    let j = p.store.get_job(&job.job_id).await.unwrap();
+    let delay = j.run_after - chrono::Utc::now();
+    assert!(delay > chrono::Duration::seconds(50), "retry scheduled {delay} from now");
+    assert!(j.last_error.unwrap_or_default().contains("RATE_LIMIT"), "the error is kept");
+    pool.shutdown().await;
+}
