@@ -102,7 +102,11 @@ async fn the_full_flow_through_the_client_converges_exactly_on_the_ground_truth(
     assert_eq!(live.accounts.iter().map(|a| a.account_id.clone()).collect::<Vec<_>>(), account_ids);
     assert!(live.accounts.iter().all(|a| a.balances.current.is_some()));
     let live_credit = client
-        .accounts_balance_get(&AccountsBalanceGetRequest::new(token.clone()).account_ids([credit.account_id.clone()]))
+        .accounts_balance_get(
+            &AccountsBalanceGetRequest::new(token.clone())
+                .account_ids([credit.account_id.clone()])
+                .min_last_updated_datetime(Utc::now() - chrono::Duration::hours(1)),
+        )
         .await
         .expect("balance for one account");
     assert_eq!(live_credit.accounts.len(), 1);
@@ -162,6 +166,17 @@ async fn the_full_flow_through_the_client_converges_exactly_on_the_ground_truth(
     let touched: HashSet<&str> = truth.iter().map(|t| t.account_id.as_str()).collect();
     assert_eq!(touched.len(), 3);
     println!("full flow: {} transactions in {} pages", truth.len(), run.pages);
+
+    // Options reach the simulator in the shape it validates: original descriptions on request.
+    let described = client
+        .transactions_sync(
+            &plaid::TransactionsSyncRequest::new(token.clone()).count(10).include_original_description(true),
+        )
+        .await
+        .expect("sync with original descriptions");
+    assert_eq!(described.added.len(), 10);
+    assert!(described.added.iter().all(|t| t.original_description.as_deref().is_some_and(|d| !d.is_empty())));
+    assert!(truth.iter().all(|t| t.original_description.is_none()), "not requested, not sent");
 
     // The remaining Item endpoints: refresh, then remove, after which the token is dead.
     client.transactions_refresh(&token).await.expect("transactions_refresh");
@@ -403,7 +418,10 @@ async fn plaid_errors_arrive_typed_for_bad_tokens_bad_keys_and_a_login_that_need
     let client = &h.client;
 
     let unknown = plaid::AccessToken::new("access-sandbox-00000000-0000-0000-0000-000000000000");
-    let (status, error) = api_error(client.item_get(&unknown).await);
+    let result = client.item_get(&unknown).await;
+    let printed = format!("{result:?} {}", result.as_ref().err().map(ToString::to_string).unwrap_or_default());
+    assert!(!printed.contains(unknown.expose_secret()), "the access token leaked into the error: {printed}");
+    let (status, error) = api_error(result);
     assert_eq!(
         (status, &error.error_type, error.error_code.as_str()),
         (400, &ErrorType::InvalidInput, codes::INVALID_ACCESS_TOKEN)
