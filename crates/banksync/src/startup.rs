@@ -48,6 +48,7 @@ impl Application {
 
         let store = open_store(&config).await?;
         let vault = Arc::new(open_vault(&config)?);
+        check_vault_opens_stored_tokens(&store, &vault).await?;
 
         let (plaid, simulator, plaid_mode, link_script_url) = plaid_client(&config).await?;
         // Every Plaid call lands in the audit trail (endpoint, request_id, outcome, latency).
@@ -187,6 +188,20 @@ fn open_vault(config: &Config) -> anyhow::Result<Vault> {
     )?;
     tracing::info!(key_id = %key.id(), "token vault ready");
     Ok(Vault::new(key))
+}
+
+/// A wrong master key must stop the start, not surface later as every sync failing: try to open one stored token.
+async fn check_vault_opens_stored_tokens(store: &Arc<dyn Store>, vault: &Vault) -> anyhow::Result<()> {
+    let items = store.list_all_items().await.context("cannot read the linked Items")?;
+    if let Some(item) = items.first() {
+        vault.decrypt(&item.access_token, &item.item_id).map_err(|e| {
+            anyhow::anyhow!(
+                "the master key does not open the stored Plaid access tokens ({e}); start with the key this \
+                 database was created with (BANKSYNC_MASTER_KEY or DATA_DIR/master.key)"
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// The Plaid client, the embedded simulator if used, a mode name and the Link script URL for the page.

@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::router())
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let matched = request

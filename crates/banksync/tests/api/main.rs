@@ -8,4 +8,5 @@ mod balances;
 mod cli;
 mod health;
 mod helpers;
+mod startup;
 mod sync;
