@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::api::sandbox::{force_login_required, webhook_body};
 use crate::faults::FaultSpec;
+use crate::model::TxnJson;
 use crate::state::{SharedItem, SimState};
 
 type S = State<Arc<SimState>>;
@@ -143,12 +144,17 @@ async fn fire_webhook(State(state): S, Path(item_id): Path<String>, body: Bytes)
     }
 }
 
+#[derive(serde::Serialize)]
+struct GroundTruth<'a> {
+    transactions: Vec<TxnJson<'a>>,
+}
+
 async fn transactions(State(state): S, Path(item_id): Path<String>) -> Response {
     match item(&state, &item_id) {
         Ok(shared) => {
             let txns = shared.lock().transactions();
-            let list: Vec<Value> = txns.iter().map(|t| t.to_json(false)).collect();
-            ok(json!({ "transactions": list }))
+            let list: Vec<TxnJson<'_>> = txns.iter().map(|t| t.json(false)).collect();
+            axum::Json(GroundTruth { transactions: list }).into_response()
         }
         Err(e) => e.into_response(),
     }

@@ -3,20 +3,38 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::errors::ApiError;
 use super::{ApiResult, item_for, only_fields, opt_bool, opt_int, opt_obj, opt_str, prelude, respond};
 use crate::api::sandbox::webhook_body;
 use crate::item::SyncError;
+use crate::model::TxnJson;
 use crate::state::{SharedItem, SimState};
 use std::time::Duration;
 
 pub async fn sync(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
-    respond(run_sync(&state, &headers, &body).await)
+    match run_sync(&state, &headers, &body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The success body, serialized straight from the page's transactions.
+#[derive(Serialize)]
+struct SyncBody<'a> {
+    transactions_update_status: &'static str,
+    accounts: Vec<Value>,
+    added: Vec<TxnJson<'a>>,
+    modified: Vec<TxnJson<'a>>,
+    removed: Vec<Value>,
+    next_cursor: String,
+    has_more: bool,
+    request_id: String,
 }
 
 const OPTIONS: &[&str] = &[
@@ -28,7 +46,7 @@ const OPTIONS: &[&str] = &[
     "account_id",
 ];
 
-async fn run_sync(state: &Arc<SimState>, headers: &HeaderMap, body: &Bytes) -> ApiResult {
+async fn run_sync(state: &Arc<SimState>, headers: &HeaderMap, body: &Bytes) -> Result<Response, ApiError> {
     let req =
         prelude(state, "/transactions/sync", headers, body, &["access_token", "cursor", "count", "options"]).await?;
     let shared = item_for(state, &req)?;
@@ -78,7 +96,7 @@ async fn run_sync(state: &Arc<SimState>, headers: &HeaderMap, body: &Bytes) -> A
             item.ready_webhook_scheduled = true;
             notify_when_ready(Arc::clone(state), Arc::clone(&shared));
         }
-        return Ok(json!({
+        return Ok(respond(Ok(json!({
             "transactions_update_status": "NOT_READY",
             "accounts": [],
             "added": [],
@@ -86,7 +104,7 @@ async fn run_sync(state: &Arc<SimState>, headers: &HeaderMap, body: &Bytes) -> A
             "removed": [],
             "next_cursor": "",
             "has_more": false,
-        }));
+        }))));
     }
     let page = item.sync(cursor, count, account_id).map_err(|e| match e {
         SyncError::InvalidCursor => {
@@ -96,17 +114,22 @@ async fn run_sync(state: &Arc<SimState>, headers: &HeaderMap, body: &Bytes) -> A
     })?;
     let cached = item.cached_balances();
     let accounts: Vec<Value> = page.accounts.iter().map(|&i| item.account_json(i, &cached[i])).collect();
+    // The page holds its own transactions: serialize without holding the Item's lock.
+    drop(item);
     let removed: Vec<Value> =
         page.removed.iter().map(|(id, acc)| json!({ "transaction_id": id, "account_id": acc })).collect();
-    Ok(json!({
-        "transactions_update_status": "HISTORICAL_UPDATE_COMPLETE",
-        "accounts": accounts,
-        "added": page.added.iter().map(|t| t.to_json(include_original)).collect::<Vec<_>>(),
-        "modified": page.modified.iter().map(|t| t.to_json(include_original)).collect::<Vec<_>>(),
-        "removed": removed,
-        "next_cursor": page.next_cursor,
-        "has_more": page.has_more,
-    }))
+    let body = SyncBody {
+        transactions_update_status: "HISTORICAL_UPDATE_COMPLETE",
+        accounts,
+        added: page.added.iter().map(|t| t.json(include_original)).collect(),
+        modified: page.modified.iter().map(|t| t.json(include_original)).collect(),
+        removed,
+        next_cursor: page.next_cursor.clone(),
+        has_more: page.has_more,
+        request_id: crate::ids::request_id(),
+    };
+    let bytes = serde_json::to_vec(&body).map_err(|_| ApiError::internal())?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
 /// Plaid tells an Item's webhook when its transactions become available, if sync was called.
