@@ -54,9 +54,7 @@ async fn login(State(state): State<AppState>, AppJson(body): AppJson<LoginReques
     let ok = verify_password(user.as_ref().map(|u| u.password_hash.clone()), password).await?;
     let user = match (ok, user) {
         (true, Some(user)) => user,
-        _ => {
-            return Err(ApiError::Unauthorized);
-        }
+        _ => return Err(ApiError::InvalidCredentials),
     };
 
     let session_id = random_secret();

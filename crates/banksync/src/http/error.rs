@@ -20,6 +20,9 @@ pub enum ApiError {
     /// 401: no valid session cookie or bearer token.
     #[error("authentication required")]
     Unauthorized,
+    /// 401 from `POST /api/session`: the same answer for an unknown user and a wrong password.
+    #[error("wrong user name or password")]
+    InvalidCredentials,
     /// 403: authenticated, but the request is refused (e.g. a missing CSRF token).
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
@@ -58,7 +61,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -77,6 +80,7 @@ impl ApiError {
             | ApiError::Conflict { code, .. }
             | ApiError::TooManyRequests { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
+            ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::NotFound(_) => "not_found",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",

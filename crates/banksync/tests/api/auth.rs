@@ -111,7 +111,7 @@ async fn bad_credentials_get_the_same_401_for_unknown_users_and_wrong_passwords(
         .send()
         .await
         .unwrap();
-    let a = app.reply(wrong_password).await.expect_error(401, "unauthorized");
+    let a = app.reply(wrong_password).await.expect_error(401, "invalid_credentials");
     let unknown_user = app
         .http
         .post(app.url("/api/session"))
@@ -119,7 +119,7 @@ async fn bad_credentials_get_the_same_401_for_unknown_users_and_wrong_passwords(
         .send()
         .await
         .unwrap();
-    let b = app.reply(unknown_user).await.expect_error(401, "unauthorized");
+    let b = app.reply(unknown_user).await.expect_error(401, "invalid_credentials");
     assert_eq!(a, b, "the answers must not reveal whether the user exists");
 }
 

@@ -5,6 +5,7 @@ mod auth;
 mod authz;
 mod bad_input;
 mod balances;
+mod browser;
 mod cli;
 mod health;
 mod helpers;
