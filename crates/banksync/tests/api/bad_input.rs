@@ -69,7 +69,9 @@ async fn bad_query_parameters_are_named_in_a_400() {
 async fn an_oversized_body_is_413_in_the_error_format() {
     let app = spawn_app().await;
     let huge = format!("{{\"public_token\": \"{}\"}}", "x".repeat(100 * 1024));
-    app.raw_post("/api/link/exchange", "application/json", huge).await.expect_error(413, "payload_too_large");
+    app.raw_post("/api/link/exchange", "application/json", huge.clone()).await.expect_error(413, "payload_too_large");
+    // Routes whose body is optional enforce the same limit.
+    app.raw_post("/api/link/token", "application/json", huge).await.expect_error(413, "payload_too_large");
 }
 
 #[tokio::test]

@@ -28,6 +28,13 @@ async fn user_add_and_token_create_make_a_working_login_and_api_token() {
     let app = spawn_app().await;
     let dir = app.data_dir.path();
 
+    let migrated = banksync(dir, &["migrate"], "");
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    let bad_config = banksync(dir, &["migrate", "--database-url", "mysql://u:hunter2@h/db"], "");
+    assert!(!bad_config.status.success());
+    let stderr = String::from_utf8_lossy(&bad_config.stderr);
+    assert!(stderr.contains("BANKSYNC_DATABASE_URL") && !stderr.contains("hunter2"), "{stderr}");
+
     let added = banksync(dir, &["user", "add", "carol"], "a long enough password\n");
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     let again = banksync(dir, &["user", "add", "carol"], "a long enough password\n");
