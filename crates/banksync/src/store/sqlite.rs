@@ -21,6 +21,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     run_epochs: Mutex<HashMap<String, String>>,
+    /// The background checkpointer stops once this is dropped with the store.
+    _alive: std::sync::Arc<()>,
 }
 
 /// Created on the writer connection before the first staging; copies the staging table's columns.
@@ -34,6 +36,30 @@ const PREPARE_TEMP_STAGING: [&str; 5] = [
         ON sync_staging(run_id, pending_transaction_id, transaction_id) \
         WHERE op = 'upsert' AND pending_transaction_id IS NOT NULL",
 ];
+/// 20,000 pages of 4 KiB.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 20_000;
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+
+/// Copies the WAL back into the database file off the writer's path: with SQLite's default (checkpoint every
+/// 1,000 pages inside the committing call) a large sync commit would also pay for rewriting the whole database
+/// file. PASSIVE never blocks readers or the writer. Ends when the store is closed or dropped.
+async fn checkpoint_in_background(pool: SqlitePool, store_alive: std::sync::Weak<()>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() || store_alive.strong_count() == 0 {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::debug!(error = %e, "background WAL checkpoint failed; will retry");
+        }
+    }
+}
+
 const CONNECTION_EPOCH: &str = "SELECT epoch FROM temp.banksync_connection";
 
 impl std::fmt::Debug for SqliteStore {
@@ -63,7 +89,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Checkpoints normally run in the background (below); a commit only checkpoints inline once the WAL
+            // has grown past ~80 MB, the safety net should the background task fall behind.
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             // Keep the writer (and its temp staging table) for the life of the store.
@@ -83,7 +112,11 @@ impl SqliteStore {
                 .await
                 .map_err(|e| anyhow::Error::new(e).context("cannot open the SQLite database"))?
         };
-        Ok(Self { writer, reader, run_epochs: Mutex::new(HashMap::new()) })
+        let alive = std::sync::Arc::new(());
+        if !in_memory {
+            tokio::spawn(checkpoint_in_background(reader.clone(), std::sync::Arc::downgrade(&alive)));
+        }
+        Ok(Self { writer, reader, run_epochs: Mutex::new(HashMap::new()), _alive: alive })
     }
 
     fn writer(&self) -> &SqlitePool {
