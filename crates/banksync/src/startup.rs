@@ -92,6 +92,7 @@ impl Application {
             sync,
             balances,
             link,
+            login_throttle: Arc::default(),
             web: Arc::new(WebSettings { secure_cookies: public_url.scheme() == "https", link_script_url, plaid_mode }),
             events,
             jobs,

@@ -21,6 +21,8 @@ pub struct AppState {
     pub balances: BalanceRefresher,
     pub link: Arc<LinkService>,
     pub web: Arc<WebSettings>,
+    /// Failed-login counter per user name.
+    pub login_throttle: Arc<crate::auth::throttle::LoginThrottle>,
     /// Live events for `GET /api/events`.
     pub events: EventHub,
     /// The durable job queue (background syncs).

@@ -12,6 +12,7 @@
 mod extractor;
 pub mod password;
 pub mod session;
+pub mod throttle;
 pub mod token;
 
 pub use extractor::{CSRF_HEADER, CurrentUser, SESSION_COOKIE};

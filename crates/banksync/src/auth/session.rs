@@ -45,6 +45,15 @@ struct SessionView {
 
 async fn login(State(state): State<AppState>, AppJson(body): AppJson<LoginRequest>) -> ApiResult<Response> {
     let password = SecretString::from(body.password);
+    if let Err(wait) = state.login_throttle.check(&body.username) {
+        return Err(ApiError::TooManyRequests {
+            code: "too_many_login_attempts",
+            message: format!(
+                "too many failed logins for this user name; try again in {} minutes",
+                wait.as_secs() / 60 + 1
+            ),
+        });
+    }
     let user = state
         .store
         .find_user_by_username(body.username.trim())
@@ -54,9 +63,13 @@ async fn login(State(state): State<AppState>, AppJson(body): AppJson<LoginReques
     let ok = verify_password(user.as_ref().map(|u| u.password_hash.clone()), password).await?;
     let user = match (ok, user) {
         (true, Some(user)) => user,
-        _ => return Err(ApiError::InvalidCredentials),
+        _ => {
+            state.login_throttle.record_failure(&body.username);
+            return Err(ApiError::InvalidCredentials);
+        }
     };
 
+    state.login_throttle.record_success(&body.username);
     let session_id = random_secret();
     let csrf_token = random_secret();
     state

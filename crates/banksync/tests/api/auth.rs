@@ -130,3 +130,27 @@ async fn bearer_writes_need_no_csrf_token() {
     assert!(link["link_token"].as_str().unwrap().starts_with("link-"));
     assert!(link["expiration"].is_string());
 }
+
+#[tokio::test]
+async fn repeated_failed_logins_lock_the_name_for_a_while_whether_or_not_it_exists() {
+    let app = spawn_app().await;
+    let login = async |username: &str, password: &str| {
+        let response = app
+            .http
+            .post(app.url("/api/session"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        app.reply(response).await
+    };
+    for name in ["alice", "mallory"] {
+        for _ in 0..banksync::auth::throttle::MAX_FAILURES {
+            login(name, "guess").await.expect_error(401, "invalid_credentials");
+        }
+        login(name, "guess").await.expect_error(429, "too_many_login_attempts");
+    }
+    // Even the right password waits out the lock; bearer tokens are unaffected.
+    login("alice", PASSWORD).await.expect_error(429, "too_many_login_attempts");
+    app.get_items().await.expect(200);
+}
