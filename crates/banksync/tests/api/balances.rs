@@ -20,13 +20,13 @@ async fn a_balance_refresh_answers_202_at_once_and_the_long_poll_returns_the_fas
 
     let started = Instant::now();
     let job = app.post_balances_refresh(None).await.expect(202);
-    assert!(started.elapsed() < Duration::from_secs(1), "the refresh must not wait for banks");
+    assert!(started.elapsed() < Duration::from_secs(3), "the refresh must not wait for the 6 s bank");
     let job_id = job["job_id"].as_str().unwrap().to_owned();
 
     // Other requests are not held up meanwhile.
     let t = Instant::now();
     app.get_items().await.expect(200);
-    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(t.elapsed() < Duration::from_secs(3), "other requests must not wait for the 6 s bank");
 
     let early = app.get_balance_job(&job_id, 2).await.expect(200);
     assert_eq!(early["state"], "running", "{early}");
