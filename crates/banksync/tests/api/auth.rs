@@ -154,3 +154,31 @@ async fn repeated_failed_logins_lock_the_name_for_a_while_whether_or_not_it_exis
     login("alice", PASSWORD).await.expect_error(429, "too_many_login_attempts");
     app.get_items().await.expect(200);
 }
+
+#[tokio::test]
+async fn an_https_public_url_makes_the_session_cookie_secure() {
+    let app = spawn_app().await;
+    let config = banksync::config::Config::resolve(banksync::config::Settings {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(app.data_dir.path().to_owned()),
+        public_url: Some("https://bank.example.org/".into()),
+        plaid_client_id: Some(crate::helpers::SIM_CLIENT_ID.into()),
+        plaid_secret: Some(crate::helpers::SIM_SECRET.into()),
+        plaid_base_url: Some(app.sim_url.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    let https_app = banksync::startup::Application::build(config).await.unwrap();
+    let url = https_app.url();
+    tokio::spawn(https_app.run_until_stopped());
+
+    let response = reqwest::Client::new()
+        .post(format!("{url}/api/session"))
+        .json(&json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly"), "{cookie}");
+}
