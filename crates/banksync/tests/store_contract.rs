@@ -536,6 +536,12 @@ async fn staged_pages_commit_atomically(s: S) {
     .await
     .unwrap();
 
+    // Another Item's run is staged at the same time and must survive this run's commit.
+    let b = item(&s, &alice, "item-b", "ins_2").await;
+    let run_b = s.start_sync_run(&b.id, "webhook").await.unwrap();
+    let page_b = SyncPage { added: vec![txn("b1", "acc-b", "1", "2025-11-01T00:00:00Z")], ..Default::default() };
+    s.stage_sync_page(&run_b.id, &page_b).await.unwrap();
+
     // Nothing is visible before the commit.
     assert_eq!(ids(&all_txns(&s, &alice, TransactionFilter::default()).await), ["old"]);
     assert_eq!(fresh(&s, &a).await.cursor.as_deref(), Some("c0"));
@@ -552,6 +558,10 @@ async fn staged_pages_commit_atomically(s: S) {
     // The staging rows are gone: committing the same run again changes nothing.
     let a = fresh(&s, &a).await;
     assert_eq!(s.commit_sync(&a, &run.id, "c2").await.unwrap(), ApplyStats::default());
+
+    let stats = s.commit_sync(&b, &run_b.id, "b-c1").await.unwrap();
+    assert_eq!(stats.upserted, 1, "the other run's pages were kept");
+    assert_eq!(s.get_transaction(&alice.id, "b1").await.unwrap().item_id, "item-b");
 }
 
 async fn pending_to_posted_keeps_user_edits_without_duplicates(s: S) {

@@ -60,6 +60,11 @@ impl PgStore {
         Ok(())
     }
 
+    async fn clear_staging(&self, tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, run_id: &str) -> Result<()> {
+        sqlx::query(super::sql::DELETE_STAGING).bind(run_id).execute(&mut **tx).await?;
+        Ok(())
+    }
+
     fn forget_run(&self, _run_id: &str) {}
 
     pub async fn close(&self) {

@@ -198,8 +198,8 @@ pub const RECLAIM_EXHAUSTED_JOBS: &str = "UPDATE jobs SET state = 'failed', \
     WHERE state = 'running' AND lease_expires_at < $1 AND attempts >= max_attempts";
 
 /// Expands to `impl Store for $store`. The backend type provides `writer()`/`reader()` pools, a migrator, and the
-/// staging hooks `prepare_staging`, `remember_run`, `check_run`, `forget_run` (where the backends differ in where
-/// staged pages live).
+/// staging hooks `prepare_staging`, `remember_run`, `check_run`, `clear_staging`, `forget_run` (where the backends
+/// differ in where staged pages live).
 macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:expr, $claim_sql:expr) => {
         impl $store {
@@ -300,7 +300,8 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            /// Inside `tx`: checks and moves the cursor, then moves the run's staged rows into `transactions`.
+            /// Inside `tx`: checks and moves the cursor, then moves the run's staged rows into `transactions`. The
+            /// caller clears the staged rows.
             async fn move_staged(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 item: &$crate::store::model::Item,
@@ -358,7 +359,6 @@ macro_rules! impl_store {
                     .execute(&mut **tx)
                     .await?
                     .rows_affected();
-                sqlx::query(DELETE_STAGING).bind(run_id).execute(&mut **tx).await?;
                 Ok($crate::store::model::ApplyStats { upserted, removed, pending_replaced })
             }
 
@@ -812,6 +812,7 @@ macro_rules! impl_store {
                 let mut tx = self.writer().begin().await?;
                 Self::stage_rows(&mut tx, &run_id, &batch.page).await?;
                 let stats = Self::move_staged(&mut tx, item, &run_id, batch.next_cursor.as_deref()).await?;
+                sqlx::query($crate::store::sql::DELETE_STAGING).bind(&run_id).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(stats)
             }
@@ -837,6 +838,7 @@ macro_rules! impl_store {
                 let mut tx = self.writer().begin().await?;
                 self.check_run(&mut tx, run_id).await?;
                 let stats = Self::move_staged(&mut tx, item, run_id, Some(next_cursor)).await?;
+                self.clear_staging(&mut tx, run_id).await?;
                 tx.commit().await?;
                 self.forget_run(run_id);
                 Ok(stats)

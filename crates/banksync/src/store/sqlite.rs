@@ -36,8 +36,8 @@ const PREPARE_TEMP_STAGING: [&str; 5] = [
         ON sync_staging(run_id, pending_transaction_id, transaction_id) \
         WHERE op = 'upsert' AND pending_transaction_id IS NOT NULL",
 ];
-/// 20,000 pages of 4 KiB.
-const WAL_AUTOCHECKPOINT_PAGES: u32 = 20_000;
+/// 100,000 pages of 4 KiB (~400 MB): past any single sync's commit, so that commit never checkpoints inline.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 100_000;
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
 /// Copies the WAL back into the database file off the writer's path: with SQLite's default (checkpoint every
@@ -91,8 +91,10 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             // Checkpoints normally run in the background (below); a commit only checkpoints inline once the WAL
-            // has grown past ~80 MB, the safety net should the background task fall behind.
-            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
+            // has grown past ~400 MB, the safety net should the background task fall behind.
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
+            // After a checkpoint, shrink a WAL that a large sync grew back to 64 MiB on disk.
+            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string());
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             // Keep the writer (and its temp staging table) for the life of the store.
@@ -172,6 +174,23 @@ impl SqliteStore {
             return Err(StoreError::Other(anyhow::anyhow!(
                 "the database connection was replaced during sync run {run_id}; its staged pages are lost, restart the sync"
             )));
+        }
+        Ok(())
+    }
+
+    /// Deletes a committed run's staged rows. When no other run is staged, the whole table is emptied, which
+    /// SQLite does by dropping its pages instead of deleting row by row.
+    async fn clear_staging(&self, tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, run_id: &str) -> Result<()> {
+        let only_run = {
+            let runs = self.run_epochs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            runs.keys().all(|k| k == run_id)
+        };
+        // Every write uses the one writer connection, so no other run can be mid-staging right now; an
+        // `apply_sync` clears its own rows inside its transaction.
+        if only_run && Self::connection_epoch(tx).await?.is_some() {
+            sqlx::query("DELETE FROM temp.sync_staging").execute(&mut **tx).await?;
+        } else {
+            sqlx::query(super::sql::DELETE_STAGING).bind(run_id).execute(&mut **tx).await?;
         }
         Ok(())
     }
