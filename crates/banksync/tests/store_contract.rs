@@ -1167,3 +1167,17 @@ async fn the_url_scheme_selects_the_backend() {
     file.migrate().await.unwrap();
     assert!(path.exists(), "created on first open");
 }
+
+#[test]
+fn both_migration_trees_have_the_same_versions_and_names() {
+    let names = |dialect: &str| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dialect);
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    };
+    let sqlite = names("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, names("postgres"));
+}

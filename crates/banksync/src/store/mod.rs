@@ -188,7 +188,7 @@ pub trait Store: Send + Sync + 'static {
 
     // Durable job queue.
     /// Adds a job, or joins the queued job with the same (kind, coalesce_key), moving its `run_after` earlier if
-    /// this request is more urgent.
+    /// this request is more urgent (the queued job keeps its payload).
     async fn enqueue_job(&self, job: &NewJob) -> Result<Enqueued>;
     /// Leases the next due job (or one whose lease expired and has attempts left) to `worker_id`.
     async fn claim_job(&self, worker_id: &str, lease: Duration) -> Result<Option<Job>>;
