@@ -111,6 +111,8 @@ struct Inner {
     options: BalanceOptions,
     permits: Arc<Semaphore>,
     jobs: Mutex<HashMap<String, JobEntry>>,
+    /// Live events for the browser (set once at startup).
+    events: std::sync::OnceLock<crate::events::EventHub>,
 }
 
 struct JobEntry {
@@ -123,7 +125,22 @@ struct JobEntry {
 impl BalanceRefresher {
     pub fn new(store: Arc<dyn Store>, plaid: plaid::PlaidClient, vault: Arc<Vault>, options: BalanceOptions) -> Self {
         let permits = Arc::new(Semaphore::new(options.max_concurrency.max(1)));
-        Self { inner: Arc::new(Inner { store, plaid, vault, options, permits, jobs: Mutex::new(HashMap::new()) }) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                plaid,
+                vault,
+                options,
+                permits,
+                jobs: Mutex::new(HashMap::new()),
+                events: Default::default(),
+            }),
+        }
+    }
+
+    /// Publishes `balances_updated` (and health changes) for every refreshed Item from now on.
+    pub fn set_events(&self, events: crate::events::EventHub) {
+        let _ = self.inner.events.set(events);
     }
 
     /// Starts refreshing all the user's Items (or one, by Plaid item_id) in the background; returns at once.
@@ -173,7 +190,11 @@ impl BalanceRefresher {
             tokio::spawn(async move {
                 let item_id = item.item_id.clone();
                 let outcome = crate::audit::with_item(&item_id, refresh_item(&inner, &item)).await;
+                let ok = outcome.is_ok();
                 inner.record(&job_id, &item_id, outcome);
+                if let Some(events) = inner.events.get() {
+                    crate::events::publish_balance_outcome(events, &inner.store, &item, &job_id, ok).await;
+                }
             });
         }
         Ok(job_id)

@@ -1,6 +1,6 @@
 //! Live updates for the browser: a per-process event hub and the `GET /api/events` server-sent events stream.
 //!
-//! Producers (the job worker, the webhook receiver) publish `(user_id, event)` into one tokio broadcast channel;
+//! Producers (the sync engine, the balance refresher, the webhook receiver) publish `(user_id, event)` into one tokio broadcast channel;
 //! each SSE connection subscribes and forwards only its own user's events. Publishing never blocks and never
 //! fails: with no subscriber the event is dropped, and a client that falls more than [`CAPACITY`] events behind
 //! skips the ones it missed (it is told with a `lagged` event and can reload) instead of slowing anyone down.
@@ -19,6 +19,8 @@ use tokio::sync::broadcast;
 
 use crate::auth::CurrentUser;
 use crate::state::AppState;
+use crate::store::{Item, Store};
+use crate::sync::{SyncError, SyncSummary};
 
 /// Events buffered per subscriber before it starts skipping.
 pub const CAPACITY: usize = 1024;
@@ -91,6 +93,57 @@ impl EventHub {
     /// Open subscriptions (all users).
     pub fn subscribers(&self) -> usize {
         self.tx.receiver_count()
+    }
+}
+
+/// Tells the Item's owner that a sync ended (the sync engine calls this for every run, whatever triggered it), and
+/// whether it changed the Item's health.
+pub async fn publish_sync_outcome(
+    events: &EventHub,
+    store: &Arc<dyn Store>,
+    item: &Item,
+    result: &Result<SyncSummary, SyncError>,
+) {
+    let (summary, error) = match result {
+        Ok(summary) => (serde_json::to_value(summary).ok(), None),
+        Err(e) => (None, Some(sync_error_message(e))),
+    };
+    events.publish(&item.user_id, Event::SyncFinished { item_id: item.item_id.clone(), summary, error });
+    publish_health_change(events, store, item).await;
+}
+
+/// Tells the Item's owner that a live balance refresh of the Item ended (balances when `ok`), and whether it
+/// changed the Item's health.
+pub async fn publish_balance_outcome(events: &EventHub, store: &Arc<dyn Store>, item: &Item, job_id: &str, ok: bool) {
+    if ok {
+        events.publish(
+            &item.user_id,
+            Event::BalancesUpdated { job_id: Some(job_id.to_owned()), item_id: Some(item.item_id.clone()) },
+        );
+    }
+    publish_health_change(events, store, item).await;
+}
+
+/// Publishes `item_health_changed` when the stored status differs from `before`'s.
+pub async fn publish_health_change(events: &EventHub, store: &Arc<dyn Store>, before: &Item) {
+    match store.get_item_by_plaid_id(&before.item_id).await {
+        Ok(Some(after)) if after.status != before.status => events.publish(
+            &after.user_id,
+            Event::ItemHealthChanged { item_id: after.item_id.clone(), status: after.status.as_str().to_owned() },
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the Item to report its health"),
+    }
+}
+
+/// A message safe to show the user: Plaid's display message for Plaid errors, else a generic sentence.
+pub fn sync_error_message(e: &SyncError) -> String {
+    match e.plaid_error() {
+        Some(p) => p.user_message(),
+        None => match e {
+            SyncError::TooManyRestarts(_) => e.to_string(),
+            _ => "The sync failed; it will be retried.".to_owned(),
+        },
     }
 }
 

@@ -66,6 +66,8 @@ impl Application {
         ));
 
         let events = crate::events::EventHub::new();
+        sync.set_events(events.clone());
+        balances.set_events(events.clone());
         let jobs = crate::jobs::JobQueue::new(store.clone());
         let webhooks = Arc::new(crate::webhooks::WebhookReceiver::new(
             store.clone(),
@@ -76,7 +78,6 @@ impl Application {
         let workers = crate::jobs::WorkerPool::start(
             jobs.clone(),
             sync.clone(),
-            events.clone(),
             crate::jobs::WorkerOptions { concurrency: config.jobs.workers, ..Default::default() },
         );
         let scheduler = crate::jobs::Scheduler::start(

@@ -22,7 +22,6 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::{JobQueue, KIND_SYNC, trigger_of};
-use crate::events::{Event, EventHub};
 use crate::store::{ItemStatus, Job, StoreError};
 use crate::sync::{SyncEngine, SyncError};
 
@@ -67,7 +66,6 @@ struct Ctx {
     worker_id: String,
     queue: JobQueue,
     engine: SyncEngine,
-    events: EventHub,
     options: WorkerOptions,
     /// No claims before this instant (after a Plaid rate limit).
     paused_until: Mutex<Option<Instant>>,
@@ -79,17 +77,13 @@ enum Outcome {
 }
 
 impl WorkerPool {
-    pub fn start(queue: JobQueue, engine: SyncEngine, events: EventHub, options: WorkerOptions) -> WorkerPool {
+    /// Starts the pool. Sync outcomes reach the browser through the engine's event hook
+    /// ([`SyncEngine::set_events`]), whatever started the sync.
+    pub fn start(queue: JobQueue, engine: SyncEngine, options: WorkerOptions) -> WorkerPool {
         let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let (stop, stop_rx) = watch::channel(false);
-        let ctx = Arc::new(Ctx {
-            worker_id: worker_id.clone(),
-            queue,
-            engine,
-            events,
-            options,
-            paused_until: Mutex::new(None),
-        });
+        let ctx =
+            Arc::new(Ctx { worker_id: worker_id.clone(), queue, engine, options, paused_until: Mutex::new(None) });
         let reclaimer = tokio::spawn(reclaim_loop(ctx.clone()));
         let task = tokio::spawn(run(ctx, stop_rx));
         tracing::info!(worker_id = %worker_id, "job workers started");
@@ -237,30 +231,20 @@ async fn run_sync(ctx: &Ctx, job: &Job) -> Outcome {
         return skipped("item revoked");
     }
     let trigger = trigger_of(&job.payload);
-    let result = ctx.engine.sync_item(&item, trigger).await;
-
-    let (summary, error) = match &result {
-        Ok(summary) => (serde_json::to_value(summary).ok(), None),
-        Err(e) => (None, Some(user_message(e))),
-    };
-    ctx.events.publish(&item.user_id, Event::SyncFinished { item_id: item.item_id.clone(), summary, error });
-    publish_health_change(ctx, &item).await;
+    let mut result = ctx.engine.sync_item(&item, trigger).await;
+    // Joining a sync that was already running is not enough: it may have fetched its pages before the change this
+    // job announces (a webhook that arrived mid-run). Run once more after it, from its new cursor.
+    for _ in 0..2 {
+        if !matches!(&result, Ok(summary) if summary.coalesced) {
+            break;
+        }
+        let Ok(Some(fresh)) = store.get_item_by_plaid_id(item_id).await else { break };
+        result = ctx.engine.sync_item(&fresh, trigger).await;
+    }
 
     match result {
         Ok(summary) => Outcome::Done(serde_json::to_string(&summary).unwrap_or_default()),
         Err(e) => classify_failure(ctx, job, &e),
-    }
-}
-
-/// Tells the Item's owner when a sync changed the Item's health (the engine records it in the store).
-async fn publish_health_change(ctx: &Ctx, before: &crate::store::Item) {
-    match ctx.queue.store().get_item_by_plaid_id(&before.item_id).await {
-        Ok(Some(after)) if after.status != before.status => ctx.events.publish(
-            &after.user_id,
-            Event::ItemHealthChanged { item_id: after.item_id.clone(), status: after.status.as_str().to_owned() },
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "cannot read the Item after its sync"),
     }
 }
 
@@ -297,17 +281,6 @@ fn is_rate_limited(e: &SyncError) -> bool {
 fn rate_limit_backoff(attempts: i64) -> Duration {
     let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 6)).unwrap_or(6);
     Duration::from_secs(60 * 2u64.pow(exp)).min(Duration::from_secs(3600))
-}
-
-/// A message safe to show the user: Plaid's display message for Plaid errors, else a generic sentence.
-fn user_message(e: &SyncError) -> String {
-    match e.plaid_error() {
-        Some(p) => p.user_message(),
-        None => match e {
-            SyncError::TooManyRestarts(_) => e.to_string(),
-            _ => "The sync failed; it will be retried.".to_owned(),
-        },
-    }
 }
 
 #[cfg(test)]

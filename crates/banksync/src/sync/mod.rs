@@ -95,16 +95,32 @@ struct Inner {
     options: SyncOptions,
     /// Item ref → the running sync's outcome channel (None until it finishes).
     in_flight: Mutex<HashMap<String, watch::Receiver<Option<Outcome>>>>,
+    /// Live events for the browser (set once at startup).
+    events: std::sync::OnceLock<crate::events::EventHub>,
 }
 
 impl SyncEngine {
     pub fn new(store: Arc<dyn Store>, plaid: plaid::PlaidClient, vault: Arc<Vault>, options: SyncOptions) -> Self {
         let options = SyncOptions { page_size: options.page_size.clamp(1, 500), ..options };
-        Self { inner: Arc::new(Inner { store, plaid, vault, options, in_flight: Mutex::new(HashMap::new()) }) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                plaid,
+                vault,
+                options,
+                in_flight: Mutex::new(HashMap::new()),
+                events: Default::default(),
+            }),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// Publishes `sync_finished` (and health changes) for every run from now on.
+    pub fn set_events(&self, events: crate::events::EventHub) {
+        let _ = self.inner.events.set(events);
     }
 
     /// True while a sync of this Item (our `Item::id`) runs.
@@ -173,6 +189,9 @@ impl SyncEngine {
             // Leave the map first: whoever subscribed before this point gets the outcome below; anyone later
             // starts a fresh sync.
             drop(release);
+            if let Some(events) = inner.events.get() {
+                crate::events::publish_sync_outcome(events, &inner.store, &item, &result).await;
+            }
             let shared = match &result {
                 Ok(summary) => Ok(summary.clone()),
                 Err(e) => Err(e.duplicate()),

@@ -9,7 +9,9 @@
 //!    does nothing. A new delivery with the same body (Plaid's duplicates and retries are signed anew) is recorded
 //!    and handled again, which is safe: handling is idempotent and sync jobs coalesce per Item in the queue. A
 //!    plain body-hash window would be unsafe: SYNC_UPDATES_AVAILABLE bodies for one Item are identical from one
-//!    update to the next, so a second real update inside the window would be lost.
+//!    update to the next, so a second real update inside the window would be lost. (Two updates announced in the
+//!    same second produce byte-identical signed deliveries that no receiver can tell from a replay; the second is
+//!    acknowledged as a duplicate and the scheduler is the safety net. Plaid updates an Item hours apart.)
 //! 3. **Enqueue, never sync inline.** SYNC_UPDATES_AVAILABLE becomes a queued sync (coalesced per Item); ITEM
 //!    webhooks update the Item's health in one small write. The answer is 200 unless the store failed (then 500,
 //!    and Plaid retries).

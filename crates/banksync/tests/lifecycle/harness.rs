@@ -151,6 +151,9 @@ pub struct TestApp {
 
 /// Settings every lifecycle app uses; `tweak` adjusts them (intervals, cooldown).
 pub async fn spawn_app(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_env_filter("info,banksync=debug").with_test_writer().try_init();
+    }
     let sim = plaid_sim::Simulator::new(sim_config()).spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let keys = Arc::new(Mutex::new(HashMap::new()));
     let proxy_state = Proxy { sim_url: sim.url(), keys: keys.clone(), http: reqwest::Client::new() };

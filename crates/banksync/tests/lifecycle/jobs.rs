@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use banksync::events::EventHub;
 use banksync::jobs::{JobQueue, WorkerOptions, WorkerPool};
 use banksync::store::{JobState, NewItem, SqliteStore, Store};
 use banksync::sync::{SyncEngine, SyncOptions, SyncTrigger};
@@ -89,7 +88,7 @@ async fn a_job_whose_worker_died_mid_run_is_reclaimed_and_completed_by_a_new_wor
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         runtime.block_on(async {
             let p = process(&db_a, &url_a, key_a).await;
-            let pool = WorkerPool::start(p.queue.clone(), p.engine.clone(), EventHub::new(), short_lease());
+            let pool = WorkerPool::start(p.queue.clone(), p.engine.clone(), short_lease());
             let job = p.queue.enqueue_sync(&item_a, SyncTrigger::Webhook, Duration::ZERO).await.unwrap();
             job_tx.send((job.job_id, pool.worker_id().to_owned())).unwrap();
             std::mem::forget(pool); // never shut down gracefully: this process is going to crash
@@ -111,7 +110,7 @@ async fn a_job_whose_worker_died_mid_run_is_reclaimed_and_completed_by_a_new_wor
     a.join().unwrap();
 
     // Process B starts after the crash and finishes the job once A's lease ran out.
-    let pool = WorkerPool::start(main.queue.clone(), main.engine.clone(), EventHub::new(), short_lease());
+    let pool = WorkerPool::start(main.queue.clone(), main.engine.clone(), short_lease());
     eventually("process B completes the job", || async {
         main.store.get_job(&job_id).await.unwrap().state == JobState::Done
     })
@@ -157,7 +156,7 @@ async fn shutdown_lets_a_running_job_finish_and_rate_limits_retry_later() {
     // Graceful shutdown: the slow job still completes.
     let fault = json!({"endpoint": "/transactions/sync", "latency_ms": 1500, "count": 1});
     client.post(format!("{}/sim/faults", sim.url())).json(&fault).send().await.unwrap();
-    let pool = WorkerPool::start(p.queue.clone(), p.engine.clone(), EventHub::new(), short_lease());
+    let pool = WorkerPool::start(p.queue.clone(), p.engine.clone(), short_lease());
     let job = p.queue.enqueue_sync(&exchanged.item_id, SyncTrigger::Webhook, Duration::ZERO).await.unwrap();
     eventually("the job runs", || async { p.store.get_job(&job.job_id).await.unwrap().state == JobState::Running })
         .await;
@@ -168,7 +167,7 @@ async fn shutdown_lets_a_running_job_finish_and_rate_limits_retry_later() {
     client.delete(format!("{}/sim/faults", sim.url())).send().await.unwrap();
     let fault = json!({"endpoint": "/transactions/sync", "error": "RATE_LIMIT_EXCEEDED", "count": 10});
     client.post(format!("{}/sim/faults", sim.url())).json(&fault).send().await.unwrap();
-    let pool = WorkerPool::start(p.queue.clone(), p.engine.clone(), EventHub::new(), short_lease());
+    let pool = WorkerPool::start(p.queue.clone(), p.engine.clone(), short_lease());
     let job = p.queue.enqueue_sync(&exchanged.item_id, SyncTrigger::Schedule, Duration::ZERO).await.unwrap();
     eventually("the rate-limited job is requeued", || async {
         let j = p.store.get_job(&job.job_id).await.unwrap();
