@@ -139,6 +139,9 @@ pub struct TestUser {
 pub struct TestApp {
     pub address: String,
     pub sim_url: String,
+    /// banksync's PLAID_BASE_URL (the key proxy).
+    pub plaid_url: String,
+    pub data_path: std::path::PathBuf,
     pub store: Arc<dyn Store>,
     pub db: sqlx::SqlitePool,
     pub http: reqwest::Client,
@@ -169,7 +172,7 @@ pub async fn spawn_app(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         data_dir: Some(data_dir.path().to_owned()),
         plaid_client_id: Some(SIM_CLIENT_ID.into()),
         plaid_secret: Some(SIM_SECRET.into()),
-        plaid_base_url: Some(proxy_url),
+        plaid_base_url: Some(proxy_url.clone()),
         sync_cooldown: Some("0s".into()),
         ..Settings::default()
     };
@@ -185,7 +188,19 @@ pub async fn spawn_app(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         .unwrap();
     let user = seed_user(&store, "alice").await;
     let http = reqwest::Client::new();
-    TestApp { address, sim_url: sim.url(), store, db, http, user, keys, _sim: sim, _data_dir: data_dir }
+    TestApp {
+        address,
+        sim_url: sim.url(),
+        plaid_url: proxy_url,
+        data_path: data_dir.path().to_owned(),
+        store,
+        db,
+        http,
+        user,
+        keys,
+        _sim: sim,
+        _data_dir: data_dir,
+    }
 }
 
 pub async fn seed_user(store: &Arc<dyn Store>, username: &str) -> TestUser {

@@ -329,6 +329,48 @@ async fn the_scheduler_syncs_stale_items_but_not_those_needing_the_user() {
     assert_eq!(app.count_runs(&broken, Some("schedule")).await, broken_runs, "a login_required Item was scheduled");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_set_url_command_moves_every_items_webhook() {
+    let app = spawn_app(|_| {}).await;
+    let first = app.link_bank(0).await;
+    let second = app.link_bank(1).await;
+    let new_url = format!("{}/webhooks/plaid?moved=1", app.address);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_banksync"))
+        .args(["webhook", "set-url", &new_url])
+        .env_clear()
+        .env("BANKSYNC_DATA_DIR", &app.data_path)
+        .env("PLAID_CLIENT_ID", SIM_CLIENT_ID)
+        .env("PLAID_SECRET", SIM_SECRET)
+        .env("PLAID_BASE_URL", &app.plaid_url)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains(&first) && stdout.contains(&second), "{stdout}");
+    assert!(stdout.contains("2 Item(s) updated, 0 failed"), "{stdout}");
+    assert!(!stdout.contains("access-"), "an access token was printed: {stdout}");
+
+    let items = app.sim_get("/sim/items").await;
+    for item in items.as_array().unwrap() {
+        assert_eq!(item["webhook"], new_url.as_str(), "{item}");
+    }
+    // Plaid confirms at the new URL, and banksync acknowledges it.
+    eventually("WEBHOOK_UPDATE_ACKNOWLEDGED delivered to the new URL", || async {
+        let deliveries = app.sim_get("/sim/webhooks").await;
+        deliveries
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| {
+                d["webhook_code"] == "WEBHOOK_UPDATE_ACKNOWLEDGED" && d["url"] == new_url.as_str() && d["status"] == 200
+            })
+            .count()
+            == 2
+    })
+    .await;
+}
+
 /// The `data:` JSON of the next SSE event named `name` (others are skipped).
 async fn next_event(lines: &mut (impl futures::Stream<Item = String> + Unpin), name: &str) -> Value {
     let mut current: Option<String> = None;
