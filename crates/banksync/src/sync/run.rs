@@ -1,5 +1,7 @@
 //! One sync run of one Item: the page loop, staging, restart, commit and bookkeeping.
 
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
 use plaid::{AccessToken, TransactionsSyncRequest, TransactionsSyncResponse, codes};
 
@@ -15,6 +17,18 @@ struct Tally {
     modified: u64,
     removed: u64,
     pages: u64,
+    /// Where the time went (fetching and staging overlap), for the log.
+    fetch: Duration,
+    stage: Duration,
+    commit: Duration,
+}
+
+/// Runs `f`, adding its duration to `total`.
+async fn timed<T>(total: &mut Duration, f: impl std::future::Future<Output = T>) -> T {
+    let started = Instant::now();
+    let out = f.await;
+    *total += started.elapsed();
+    out
 }
 
 pub(super) async fn run(inner: &Inner, item: &Item, trigger: SyncTrigger) -> Result<SyncSummary, SyncError> {
@@ -47,7 +61,9 @@ pub(super) async fn run(inner: &Inner, item: &Item, trigger: SyncTrigger) -> Res
                 .await?;
             tracing::info!(
                 item_id = %item.item_id, run_id = %run.id, added = tally.added, modified = tally.modified,
-                removed = tally.removed, pages = tally.pages, restarts, not_ready, "sync finished"
+                removed = tally.removed, pages = tally.pages, restarts, not_ready,
+                fetch_ms = tally.fetch.as_millis() as u64, stage_ms = tally.stage.as_millis() as u64,
+                commit_ms = tally.commit.as_millis() as u64, "sync finished"
             );
             Ok(SyncSummary {
                 run_id: run.id,
@@ -117,7 +133,7 @@ async fn attempt(
     start_cursor: &str,
 ) -> Result<(Tally, bool), SyncError> {
     let mut tally = Tally::default();
-    let mut response = fetch(inner, token, start_cursor).await?;
+    let mut response = timed(&mut tally.fetch, fetch(inner, token, start_cursor)).await?;
     loop {
         if response.next_cursor.is_empty() {
             // Not ready yet (Plaid is still pulling the history). Whatever was staged is not a complete view.
@@ -137,22 +153,22 @@ async fn attempt(
             removed: removed.into_iter().map(|r| r.transaction_id).collect(),
         };
         drop((added, modified));
-        let stage = async {
+        let stage = timed(&mut tally.stage, async {
             if page.added.is_empty() && page.modified.is_empty() && page.removed.is_empty() {
                 Ok(())
             } else {
                 inner.store.stage_sync_page(run_id, &page).await
             }
-        };
+        });
         if has_more {
-            let (staged, next) = tokio::join!(stage, fetch(inner, token, &next_cursor));
+            let (staged, next) = tokio::join!(stage, timed(&mut tally.fetch, fetch(inner, token, &next_cursor)));
             staged?;
             response = next?;
             continue;
         }
         stage.await?;
         drop(page);
-        inner.store.commit_sync(item, run_id, &next_cursor).await?;
+        timed(&mut tally.commit, inner.store.commit_sync(item, run_id, &next_cursor)).await?;
         refresh_cached_balances(inner, item, &accounts).await;
         return Ok((tally, false));
     }
