@@ -10,8 +10,9 @@ mod cooldown;
 mod scheduler;
 mod worker;
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::sync::Notify;
@@ -33,19 +34,23 @@ pub const SYNC_MAX_ATTEMPTS: i64 = 5;
 pub struct JobQueue {
     store: Arc<dyn Store>,
     wake: Arc<Notify>,
+    /// Plaid item_id → no sync before this instant (after a Plaid rate limit for the Item).
+    backoff: Arc<parking_lot::Mutex<HashMap<String, Instant>>>,
 }
 
 impl JobQueue {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, wake: Arc::new(Notify::new()) }
+        Self { store, wake: Arc::new(Notify::new()), backoff: Arc::default() }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
-    /// Queues a sync of the Item (Plaid's `item_id`), `delay` from now; joins an already queued sync of it.
+    /// Queues a sync of the Item (Plaid's `item_id`), `delay` from now; joins an already queued sync of it. An Item
+    /// that Plaid rate-limited is not synced before its backoff ends, whoever asks (webhook, scheduler).
     pub async fn enqueue_sync(&self, item_id: &str, trigger: SyncTrigger, delay: Duration) -> StoreResult<Enqueued> {
+        let delay = delay.max(self.backoff_remaining(item_id));
         let job = NewJob {
             payload: serde_json::json!({ "trigger": trigger.as_str() }).to_string(),
             run_after: Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default(),
@@ -57,6 +62,19 @@ impl JobQueue {
             self.wake.notify_one();
         }
         Ok(enqueued)
+    }
+
+    /// Holds the Item's syncs back until `until` (after a Plaid rate limit).
+    pub fn back_off(&self, item_id: &str, until: Instant) {
+        let mut backoff = self.backoff.lock();
+        let now = Instant::now();
+        backoff.retain(|_, at| *at > now);
+        backoff.insert(item_id.to_owned(), until);
+    }
+
+    /// How long the Item's syncs are still held back (zero when they are not).
+    pub fn backoff_remaining(&self, item_id: &str) -> Duration {
+        self.backoff.lock().get(item_id).map_or(Duration::ZERO, |at| at.saturating_duration_since(Instant::now()))
     }
 
     /// Resolves when something was enqueued in this process (a missed wake-up is kept for the next wait).
@@ -81,6 +99,23 @@ pub(crate) fn trigger_of(payload: &str) -> SyncTrigger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn backoff_is_per_item_ends_and_delays_enqueues() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::open(&dir.path().join("j.db")).await.unwrap());
+        store.migrate().await.unwrap();
+        let queue = JobQueue::new(store.clone());
+        queue.back_off("i1", Instant::now() + Duration::from_secs(120));
+        assert!(queue.backoff_remaining("i1") > Duration::from_secs(119));
+        assert_eq!(queue.backoff_remaining("i2"), Duration::ZERO);
+        queue.back_off("i2", Instant::now());
+        assert_eq!(queue.backoff_remaining("i2"), Duration::ZERO);
+        // A webhook for a rate-limited Item waits for the backoff instead of hitting Plaid again at once.
+        let job = queue.enqueue_sync("i1", SyncTrigger::Webhook, Duration::ZERO).await.unwrap();
+        let job = store.get_job(&job.job_id).await.unwrap();
+        assert!(job.run_after > Utc::now() + chrono::Duration::seconds(100), "run_after {}", job.run_after);
+    }
 
     #[test]
     fn triggers_round_trip_through_the_payload() {

@@ -92,7 +92,8 @@ pub async fn scan(queue: &JobQueue, engine: &SyncEngine, options: &SchedulerOpti
     let now = Utc::now();
     let mut enqueued = 0;
     for item in items.iter().filter(|item| is_due(item, now, options.interval)) {
-        if engine.is_syncing(&item.id) {
+        // Running now, or held back after a Plaid rate limit: nothing to add.
+        if engine.is_syncing(&item.id) || !queue.backoff_remaining(&item.item_id).is_zero() {
             continue;
         }
         let delay = jitter(options.jitter);

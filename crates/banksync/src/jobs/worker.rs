@@ -254,6 +254,9 @@ fn classify_failure(ctx: &Ctx, job: &Job, e: &SyncError) -> Outcome {
         let after = rate_limit_backoff(job.attempts);
         let pause_until = Instant::now() + ctx.options.rate_limit_pause;
         *ctx.paused_until.lock() = Some(pause_until);
+        if let Some(item_id) = job.item_id.as_deref() {
+            ctx.queue.back_off(item_id, (Instant::now() + after).into_std());
+        }
         tracing::warn!(item_id = ?job.item_id, retry_in = ?after, "Plaid rate limit: backing off");
         return Outcome::Retry { error, after: Some(after) };
     }
