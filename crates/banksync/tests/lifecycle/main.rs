@@ -137,6 +137,11 @@ async fn every_forgery_is_rejected_with_401_and_nothing_recorded_or_enqueued() {
         assert_eq!(status, 401, "{what}: {response}");
         assert_eq!(response["error"]["code"], "invalid_webhook", "{what}");
     }
+    // An oversized body is refused before anything reads it, even with a valid signature for it.
+    let mut huge = body.clone();
+    huge.extend(std::iter::repeat_n(b' ', 70 * 1024));
+    let (status, _) = app.post_webhook(&huge, Some(&key.sign(&huge, 0))).await;
+    assert_eq!(status, 413);
     assert_eq!(app.side_effects().await, before, "a forgery left a trace in webhook_events or jobs");
 
     // The control: the same body, honestly signed, is accepted and enqueued (so the checks above are meaningful).
