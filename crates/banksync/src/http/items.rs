@@ -96,6 +96,13 @@ async fn sync(
 ) -> ApiResult<AppJson<SyncSummary>> {
     let _: SyncRequest = optional_json(&body)?;
     let item = state.store.get_item(user.id(), &item_id).await.or_not_found("item")?;
+    // The user revoked access at Plaid: a sync can only fail (and is billed). Removal or a new link is the way out.
+    if item.status == crate::store::ItemStatus::Revoked {
+        return Err(ApiError::Conflict {
+            code: "item_revoked",
+            message: "Access to this bank was revoked. Remove it here, or link the bank again.".into(),
+        });
+    }
     // Plaid bills and throttles syncs: one manual sync per Item per cooldown period.
     if let Err(remaining) = state.sync_cooldown.try_start(&item.item_id) {
         let seconds = crate::jobs::Cooldown::retry_after_secs(remaining);

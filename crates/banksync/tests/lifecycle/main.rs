@@ -270,6 +270,8 @@ async fn item_webhooks_update_health_flags_and_legacy_or_unknown_ones_are_acknow
     assert_eq!(status, 200);
     assert_eq!(app.item_status(&item_id).await, "revoked");
     assert_eq!(app.side_effects().await.1, jobs_before, "a revoked Item got a sync job");
+    let (status, body) = app.post(&format!("/api/items/{item_id}/sync"), json!({})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("item_revoked")), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
