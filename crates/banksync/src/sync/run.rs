@@ -123,8 +123,24 @@ async fn attempt_all(inner: &Inner, item: &Item, run_id: &str, restarts: &mut u3
     }
 }
 
-/// One pass from `start_cursor` to `has_more = false`, then the commit. While page N is staged, page N+1 is already
-/// on its way, so the database and the network overlap; at most two pages are in memory.
+/// Pages fetched ahead of the one being staged. Fetching (network, JSON decoding, normalizing) and staging (SQLite
+/// on its own thread) then run side by side instead of in lockstep, each at its own pace; memory stays bounded by
+/// this many pages plus the one being staged.
+const PIPELINE_DEPTH: usize = 2;
+
+/// One fetched page, normalized, on its way to the stager.
+struct Fetched {
+    page: SyncPage,
+    added: u64,
+    modified: u64,
+    removed: u64,
+    accounts: Vec<plaid::AccountBase>,
+    next_cursor: String,
+    has_more: bool,
+}
+
+/// One pass from `start_cursor` to `has_more = false`, then the commit. A fetcher walks the cursor chain and hands
+/// normalized pages over a bounded channel to the stager, so the database and the network overlap.
 async fn attempt(
     inner: &Inner,
     item: &Item,
@@ -132,46 +148,80 @@ async fn attempt(
     token: &AccessToken,
     start_cursor: &str,
 ) -> Result<(Tally, bool), SyncError> {
-    let mut tally = Tally::default();
-    let mut response = timed(&mut tally.fetch, fetch(inner, token, start_cursor)).await?;
-    loop {
-        if response.next_cursor.is_empty() {
-            // Not ready yet (Plaid is still pulling the history). Whatever was staged is not a complete view.
-            if tally.pages > 0 {
-                inner.store.discard_sync(run_id).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Fetched, SyncError>>(PIPELINE_DEPTH);
+    let mut fetch_time = Duration::ZERO;
+    let fetcher = async {
+        // Owned here so the channel closes when the fetcher ends.
+        let tx = tx;
+        let mut cursor = start_cursor.to_owned();
+        loop {
+            let started = Instant::now();
+            let fetched = fetch(inner, token, &cursor).await.map(|response| {
+                let TransactionsSyncResponse { added, modified, removed, accounts, next_cursor, has_more, .. } =
+                    response;
+                Fetched {
+                    added: added.len() as u64,
+                    modified: modified.len() as u64,
+                    removed: removed.len() as u64,
+                    page: SyncPage {
+                        added: normalize_all(&item.item_id, &added),
+                        modified: normalize_all(&item.item_id, &modified),
+                        removed: removed.into_iter().map(|r| r.transaction_id).collect(),
+                    },
+                    accounts,
+                    next_cursor,
+                    has_more,
+                }
+            });
+            fetch_time += started.elapsed();
+            let next = match &fetched {
+                Ok(f) if f.has_more && !f.next_cursor.is_empty() => Some(f.next_cursor.clone()),
+                _ => None,
+            };
+            // A closed channel means the stager gave up (its error is the run's outcome).
+            if tx.send(fetched).await.is_err() {
+                return;
             }
-            return Ok((Tally::default(), true));
-        }
-        tally.pages += 1;
-        tally.added += response.added.len() as u64;
-        tally.modified += response.modified.len() as u64;
-        tally.removed += response.removed.len() as u64;
-        let TransactionsSyncResponse { added, modified, removed, accounts, next_cursor, has_more, .. } = response;
-        let page = SyncPage {
-            added: normalize_all(&item.item_id, &added),
-            modified: normalize_all(&item.item_id, &modified),
-            removed: removed.into_iter().map(|r| r.transaction_id).collect(),
-        };
-        drop((added, modified));
-        let stage = timed(&mut tally.stage, async {
-            if page.added.is_empty() && page.modified.is_empty() && page.removed.is_empty() {
-                Ok(())
-            } else {
-                inner.store.stage_sync_page(run_id, &page).await
+            match next {
+                Some(next) => cursor = next,
+                None => return,
             }
-        });
-        if has_more {
-            let (staged, next) = tokio::join!(stage, timed(&mut tally.fetch, fetch(inner, token, &next_cursor)));
-            staged?;
-            response = next?;
-            continue;
         }
-        stage.await?;
-        drop(page);
-        timed(&mut tally.commit, inner.store.commit_sync(item, run_id, &next_cursor)).await?;
-        refresh_cached_balances(inner, item, &accounts).await;
-        return Ok((tally, false));
-    }
+    };
+    let stager = async {
+        let mut tally = Tally::default();
+        while let Some(fetched) = rx.recv().await {
+            let fetched = fetched?;
+            if fetched.next_cursor.is_empty() {
+                // Not ready yet (Plaid is still pulling the history). Whatever was staged is not a complete view.
+                if tally.pages > 0 {
+                    inner.store.discard_sync(run_id).await?;
+                }
+                return Ok((Tally::default(), true));
+            }
+            tally.pages += 1;
+            tally.added += fetched.added;
+            tally.modified += fetched.modified;
+            tally.removed += fetched.removed;
+            let page = &fetched.page;
+            if !(page.added.is_empty() && page.modified.is_empty() && page.removed.is_empty()) {
+                timed(&mut tally.stage, inner.store.stage_sync_page(run_id, page)).await?;
+            }
+            if !fetched.has_more {
+                drop(rx);
+                timed(&mut tally.commit, inner.store.commit_sync(item, run_id, &fetched.next_cursor)).await?;
+                refresh_cached_balances(inner, item, &fetched.accounts).await;
+                return Ok((tally, false));
+            }
+        }
+        Err(SyncError::Other("the page fetcher stopped before the last page".into()))
+    };
+    // Dropping `rx` (the stager returning) ends the fetcher at its next send.
+    let ((), result) = tokio::join!(fetcher, stager);
+    result.map(|(mut tally, not_ready)| {
+        tally.fetch = fetch_time;
+        (tally, not_ready)
+    })
 }
 
 async fn fetch(inner: &Inner, token: &AccessToken, cursor: &str) -> Result<TransactionsSyncResponse, SyncError> {
