@@ -10,7 +10,7 @@ use std::time::Duration;
 use banksync::store::{ItemStatus, StoreError, SyncRunStatus, UserFieldsPatch};
 use banksync::sync::{SyncEngine, SyncError, SyncOptions, SyncTrigger};
 use plaid::{CallObserver, CallOutcome, CallRecord, Endpoint};
-use serde_json::json;
+use serde_json::{Value, json};
 use support::Env;
 
 fn small_pages() -> SyncOptions {
@@ -103,7 +103,7 @@ async fn injected_mutation_restarts_from_the_start_cursor() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_restarts_fail_without_applying_anything() {
-    let options = SyncOptions { page_size: 50, max_restarts: 2 };
+    let options = SyncOptions { page_size: 50, max_restarts: 2, ..SyncOptions::default() };
     let env = support::sqlite(support::sim_config(), options).await;
     let item = env.new_item("ins_109508", "user_good").await;
     env.fault(json!({"endpoint": "/transactions/sync", "error": "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION"})).await;
@@ -289,4 +289,116 @@ async fn login_required_sets_health_and_a_later_success_resets_it() {
     assert_eq!(healed.status, ItemStatus::Good);
     assert_eq!(healed.error_code, None);
     assert!(healed.last_successful_sync_at > broken.last_successful_sync_at);
+}
+
+/// Counts `/transactions/sync` attempts (successful pages and rate-limited ones), and after the `inject_after`-th
+/// page injects a rate-limit fault into the simulator (before the engine asks for the next page).
+struct RateLimitWatch {
+    inject_after: Option<(usize, Value)>,
+    pages: AtomicUsize,
+    limited: AtomicUsize,
+    http: reqwest::Client,
+    faults_url: String,
+}
+
+impl CallObserver for RateLimitWatch {
+    fn on_call(&self, call: &CallRecord) {
+        if call.endpoint != Endpoint::TransactionsSync {
+            return;
+        }
+        match &call.outcome {
+            CallOutcome::Ok => {
+                let n = self.pages.fetch_add(1, Ordering::SeqCst) + 1;
+                if let Some((_, fault)) = self.inject_after.as_ref().filter(|(after, _)| *after == n) {
+                    let request = self.http.post(&self.faults_url).json(fault);
+                    tokio::task::block_in_place(|| {
+                        let res = tokio::runtime::Handle::current().block_on(request.send()).unwrap();
+                        assert!(res.status().is_success());
+                    });
+                }
+            }
+            CallOutcome::ApiError { error_code, .. } if error_code == "TRANSACTIONS_SYNC_LIMIT" => {
+                self.limited.fetch_add(1, Ordering::SeqCst);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn rate_limit_watch(env: &Env, inject_after: Option<(usize, Value)>) -> Arc<RateLimitWatch> {
+    Arc::new(RateLimitWatch {
+        inject_after,
+        pages: AtomicUsize::new(0),
+        limited: AtomicUsize::new(0),
+        http: reqwest::Client::new(),
+        faults_url: format!("{}/sim/faults", env.sim.url()),
+    })
+}
+
+/// Plaid's per-Item sync limit in the middle of pagination (the client does not retry here): the engine pauses and
+/// asks again for the same cursor, keeping what it staged, instead of failing or starting over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_mid_pagination_pauses_and_resumes_from_the_same_cursor() {
+    let options = SyncOptions {
+        page_size: 50,
+        rate_limit_pause: Duration::from_millis(50),
+        rate_limit_budget: Duration::from_secs(10),
+        ..SyncOptions::default()
+    };
+    let env = support::sqlite(support::sim_config(), options.clone()).await;
+    let item = env.new_item("ins_109508", "user_good").await;
+    let fault = json!({"endpoint": "/transactions/sync", "error": "RATE_LIMIT_EXCEEDED", "count": 3});
+    let watch = rate_limit_watch(&env, Some((2, fault)));
+    let plaid = env.plaid.with_retry(plaid::RetryPolicy::none()).with_observer(watch.clone());
+    let engine = SyncEngine::new(env.store.clone(), plaid, env.vault.clone(), options);
+    let summary = engine.sync_item(&item, SyncTrigger::Manual).await.unwrap();
+    assert!(summary.pages > 2, "the fault hit mid-pagination: {summary:?}");
+    assert_eq!(summary.restarts, 0, "{summary:?}");
+    assert_eq!(watch.limited.load(Ordering::SeqCst), 3, "every injected refusal was seen");
+    assert_eq!(watch.pages.load(Ordering::SeqCst), summary.pages as usize, "no page was fetched twice");
+    env.assert_converged(&item.item_id).await;
+    let run = &env.store.list_sync_runs(&item.id, 1).await.unwrap()[0];
+    assert_eq!((run.status, run.pages as u64), (SyncRunStatus::Succeeded, summary.pages));
+
+    // A limit that outlasts the budget fails the sync without applying anything; the cursor stays.
+    let other = env.new_item("ins_109509", "user_good").await;
+    let forever = json!({"endpoint": "/transactions/sync", "error": "RATE_LIMIT_EXCEEDED"});
+    let watch = rate_limit_watch(&env, Some((1, forever)));
+    let plaid = env.plaid.with_retry(plaid::RetryPolicy::none()).with_observer(watch.clone());
+    let short = SyncOptions {
+        rate_limit_pause: Duration::from_millis(50),
+        rate_limit_budget: Duration::from_millis(200),
+        ..small_pages()
+    };
+    let engine = SyncEngine::new(env.store.clone(), plaid, env.vault.clone(), short);
+    let err = engine.sync_item(&other, SyncTrigger::Manual).await.unwrap_err();
+    assert_eq!(err.plaid_error().map(|e| e.error_code.as_str()), Some("TRANSACTIONS_SYNC_LIMIT"), "{err:?}");
+    assert!(watch.limited.load(Ordering::SeqCst) >= 4, "paused and asked again until the budget ran out");
+    assert_eq!(env.item(&other.item_id).await.cursor, None);
+    assert!(env.stored(&other.item_id).await.is_empty());
+    env.http.delete(format!("{}/sim/faults", env.sim.url())).send().await.unwrap();
+}
+
+/// The simulator's real per-Item limit (50 sync calls a minute) against a 30,000-transaction initial sync in pages
+/// of 500 (60 pages): the engine waits the window out and finishes; every page is fetched once. Takes about a
+/// minute (the limiter's window).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_sync_larger_than_the_rate_limit_waits_and_converges() {
+    let options = SyncOptions {
+        rate_limit_pause: Duration::from_secs(2),
+        rate_limit_budget: Duration::from_secs(120),
+        ..SyncOptions::default()
+    };
+    let config = plaid_sim::SimConfig { deliver_webhooks: false, ..plaid_sim::SimConfig::default() };
+    assert!(config.rate_limits);
+    let env = support::sqlite(config, options.clone()).await;
+    let item = env.new_item("ins_109508", "user_bulk_30000").await;
+    let watch = rate_limit_watch(&env, None);
+    let engine = SyncEngine::new(env.store.clone(), env.plaid.with_observer(watch.clone()), env.vault.clone(), options);
+    let summary = engine.sync_item(&item, SyncTrigger::Link).await.unwrap();
+    assert_eq!((summary.added, summary.restarts), (30_000, 0), "{summary:?}");
+    assert!(summary.pages > 50, "{summary:?}");
+    assert!(watch.limited.load(Ordering::SeqCst) > 0, "the limit was reached");
+    assert_eq!(watch.pages.load(Ordering::SeqCst), summary.pages as usize, "no page was fetched twice");
+    assert_eq!(env.assert_converged(&item.item_id).await, 30_000);
 }

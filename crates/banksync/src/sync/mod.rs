@@ -7,6 +7,10 @@
 //!   one is already being fetched; after the last page the run's changes and the final cursor are committed in one
 //!   database transaction (`commit_sync`). Nothing is visible before the commit, and no database lock is held
 //!   while waiting for Plaid.
+//! - **Rate limits.** Plaid allows an Item 50 `/transactions/sync` calls a minute, fewer than a large initial sync
+//!   needs. When the limit outlasts the client's own retries, the run pauses (`rate_limit_pause`, at most
+//!   `rate_limit_budget` in all) and asks again for the same mid-pagination cursor: the pages staged so far stay,
+//!   nothing is fetched twice.
 //! - **Restarts.** TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION discards the staged pages and restarts from the
 //!   cursor the run started with, at most `max_restarts` times.
 //! - **Not ready.** An empty `next_cursor` means Plaid has no data for the Item yet: the run ends without error and
@@ -36,11 +40,21 @@ pub struct SyncOptions {
     pub page_size: u32,
     /// Restarts after TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION before giving up.
     pub max_restarts: u32,
+    /// Pause before asking again for the same page after Plaid's rate limit (RATE_LIMIT_EXCEEDED, e.g.
+    /// TRANSACTIONS_SYNC_LIMIT: 50 pages per Item per minute) outlasted the client's own retries.
+    pub rate_limit_pause: std::time::Duration,
+    /// Total time one sync may spend in those pauses before it fails with the rate-limit error.
+    pub rate_limit_budget: std::time::Duration,
 }
 
 impl Default for SyncOptions {
     fn default() -> Self {
-        Self { page_size: 500, max_restarts: 3 }
+        Self {
+            page_size: 500,
+            max_restarts: 3,
+            rate_limit_pause: std::time::Duration::from_secs(15),
+            rate_limit_budget: std::time::Duration::from_secs(180),
+        }
     }
 }
 

@@ -108,8 +108,10 @@ pub(super) async fn run(inner: &Inner, item: &Item, trigger: SyncTrigger) -> Res
 async fn attempt_all(inner: &Inner, item: &Item, run_id: &str, restarts: &mut u32) -> Result<(Tally, bool), SyncError> {
     let token = AccessToken::from(inner.vault.decrypt(&item.access_token, &item.item_id)?);
     let start_cursor = item.cursor.clone().unwrap_or_default();
+    // Rate-limit pauses of the whole run, across restarts.
+    let mut rate_limit_waited = Duration::ZERO;
     loop {
-        match attempt(inner, item, run_id, &token, &start_cursor).await {
+        match attempt(inner, item, run_id, &token, &start_cursor, &mut rate_limit_waited).await {
             Err(SyncError::Plaid(e)) if e.has_code(codes::TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION) => {
                 inner.store.discard_sync(run_id).await?;
                 *restarts += 1;
@@ -147,6 +149,7 @@ async fn attempt(
     run_id: &str,
     token: &AccessToken,
     start_cursor: &str,
+    rate_limit_waited: &mut Duration,
 ) -> Result<(Tally, bool), SyncError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Fetched, SyncError>>(PIPELINE_DEPTH);
     let mut fetch_time = Duration::ZERO;
@@ -155,8 +158,10 @@ async fn attempt(
         let tx = tx;
         let mut cursor = start_cursor.to_owned();
         loop {
+            let response = fetch_patiently(inner, item, token, &cursor, rate_limit_waited).await;
             let started = Instant::now();
-            let fetched = fetch(inner, token, &cursor).await.map(|response| {
+            let fetched = response.map(|(response, took)| {
+                fetch_time += took;
                 let TransactionsSyncResponse { added, modified, removed, accounts, next_cursor, has_more, .. } =
                     response;
                 Fetched {
@@ -222,6 +227,38 @@ async fn attempt(
         tally.fetch = fetch_time;
         (tally, not_ready)
     })
+}
+
+/// Fetches the page at `cursor`, pausing and asking again for the same cursor while Plaid's rate limit refuses it
+/// and the run's pause budget (`waited` so far) lasts. Returns the page and the time its successful call took.
+async fn fetch_patiently(
+    inner: &Inner,
+    item: &Item,
+    token: &AccessToken,
+    cursor: &str,
+    waited: &mut Duration,
+) -> Result<(TransactionsSyncResponse, Duration), SyncError> {
+    loop {
+        let started = Instant::now();
+        match fetch(inner, token, cursor).await {
+            Ok(response) => return Ok((response, started.elapsed())),
+            Err(SyncError::Plaid(e)) if is_rate_limit(&e) && *waited < inner.options.rate_limit_budget => {
+                let pause = inner.options.rate_limit_pause.min(inner.options.rate_limit_budget - *waited);
+                tracing::info!(
+                    item_id = %item.item_id, pause_ms = pause.as_millis() as u64,
+                    waited_ms = waited.as_millis() as u64, "Plaid rate limit during sync; pausing, then resuming from the same cursor"
+                );
+                tokio::time::sleep(pause).await;
+                *waited += pause;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn is_rate_limit(e: &plaid::Error) -> bool {
+    matches!(e, plaid::Error::Api { status: 429, .. })
+        || e.plaid_error().is_some_and(|p| p.error_type == plaid::ErrorType::RateLimitExceeded)
 }
 
 async fn fetch(inner: &Inner, token: &AccessToken, cursor: &str) -> Result<TransactionsSyncResponse, SyncError> {
