@@ -8,9 +8,10 @@
 //!   database transaction (`commit_sync`). Nothing is visible before the commit, and no database lock is held
 //!   while waiting for Plaid.
 //! - **Rate limits.** Plaid allows an Item 50 `/transactions/sync` calls a minute, fewer than a large initial sync
-//!   needs. When the limit outlasts the client's own retries, the run pauses (`rate_limit_pause`, at most
-//!   `rate_limit_budget` in all) and asks again for the same mid-pagination cursor: the pages staged so far stay,
-//!   nothing is fetched twice.
+//!   needs. When the limit outlasts the client's own retries in the middle of pagination, the run pauses
+//!   (`rate_limit_pause`, at most `rate_limit_budget` in all) and asks again for the same cursor: the pages staged
+//!   so far stay, nothing is fetched twice. On a run's first page there is nothing to keep: it fails at once (a
+//!   queued sync is then retried after the job queue's per-Item backoff).
 //! - **Restarts.** TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION discards the staged pages and restarts from the
 //!   cursor the run started with, at most `max_restarts` times.
 //! - **Not ready.** An empty `next_cursor` means Plaid has no data for the Item yet: the run ends without error and

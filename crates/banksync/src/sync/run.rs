@@ -157,8 +157,12 @@ async fn attempt(
         // Owned here so the channel closes when the fetcher ends.
         let tx = tx;
         let mut cursor = start_cursor.to_owned();
+        // Pausing only pays off once there is progress to keep: a limit on the first page fails the run at once, so
+        // a queued sync goes back to the job queue's per-Item backoff instead of occupying a worker.
+        let mut mid_pagination = false;
         loop {
-            let response = fetch_patiently(inner, item, token, &cursor, rate_limit_waited).await;
+            let response = fetch_patiently(inner, item, token, &cursor, mid_pagination, rate_limit_waited).await;
+            mid_pagination = true;
             let started = Instant::now();
             let fetched = response.map(|(response, took)| {
                 fetch_time += took;
@@ -229,20 +233,22 @@ async fn attempt(
     })
 }
 
-/// Fetches the page at `cursor`, pausing and asking again for the same cursor while Plaid's rate limit refuses it
-/// and the run's pause budget (`waited` so far) lasts. Returns the page and the time its successful call took.
+/// Fetches the page at `cursor`. In the middle of pagination (`patient`), pauses and asks again for the same cursor
+/// while Plaid's rate limit refuses it and the run's pause budget (`waited` so far) lasts. Returns the page and the
+/// time its successful call took.
 async fn fetch_patiently(
     inner: &Inner,
     item: &Item,
     token: &AccessToken,
     cursor: &str,
+    patient: bool,
     waited: &mut Duration,
 ) -> Result<(TransactionsSyncResponse, Duration), SyncError> {
     loop {
         let started = Instant::now();
         match fetch(inner, token, cursor).await {
             Ok(response) => return Ok((response, started.elapsed())),
-            Err(SyncError::Plaid(e)) if is_rate_limit(&e) && *waited < inner.options.rate_limit_budget => {
+            Err(SyncError::Plaid(e)) if patient && is_rate_limit(&e) && *waited < inner.options.rate_limit_budget => {
                 let pause = inner.options.rate_limit_pause.min(inner.options.rate_limit_budget - *waited);
                 tracing::info!(
                     item_id = %item.item_id, pause_ms = pause.as_millis() as u64,
