@@ -98,6 +98,7 @@ contract!(
     item_status_and_token_updates,
     delete_item_cascades,
     accounts_and_balances,
+    cached_balances_do_not_replace_newer_or_recent_live_ones,
     apply_sync_upserts_removes_and_stores_cursor,
     failed_apply_leaves_old_cursor_and_no_rows,
     staged_pages_commit_atomically,
@@ -423,6 +424,69 @@ async fn accounts_and_balances(s: S) {
     assert_eq!((one.balance_as_of, one.balance_source), (Some(live_at), BalanceSource::Live));
     let three = got.iter().find(|x| x.account_id == "acc-3").unwrap();
     assert_eq!(three.balance_source, BalanceSource::Cached, "acc-3 belongs to item-b");
+}
+
+async fn cached_balances_do_not_replace_newer_or_recent_live_ones(s: S) {
+    let alice = user(&s, "alice").await;
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    let acct = |id: &str, name: &str, current: &str, as_of: Option<DateTime<Utc>>| NewAccount {
+        account_id: id.into(),
+        name: name.into(),
+        official_name: None,
+        mask: None,
+        account_type: "depository".into(),
+        subtype: None,
+        balances: Balances {
+            current: Some(dec(current)),
+            currency: Some("USD".into()),
+            currency_is_official: true,
+            ..Balances::default()
+        },
+        balance_as_of: as_of,
+        balance_source: BalanceSource::Cached,
+    };
+    let balance = |current: &str, as_of: DateTime<Utc>, source: BalanceSource| BalanceUpdate {
+        account_id: "acc-1".into(),
+        balances: Balances { current: Some(dec(current)), currency: Some("EUR".into()), ..Balances::default() },
+        as_of,
+        source,
+    };
+    async fn get(s: &S, user_id: &str) -> Account {
+        let all = s.list_accounts(user_id, &AccountFilter::default()).await.unwrap();
+        all.into_iter().find(|x| x.account_id == "acc-1").unwrap()
+    }
+    // Whole seconds: the database keeps microseconds.
+    let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let hour = chrono::TimeDelta::hours(1);
+    s.upsert_accounts(&a, &[acct("acc-1", "Checking", "10", Some(now - hour * 48))], true).await.unwrap();
+
+    // A live balance from a minute ago; then a sync brings a cached one stamped "now" (age unknown).
+    let live_at = now - chrono::TimeDelta::minutes(1);
+    s.update_balances(&a.id, &[balance("20", live_at, BalanceSource::Live)]).await.unwrap();
+    s.upsert_accounts(&a, &[acct("acc-1", "Renamed", "11", Some(now))], false).await.unwrap();
+    let one = get(&s, &alice.id).await;
+    assert_eq!(one.name, "Renamed", "the account's details are still updated");
+    assert_eq!(one.balances.current, Some(dec("20")), "the recent live balance stays");
+    assert_eq!(one.balances.currency.as_deref(), Some("EUR"), "all balance columns stay together");
+    assert_eq!((one.balance_source, one.balance_as_of), (BalanceSource::Live, Some(live_at)));
+
+    // Cached data older than what is stored never replaces it, whatever the source.
+    s.update_balances(&a.id, &[balance("30", now - hour * 5, BalanceSource::Cached)]).await.unwrap();
+    s.upsert_accounts(&a, &[acct("acc-1", "Checking", "12", Some(now - hour * 6))], false).await.unwrap();
+    let one = get(&s, &alice.id).await;
+    assert_eq!((one.balances.current, one.balance_source), (Some(dec("30")), BalanceSource::Cached));
+    // Nor does a balance without a date.
+    s.upsert_accounts(&a, &[acct("acc-1", "Checking", "13", None)], false).await.unwrap();
+    assert_eq!(get(&s, &alice.id).await.balances.current, Some(dec("30")));
+
+    // Newer cached data replaces an older cached balance, and a live balance that is no longer recent.
+    s.upsert_accounts(&a, &[acct("acc-1", "Checking", "14", Some(now - hour * 4))], false).await.unwrap();
+    assert_eq!(get(&s, &alice.id).await.balances.current, Some(dec("14")));
+    s.update_balances(&a.id, &[balance("40", now - hour * 3, BalanceSource::Live)]).await.unwrap();
+    s.upsert_accounts(&a, &[acct("acc-1", "Checking", "15", Some(now - hour * 2))], false).await.unwrap();
+    let one = get(&s, &alice.id).await;
+    assert_eq!((one.balances.current, one.balance_source), (Some(dec("15")), BalanceSource::Cached));
+    assert_eq!(one.balances.currency.as_deref(), Some("USD"));
 }
 
 async fn apply_sync_upserts_removes_and_stores_cursor(s: S) {

@@ -402,3 +402,32 @@ async fn initial_sync_larger_than_the_rate_limit_waits_and_converges() {
     assert_eq!(watch.pages.load(Ordering::SeqCst), summary.pages as usize, "no page was fetched twice");
     assert_eq!(env.assert_converged(&item.item_id).await, 30_000);
 }
+
+/// The accounts in a sync response carry Plaid's cached balances: they must not overwrite a live balance fetched a
+/// moment ago (which is newer than anything cached).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_keeps_a_recent_live_balance() {
+    let env = support::sqlite(support::sim_config(), small_pages()).await;
+    let item = env.new_item("ins_109508", "user_good").await;
+    env.engine.sync_item(&item, SyncTrigger::Manual).await.unwrap();
+    let account = env.accounts(&item.item_id).await.remove(0);
+    assert_eq!(account.balance_source, banksync::store::BalanceSource::Cached);
+
+    let live_at = chrono::Utc::now() - chrono::TimeDelta::seconds(30);
+    let live =
+        banksync::store::Balances { current: Some(rust_decimal::Decimal::new(123_456, 2)), ..account.balances.clone() };
+    let update = banksync::store::BalanceUpdate {
+        account_id: account.account_id.clone(),
+        balances: live.clone(),
+        as_of: live_at,
+        source: banksync::store::BalanceSource::Live,
+    };
+    assert_eq!(env.store.update_balances(&item.id, &[update]).await.unwrap(), 1);
+    let item = env.item(&item.item_id).await;
+    env.engine.sync_item(&item, SyncTrigger::Manual).await.unwrap();
+
+    let after = env.accounts(&item.item_id).await;
+    let after = after.iter().find(|a| a.account_id == account.account_id).unwrap();
+    assert_eq!(after.balance_source, banksync::store::BalanceSource::Live, "{after:?}");
+    assert_eq!(after.balances.current, live.current);
+}

@@ -148,7 +148,8 @@ pub trait Store: Send + Sync + 'static {
 
     // Accounts and balances.
     /// Inserts or updates accounts (clearing `removed`). With `full_list`, the Item's accounts missing from `accounts`
-    /// are flagged removed.
+    /// are flagged removed. A stored balance stays when it is newer than the incoming one (`balance_as_of`), or
+    /// when it is live and recent ([`LIVE_BALANCE_RECENT`]) and the incoming one is cached.
     async fn upsert_accounts(&self, item: &Item, accounts: &[NewAccount], full_list: bool) -> Result<()>;
     async fn list_accounts(&self, user_id: &str, filter: &AccountFilter) -> Result<Vec<Account>>;
     /// Updates balances of the Item's accounts; unknown account ids are ignored. Returns rows updated.
@@ -223,6 +224,9 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
         )),
     }
 }
+
+/// How long a live balance (`/accounts/balance/get`) stays preferred over a cached one whose age is unknown.
+pub const LIVE_BALANCE_RECENT: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// Backoff for a failed job's `attempts`-th attempt.
 pub(crate) fn job_backoff(attempts: i64) -> Duration {

@@ -36,23 +36,54 @@ pub const UPDATE_ITEM_TOKEN: &str = "UPDATE items SET access_token_ciphertext = 
     access_token_key_id = $4, updated_at = $5 WHERE id = $1";
 pub const RESET_ITEM_CURSOR: &str = "UPDATE items SET cursor = NULL, updated_at = $2 WHERE id = $1";
 pub const DELETE_ITEM: &str = "DELETE FROM items WHERE item_id = $1 AND user_id = $2";
+/// `column = ` the stored value when the stored balance is the better one (see [`UPSERT_ACCOUNT`]), else the
+/// incoming value. Every SET expression sees the row as it was before the update, so all balance columns agree.
+macro_rules! keep_newer_balance {
+    ($column:literal) => {
+        concat!(
+            $column,
+            " = CASE WHEN accounts.balance_as_of IS NOT NULL AND (excluded.balance_as_of IS NULL \
+            OR accounts.balance_as_of > excluded.balance_as_of \
+            OR (accounts.balance_source = 'live' AND excluded.balance_source = 'cached' \
+                AND accounts.balance_as_of >= $17)) THEN accounts.",
+            $column,
+            " ELSE excluded.",
+            $column,
+            " END"
+        )
+    };
+}
 /// Compare-and-set of the sync cursor: the row changes only if nobody committed since `$3` was read.
 pub const CAS_ITEM_CURSOR: &str = "UPDATE items SET cursor = $2, last_sync_at = $4, last_successful_sync_at = $4, \
     updated_at = $4 WHERE id = $1 AND cursor IS NOT DISTINCT FROM $3";
 /// The same check without moving the cursor (a batch applied with `next_cursor: None`).
 pub const CHECK_ITEM_CURSOR: &str = "UPDATE items SET updated_at = $3 WHERE id = $1 AND cursor IS NOT DISTINCT FROM $2";
 
-pub const UPSERT_ACCOUNT: &str = "INSERT INTO accounts (account_id, item_ref, user_id, name, official_name, mask, \
+/// $16 now, $17 the moment before which a live balance no longer counts as recent. The account's details are
+/// always updated; its balance only when the incoming one is not older than the stored one, and a cached balance
+/// (from a sync or /accounts/get, whose age Plaid often does not say) never replaces a recent live one.
+pub const UPSERT_ACCOUNT: &str = concat!(
+    "INSERT INTO accounts (account_id, item_ref, user_id, name, official_name, mask, \
     type, subtype, balance_available, balance_current, balance_limit, currency, currency_is_official, balance_as_of, \
     balance_source, removed, created_at, updated_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, FALSE, $16, $16) \
     ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, official_name = excluded.official_name, \
-    mask = excluded.mask, type = excluded.type, subtype = excluded.subtype, \
-    balance_available = excluded.balance_available, balance_current = excluded.balance_current, \
-    balance_limit = excluded.balance_limit, currency = excluded.currency, \
-    currency_is_official = excluded.currency_is_official, balance_as_of = excluded.balance_as_of, \
-    balance_source = excluded.balance_source, removed = FALSE, updated_at = excluded.updated_at \
-    WHERE accounts.item_ref = excluded.item_ref";
+    mask = excluded.mask, type = excluded.type, subtype = excluded.subtype, ",
+    keep_newer_balance!("balance_available"),
+    ", ",
+    keep_newer_balance!("balance_current"),
+    ", ",
+    keep_newer_balance!("balance_limit"),
+    ", ",
+    keep_newer_balance!("currency"),
+    ", ",
+    keep_newer_balance!("currency_is_official"),
+    ", ",
+    keep_newer_balance!("balance_as_of"),
+    ", ",
+    keep_newer_balance!("balance_source"),
+    ", removed = FALSE, updated_at = excluded.updated_at WHERE accounts.item_ref = excluded.item_ref"
+);
 pub const UPDATE_BALANCE: &str = "UPDATE accounts SET balance_available = $3, balance_current = $4, \
     balance_limit = $5, currency = $6, currency_is_official = $7, balance_as_of = $8, balance_source = $9, \
     updated_at = $10 WHERE account_id = $1 AND item_ref = $2";
@@ -712,6 +743,7 @@ macro_rules! impl_store {
             ) -> $crate::store::Result<()> {
                 use $crate::store::codec::{money_opt, ts, ts_opt};
                 let now = ts(chrono::Utc::now());
+                let live_recent_since = ts(chrono::Utc::now() - $crate::store::LIVE_BALANCE_RECENT);
                 let mut tx = self.writer().begin().await?;
                 for a in accounts {
                     sqlx::query($crate::store::sql::UPSERT_ACCOUNT)
@@ -731,6 +763,7 @@ macro_rules! impl_store {
                         .bind(ts_opt(a.balance_as_of))
                         .bind(a.balance_source.as_str())
                         .bind(&now)
+                        .bind(&live_recent_since)
                         .execute(&mut *tx)
                         .await?;
                 }
