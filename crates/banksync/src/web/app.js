@@ -1,8 +1,15 @@
 // banksync's page: talks to the JSON API with the session cookie; every write carries the CSRF token.
+// While logged in it listens to /api/events and redraws only the tables an event concerns, so changes made
+// elsewhere (webhooks, the schedule, scripts using the API) show up without polling.
 "use strict";
 
 let csrfToken = null;
 let linkScriptUrl = null;
+let events = null; // the EventSource while logged in
+
+// Each table draws only the answer to its latest request: an older, slower answer must not overwrite a newer one
+// when an event and a click ask for the same table at about the same time.
+const latest = { items: 0, accounts: 0, transactions: 0 };
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -73,8 +80,8 @@ async function openLink(itemId) {
           const item = await api("POST", "/api/link/exchange", { public_token: publicToken, metadata });
           showMessage(`Linked ${item.institution_name || "bank"}; transactions are syncing.`);
         }
+        // The first sync runs in the background; its sync_finished event brings the transactions.
         await refresh();
-        setTimeout(refresh, 4000);
       } catch (e) {
         showMessage(e.message, true);
       }
@@ -85,7 +92,9 @@ async function openLink(itemId) {
 }
 
 async function renderItems() {
+  const seq = ++latest.items;
   const { items } = await api("GET", "/api/items");
+  if (seq !== latest.items) return;
   const body = $("#items tbody");
   body.replaceChildren();
   for (const item of items) {
@@ -97,8 +106,8 @@ async function renderItems() {
     const actions = document.createElement("td");
     actions.appendChild(button("Sync now", async () => {
       const s = await api("POST", `/api/items/${encodeURIComponent(item.item_id)}/sync`, {});
+      // The tables follow from the sync_finished event every sync publishes.
       showMessage(s.not_ready ? "Transactions are not ready yet; try again in a moment." : `Synced: ${s.added} added, ${s.modified} modified, ${s.removed} removed.`);
-      await refresh();
     }));
     if (h.needs_reconnect) actions.appendChild(button("Reconnect", () => openLink(item.item_id)));
     actions.appendChild(button("Remove", async () => {
@@ -113,7 +122,9 @@ async function renderItems() {
 }
 
 async function renderAccounts() {
+  const seq = ++latest.accounts;
   const { accounts } = await api("GET", "/api/accounts");
+  if (seq !== latest.accounts) return;
   const body = $("#accounts tbody");
   body.replaceChildren();
   for (const a of accounts) {
@@ -131,11 +142,14 @@ async function renderTransactions() {
   const q = $("#search").q.value.trim();
   const params = new URLSearchParams({ limit: "50" });
   if (q) params.set("q", q);
+  const seq = ++latest.transactions;
   const { transactions } = await api("GET", `/api/transactions?${params}`);
+  if (seq !== latest.transactions) return;
   const body = $("#transactions tbody");
   body.replaceChildren();
   for (const t of transactions) {
     const tr = document.createElement("tr");
+    tr.dataset.transactionId = t.transaction_id;
     tr.appendChild(cell(t.date));
     tr.appendChild(cell(t.display_name + (t.pending ? " (pending)" : ""), t.pending ? "pending" : ""));
     tr.appendChild(cell(t.user_category || t.category || ""));
@@ -156,16 +170,62 @@ async function refresh() {
   await Promise.all([renderItems(), renderAccounts(), renderTransactions()]);
 }
 
+function setLive(state) {
+  const el = $("#live");
+  el.hidden = !state;
+  el.dataset.state = state || "";
+  el.textContent = state === "live" ? "● live" : "○ offline";
+  el.title = state === "live" ? "Changes appear as they happen." : "Not receiving live updates; reconnecting…";
+}
+
+function redraw(...renders) {
+  return () => Promise.all(renders.map((r) => r())).catch((e) => showMessage(e.message, true));
+}
+
+// Subscribes to the user's events. EventSource reconnects by itself; after a gap the page redraws everything,
+// since events sent meanwhile are lost.
+function listen() {
+  stopListening();
+  const source = new EventSource("/api/events");
+  events = source;
+  let missed = false;
+  source.onopen = () => {
+    setLive("live");
+    if (missed) redraw(refresh)();
+    missed = false;
+  };
+  source.onerror = () => {
+    missed = true;
+    setLive("offline");
+  };
+  source.addEventListener("sync_finished", (ev) => {
+    const data = JSON.parse(ev.data);
+    // A failed sync changed nothing but the Item; a successful one also refreshed the cached balances.
+    if (data.error) redraw(renderItems)(); else redraw(renderItems, renderAccounts, renderTransactions)();
+  });
+  source.addEventListener("balances_updated", redraw(renderAccounts));
+  source.addEventListener("item_health_changed", redraw(renderItems));
+  source.addEventListener("lagged", redraw(refresh));
+}
+
+function stopListening() {
+  if (events) events.close();
+  events = null;
+  setLive(null);
+}
+
 function showApp(session) {
   csrfToken = session.csrf_token;
   $("#who").textContent = session.user.username;
   $("#login-section").hidden = true;
   $("#app-section").hidden = false;
   $("#logout").hidden = false;
+  listen();
   refresh().catch((e) => showMessage(e.message, true));
 }
 
 function showLogin() {
+  stopListening();
   csrfToken = null;
   $("#who").textContent = "";
   $("#login-section").hidden = false;
@@ -196,14 +256,13 @@ $("#refresh-balances").addEventListener("click", async () => {
   try {
     const { job_id } = await api("POST", "/api/balances/refresh", {});
     showMessage("Asking your banks for live balances…");
+    // The tables follow from balances_updated / item_health_changed events; the job says which Items failed and why.
     let job;
     do {
       job = await api("GET", `/api/balances/refresh/${encodeURIComponent(job_id)}?wait=20`);
-      await renderAccounts();
     } while (job.state !== "done");
     const failed = job.items.filter((i) => i.state === "error");
     showMessage(failed.length ? failed.map((i) => i.error.message).join(" ") : "Balances are up to date.", failed.length > 0);
-    await renderItems();
   } catch (e) {
     showMessage(e.message, true);
   }

@@ -1,5 +1,7 @@
 //! The web page works in a real browser: headless Chromium runs tests/api/page_flow.py against a test server
-//! (login, Link through the simulator's drop-in Link, accounts, transactions, a note, live balances, logout).
+//! (login, Link through the simulator's drop-in Link, accounts, transactions, a note, live balances, logout), and
+//! follows server-sent events: a sync, a balance refresh and a lost login caused outside the page (the simulator's
+//! control API, the JSON API with a bearer token) appear on it without a reload or a click.
 //! Needs scripts/test-deps.sh (the Python venv with Playwright) and Debian's Chromium: skips loudly without them,
 //! fails when `CI` is set.
 
@@ -29,7 +31,7 @@ fn prerequisites() -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_web_page_logs_in_links_a_bank_and_shows_accounts_transactions_and_live_balances() {
+async fn the_web_page_logs_in_links_a_bank_and_follows_changes_made_elsewhere_through_events() {
     if !prerequisites() {
         return;
     }
@@ -38,7 +40,10 @@ async fn the_web_page_logs_in_links_a_bank_and_shows_accounts_transactions_and_l
     let screenshot = std::env::temp_dir().join("banksync-page.png");
     let child = tokio::process::Command::new(repo_root().join(".venv/bin/python"))
         .arg(&script)
-        .args(["--url", &app.address, "--username", &app.user.username, "--password", PASSWORD])
+        .args(["--url", &app.address, "--sim-url", &app.sim_url, "--username", &app.user.username])
+        .args(["--password", PASSWORD])
+        // The environment, not the command line, where other processes could read it.
+        .env("BANKSYNC_TOKEN", &app.user.token)
         .arg("--screenshot")
         .arg(&screenshot)
         .env("PYTHONUNBUFFERED", "1")
