@@ -141,8 +141,10 @@ struct Fetched {
     has_more: bool,
 }
 
-/// One pass from `start_cursor` to `has_more = false`, then the commit. A fetcher walks the cursor chain and hands
-/// normalized pages over a bounded channel to the stager, so the database and the network overlap.
+/// One pass from `start_cursor` to `has_more = false`, then the commit. A fetcher task walks the cursor chain and
+/// hands normalized pages over a bounded channel to the stager. It is a task of its own so that decoding and
+/// normalizing (CPU work) run on another thread than the one driving the stager: the database, the network and
+/// the decoding all overlap.
 async fn attempt(
     inner: &Inner,
     item: &Item,
@@ -152,51 +154,19 @@ async fn attempt(
     rate_limit_waited: &mut Duration,
 ) -> Result<(Tally, bool), SyncError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Fetched, SyncError>>(PIPELINE_DEPTH);
-    let mut fetch_time = Duration::ZERO;
-    let fetcher = async {
-        // Owned here so the channel closes when the fetcher ends.
-        let tx = tx;
-        let mut cursor = start_cursor.to_owned();
-        // Pausing only pays off once there is progress to keep: a limit on the first page fails the run at once, so
-        // a queued sync goes back to the job queue's per-Item backoff instead of occupying a worker.
-        let mut mid_pagination = false;
-        loop {
-            let response = fetch_patiently(inner, item, token, &cursor, mid_pagination, rate_limit_waited).await;
-            mid_pagination = true;
-            let started = Instant::now();
-            let fetched = response.map(|(response, took)| {
-                fetch_time += took;
-                let TransactionsSyncResponse { added, modified, removed, accounts, next_cursor, has_more, .. } =
-                    response;
-                Fetched {
-                    added: added.len() as u64,
-                    modified: modified.len() as u64,
-                    removed: removed.len() as u64,
-                    page: SyncPage {
-                        added: normalize_all(&item.item_id, &added),
-                        modified: normalize_all(&item.item_id, &modified),
-                        removed: removed.into_iter().map(|r| r.transaction_id).collect(),
-                    },
-                    accounts,
-                    next_cursor,
-                    has_more,
-                }
-            });
-            fetch_time += started.elapsed();
-            let next = match &fetched {
-                Ok(f) if f.has_more && !f.next_cursor.is_empty() => Some(f.next_cursor.clone()),
-                _ => None,
-            };
-            // A closed channel means the stager gave up (its error is the run's outcome).
-            if tx.send(fetched).await.is_err() {
-                return;
-            }
-            match next {
-                Some(next) => cursor = next,
-                None => return,
-            }
-        }
+    let fetcher = Fetcher {
+        plaid: inner.plaid.clone(),
+        options: inner.options.clone(),
+        item_id: item.item_id.clone(),
+        token: token.clone(),
+        waited: *rate_limit_waited,
     };
+    let item_id = item.item_id.clone();
+    let cursor = start_cursor.to_owned();
+    // Calls are attributed to the Item in the audit trail through a task-local, which a new task must set again.
+    let fetcher = tokio::spawn(async move { crate::audit::with_item(&item_id, fetcher.run(cursor, tx)).await });
+    let mut fetcher = AbortOnDrop(fetcher);
+
     let stager = async {
         let mut tally = Tally::default();
         while let Some(fetched) = rx.recv().await {
@@ -217,7 +187,6 @@ async fn attempt(
                 timed(&mut tally.stage, inner.store.stage_sync_page(run_id, page)).await?;
             }
             if !fetched.has_more {
-                drop(rx);
                 timed(&mut tally.commit, inner.store.commit_sync(item, run_id, &fetched.next_cursor)).await?;
                 refresh_cached_balances(inner, item, &fetched.accounts).await;
                 return Ok((tally, false));
@@ -225,39 +194,116 @@ async fn attempt(
         }
         Err(SyncError::Other("the page fetcher stopped before the last page".into()))
     };
-    // Dropping `rx` (the stager returning) ends the fetcher at its next send.
-    let ((), result) = tokio::join!(fetcher, stager);
+    let result = stager.await;
+    drop(rx);
+    // The fetcher has sent its last page (or failed); on a failure of ours it may still be pausing for a rate
+    // limit, so it is stopped rather than awaited.
+    if result.is_err() {
+        fetcher.0.abort();
+    }
+    let stats = (&mut fetcher.0).await.ok();
+    if let Some((_, waited)) = stats {
+        *rate_limit_waited = waited;
+    }
     result.map(|(mut tally, not_ready)| {
-        tally.fetch = fetch_time;
+        tally.fetch = stats.map(|(fetch, _)| fetch).unwrap_or_default();
         (tally, not_ready)
     })
 }
 
-/// Fetches the page at `cursor`. In the middle of pagination (`patient`), pauses and asks again for the same cursor
-/// while Plaid's rate limit refuses it and the run's pause budget (`waited` so far) lasts. Returns the page and the
-/// time its successful call took.
-async fn fetch_patiently(
-    inner: &Inner,
-    item: &Item,
-    token: &AccessToken,
-    cursor: &str,
-    patient: bool,
-    waited: &mut Duration,
-) -> Result<(TransactionsSyncResponse, Duration), SyncError> {
-    loop {
-        let started = Instant::now();
-        match fetch(inner, token, cursor).await {
-            Ok(response) => return Ok((response, started.elapsed())),
-            Err(SyncError::Plaid(e)) if patient && is_rate_limit(&e) && *waited < inner.options.rate_limit_budget => {
-                let pause = inner.options.rate_limit_pause.min(inner.options.rate_limit_budget - *waited);
-                tracing::info!(
-                    item_id = %item.item_id, pause_ms = pause.as_millis() as u64,
-                    waited_ms = waited.as_millis() as u64, "Plaid rate limit during sync; pausing, then resuming from the same cursor"
-                );
-                tokio::time::sleep(pause).await;
-                *waited += pause;
+/// Aborts the task when dropped (the sync run ending any other way than through `attempt`'s end).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Walks the cursor chain of one attempt, sending each page, normalized, to the stager.
+struct Fetcher {
+    plaid: plaid::PlaidClient,
+    options: super::SyncOptions,
+    item_id: String,
+    token: AccessToken,
+    /// Rate-limit pauses of the run so far.
+    waited: Duration,
+}
+
+impl Fetcher {
+    /// Returns the time spent fetching and normalizing, and the run's rate-limit pauses so far.
+    async fn run(
+        mut self,
+        mut cursor: String,
+        tx: tokio::sync::mpsc::Sender<Result<Fetched, SyncError>>,
+    ) -> (Duration, Duration) {
+        let mut busy = Duration::ZERO;
+        // Pausing only pays off once there is progress to keep: a limit on the first page fails the run at once, so
+        // a queued sync goes back to the job queue's per-Item backoff instead of occupying a worker.
+        let mut mid_pagination = false;
+        loop {
+            let response = self.fetch_patiently(&cursor, mid_pagination).await;
+            mid_pagination = true;
+            let started = Instant::now();
+            let fetched = response.map(|(response, took)| {
+                busy += took;
+                let TransactionsSyncResponse { added, modified, removed, accounts, next_cursor, has_more, .. } =
+                    response;
+                Fetched {
+                    added: added.len() as u64,
+                    modified: modified.len() as u64,
+                    removed: removed.len() as u64,
+                    page: SyncPage {
+                        added: normalize_all(&self.item_id, &added),
+                        modified: normalize_all(&self.item_id, &modified),
+                        removed: removed.into_iter().map(|r| r.transaction_id).collect(),
+                    },
+                    accounts,
+                    next_cursor,
+                    has_more,
+                }
+            });
+            busy += started.elapsed();
+            let next = match &fetched {
+                Ok(f) if f.has_more && !f.next_cursor.is_empty() => Some(f.next_cursor.clone()),
+                _ => None,
+            };
+            // A closed channel means the stager gave up (its error is the run's outcome).
+            if tx.send(fetched).await.is_err() {
+                return (busy, self.waited);
             }
-            Err(e) => return Err(e),
+            match next {
+                Some(next) => cursor = next,
+                None => return (busy, self.waited),
+            }
+        }
+    }
+
+    /// Fetches the page at `cursor`. In the middle of pagination (`patient`), pauses and asks again for the same
+    /// cursor while Plaid's rate limit refuses it and the run's pause budget lasts. Returns the page and the time
+    /// its successful call took.
+    async fn fetch_patiently(
+        &mut self,
+        cursor: &str,
+        patient: bool,
+    ) -> Result<(TransactionsSyncResponse, Duration), SyncError> {
+        loop {
+            let started = Instant::now();
+            let request = TransactionsSyncRequest::new(self.token.clone()).cursor(cursor).count(self.options.page_size);
+            match self.plaid.transactions_sync(&request).await {
+                Ok(response) => return Ok((response, started.elapsed())),
+                Err(e) if patient && is_rate_limit(&e) && self.waited < self.options.rate_limit_budget => {
+                    let pause = self.options.rate_limit_pause.min(self.options.rate_limit_budget - self.waited);
+                    tracing::info!(
+                        item_id = %self.item_id, pause_ms = pause.as_millis() as u64,
+                        waited_ms = self.waited.as_millis() as u64,
+                        "Plaid rate limit during sync; pausing, then resuming from the same cursor"
+                    );
+                    tokio::time::sleep(pause).await;
+                    self.waited += pause;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 }
@@ -265,11 +311,6 @@ async fn fetch_patiently(
 fn is_rate_limit(e: &plaid::Error) -> bool {
     matches!(e, plaid::Error::Api { status: 429, .. })
         || e.plaid_error().is_some_and(|p| p.error_type == plaid::ErrorType::RateLimitExceeded)
-}
-
-async fn fetch(inner: &Inner, token: &AccessToken, cursor: &str) -> Result<TransactionsSyncResponse, SyncError> {
-    let request = TransactionsSyncRequest::new(token.clone()).cursor(cursor).count(inner.options.page_size);
-    Ok(inner.plaid.transactions_sync(&request).await?)
 }
 
 /// A transaction Plaid sent without the ids everything hangs on cannot be stored; skipping it (loudly) keeps one
