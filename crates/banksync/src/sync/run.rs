@@ -141,6 +141,28 @@ struct Fetched {
     has_more: bool,
 }
 
+/// A page being normalized off the async threads.
+type Normalizing = tokio::task::JoinHandle<Fetched>;
+
+impl Fetched {
+    fn normalized(item_id: &str, response: TransactionsSyncResponse) -> Self {
+        let TransactionsSyncResponse { added, modified, removed, accounts, next_cursor, has_more, .. } = response;
+        Fetched {
+            added: added.len() as u64,
+            modified: modified.len() as u64,
+            removed: removed.len() as u64,
+            page: SyncPage {
+                added: normalize_all(item_id, &added),
+                modified: normalize_all(item_id, &modified),
+                removed: removed.into_iter().map(|r| r.transaction_id).collect(),
+            },
+            accounts,
+            next_cursor,
+            has_more,
+        }
+    }
+}
+
 /// One pass from `start_cursor` to `has_more = false`, then the commit. A fetcher task walks the cursor chain and
 /// hands normalized pages over a bounded channel to the stager. It is a task of its own so that decoding and
 /// normalizing (CPU work) run on another thread than the one driving the stager: the database, the network and
@@ -153,7 +175,7 @@ async fn attempt(
     start_cursor: &str,
     rate_limit_waited: &mut Duration,
 ) -> Result<(Tally, bool), SyncError> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Fetched, SyncError>>(PIPELINE_DEPTH);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Normalizing, SyncError>>(PIPELINE_DEPTH);
     let fetcher = Fetcher {
         plaid: inner.plaid.clone(),
         options: inner.options.clone(),
@@ -170,7 +192,9 @@ async fn attempt(
     let stager = async {
         let mut tally = Tally::default();
         while let Some(fetched) = rx.recv().await {
-            let fetched = fetched?;
+            let fetched = fetched?
+                .await
+                .map_err(|e| SyncError::Other(format!("normalizing a page of transactions failed: {e}")))?;
             if fetched.next_cursor.is_empty() {
                 // Not ready yet (Plaid is still pulling the history). Whatever was staged is not a complete view.
                 if tally.pages > 0 {
@@ -231,11 +255,11 @@ struct Fetcher {
 }
 
 impl Fetcher {
-    /// Returns the time spent fetching and normalizing, and the run's rate-limit pauses so far.
+    /// Returns the time spent fetching (calls and decoding), and the run's rate-limit pauses so far.
     async fn run(
         mut self,
         mut cursor: String,
-        tx: tokio::sync::mpsc::Sender<Result<Fetched, SyncError>>,
+        tx: tokio::sync::mpsc::Sender<Result<Normalizing, SyncError>>,
     ) -> (Duration, Duration) {
         let mut busy = Duration::ZERO;
         // Pausing only pays off once there is progress to keep: a limit on the first page fails the run at once, so
@@ -244,29 +268,17 @@ impl Fetcher {
         loop {
             let response = self.fetch_patiently(&cursor, mid_pagination).await;
             mid_pagination = true;
-            let started = Instant::now();
-            let fetched = response.map(|(response, took)| {
-                busy += took;
-                let TransactionsSyncResponse { added, modified, removed, accounts, next_cursor, has_more, .. } =
-                    response;
-                Fetched {
-                    added: added.len() as u64,
-                    modified: modified.len() as u64,
-                    removed: removed.len() as u64,
-                    page: SyncPage {
-                        added: normalize_all(&self.item_id, &added),
-                        modified: normalize_all(&self.item_id, &modified),
-                        removed: removed.into_iter().map(|r| r.transaction_id).collect(),
-                    },
-                    accounts,
-                    next_cursor,
-                    has_more,
+            // Normalizing (CPU work, mostly re-encoding each raw object) runs on the blocking pool while this task
+            // already asks for the next page; the stager awaits the pages in order.
+            let (fetched, next) = match response {
+                Ok((response, took)) => {
+                    busy += took;
+                    let next =
+                        (response.has_more && !response.next_cursor.is_empty()).then(|| response.next_cursor.clone());
+                    let item_id = self.item_id.clone();
+                    (Ok(tokio::task::spawn_blocking(move || Fetched::normalized(&item_id, response))), next)
                 }
-            });
-            busy += started.elapsed();
-            let next = match &fetched {
-                Ok(f) if f.has_more && !f.next_cursor.is_empty() => Some(f.next_cursor.clone()),
-                _ => None,
+                Err(e) => (Err(e), None),
             };
             // A closed channel means the stager gave up (its error is the run's outcome).
             if tx.send(fetched).await.is_err() {
