@@ -13,7 +13,8 @@ fn banksync(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> std::proc
         .env_remove("BANKSYNC_MASTER_KEY")
         .env_remove("PLAID_CLIENT_ID")
         .env_remove("PLAID_SECRET")
-        .env("RUST_LOG", "warn")
+        // Default logging on purpose: log lines must go to stderr and never mix into command output.
+        .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -45,7 +46,9 @@ async fn user_add_and_token_create_make_a_working_login_and_api_token() {
 
     let created = banksync(dir, &["token", "create", "carol"], "");
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-    let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let stdout = String::from_utf8(created.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "stdout must hold only the token, for scripts: {stdout:?}");
+    let token = stdout.trim().to_owned();
     assert!(token.starts_with("bsk_"), "{token}");
     let unknown = banksync(dir, &["token", "create", "nobody"], "");
     assert!(!unknown.status.success());
