@@ -9,9 +9,6 @@ pub fn init() {
         .unwrap_or_else(|_| EnvFilter::new("warn,banksync=info,plaid=info,plaid_sim=info"));
     // Logs go to stderr: stdout carries command output that scripts read (`banksync token create` prints the token).
     // `try_init` so tests that call into the CLI twice do not panic.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).try_init();
 }
