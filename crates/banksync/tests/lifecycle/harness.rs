@@ -143,7 +143,7 @@ pub struct TestApp {
     pub plaid_url: String,
     pub data_path: std::path::PathBuf,
     pub store: Arc<dyn Store>,
-    pub db: sqlx::SqlitePool,
+    pub db: Db,
     pub http: reqwest::Client,
     pub user: TestUser,
     pub keys: Arc<Mutex<HashMap<String, TestKey>>>,
@@ -177,15 +177,21 @@ pub async fn spawn_app(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         ..Settings::default()
     };
     tweak(&mut settings);
+    let database_url = settings.database_url.clone();
     let config = Config::resolve(settings).expect("valid test config");
     let app = Application::build(config).await.expect("application builds");
     let address = app.url();
     let store = app.store();
     tokio::spawn(app.run_until_stopped());
 
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data_dir.path().join("banksync.db").display()))
-        .await
-        .unwrap();
+    let db = match database_url.as_deref() {
+        Some(url) if url.starts_with("postgres") => Db::Postgres(sqlx::PgPool::connect(url).await.unwrap()),
+        _ => Db::Sqlite(
+            sqlx::SqlitePool::connect(&format!("sqlite://{}", data_dir.path().join("banksync.db").display()))
+                .await
+                .unwrap(),
+        ),
+    };
     let user = seed_user(&store, "alice").await;
     let http = reqwest::Client::new();
     TestApp {
@@ -201,6 +207,12 @@ pub async fn spawn_app(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         _sim: sim,
         _data_dir: data_dir,
     }
+}
+
+/// The app's database, for the tests' own read-only checks (`tweak` may point the app at PostgreSQL).
+pub enum Db {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
 }
 
 pub async fn seed_user(store: &Arc<dyn Store>, username: &str) -> TestUser {
@@ -300,46 +312,57 @@ impl TestApp {
         self.link_bank_as(&self.user.token.clone(), institution_index).await
     }
 
-    /// Finished sync runs of the Item, optionally only those with this trigger.
-    pub async fn count_runs(&self, item_id: &str, trigger: Option<&str>) -> i64 {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM sync_runs r JOIN items i ON i.id = r.item_ref \
-             WHERE i.item_id = $1 AND r.status != 'running' AND ($2 IS NULL OR r.triggered_by = $2)",
-        )
-        .bind(item_id)
-        .bind(trigger)
-        .fetch_one(&self.db)
-        .await
-        .unwrap();
-        n
+    /// A `count(*)` query with text parameters, on whichever backend the app runs.
+    pub async fn count(&self, sql: &str, params: &[Option<&str>]) -> i64 {
+        match &self.db {
+            Db::Sqlite(pool) => {
+                let mut query = sqlx::query_scalar(sql);
+                for p in params {
+                    query = query.bind(*p);
+                }
+                query.fetch_one(pool).await.unwrap()
+            }
+            Db::Postgres(pool) => {
+                let mut query = sqlx::query_scalar(sql);
+                for p in params {
+                    query = query.bind(*p);
+                }
+                query.fetch_one(pool).await.unwrap()
+            }
+        }
     }
 
-    async fn syncing(&self, item_id: &str) -> bool {
-        let (n,): (i64,) = sqlx::query_as(
+    /// Finished sync runs of the Item, optionally only those with this trigger.
+    pub async fn count_runs(&self, item_id: &str, trigger: Option<&str>) -> i64 {
+        self.count(
+            "SELECT count(*) FROM sync_runs r JOIN items i ON i.id = r.item_ref \
+             WHERE i.item_id = $1 AND r.status != 'running' AND ($2 IS NULL OR r.triggered_by = $2)",
+            &[Some(item_id), trigger],
+        )
+        .await
+    }
+
+    pub async fn syncing(&self, item_id: &str) -> bool {
+        self.count(
             "SELECT count(*) FROM sync_runs r JOIN items i ON i.id = r.item_ref \
              WHERE i.item_id = $1 AND r.status = 'running'",
+            &[Some(item_id)],
         )
-        .bind(item_id)
-        .fetch_one(&self.db)
         .await
-        .unwrap();
-        n > 0
+            > 0
     }
 
     /// (webhook deliveries recorded, jobs ever enqueued).
     pub async fn side_effects(&self) -> (i64, i64) {
-        let (w,): (i64,) = sqlx::query_as("SELECT count(*) FROM webhook_events").fetch_one(&self.db).await.unwrap();
-        let (j,): (i64,) = sqlx::query_as("SELECT count(*) FROM jobs").fetch_one(&self.db).await.unwrap();
-        (w, j)
+        (
+            self.count("SELECT count(*) FROM webhook_events", &[]).await,
+            self.count("SELECT count(*) FROM jobs", &[]).await,
+        )
     }
 
     /// Jobs not finished yet.
     pub async fn open_jobs(&self) -> i64 {
-        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')")
-            .fetch_one(&self.db)
-            .await
-            .unwrap();
-        n
+        self.count("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')", &[]).await
     }
 
     pub async fn item_status(&self, item_id: &str) -> String {

@@ -3,6 +3,7 @@
 
 mod harness;
 mod jobs;
+mod postgres;
 
 use std::time::Duration;
 

@@ -1,0 +1,401 @@
+//! The whole application on PostgreSQL: the real `Application` (HTTP, webhook receiver, job workers, scheduler) on
+//! a fresh schema of the server at `BANKSYNC_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`),
+//! and two instances sharing one schema and one simulator the way two processes behind a load balancer would.
+//! Without a reachable PostgreSQL these tests fail when `CI` is set and are skipped loudly otherwise.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use banksync::config::{Config, Settings};
+use banksync::startup::Application;
+use banksync::store::{Backend, SyncRunStatus};
+use serde_json::{Value, json};
+use sqlx::Connection as _;
+
+use crate::harness::*;
+
+fn pg_url() -> String {
+    std::env::var("BANKSYNC_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Runs `test` with the URL of a fresh schema (via `search_path` in the URL's `options`, the way an operator would
+/// configure it), dropping the schema afterwards even when the test panics.
+async fn in_fresh_schema<F, Fut>(test: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let url = pg_url();
+    let mut admin = match sqlx::PgConnection::connect(&url).await {
+        Ok(c) => c,
+        Err(e) if std::env::var_os("CI").is_some() => panic!("PostgreSQL at {url} unreachable in CI: {e}"),
+        Err(e) => {
+            eprintln!("!!! SKIPPING PostgreSQL lifecycle test: {url} unreachable ({e}); set CI=1 to make this fail");
+            return;
+        }
+    };
+    let schema = format!("banksync_life_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin).await.unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let schema_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    // Run the body as a task so the schema is dropped even when it panics.
+    let outcome = tokio::spawn(test(schema_url)).await;
+    // Instances still running in the background may hold a lock for a moment; don't wait forever on them.
+    sqlx::query("SET lock_timeout = '20s'").execute(&mut admin).await.unwrap();
+    let dropped = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut admin).await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    dropped.unwrap();
+}
+
+/// The same settings the harness gives every app, for a given database and master key.
+fn settings_for(database_url: &str, master_key: &str, plaid_url: &str, data_dir: &std::path::Path) -> Settings {
+    Settings {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(data_dir.to_owned()),
+        database_url: Some(database_url.to_owned()),
+        master_key: Some(master_key.to_owned()),
+        plaid_client_id: Some(SIM_CLIENT_ID.into()),
+        plaid_secret: Some(SIM_SECRET.into()),
+        plaid_base_url: Some(plaid_url.to_owned()),
+        sync_cooldown: Some("0s".into()),
+        ..Settings::default()
+    }
+}
+
+/// A second banksync process: its own runtime on its own thread, so [`Instance::kill`] stops everything it runs
+/// (HTTP server, job workers with their heartbeats, syncs in flight) at once, like a crash.
+struct Instance {
+    url: String,
+    kill: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Instance {
+    fn start(settings: Settings) -> Instance {
+        let (url_tx, url_rx) = std::sync::mpsc::channel();
+        let (kill_tx, kill_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            runtime.block_on(async {
+                let config = Config::resolve(settings).expect("valid config");
+                let app = Application::build(config).await.expect("the second instance builds");
+                url_tx.send(app.url()).unwrap();
+                tokio::spawn(app.run_until_stopped());
+            });
+            let _ = kill_rx.recv();
+            runtime.shutdown_background();
+        });
+        let url = url_rx.recv().expect("the second instance started");
+        Instance { url, kill: Some(kill_tx), thread: Some(thread) }
+    }
+
+    fn kill(&mut self) {
+        drop(self.kill.take());
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn post_webhook_to(http: &reqwest::Client, base: &str, body: &[u8], jwt: &str) -> (u16, Value) {
+    let response = http
+        .post(format!("{base}/webhooks/plaid"))
+        .header("content-type", "application/json")
+        .header("plaid-verification", jwt)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Waits until the API shows exactly the simulator's transactions for every Item.
+async fn converge(app: &TestApp, items: &[String], what: &str) {
+    for item_id in items {
+        let truth = app.sim_transactions(item_id).await;
+        let mut ours = Vec::new();
+        for _ in 0..300 {
+            ours = app.api_transactions(item_id).await;
+            if ours == truth {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if ours != truth {
+            let runs = app.get(&format!("/api/items/{item_id}")).await["recent_sync_runs"].clone();
+            panic!("{what}: {item_id} did not converge: {} ours vs {} truth; runs {runs}", ours.len(), truth.len());
+        }
+    }
+}
+
+/// No two sync runs of one Item overlapped in time (whichever process ran them), and none is left running.
+async fn assert_runs_never_overlap(app: &TestApp, item_id: &str) {
+    let item = app.store.get_item_by_plaid_id(item_id).await.unwrap().unwrap();
+    let mut runs = app.store.list_sync_runs(&item.id, 1000).await.unwrap();
+    runs.sort_by_key(|r| r.started_at);
+    for pair in runs.windows(2) {
+        assert_ne!(pair[0].status, SyncRunStatus::Running, "a run never finished: {:?}", pair[0]);
+        let finished = pair[0].finished_at.expect("finished run has an end");
+        assert!(finished <= pair[1].started_at, "two syncs of {item_id} ran at once: {:?} and {:?}", pair[0], pair[1]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_webhook_after_advancing_days_converges_without_any_manual_sync() {
+    in_fresh_schema(|url| async move {
+        let app = spawn_app(|s| s.database_url = Some(url)).await;
+        assert_eq!(app.store.backend(), Backend::Postgres);
+        let item_id = app.link_bank(0).await;
+        assert_eq!(app.count_runs(&item_id, None).await, 1, "the link flow's first sync");
+        converge(&app, std::slice::from_ref(&item_id), "after the first sync").await;
+
+        for round in 0..2 {
+            // Updates within one second are byte-identical signed deliveries (see the SQLite twin of this test).
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            let runs_before = app.count_runs(&item_id, Some("webhook")).await;
+            let moved = app.sim_post(&format!("/sim/items/{item_id}/advance"), json!({"days": 3})).await;
+            assert!(moved["added"].as_u64().unwrap() > 0, "round {round}: the bank produced nothing: {moved}");
+            converge(&app, std::slice::from_ref(&item_id), &format!("round {round}")).await;
+            eventually("the webhook's run is recorded", || async {
+                app.count_runs(&item_id, Some("webhook")).await > runs_before
+            })
+            .await;
+        }
+        assert_eq!(app.count_runs(&item_id, Some("manual")).await, 0);
+        let deliveries = app.sim_get("/sim/webhooks").await;
+        let accepted = deliveries
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["webhook_code"] == "SYNC_UPDATES_AVAILABLE" && d["status"] == 200)
+            .count();
+        assert!(accepted >= 2, "signed webhooks delivered and accepted: {deliveries}");
+        assert_runs_never_overlap(&app, &item_id).await;
+    })
+    .await;
+}
+
+/// Instance A (the harness app, which linked three Items, so the simulator's own webhooks go to it) and instance B,
+/// on one schema with one master key, one simulator and one webhook key.
+struct Pair {
+    app: TestApp,
+    key: TestKey,
+    items: Vec<String>,
+    instances: [String; 2],
+    http: reqwest::Client,
+    url: String,
+    _b_dir: tempfile::TempDir,
+}
+
+/// Instance B comes back separately so a test can kill it.
+async fn two_instances(url: String) -> (Pair, Instance) {
+    let master_key = hex::encode(rand::random::<[u8; 32]>());
+    let app = spawn_app(|s| {
+        s.database_url = Some(url.clone());
+        s.master_key = Some(master_key.clone());
+    })
+    .await;
+    let key = TestKey::new("pg-storm-key", false);
+    app.add_key(&key);
+    let mut items = Vec::new();
+    for institution in 0..3 {
+        items.push(app.link_bank(institution).await);
+    }
+    eventually("no job left from linking", || async { app.open_jobs().await == 0 }).await;
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = Instance::start(settings_for(&url, &master_key, &app.plaid_url, b_dir.path()));
+    let instances = [app.address.clone(), b.url.clone()];
+    (Pair { app, key, items, instances, http: reqwest::Client::new(), url, _b_dir: b_dir }, b)
+}
+
+/// The banks move (the simulator tells instance A), and five fresh signed deliveries per Item arrive at both
+/// instances at once; waits until every Item matches the simulator and the queue is empty.
+async fn fresh_storm(p: &Pair) {
+    let Pair { app, key, items, instances, http, .. } = p;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for item_id in items {
+        app.sim_post(&format!("/sim/items/{item_id}/advance"), json!({"days": 2})).await;
+    }
+    let fresh: Vec<(Vec<u8>, String)> = items
+        .iter()
+        .flat_map(|item_id| {
+            let body = sync_updates_body(item_id);
+            // Different `iat`s: distinct deliveries, each recorded and handled (coalescing absorbs them).
+            (1..=5).map(move |age| (body.clone(), age))
+        })
+        .map(|(body, age)| {
+            let jwt = key.sign(&body, age);
+            (body, jwt)
+        })
+        .collect();
+    let replies = futures::future::join_all(
+        fresh.iter().enumerate().map(|(i, (body, jwt))| post_webhook_to(http, &instances[i % 2], body, jwt)),
+    )
+    .await;
+    for (status, reply) in &replies {
+        assert_eq!(*status, 200, "{reply}");
+    }
+    converge(app, items, "after the fresh storm").await;
+    eventually("the fresh storm's jobs drained", || async { app.open_jobs().await == 0 }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_schema_share_the_work_and_one_reclaims_the_others_job_after_a_crash() {
+    in_fresh_schema(|url| async move {
+        let started = Instant::now();
+        let (pair, mut b) = two_instances(url).await;
+        let Pair { app, key, items, instances, http, url, .. } = &pair;
+        let mut pg = sqlx::PgConnection::connect(url).await.unwrap();
+
+        // 1. A storm of one signed delivery per Item, replayed 20 times at each instance: exactly one delivery is
+        //    recorded, one job enqueued and one sync run per Item, whichever instance took it.
+        let runs_before: Vec<i64> =
+            futures::future::join_all(items.iter().map(|i| app.count_runs(i, None))).await.into_iter().collect();
+        let effects_before = app.side_effects().await;
+        let deliveries: Vec<(Vec<u8>, String)> = items
+            .iter()
+            .map(|item_id| {
+                let body = sync_updates_body(item_id);
+                let jwt = key.sign(&body, 0);
+                (body, jwt)
+            })
+            .collect();
+        let storm = deliveries
+            .iter()
+            .flat_map(|(body, jwt)| instances.iter().flat_map(move |base| (0..20).map(move |_| (base, body, jwt))));
+        let replies =
+            futures::future::join_all(storm.map(|(base, body, jwt)| post_webhook_to(http, base, body, jwt))).await;
+        let mut enqueued = 0;
+        for (status, reply) in &replies {
+            assert_eq!(*status, 200, "{reply}");
+            match reply["status"].as_str() {
+                Some("enqueued") => enqueued += 1,
+                Some("duplicate") => {}
+                other => panic!("unexpected webhook answer {other:?}: {reply}"),
+            }
+        }
+        assert_eq!(enqueued, items.len(), "one delivery per Item enqueued across both instances");
+        eventually("the storm's syncs ran", || async { app.open_jobs().await == 0 }).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for (item_id, before) in items.iter().zip(&runs_before) {
+            assert_eq!(
+                app.count_runs(item_id, None).await,
+                before + 1,
+                "exactly one sync of {item_id} for 40 deliveries"
+            );
+        }
+        let n = items.len() as i64;
+        assert_eq!(app.side_effects().await, (effects_before.0 + n, effects_before.1 + n));
+        eprintln!("phase 1 (replay storm) done after {:?}", started.elapsed());
+
+        // 2. Fresh deliveries at both instances while the banks move: every Item converges.
+        fresh_storm(&pair).await;
+        eprintln!("phase 2 (fresh storm, convergence) done after {:?}", started.elapsed());
+
+        // 3. Instance B crashes while it holds a leased job (its sync hangs at Plaid); A reclaims the job once the
+        //    lease runs out and completes it.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let victim = &items[0];
+        let webhook_runs = app.count_runs(victim, Some("webhook")).await;
+        app.sim_post(&format!("/sim/items/{victim}/advance"), json!({"days": 1})).await;
+        // The simulator delivers its webhook asynchronously: wait for the sync it causes, not just an empty queue.
+        eventually("the advance's own webhook is handled", || async {
+            app.count_runs(victim, Some("webhook")).await > webhook_runs && app.open_jobs().await == 0
+        })
+        .await;
+        let fault = json!({"endpoint": "/transactions/sync", "latency_ms": 5000, "count": 1});
+        app.sim_post("/sim/faults", fault).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let body = sync_updates_body(victim);
+        let (status, reply) = post_webhook_to(http, &b.url, &body, &key.sign(&body, 0)).await;
+        assert_eq!((status, reply["status"].as_str()), (200, Some("enqueued")), "{reply}");
+        let mut held = None;
+        for _ in 0..100 {
+            held = sqlx::query_as::<_, (String, String, i64)>(
+                "SELECT id, lease_owner, attempts FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL",
+            )
+            .fetch_optional(&mut pg)
+            .await
+            .unwrap();
+            if held.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (job_id, owner, attempts) = held.expect("instance B leased the job");
+        assert_eq!(attempts, 1);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        b.kill();
+        let killed_at = Instant::now();
+        assert!(http.get(format!("{}/health", b.url)).send().await.is_err(), "instance B is gone");
+        // Past the injected 5 s latency a live holder would have finished (or failed) the job; it is still leased
+        // to its holder, unchanged: the holder is the dead instance B, and nobody runs the job before the lease
+        // runs out.
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        let job = app.store.get_job(&job_id).await.unwrap();
+        assert_eq!(
+            (job.state, job.lease_owner.as_deref(), job.attempts),
+            (banksync::store::JobState::Running, Some(owner.as_str()), 1),
+            "the job stays with its dead holder until the lease runs out: {job:?}"
+        );
+        // Default lease: 60 s, polled every 5 s by the survivor.
+        let mut done = false;
+        while killed_at.elapsed() < Duration::from_secs(120) {
+            if app.store.get_job(&job_id).await.unwrap().state == banksync::store::JobState::Done {
+                done = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let job = app.store.get_job(&job_id).await.unwrap();
+        assert!(done, "instance A never completed the crashed instance's job: {job:?}");
+        assert_eq!(job.attempts, 2, "one attempt by B (crashed), one by A: {job:?}");
+        eprintln!("reclaimed and completed {:?} after the crash", killed_at.elapsed());
+        converge(app, std::slice::from_ref(victim), "after the reclaim").await;
+        eprintln!("phase 3 (crash and reclaim) done after {:?}", started.elapsed());
+    })
+    .await;
+}
+
+/// KNOWN BUG (see the report): the job queue lets instance B claim an Item's queued sync while instance A is still
+/// running the previous one (the claim does not skip Items with a running job, and the engine's single flight is
+/// per process), so two syncs of one Item overlap and the later commit fails the cursor compare-and-set: a failed
+/// run (STORE_ERROR, "the Item's sync cursor changed") and a retried job, though the data still converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known bug: two instances sync one Item at once (queue claims ignore running jobs of the same Item)"]
+async fn two_instances_never_sync_one_item_at_once() {
+    in_fresh_schema(|url| async move {
+        let (pair, _b) = two_instances(url).await;
+        let mut pg = sqlx::PgConnection::connect(&pair.url).await.unwrap();
+        // Slow syncs widen the window in which a second instance can pick up the same Item.
+        let fault = json!({"endpoint": "/transactions/sync", "latency_ms": 800, "count": 3});
+        pair.app.sim_post("/sim/faults", fault).await;
+        fresh_storm(&pair).await;
+        let retried: Vec<(String, i64, Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT state, attempts, last_error, result FROM jobs WHERE attempts > 1")
+                .fetch_all(&mut pg)
+                .await
+                .unwrap();
+        let failed_runs: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT item_ref, status, error_code, error_message FROM sync_runs WHERE error_code IS NOT NULL \
+             OR error_message IS NOT NULL",
+        )
+        .fetch_all(&mut pg)
+        .await
+        .unwrap();
+        assert!(retried.is_empty(), "jobs run more than once: {retried:?}; failed runs: {failed_runs:?}");
+        for item_id in &pair.items {
+            assert_runs_never_overlap(&pair.app, item_id).await;
+        }
+    })
+    .await;
+}
