@@ -11,6 +11,8 @@
 //! - the raw object is kept as JSON text, so a transaction can be re-normalized without calling Plaid.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 
 use crate::store::{BalanceSource, BalanceUpdate, Balances, NewAccount, NewTransaction};
 
@@ -19,7 +21,7 @@ pub enum NormalizeError {
     /// Plaid sent a transaction without the ids everything else hangs on.
     #[error("transaction without {0}")]
     MissingId(&'static str),
-    #[error("cannot encode transaction JSON: {0}")]
+    #[error("transaction JSON: {0}")]
     Json(#[from] serde_json::Error),
 }
 
@@ -36,22 +38,25 @@ pub fn transaction(t: &plaid::Transaction) -> Result<NewTransaction, NormalizeEr
     let (datetime, time_unknown) = when(t.datetime, t.authorized_datetime, t.authorized_date, t.date);
     let pfc = t.personal_finance_category.as_ref();
 
-    // Counterparties and location come from the raw object when there is one (it keeps every field Plaid sent);
-    // a hand-built transaction without raw JSON falls back to the typed values.
-    let raw_field = |name: &str| t.raw.get(name).filter(|v| !v.is_null());
-    let counterparties = match raw_field("counterparties") {
-        Some(v) if v.as_array().is_some_and(|a| a.is_empty()) => None,
-        Some(v) => Some(serde_json::to_string(v)?),
+    // Counterparties and location are copied as text from the raw object (it keeps every field Plaid sent);
+    // a hand-built transaction whose raw JSON lacks them falls back to the typed values.
+    let built_in_code = t.raw.get() == "null";
+    let RawExtras { counterparties: raw_counterparties, location: raw_location } =
+        if built_in_code { RawExtras::default() } else { serde_json::from_str(t.raw.get())? };
+    let counterparties = match raw_counterparties {
+        // The typed list decodes one entry per raw entry, so an empty typed list means an empty raw array.
+        Some(_) if t.counterparties.is_empty() => None,
+        Some(v) => Some(v.get().to_owned()),
         None if t.counterparties.is_empty() => None,
         None => Some(serde_json::to_string(&t.counterparties)?),
     };
-    let location = match raw_field("location") {
-        Some(v) if v.as_object().is_some_and(|o| o.values().all(serde_json::Value::is_null)) => None,
-        Some(v) => Some(serde_json::to_string(v)?),
+    let location = match raw_location {
+        Some(v) if t.location == plaid::Location::default() && all_null(v)? => None,
+        Some(v) => Some(v.get().to_owned()),
         None if t.location == plaid::Location::default() => None,
         None => Some(serde_json::to_string(&t.location)?),
     };
-    let raw = if t.raw.is_null() { serde_json::to_string(&typed_raw(t))? } else { serde_json::to_string(&t.raw)? };
+    let raw = if built_in_code { serde_json::to_string(&typed_raw(t))? } else { t.raw.get().to_owned() };
 
     Ok(NewTransaction {
         transaction_id: t.transaction_id.clone(),
@@ -79,6 +84,36 @@ pub fn transaction(t: &plaid::Transaction) -> Result<NewTransaction, NormalizeEr
         account_owner: t.account_owner.clone(),
         raw,
     })
+}
+
+/// The raw object's fields stored as JSON text, borrowed from it; a JSON `null` reads as absent.
+#[derive(Default, serde::Deserialize)]
+struct RawExtras<'a> {
+    #[serde(borrow, default)]
+    counterparties: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    location: Option<&'a RawValue>,
+}
+
+/// Whether a JSON object has only null members (an all-null location carries no information); checked
+/// on the raw text because it may have members the typed `Location` does not model.
+fn all_null(object: &RawValue) -> Result<bool, serde_json::Error> {
+    struct AllNull;
+    impl<'de> serde::de::Visitor<'de> for AllNull {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut all_null = true;
+            // `Option` reads `null` as `None`; every entry is consumed so the object is fully checked.
+            while let Some((_, value)) = map.next_entry::<IgnoredAny, Option<IgnoredAny>>()? {
+                all_null &= value.is_none();
+            }
+            Ok(all_null)
+        }
+    }
+    serde::Deserializer::deserialize_map(&mut serde_json::Deserializer::from_str(object.get()), AllNull)
 }
 
 /// An account with its balances from `source` (`/accounts/balance/get` = live, anything else = cached), as of
@@ -310,6 +345,10 @@ mod tests {
         assert_eq!(loc["city"], "San Francisco");
         assert_eq!(loc["lat"].to_string(), "37.7749");
         assert_eq!(t.counterparties, None);
+        // A location whose only value is in a field the client does not model still carries information.
+        let t = with(json!({"location": {"city": null, "plus_code": "849VQHFJ+X6"}}));
+        let loc: Value = serde_json::from_str(t.location.as_deref().unwrap()).unwrap();
+        assert_eq!(loc["plus_code"], "849VQHFJ+X6");
     }
 
     #[test]
@@ -318,6 +357,11 @@ mod tests {
         let raw: Value = serde_json::from_str(&t.raw).unwrap();
         assert_eq!(raw["brand_new_field"]["kept"], true);
         assert!(t.raw.contains("\"amount\":12.30"), "{}", t.raw);
+        // Decoded from the wire, the stored text is exactly the bytes received.
+        let text =
+            r#"{"transaction_id": "tx1", "account_id": "acc1", "amount": 1.50, "date": "2026-11-20", "x": [1, 2]}"#;
+        let t = transaction(&serde_json::from_str(text).unwrap()).unwrap();
+        assert_eq!(t.raw, text);
     }
 
     #[test]

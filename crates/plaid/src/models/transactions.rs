@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::accounts::AccountBase;
 use super::common::lenient;
@@ -216,9 +217,11 @@ pub struct Location {
 /// A transaction from `/transactions/sync` `added` / `modified` (spec `Transaction`).
 ///
 /// The typed fields are what a consumer normally needs; `raw` is the JSON object exactly as
-/// received (numbers keep their original text), so data this crate does not model is never
-/// lost and the transaction can be re-interpreted later. `Serialize` writes `raw` back.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// received (the bytes Plaid sent, so numbers keep their original text), so data this crate
+/// does not model is never lost and the transaction can be re-interpreted later. `Serialize`
+/// writes `raw` back. Equality compares the typed fields and `raw` as JSON values (key order
+/// and whitespace of the text do not matter).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(remote = "Self")]
 pub struct Transaction {
     pub transaction_id: String,
@@ -273,9 +276,9 @@ pub struct Transaction {
     pub check_number: Option<String>,
     #[serde(default)]
     pub transaction_code: Option<TransactionCode>,
-    /// The object as received.
-    #[serde(skip)]
-    pub raw: serde_json::Value,
+    /// The object as received, byte for byte; [`Transaction::raw_value`] parses it.
+    #[serde(skip, default = "null_raw")]
+    pub raw: Box<RawValue>,
 }
 
 impl Transaction {
@@ -284,20 +287,93 @@ impl Transaction {
         self.iso_currency_code.as_deref().or(self.unofficial_currency_code.as_deref())
     }
 
-    /// Builds a transaction from a JSON object, keeping the object as `raw`.
-    pub fn from_value(value: serde_json::Value) -> Result<Self, serde_json::Error> {
-        let mut transaction = Transaction::deserialize(&value)?;
-        transaction.raw = value;
+    /// Builds a transaction from the JSON text of one object, keeping that text as `raw`.
+    pub fn from_raw(raw: Box<RawValue>) -> Result<Self, serde_json::Error> {
+        // The typed fields are parsed from the kept text; with arbitrary_precision the number
+        // tokens reach `Decimal` as text, so `amount` stays exact.
+        let mut de = serde_json::Deserializer::from_str(raw.get());
+        let mut transaction = Transaction::deserialize(&mut de)?;
+        de.end()?;
+        transaction.raw = raw;
         Ok(transaction)
+    }
+
+    /// Builds a transaction from a JSON object, keeping the object (as compact text) as `raw`.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, serde_json::Error> {
+        Transaction::from_raw(serde_json::value::to_raw_value(&value)?)
+    }
+
+    /// `raw` parsed into a JSON tree (numbers keep their text).
+    pub fn raw_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.raw.get()).expect("a RawValue holds valid JSON")
     }
 }
 
 impl<'de> Deserialize<'de> for Transaction {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Read the whole object first so it can be kept verbatim. With serde_json's
-        // arbitrary_precision the Value keeps each number's text, so `amount` stays exact.
-        let value = serde_json::Value::deserialize(deserializer)?;
-        Transaction::from_value(value).map_err(serde::de::Error::custom)
+        // Capture the object's bytes once (no Value tree), then decode the typed fields from them.
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        Transaction::from_raw(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl PartialEq for Transaction {
+    fn eq(&self, other: &Self) -> bool {
+        let Transaction {
+            transaction_id,
+            account_id,
+            amount,
+            iso_currency_code,
+            unofficial_currency_code,
+            date,
+            datetime,
+            authorized_date,
+            authorized_datetime,
+            pending,
+            pending_transaction_id,
+            name,
+            merchant_name,
+            merchant_entity_id,
+            logo_url,
+            website,
+            payment_channel,
+            personal_finance_category,
+            personal_finance_category_icon_url,
+            counterparties,
+            location,
+            account_owner,
+            original_description,
+            check_number,
+            transaction_code,
+            raw,
+        } = self;
+        *transaction_id == other.transaction_id
+            && *account_id == other.account_id
+            && *amount == other.amount
+            && *iso_currency_code == other.iso_currency_code
+            && *unofficial_currency_code == other.unofficial_currency_code
+            && *date == other.date
+            && *datetime == other.datetime
+            && *authorized_date == other.authorized_date
+            && *authorized_datetime == other.authorized_datetime
+            && *pending == other.pending
+            && *pending_transaction_id == other.pending_transaction_id
+            && *name == other.name
+            && *merchant_name == other.merchant_name
+            && *merchant_entity_id == other.merchant_entity_id
+            && *logo_url == other.logo_url
+            && *website == other.website
+            && *payment_channel == other.payment_channel
+            && *personal_finance_category == other.personal_finance_category
+            && *personal_finance_category_icon_url == other.personal_finance_category_icon_url
+            && *counterparties == other.counterparties
+            && *location == other.location
+            && *account_owner == other.account_owner
+            && *original_description == other.original_description
+            && *check_number == other.check_number
+            && *transaction_code == other.transaction_code
+            // The same text is the same JSON; different text may still be (key order, spaces).
+            && (raw.get() == other.raw.get() || self.raw_value() == other.raw_value())
     }
 }
 
@@ -305,6 +381,11 @@ impl Serialize for Transaction {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.raw.serialize(serializer)
     }
+}
+
+/// Placeholder for `raw` while the typed fields are decoded; replaced right after.
+fn null_raw() -> Box<RawValue> {
+    RawValue::NULL.to_owned()
 }
 
 fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
