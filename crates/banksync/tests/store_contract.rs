@@ -1020,6 +1020,17 @@ async fn jobs_coalesce_while_queued(s: S) {
     let next = s.enqueue_job(&NewJob::for_item("sync", "item-a")).await.unwrap();
     assert!(!next.coalesced);
     assert_ne!(next.job_id, first.job_id);
+
+    // ...but it waits while the first one runs under a live lease, in any process: one Item never syncs twice at
+    // once. It becomes claimable when the running job ends.
+    assert!(
+        s.claim_job("w2", Duration::from_secs(60)).await.unwrap().is_none(),
+        "a job must not be claimed while another job for the same Item runs"
+    );
+    s.complete_job(&first.job_id, "w1", None).await.unwrap();
+    let claimed_next =
+        s.claim_job("w2", Duration::from_secs(60)).await.unwrap().expect("claimable after the first ended");
+    assert_eq!(claimed_next.id, next.job_id);
 }
 
 async fn job_lease_complete_and_fail(s: S) {

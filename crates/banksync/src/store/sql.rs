@@ -197,9 +197,13 @@ macro_rules! claim_job_sql {
     ($lock:literal) => {
         concat!(
             "UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, ",
-            "updated_at = $3 WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_after <= $3) ",
-            "OR (state = 'running' AND lease_expires_at < $3 AND attempts < max_attempts) ",
-            "ORDER BY run_after, created_at, id LIMIT 1",
+            "updated_at = $3 WHERE id = (SELECT id FROM jobs j WHERE (j.state = 'queued' AND j.run_after <= $3 ",
+            // A queued job waits while another job for the same work is running under a live lease, in any
+            // process: two banksync instances must never sync one Item at the same time.
+            "AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.kind = j.kind AND r.coalesce_key = j.coalesce_key ",
+            "AND r.state = 'running' AND r.lease_expires_at >= $3)) ",
+            "OR (j.state = 'running' AND j.lease_expires_at < $3 AND j.attempts < j.max_attempts) ",
+            "ORDER BY j.run_after, j.created_at, j.id LIMIT 1",
             $lock,
             ") RETURNING id, kind, coalesce_key, user_id, item_id, payload, result, state, attempts, max_attempts, ",
             "run_after, lease_owner, lease_expires_at, last_error, created_at, updated_at"

@@ -366,12 +366,10 @@ async fn two_instances_on_one_schema_share_the_work_and_one_reclaims_the_others_
     .await;
 }
 
-/// KNOWN BUG (see the report): the job queue lets instance B claim an Item's queued sync while instance A is still
-/// running the previous one (the claim does not skip Items with a running job, and the engine's single flight is
-/// per process), so two syncs of one Item overlap and the later commit fails the cursor compare-and-set: a failed
-/// run (STORE_ERROR, "the Item's sync cursor changed") and a retried job, though the data still converges.
+/// Regression test: instance B must not claim an Item's queued sync while instance A still runs the previous one
+/// (the engine's single flight is per process; the queue's claim skips work that is running under a live lease),
+/// otherwise two syncs of one Item overlap and the later commit fails the cursor compare-and-set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: two instances sync one Item at once (queue claims ignore running jobs of the same Item)"]
 async fn two_instances_never_sync_one_item_at_once() {
     in_fresh_schema(|url| async move {
         let (pair, _b) = two_instances(url).await;
