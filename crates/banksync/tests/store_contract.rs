@@ -3,6 +3,9 @@
 //! schema dropped afterwards. Without a reachable PostgreSQL the PostgreSQL half fails when `CI` is set and is
 //! skipped loudly otherwise.
 
+#[path = "common/pg.rs"]
+mod pg;
+
 use std::collections::HashSet;
 use std::future::Future;
 use std::str::FromStr;
@@ -13,7 +16,6 @@ use banksync::store::*;
 use banksync::vault::Sealed;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use sqlx::Connection as _;
 
 type S = Arc<dyn Store>;
 
@@ -35,27 +37,14 @@ where
     test(store).await;
 }
 
-fn pg_url() -> String {
-    std::env::var("BANKSYNC_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
 async fn run_postgres<F, Fut>(test: F)
 where
     F: FnOnce(S) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let url = pg_url();
-    let mut admin = match sqlx::PgConnection::connect(&url).await {
-        Ok(c) => c,
-        Err(e) if std::env::var_os("CI").is_some() => panic!("PostgreSQL at {url} unreachable in CI: {e}"),
-        Err(e) => {
-            eprintln!("!!! SKIPPING PostgreSQL contract test: {url} unreachable ({e}); set CI=1 to make this fail");
-            return;
-        }
-    };
-    let schema = format!("banksync_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin).await.unwrap();
-    let options = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap().options([("search_path", schema.as_str())]);
+    let Some((mut admin, schema)) = pg::fresh_schema("banksync_test", "contract test").await else { return };
+    let options =
+        sqlx::postgres::PgConnectOptions::from_str(&pg::url()).unwrap().options([("search_path", schema.as_str())]);
     let pg = PgStore::connect_with(options, 8).await.unwrap();
     let pg = Arc::new(pg);
     let store: S = pg.clone();

@@ -3,6 +3,8 @@
 
 mod harness;
 mod jobs;
+#[path = "../common/pg.rs"]
+mod pg;
 mod postgres;
 
 use std::time::Duration;

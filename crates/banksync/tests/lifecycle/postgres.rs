@@ -14,10 +14,6 @@ use sqlx::Connection as _;
 
 use crate::harness::*;
 
-fn pg_url() -> String {
-    std::env::var("BANKSYNC_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
 /// Runs `test` with the URL of a fresh schema (via `search_path` in the URL's `options`, the way an operator would
 /// configure it), dropping the schema afterwards even when the test panics.
 async fn in_fresh_schema<F, Fut>(test: F)
@@ -25,17 +21,8 @@ where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let url = pg_url();
-    let mut admin = match sqlx::PgConnection::connect(&url).await {
-        Ok(c) => c,
-        Err(e) if std::env::var_os("CI").is_some() => panic!("PostgreSQL at {url} unreachable in CI: {e}"),
-        Err(e) => {
-            eprintln!("!!! SKIPPING PostgreSQL lifecycle test: {url} unreachable ({e}); set CI=1 to make this fail");
-            return;
-        }
-    };
-    let schema = format!("banksync_life_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin).await.unwrap();
+    let Some((mut admin, schema)) = crate::pg::fresh_schema("banksync_life", "lifecycle test").await else { return };
+    let url = crate::pg::url();
     let separator = if url.contains('?') { '&' } else { '?' };
     let schema_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
     // Run the body as a task so the schema is dropped even when it panics.

@@ -2,6 +2,9 @@
 //! to it, a fresh store (SQLite temp file, or a fresh PostgreSQL schema), a vault and the engines.
 #![allow(dead_code)]
 
+#[path = "../common/pg.rs"]
+mod pg;
+
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -19,7 +22,6 @@ use plaid_sim::{RunningSim, SimConfig, Simulator};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use sqlx::Connection as _;
 
 /// Simulator settings for tests: no rate limits (tests make many calls quickly) and no webhook deliveries (nothing
 /// listens).
@@ -47,25 +49,11 @@ pub async fn sqlite(config: SimConfig, options: SyncOptions) -> Env {
     build(store, config, options, Some(dir), None).await
 }
 
-fn pg_url() -> String {
-    std::env::var("BANKSYNC_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
 /// A fresh schema in the test PostgreSQL; `None` (after a loud message) when it is unreachable outside CI.
 pub async fn postgres(config: SimConfig, options: SyncOptions) -> Option<Env> {
-    let url = pg_url();
-    let mut admin = match sqlx::PgConnection::connect(&url).await {
-        Ok(c) => c,
-        Err(e) if std::env::var_os("CI").is_some() => panic!("PostgreSQL at {url} unreachable in CI: {e}"),
-        Err(e) => {
-            eprintln!("!!! SKIPPING PostgreSQL sync test: {url} unreachable ({e}); set CI=1 to make this fail");
-            return None;
-        }
-    };
-    let schema = format!("banksync_sync_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin).await.unwrap();
+    let (admin, schema) = pg::fresh_schema("banksync_sync", "sync test").await?;
     let options_pg =
-        sqlx::postgres::PgConnectOptions::from_str(&url).unwrap().options([("search_path", schema.as_str())]);
+        sqlx::postgres::PgConnectOptions::from_str(&pg::url()).unwrap().options([("search_path", schema.as_str())]);
     let pg = Arc::new(PgStore::connect_with(options_pg, 8).await.unwrap());
     let store: Arc<dyn Store> = pg.clone();
     store.migrate().await.unwrap();
