@@ -45,6 +45,30 @@ pub enum Command {
     /// Manage Plaid webhooks.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Manage the master key that encrypts Plaid access tokens.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Show the primary key id, the old key ids, and how many Items are sealed under each (no secrets).
+    Status {
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Rotate to a new master key and re-seal every Item under it. With DATA_DIR/master.key the new key replaces
+    /// the file and the old one is kept as DATA_DIR/master.key.old.<id>; with BANKSYNC_MASTER_KEY the new key is
+    /// printed for you to configure, then `banksync key reseal` finishes. Rerunning finishes an interrupted rotation.
+    Rotate {
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Re-seal every Item not sealed under the primary key (finishes a rotation; a no-op when none is pending).
+    Reseal {
+        #[command(flatten)]
+        settings: Settings,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +111,22 @@ pub enum TokenCommand {
         #[command(flatten)]
         settings: Settings,
     },
+    /// List user NAME's API tokens: id, label, created, last used (never the token).
+    List {
+        /// The user whose tokens to list.
+        name: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Revoke one of user NAME's API tokens by id (see `token list`); it stops working at once.
+    Revoke {
+        /// The user who owns the token.
+        name: String,
+        /// The token's id.
+        token_id: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
 }
 
 impl Cli {
@@ -100,6 +140,13 @@ impl Cli {
             Some(Command::Token(TokenCommand::Create { name, label, settings })) => {
                 run_token_create(&name, &label, settings).await
             }
+            Some(Command::Token(TokenCommand::List { name, settings })) => run_token_list(&name, settings).await,
+            Some(Command::Token(TokenCommand::Revoke { name, token_id, settings })) => {
+                run_token_revoke(&name, &token_id, settings).await
+            }
+            Some(Command::Key(KeyCommand::Status { settings })) => run_key_status(settings).await,
+            Some(Command::Key(KeyCommand::Rotate { settings })) => run_key_rotate(settings).await,
+            Some(Command::Key(KeyCommand::Reseal { settings })) => run_key_reseal(settings).await,
             Some(Command::Webhook(WebhookCommand::SetUrl { url, settings })) => {
                 crate::webhooks::set_url::run(&url, &load_config(settings)?).await
             }
@@ -175,6 +222,107 @@ async fn run_token_create(name: &str, label: &str, settings: Settings) -> anyhow
     store.create_api_token(&user.id, label, &hash_secret(&token)).await.context("cannot store the token")?;
     eprintln!("API token for {} (shown once; use it as `Authorization: Bearer TOKEN`):", user.username);
     println!("{token}");
+    Ok(())
+}
+
+async fn find_user(store: &dyn crate::store::Store, name: &str) -> anyhow::Result<crate::store::User> {
+    store
+        .find_user_by_username(name.trim())
+        .await
+        .context("cannot look up the user")?
+        .with_context(|| format!("no user named {name:?} (create one with `banksync user add {name}`)"))
+}
+
+/// One line per token, tab-separated: id, label, created, last used (`never`). Never the token or its hash.
+async fn run_token_list(name: &str, settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&load_config(settings)?).await?;
+    let user = find_user(store.as_ref(), name).await?;
+    let tokens = store.list_api_tokens(&user.id).await.context("cannot list the tokens")?;
+    let time = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    println!("ID\tNAME\tCREATED_AT\tLAST_USED_AT");
+    for token in &tokens {
+        let last_used = token.last_used_at.map_or_else(|| "never".to_owned(), time);
+        println!(
+            "{}\t{}\t{}\t{last_used}",
+            token.id,
+            token.name.replace(['\t', '\n', '\r'], " "),
+            time(token.created_at)
+        );
+    }
+    eprintln!("{} API token(s) for {}", tokens.len(), user.username);
+    Ok(())
+}
+
+async fn run_token_revoke(name: &str, token_id: &str, settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&load_config(settings)?).await?;
+    let user = find_user(store.as_ref(), name).await?;
+    match store.delete_api_token(&user.id, token_id.trim()).await {
+        Ok(()) => {
+            eprintln!("revoked API token {} of {}", token_id.trim(), user.username);
+            Ok(())
+        }
+        Err(StoreError::NotFound) => {
+            anyhow::bail!(
+                "{} has no API token with id {:?} (see `banksync token list {name}`)",
+                user.username,
+                token_id
+            )
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("cannot revoke the token")),
+    }
+}
+
+async fn run_key_status(settings: Settings) -> anyhow::Result<()> {
+    let config = load_config(settings)?;
+    let store = open_store(&config).await?;
+    let status = crate::keys::status(store.as_ref(), &config).await?;
+    print!("{}", status.render());
+    Ok(())
+}
+
+async fn run_key_reseal(settings: Settings) -> anyhow::Result<()> {
+    let config = load_config(settings)?;
+    let store = open_store(&config).await?;
+    let report = crate::keys::reseal(store.as_ref(), &config).await?;
+    eprintln!("{} Item(s) re-sealed under the primary key", report.resealed);
+    Ok(())
+}
+
+async fn run_key_rotate(settings: Settings) -> anyhow::Result<()> {
+    use crate::keys::RotateOutcome;
+    let config = load_config(settings)?;
+    let store = open_store(&config).await?;
+    match crate::keys::rotate(store.as_ref(), &config, &mut |_| Ok(())).await? {
+        RotateOutcome::Rotated { from, to, old_key_file, resealed } => {
+            eprintln!(
+                "master key rotated: {from} -> {to}; {resealed} Item(s) re-sealed under {to}.\n\
+                 The previous key is kept in {} (it opens nothing once `banksync key status` shows no Item under \
+                 {from}; then you may delete it). Restart banksync so it seals new tokens with the new key.",
+                old_key_file.display()
+            );
+        }
+        RotateOutcome::Finished { to, resealed } => {
+            eprintln!(
+                "finished an earlier rotation: {resealed} Item(s) re-sealed under {to}; no new key was made \
+                 (run `banksync key rotate` again to rotate to a new key)"
+            );
+        }
+        RotateOutcome::NewEnvKey { current, new_key } => {
+            eprintln!(
+                "The master key comes from BANKSYNC_MASTER_KEY, which banksync cannot change. Nothing has been \
+                 re-sealed yet. A new key {} is printed on standard output, once. To finish the rotation:\n\
+                 1. Add the current key ({current}) to BANKSYNC_OLD_MASTER_KEYS (comma-separated), and set \
+                 BANKSYNC_MASTER_KEY to the new key.\n\
+                 2. Restart banksync with both settings.\n\
+                 3. Run `banksync key reseal` with the same settings; `banksync key status` then shows every Item \
+                 under {}.\n\
+                 4. Only then remove the old key from BANKSYNC_OLD_MASTER_KEYS.",
+                new_key.id(),
+                new_key.id()
+            );
+            println!("{}", new_key.to_base64().expose_secret());
+        }
+    }
     Ok(())
 }
 

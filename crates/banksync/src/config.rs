@@ -37,6 +37,10 @@ pub struct Settings {
     /// Base64 of the 32-byte key that encrypts access tokens [default: DATA_DIR/master.key, created on first run].
     #[arg(long, env = "BANKSYNC_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// Comma-separated old master keys, only to decrypt tokens sealed before a rotation (`banksync key rotate`).
+    /// Files `DATA_DIR/master.key.old.*` are read as old keys too.
+    #[arg(long, env = "BANKSYNC_OLD_MASTER_KEYS", hide_env_values = true)]
+    pub old_master_keys: Option<String>,
     /// Plaid client id. Without it (and the secret) banksync runs the built-in simulator.
     #[arg(long, env = "PLAID_CLIENT_ID")]
     pub plaid_client_id: Option<String>,
@@ -69,6 +73,7 @@ impl fmt::Debug for Settings {
             .field("database_url", &self.database_url.as_deref().map(redact_url))
             .field("public_url", &self.public_url)
             .field("master_key", &self.master_key.as_ref().map(|_| "[redacted]"))
+            .field("old_master_keys", &self.old_master_keys.as_ref().map(|_| "[redacted]"))
             .field("plaid_client_id", &self.plaid_client_id)
             .field("plaid_secret", &self.plaid_secret.as_ref().map(|_| "[redacted]"))
             .field("plaid_env", &self.plaid_env)
@@ -90,6 +95,7 @@ impl Settings {
             database_url: self.database_url.or(lower.database_url),
             public_url: self.public_url.or(lower.public_url),
             master_key: self.master_key.or(lower.master_key),
+            old_master_keys: self.old_master_keys.or(lower.old_master_keys),
             plaid_client_id: self.plaid_client_id.or(lower.plaid_client_id),
             plaid_secret: self.plaid_secret.or(lower.plaid_secret),
             plaid_env: self.plaid_env.or(lower.plaid_env),
@@ -163,6 +169,8 @@ pub struct Config {
     pub database: DatabaseUrl,
     pub public_url: Url,
     pub master_key: Option<SecretString>,
+    /// Decrypt-only keys from `BANKSYNC_OLD_MASTER_KEYS`, each validated.
+    pub old_master_keys: Vec<SecretString>,
     pub plaid: PlaidTarget,
     pub jobs: JobSettings,
 }
@@ -196,6 +204,7 @@ impl fmt::Debug for Config {
             .field("database", &self.database)
             .field("public_url", &self.public_url.as_str())
             .field("master_key", &self.master_key.as_ref().map(|_| "[redacted]"))
+            .field("old_master_keys", &format_args!("[{} redacted]", self.old_master_keys.len()))
             .field("plaid", &self.plaid)
             .field("jobs", &self.jobs)
             .finish()
@@ -253,17 +262,34 @@ impl Config {
             other => other.map(SecretString::from),
         };
 
+        let old_master_keys = parse_old_master_keys(s.old_master_keys.map(SecretString::from))?;
+
         let plaid = resolve_plaid(s.plaid_client_id, s.plaid_secret, s.plaid_env.as_deref(), s.plaid_base_url)?;
 
         let jobs = resolve_jobs(s.sync_interval.as_deref(), s.sync_cooldown.as_deref(), s.workers)?;
 
-        Ok(Config { listen, data_dir, database, public_url, master_key, plaid, jobs })
+        Ok(Config { listen, data_dir, database, public_url, master_key, old_master_keys, plaid, jobs })
     }
 
     /// The URL Plaid posts webhooks to.
     pub fn webhook_url(&self) -> Url {
         self.public_url.join("webhooks/plaid").expect("a relative path joins any http URL")
     }
+}
+
+/// Splits `BANKSYNC_OLD_MASTER_KEYS` at commas (blank entries ignored) and checks every entry is a key, naming a
+/// bad one by position only.
+fn parse_old_master_keys(raw: Option<SecretString>) -> Result<Vec<SecretString>, ConfigError> {
+    use secrecy::ExposeSecret as _;
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let mut keys = Vec::new();
+    for (i, entry) in raw.expose_secret().split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
+        if let Err(e) = crate::vault::MasterKey::from_encoded(entry) {
+            return Err(ConfigError::new("BANKSYNC_OLD_MASTER_KEYS", format!("entry {}: {e}", i + 1)));
+        }
+        keys.push(SecretString::from(entry.to_owned()));
+    }
+    Ok(keys)
 }
 
 fn resolve_jobs(
@@ -449,8 +475,26 @@ mod tests {
     }
 
     #[test]
+    fn old_master_keys_are_split_validated_and_never_echoed() {
+        let a = crate::vault::MasterKey::generate().to_base64();
+        let b = crate::vault::MasterKey::generate().to_base64();
+        let raw = format!(" {} ,, {}\n", a.expose_secret(), b.expose_secret());
+        let config = Config::resolve(Settings { old_master_keys: Some(raw), ..settings() }).unwrap();
+        let got: Vec<&str> = config.old_master_keys.iter().map(|k| k.expose_secret()).collect();
+        assert_eq!(got, [a.expose_secret(), b.expose_secret()]);
+        assert!(Config::resolve(settings()).unwrap().old_master_keys.is_empty());
+
+        let bad = format!("{},OLDSECRETNOTAKEY", a.expose_secret());
+        let err = Config::resolve(Settings { old_master_keys: Some(bad), ..settings() }).unwrap_err();
+        assert_eq!(err.setting, "BANKSYNC_OLD_MASTER_KEYS");
+        assert!(err.to_string().contains("entry 2"), "{err}");
+        assert!(!err.to_string().contains("OLDSECRET") && !err.to_string().contains(a.expose_secret()), "{err}");
+    }
+
+    #[test]
     fn debug_output_redacts_every_secret() {
         let s = Settings {
+            old_master_keys: Some(format!("{},{}", "T0xEU0VDUkVUT0xEU0VDUkVUT0xEU0VDUkVUT0xEU0U=", "b".repeat(64))),
             master_key: Some("MASTERKEY".into()),
             plaid_client_id: Some("client".into()),
             plaid_secret: Some("PLAIDSECRET".into()),
@@ -460,7 +504,7 @@ mod tests {
         let raw = format!("{s:?}");
         let resolved = format!("{:?}", Config::resolve(s).unwrap());
         for text in [raw, resolved] {
-            for secret in ["MASTERKEY", "PLAIDSECRET", "DBPASSWORD"] {
+            for secret in ["MASTERKEY", "PLAIDSECRET", "DBPASSWORD", "T0xEU0VDUkVU", "bbbbbbbb"] {
                 assert!(!text.contains(secret), "{secret} leaked in {text}");
             }
         }

@@ -12,6 +12,7 @@ pub mod events;
 pub mod health;
 pub mod http;
 pub mod jobs;
+pub mod keys;
 pub mod link;
 pub mod normalize;
 pub mod startup;

@@ -20,7 +20,7 @@ use crate::link::LinkService;
 use crate::state::{AppState, WebSettings};
 use crate::store::{SqliteStore, Store};
 use crate::sync::{SyncEngine, SyncOptions};
-use crate::vault::{Vault, load_master_key};
+use crate::vault::{Vault, VaultError};
 
 /// Plaid's hosted Link script, loaded by the page when banksync talks to real Plaid.
 pub const PLAID_LINK_SCRIPT: &str = "https://cdn.plaid.com/link/v2/stable/link-initialize.js";
@@ -184,24 +184,59 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 fn open_vault(config: &Config) -> anyhow::Result<Vault> {
-    let key = load_master_key(config.master_key.as_ref(), &config.data_dir).context(
-        "cannot load the master key that encrypts Plaid access tokens \
-         (set BANKSYNC_MASTER_KEY, or keep DATA_DIR/master.key readable by this user only)",
+    let vault = crate::keys::server_vault(config).context(
+        "cannot load the master keys that encrypt Plaid access tokens \
+         (set BANKSYNC_MASTER_KEY, or keep DATA_DIR/master.key readable by this user only; old keys come from \
+         BANKSYNC_OLD_MASTER_KEYS and DATA_DIR/master.key.old.*)",
     )?;
-    tracing::info!(key_id = %key.id(), "token vault ready");
-    Ok(Vault::new(key))
+    tracing::info!(key_id = %vault.primary_key_id(), "token vault ready");
+    Ok(vault)
 }
 
-/// A wrong master key must stop the start, not surface later as every sync failing: try to open one stored token.
+/// A wrong master key must stop the start, not surface later as every sync failing: open one stored token per key
+/// id. A record under a key we hold that does not open, or no record opening at all, stops the start; Items under a
+/// key that is not configured (an old key dropped too early) are logged loudly, and only those Items fail.
 async fn check_vault_opens_stored_tokens(store: &Arc<dyn Store>, vault: &Vault) -> anyhow::Result<()> {
     let items = store.list_all_items().await.context("cannot read the linked Items")?;
-    if let Some(item) = items.first() {
-        vault.decrypt(&item.access_token, &item.item_id).map_err(|e| {
-            anyhow::anyhow!(
+    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+    let mut missing = std::collections::BTreeMap::<&str, usize>::new();
+    for item in &items {
+        let key_id = item.access_token.key_id.as_str();
+        if let Some(n) = missing.get_mut(key_id) {
+            *n += 1;
+            continue;
+        }
+        if seen.contains_key(key_id) {
+            continue;
+        }
+        match vault.decrypt(&item.access_token, &item.item_id) {
+            Ok(_) => {
+                seen.insert(key_id, 1);
+            }
+            Err(VaultError::UnknownKey(_)) => {
+                missing.insert(key_id, 1);
+            }
+            Err(e) => anyhow::bail!(
                 "the master key does not open the stored Plaid access tokens ({e}); start with the key this \
                  database was created with (BANKSYNC_MASTER_KEY or DATA_DIR/master.key)"
-            )
-        })?;
+            ),
+        }
+    }
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.iter().map(|(id, n)| format!("{id} ({n} Item(s))")).collect();
+        if seen.is_empty() {
+            anyhow::bail!(
+                "no configured master key opens the stored Plaid access tokens: they are sealed with key(s) {}; \
+                 start with the key this database was created with (BANKSYNC_MASTER_KEY or DATA_DIR/master.key), \
+                 and keep old keys in BANKSYNC_OLD_MASTER_KEYS or DATA_DIR/master.key.old.*",
+                list.join(", ")
+            );
+        }
+        tracing::error!(
+            keys = %list.join(", "),
+            "some Items are sealed with master keys that are not configured; they cannot sync until the old key is \
+             added to BANKSYNC_OLD_MASTER_KEYS or DATA_DIR/master.key.old.*"
+        );
     }
     Ok(())
 }

@@ -7,12 +7,20 @@
 //! - The master key comes from `BANKSYNC_MASTER_KEY` (base64 or hex of 32 bytes) or from `<data_dir>/master.key`,
 //!   created on first run with mode 0600. A malformed, unreadable or group/world-accessible key file is a startup
 //!   error; nothing falls back to plaintext.
+//! - Old keys (decrypt only) come from `BANKSYNC_OLD_MASTER_KEYS` (comma-separated) and from every
+//!   `<data_dir>/master.key.old.<key id>` file (same format and 0600 rule as the key file). `banksync key rotate`
+//!   writes those files; see [`crate::keys`]. [`Keyring::load`] gathers all of them.
+//! - A vault built with [`Vault::reload_keys_from`] re-reads the key files when it meets a record sealed with a key
+//!   it does not hold, so a server keeps opening every record while `banksync key rotate` runs next to it.
 //! - No key material or plaintext reaches `Debug`, `Display` or error messages.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -25,6 +33,10 @@ use sha2::{Digest, Sha256};
 pub const KEY_LEN: usize = 32;
 pub const NONCE_LEN: usize = 12;
 pub const KEY_FILE_NAME: &str = "master.key";
+/// Old keys kept in the data directory are `master.key.old.<key id>`.
+pub const OLD_KEY_FILE_PREFIX: &str = "master.key.old.";
+/// Temporary files of atomic key writes; never loaded, removed by the next rotation.
+pub const TEMP_KEY_FILE_PREFIX: &str = ".master.key.tmp-";
 /// Versioned prefix of the associated data; changing the purpose or format means a new prefix.
 const AAD_PREFIX: &[u8] = b"banksync/plaid-access-token/v1/";
 
@@ -149,6 +161,39 @@ impl MasterKey {
         Self::from_encoded(text.expose_secret()).map_err(|e| err(e.to_string()))
     }
 
+    /// Writes this key to `path` atomically: a 0600 temporary file in the same directory, synced, renamed over
+    /// `path`, and the directory synced. A crash leaves either the old file or the new one, never a torn file.
+    pub fn write_file_atomic(&self, path: &Path) -> Result<(), VaultError> {
+        let err = |message: String| VaultError::KeyFile { path: path.to_owned(), message };
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create directory: {e}")))?;
+        let mut suffix = [0u8; 6];
+        rand::rngs::OsRng.fill_bytes(&mut suffix);
+        let temp = dir.join(format!("{TEMP_KEY_FILE_PREFIX}{}-{}", std::process::id(), hex::encode(suffix)));
+        let result = (|| {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                options.mode(0o600);
+            }
+            let mut file = options.open(&temp).map_err(|e| err(format!("cannot create a temporary file: {e}")))?;
+            let text = self.to_base64();
+            file.write_all(text.expose_secret().as_bytes())
+                .and_then(|()| file.write_all(b"\n"))
+                .and_then(|()| file.sync_all())
+                .map_err(|e| err(format!("cannot write: {e}")))?;
+            drop(file);
+            std::fs::rename(&temp, path).map_err(|e| err(format!("cannot replace: {e}")))?;
+            sync_dir(dir).map_err(|e| err(format!("cannot sync the directory: {e}")))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result
+    }
+
     fn create_file(path: &Path) -> Result<Self, VaultError> {
         let err = |message: String| VaultError::KeyFile { path: path.to_owned(), message };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -172,6 +217,16 @@ impl MasterKey {
     }
 }
 
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// The first 8 hex digits of SHA-256 over a domain tag and the key: names a key without revealing it.
 fn key_id(bytes: &[u8; KEY_LEN]) -> String {
     let digest = Sha256::new().chain_update(b"banksync key id\0").chain_update(bytes).finalize();
@@ -191,14 +246,114 @@ pub fn load_master_key(env_value: Option<&SecretString>, data_dir: &Path) -> Res
     }
 }
 
+/// Where a key came from, for `banksync key status` and messages (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// `BANKSYNC_MASTER_KEY`.
+    Env,
+    /// The n-th (from 1) entry of `BANKSYNC_OLD_MASTER_KEYS`.
+    OldEnv(usize),
+    /// A key file.
+    File(PathBuf),
+}
+
+impl fmt::Display for KeyOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyOrigin::Env => f.write_str("BANKSYNC_MASTER_KEY"),
+            KeyOrigin::OldEnv(n) => write!(f, "BANKSYNC_OLD_MASTER_KEYS entry {n}"),
+            KeyOrigin::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// Every key banksync can use: the primary (seals and opens) and the old ones (open only).
+#[derive(Debug)]
+pub struct Keyring {
+    pub primary: MasterKey,
+    pub primary_origin: KeyOrigin,
+    pub old: Vec<(MasterKey, KeyOrigin)>,
+}
+
+impl Keyring {
+    /// The primary key from `BANKSYNC_MASTER_KEY` (`env_primary`), else `<data_dir>/master.key` (created when
+    /// missing and `create` is true); old keys from `BANKSYNC_OLD_MASTER_KEYS` (`env_old`) and every
+    /// `<data_dir>/master.key.old.*` file. Any unusable key is an error naming where it came from, never its value.
+    pub fn load(
+        env_primary: Option<&SecretString>,
+        env_old: &[SecretString],
+        data_dir: &Path,
+        create: bool,
+    ) -> Result<Keyring, VaultError> {
+        let env_primary = env_primary.filter(|v| !v.expose_secret().trim().is_empty());
+        let (primary, primary_origin) = match env_primary {
+            Some(_) => (load_master_key(env_primary, data_dir)?, KeyOrigin::Env),
+            None => {
+                let path = data_dir.join(KEY_FILE_NAME);
+                let key = if create { MasterKey::load_or_create(&path)? } else { MasterKey::load_file(&path)? };
+                (key, KeyOrigin::File(path))
+            }
+        };
+        let mut old = Vec::new();
+        for (i, text) in env_old.iter().enumerate() {
+            let key = MasterKey::from_encoded(text.expose_secret())
+                .map_err(|e| VaultError::InvalidKey(format!("BANKSYNC_OLD_MASTER_KEYS entry {}: {e}", i + 1)))?;
+            old.push((key, KeyOrigin::OldEnv(i + 1)));
+        }
+        for path in old_key_files(data_dir)? {
+            old.push((MasterKey::load_file(&path)?, KeyOrigin::File(path)));
+        }
+        Ok(Keyring { primary, primary_origin, old })
+    }
+
+    /// Every distinct key id, the primary first.
+    pub fn key_ids(&self) -> Vec<&str> {
+        let mut ids = vec![self.primary.id()];
+        for (key, _) in &self.old {
+            if !ids.contains(&key.id()) {
+                ids.push(key.id());
+            }
+        }
+        ids
+    }
+
+    /// A vault sealing with the primary and opening with every key.
+    pub fn vault(&self) -> Vault {
+        Vault::from_keys(&self.primary, self.old.iter().map(|(k, _)| k))
+    }
+}
+
+/// `<data_dir>/master.key.old.*` files, sorted by name. A missing directory has none.
+pub fn old_key_files(data_dir: &Path) -> Result<Vec<PathBuf>, VaultError> {
+    let entries = match std::fs::read_dir(data_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(VaultError::KeyFile { path: data_dir.to_owned(), message: format!("cannot list: {e}") });
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(OLD_KEY_FILE_PREFIX)))
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// Re-reads the keys a running vault may open (see [`Vault::reload_keys_from`]).
+type KeyLoader = dyn Fn() -> Result<Vec<MasterKey>, VaultError> + Send + Sync;
+
 pub struct Vault {
     primary: String,
-    ciphers: HashMap<String, Aes256Gcm>,
+    ciphers: RwLock<HashMap<String, Aes256Gcm>>,
+    reload: Option<Arc<KeyLoader>>,
 }
 
 impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut ids: Vec<&String> = self.ciphers.keys().collect();
+        let ciphers = self.ciphers.read();
+        let mut ids: Vec<&String> = ciphers.keys().collect();
         ids.sort();
         f.debug_struct("Vault").field("primary", &self.primary).field("keys", &ids).finish()
     }
@@ -211,11 +366,51 @@ impl Vault {
 
     /// `old` keys only decrypt; new records are sealed with `primary`.
     pub fn with_old_keys(primary: MasterKey, old: Vec<MasterKey>) -> Self {
+        Self::from_keys(&primary, old.iter())
+    }
+
+    fn from_keys<'a>(primary: &'a MasterKey, old: impl Iterator<Item = &'a MasterKey>) -> Self {
         let mut ciphers = HashMap::new();
-        for key in old.iter().chain(std::iter::once(&primary)) {
+        for key in old.chain(std::iter::once(primary)) {
             ciphers.insert(key.id.clone(), Aes256Gcm::new(key.bytes.expose_secret().into()));
         }
-        Self { primary: primary.id.clone(), ciphers }
+        Self { primary: primary.id.clone(), ciphers: RwLock::new(ciphers), reload: None }
+    }
+
+    /// When a record names a key this vault does not hold, call `loader` once and add the keys it returns (open
+    /// only; the primary stays). Lets a running server open records re-sealed by `banksync key rotate`.
+    pub fn reload_keys_from(
+        mut self,
+        loader: impl Fn() -> Result<Vec<MasterKey>, VaultError> + Send + Sync + 'static,
+    ) -> Self {
+        self.reload = Some(Arc::new(loader));
+        self
+    }
+
+    /// True when the vault holds the key `key_id` (loading keys first if it can reload).
+    pub fn has_key(&self, key_id: &str) -> bool {
+        self.ciphers.read().contains_key(key_id) || self.try_reload(key_id)
+    }
+
+    /// Adds keys from the loader; true when `key_id` is now present.
+    fn try_reload(&self, key_id: &str) -> bool {
+        let Some(loader) = &self.reload else { return false };
+        match loader() {
+            Ok(keys) => {
+                let mut ciphers = self.ciphers.write();
+                for key in keys {
+                    if !ciphers.contains_key(&key.id) {
+                        tracing::info!(key_id = %key.id, "token vault: loaded a key added since start");
+                        ciphers.insert(key.id.clone(), Aes256Gcm::new(key.bytes.expose_secret().into()));
+                    }
+                }
+                ciphers.contains_key(key_id)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "token vault: cannot re-read the key files");
+                false
+            }
+        }
     }
 
     pub fn primary_key_id(&self) -> &str {
@@ -224,7 +419,8 @@ impl Vault {
 
     /// Seals `plaintext` for the Item `item_id` (Plaid's id) under the primary key with a fresh nonce.
     pub fn encrypt(&self, plaintext: &SecretString, item_id: &str) -> Result<Sealed, VaultError> {
-        let cipher = self.ciphers.get(&self.primary).ok_or(VaultError::Encrypt)?;
+        let ciphers = self.ciphers.read();
+        let cipher = ciphers.get(&self.primary).ok_or(VaultError::Encrypt)?;
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let aad = aad(item_id);
@@ -237,12 +433,18 @@ impl Vault {
     /// Opens a record sealed for `item_id`. Fails (never returns garbage) on a missing key, another Item's record,
     /// or any tampering.
     pub fn decrypt(&self, sealed: &Sealed, item_id: &str) -> Result<SecretString, VaultError> {
-        let cipher = self.ciphers.get(&sealed.key_id).ok_or_else(|| VaultError::UnknownKey(sealed.key_id.clone()))?;
+        if !self.has_key(&sealed.key_id) {
+            return Err(VaultError::UnknownKey(sealed.key_id.clone()));
+        }
         let nonce: [u8; NONCE_LEN] = sealed.nonce.as_slice().try_into().map_err(|_| VaultError::Decrypt)?;
         let aad = aad(item_id);
-        let plaintext = cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: &sealed.ciphertext, aad: &aad })
-            .map_err(|_| VaultError::Decrypt)?;
+        let plaintext = {
+            let ciphers = self.ciphers.read();
+            let cipher = ciphers.get(&sealed.key_id).ok_or_else(|| VaultError::UnknownKey(sealed.key_id.clone()))?;
+            cipher
+                .decrypt(&Nonce::from(nonce), Payload { msg: &sealed.ciphertext, aad: &aad })
+                .map_err(|_| VaultError::Decrypt)?
+        };
         let text = String::from_utf8(plaintext).map_err(|e| {
             // Zero the bytes before dropping them.
             let mut bytes = e.into_bytes();

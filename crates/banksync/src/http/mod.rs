@@ -12,6 +12,7 @@ mod items;
 mod link;
 mod middleware;
 mod public_config;
+mod tokens;
 mod transactions;
 pub mod views;
 
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(transactions::router())
         .merge(link::router())
+        .merge(tokens::router())
         .merge(balances::start_router())
         .layer(axum::middleware::from_fn(|req, next| middleware::time_limit(REQUEST_TIMEOUT, req, next)));
     // The long-poll waits up to MAX_WAIT by design; a sync of a large Item may take minutes.

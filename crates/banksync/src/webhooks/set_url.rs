@@ -72,9 +72,8 @@ pub async fn run(url: &str, config: &crate::config::Config) -> anyhow::Result<()
     let plaid = plaid::PlaidClient::new(plaid::ClientConfig::new(env, client_id, secret.clone()))
         .context("invalid Plaid client settings")?
         .with_observer(crate::audit::observer(store.clone()));
-    let key = crate::vault::load_master_key(config.master_key.as_ref(), &config.data_dir)
-        .context("cannot load the master key that encrypts Plaid access tokens")?;
-    let vault = Vault::new(key);
+    let vault: Vault =
+        crate::keys::server_vault(config).context("cannot load the master keys that encrypt Plaid access tokens")?;
 
     let reports = set_webhook_url(&store, &vault, &plaid, &url).await?;
     let failed = reports.iter().filter(|r| r.error.is_some()).count();
