@@ -349,3 +349,32 @@ async fn keyring_loads_old_keys_from_both_sources_and_debug_shows_only_ids() {
     let err = Keyring::load(None, &[], dir.path(), false).unwrap_err();
     assert!(err.to_string().contains(OLD_KEY_FILE_PREFIX), "{err}");
 }
+
+#[tokio::test]
+async fn the_server_starts_mid_rotation_and_refuses_to_start_without_the_old_key() {
+    let key_a = MasterKey::generate();
+    let fx = fixture(&key_a, true).await;
+    let _ = keys::rotate(fx.store.as_ref(), &fx.config(None, None), &mut |step| {
+        if step == Step::NewKeyInstalled { Err(anyhow::anyhow!("simulated crash")) } else { Ok(()) }
+    })
+    .await
+    .expect_err("crash");
+    let server_config = || {
+        let mut config = fx.config(None, None);
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config
+    };
+    banksync::startup::Application::build(server_config()).await.expect("old key file opens the old records");
+
+    // Without the old key no configured key opens a record: the start stops and names the missing key id.
+    std::fs::remove_file(fx.data_dir().join(format!("{OLD_KEY_FILE_PREFIX}{}", key_a.id()))).unwrap();
+    let err = banksync::startup::Application::build(server_config()).await.err().expect("must not start");
+    let text = format!("{err:#}");
+    assert!(text.contains(key_a.id()) && text.contains("BANKSYNC_OLD_MASTER_KEYS"), "{text}");
+    assert!(!text.contains(key_a.to_base64().expose_secret()), "{text}");
+
+    // Given as BANKSYNC_OLD_MASTER_KEYS instead, it starts again.
+    let mut config = fx.config(None, Some(key_a.to_base64().expose_secret()));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    banksync::startup::Application::build(config).await.expect("old key from the environment");
+}

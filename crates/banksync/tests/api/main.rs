@@ -11,3 +11,4 @@ mod health;
 mod helpers;
 mod startup;
 mod sync;
+mod tokens;
