@@ -91,6 +91,8 @@ contract!(
     apply_sync_upserts_removes_and_stores_cursor,
     failed_apply_leaves_old_cursor_and_no_rows,
     staged_pages_commit_atomically,
+    initial_sync_is_hidden_until_its_commit,
+    initial_sync_claims_only_fresh_items_and_can_be_taken_over,
     pending_to_posted_keeps_user_edits_without_duplicates,
     removed_then_readded_is_restored,
     keyset_pagination_is_stable_across_pages,
@@ -615,6 +617,150 @@ async fn staged_pages_commit_atomically(s: S) {
     let stats = s.commit_sync(&b, &run_b.id, "b-c1").await.unwrap();
     assert_eq!(stats.upserted, 1, "the other run's pages were kept");
     assert_eq!(s.get_transaction(&alice.id, "b1").await.unwrap().item_id, "item-b");
+}
+
+fn page(added: Vec<NewTransaction>, modified: Vec<NewTransaction>, removed: &[&str]) -> SyncPage {
+    SyncPage { added, modified, removed: removed.iter().map(|s| s.to_string()).collect() }
+}
+
+fn pending(mut t: NewTransaction) -> NewTransaction {
+    t.pending = true;
+    t
+}
+
+fn posted_from(mut t: NewTransaction, pending_id: &str) -> NewTransaction {
+    t.pending_transaction_id = Some(pending_id.into());
+    t
+}
+
+async fn initial_sync_is_hidden_until_its_commit(s: S) {
+    let alice = user(&s, "alice").await;
+    // Another Item with visible data: an initial sync of the new Item must not hide it.
+    let other = item(&s, &alice, "item-other", "ins_9").await;
+    s.apply_sync(&other, &batch(vec![txn("other-1", "acc-o", "1", "2025-10-01T00:00:00Z")], vec![], &[], "o1"))
+        .await
+        .unwrap();
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    let run = s.start_sync_run(&a.id, "link").await.unwrap();
+    assert!(s.claim_initial_sync(&a, &run.id).await.unwrap());
+
+    let first: Vec<_> = (0..600).map(|i| txn(&format!("t{i:03}"), "acc", "5", "2026-01-01T00:00:00Z")).collect();
+    let pend_early = pending(txn("pend-early", "acc", "3", "2026-01-02T00:00:00Z"));
+    // Two pages in one write: the second modifies, removes, and posts the first page's pending row.
+    let stats = s
+        .write_initial_pages(
+            &a,
+            &run.id,
+            &[
+                page([first, vec![pend_early]].concat(), vec![], &[]),
+                page(
+                    vec![posted_from(txn("post-early", "acc", "3", "2026-01-03T00:00:00Z"), "pend-early")],
+                    vec![{
+                        let mut t = txn("t007", "acc", "7.77", "2026-01-01T00:00:00Z");
+                        t.name = "modified later".into();
+                        t
+                    }],
+                    &["t008"],
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (stats.upserted, stats.removed, stats.pending_replaced),
+        (601, 0, 1),
+        "t008 never lands: its last change in the write is the removal"
+    );
+    // A later write: a posted row first, its pending row after (Plaid may send both in one history); a removal
+    // followed by the same id coming back.
+    s.write_initial_pages(
+        &a,
+        &run.id,
+        &[page(vec![posted_from(txn("post-late", "acc", "4", "2026-01-05T00:00:00Z"), "pend-late")], vec![], &[])],
+    )
+    .await
+    .unwrap();
+    s.write_initial_pages(
+        &a,
+        &run.id,
+        &[
+            page(vec![pending(txn("pend-late", "acc", "4", "2026-01-04T00:00:00Z"))], vec![], &["t009"]),
+            page(vec![txn("t009", "acc", "9", "2026-01-01T00:00:00Z")], vec![], &[]),
+        ],
+    )
+    .await
+    .unwrap();
+
+    // Nothing of the Item is visible yet, by any reader; the other Item is.
+    assert_eq!(ids(&all_txns(&s, &alice, TransactionFilter::default()).await), ["other-1"]);
+    assert!(is_not_found(s.get_transaction(&alice.id, "t001").await));
+    let note = UserFieldsPatch { note: Some(Some("too early".into())), category: None };
+    assert!(is_not_found(s.update_transaction_user_fields(&alice.id, "t001", &note).await));
+    assert_eq!(fresh(&s, &a).await.cursor, None);
+
+    s.commit_initial_sync(&a, &run.id, "c1").await.unwrap();
+    let list = all_txns(&s, &alice, TransactionFilter { item_id: Some("item-a".into()), ..Default::default() }).await;
+    let listed: HashSet<&str> = ids(&list).into_iter().collect();
+    assert_eq!(list.len(), 600 - 1 + 2, "600 rows minus t008, plus both posted rows; no pending row");
+    assert!(!listed.contains("t008") && !listed.contains("pend-early") && !listed.contains("pend-late"));
+    assert!(listed.contains("t009"), "removed, then back on a later page");
+    let t7 = s.get_transaction(&alice.id, "t007").await.unwrap();
+    assert_eq!((t7.name.as_str(), t7.amount), ("modified later", dec("7.77")));
+    assert_eq!(fresh(&s, &a).await.cursor.as_deref(), Some("c1"));
+    s.update_transaction_user_fields(&alice.id, "t001", &note).await.unwrap();
+    // A committed Item is never claimed again: later syncs stage.
+    let a = fresh(&s, &a).await;
+    let next = s.start_sync_run(&a.id, "webhook").await.unwrap();
+    assert!(!s.claim_initial_sync(&a, &next.id).await.unwrap());
+    assert!(is_conflict(s.write_initial_pages(&a, &run.id, &[page(vec![], vec![], &["t001"])]).await));
+    assert_eq!(ids(&all_txns(&s, &alice, TransactionFilter::default()).await).len(), 602);
+}
+
+async fn initial_sync_claims_only_fresh_items_and_can_be_taken_over(s: S) {
+    let alice = user(&s, "alice").await;
+    // Rows but no cursor (a batch applied without one): not fresh, so it stages.
+    let used = item(&s, &alice, "item-used", "ins_2").await;
+    let mut b = batch(vec![txn("u1", "acc-u", "1", "2025-10-01T00:00:00Z")], vec![], &[], "x");
+    b.next_cursor = None;
+    s.apply_sync(&used, &b).await.unwrap();
+    assert!(!s.claim_initial_sync(&fresh(&s, &used).await, "run-u").await.unwrap());
+
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    let one = |id: &str| page(vec![txn(id, "acc", "1", "2026-01-01T00:00:00Z")], vec![], &[]);
+    assert!(s.claim_initial_sync(&a, "run-1").await.unwrap());
+    s.write_initial_pages(&a, "run-1", &[one("r1-only"), one("shared")]).await.unwrap();
+    // run-1 died (or runs in another process): a new run takes over and starts from nothing.
+    assert!(s.claim_initial_sync(&a, "run-2").await.unwrap());
+    s.write_initial_pages(&a, "run-2", &[one("shared"), one("r2-only")]).await.unwrap();
+    // The overtaken run can no longer write, commit, or delete the new run's rows.
+    assert!(is_conflict(s.write_initial_pages(&a, "run-1", &[one("late")]).await));
+    assert!(is_conflict(s.commit_initial_sync(&a, "run-1", "c-1").await));
+    s.release_initial_sync(&a, "run-1").await.unwrap();
+    s.commit_initial_sync(&a, "run-2", "c-2").await.unwrap();
+    let visible =
+        all_txns(&s, &alice, TransactionFilter { item_id: Some("item-a".into()), ..Default::default() }).await;
+    let mut got: Vec<&str> = ids(&visible);
+    got.sort_unstable();
+    assert_eq!(got, ["r2-only", "shared"]);
+    assert_eq!(fresh(&s, &a).await.cursor.as_deref(), Some("c-2"));
+
+    // A released claim (restart, failure, not ready) deletes what the run wrote; the next run claims afresh.
+    let c = item(&s, &alice, "item-c", "ins_3").await;
+    assert!(s.claim_initial_sync(&c, "run-c1").await.unwrap());
+    s.write_initial_pages(&c, "run-c1", &[one("c-row")]).await.unwrap();
+    s.release_initial_sync(&c, "run-c1").await.unwrap();
+    assert!(is_conflict(s.write_initial_pages(&c, "run-c1", &[one("c-row-2")]).await));
+    assert!(s.claim_initial_sync(&c, "run-c2").await.unwrap());
+    s.commit_initial_sync(&c, "run-c2", "c-c").await.unwrap();
+    let c_rows = all_txns(&s, &alice, TransactionFilter { item_id: Some("item-c".into()), ..Default::default() }).await;
+    assert!(c_rows.is_empty(), "nothing of the released run survives: {:?}", ids(&c_rows));
+
+    // Removing the Item during its initial sync: the run's next write fails, nothing is left behind.
+    let d = item(&s, &alice, "item-d", "ins_4").await;
+    assert!(s.claim_initial_sync(&d, "run-d").await.unwrap());
+    s.write_initial_pages(&d, "run-d", &[one("d-row")]).await.unwrap();
+    s.delete_item(&alice.id, "item-d").await.unwrap();
+    assert!(s.write_initial_pages(&d, "run-d", &[one("d-row-2")]).await.is_err());
 }
 
 async fn pending_to_posted_keeps_user_edits_without_duplicates(s: S) {

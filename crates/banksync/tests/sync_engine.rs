@@ -431,3 +431,49 @@ async fn a_sync_keeps_a_recent_live_balance() {
     assert_eq!(after.balance_source, banksync::store::BalanceSource::Live, "{after:?}");
     assert_eq!(after.balances.current, live.current);
 }
+
+/// Counts what a reader sees of the Item after each successful sync page (from inside the engine's run).
+struct VisibleDuringSync {
+    store: Arc<dyn banksync::store::Store>,
+    user_id: String,
+    pages: AtomicUsize,
+    seen: std::sync::Mutex<Vec<usize>>,
+}
+
+impl CallObserver for VisibleDuringSync {
+    fn on_call(&self, call: &CallRecord) {
+        if call.endpoint != Endpoint::TransactionsSync || call.outcome != CallOutcome::Ok {
+            return;
+        }
+        self.pages.fetch_add(1, Ordering::SeqCst);
+        let filter = banksync::store::TransactionFilter { limit: 10, ..Default::default() };
+        let visible = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(self.store.list_transactions(&self.user_id, &filter))
+        })
+        .unwrap();
+        self.seen.lock().unwrap().push(visible.items.len());
+    }
+}
+
+/// An initial sync larger than one write: its rows go into the table before the run commits, yet a reader sees
+/// nothing of the Item until the commit, and then all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_initial_sync_is_invisible_until_it_commits() {
+    let options = SyncOptions { page_size: 500, ..SyncOptions::default() };
+    let env = support::sqlite(support::sim_config(), options.clone()).await;
+    let item = env.new_item("ins_109508", "user_bulk_12000").await;
+    let observer = Arc::new(VisibleDuringSync {
+        store: env.store.clone(),
+        user_id: env.user.id.clone(),
+        pages: AtomicUsize::new(0),
+        seen: std::sync::Mutex::new(Vec::new()),
+    });
+    let plaid = support::client(&env.sim).with_observer(observer.clone());
+    let engine = SyncEngine::new(env.store.clone(), plaid, env.vault.clone(), options);
+    let summary = engine.sync_item(&item, SyncTrigger::Link).await.unwrap();
+    assert_eq!((summary.added, summary.pages), (12_000, 24));
+    let seen = observer.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 24);
+    assert!(seen.iter().all(|&n| n == 0), "a reader saw part of the history: {seen:?}");
+    assert_eq!(env.stored(&item.item_id).await.len(), 12_000);
+}

@@ -6,10 +6,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::models::PlaidResponse;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tracing::Instrument;
 use url::Url;
 
@@ -353,7 +353,7 @@ impl PlaidClient {
     async fn post<B, T>(&self, endpoint: Endpoint, body: &B) -> Result<T, Error>
     where
         B: Serialize + ?Sized,
-        T: DeserializeOwned,
+        T: PlaidResponse,
     {
         let body =
             serde_json::to_vec(body).map_err(|e| Error::Config(format!("cannot encode {endpoint} request: {e}")))?;
@@ -383,7 +383,7 @@ impl PlaidClient {
     }
 
     /// One HTTP exchange, reported to the observer and to tracing.
-    async fn attempt<T: DeserializeOwned>(
+    async fn attempt<T: PlaidResponse>(
         &self,
         endpoint: Endpoint,
         attempt: u32,
@@ -463,7 +463,7 @@ impl FailureKind {
 /// Turns a status and body into a value or an error, plus the request_id and outcome for
 /// the call record. Nothing from the body reaches an error message except field names and
 /// Plaid's own error fields.
-fn decode<T: DeserializeOwned>(
+fn decode<T: PlaidResponse>(
     endpoint: Endpoint,
     status: u16,
     bytes: &[u8],
@@ -475,14 +475,20 @@ fn decode<T: DeserializeOwned>(
     }
 
     if (200..300).contains(&status) {
-        let request_id = serde_json::from_slice::<RequestIdOnly>(bytes).ok().and_then(|r| r.request_id);
         match serde_json::from_slice::<T>(bytes) {
-            Ok(value) => (Ok(value), request_id, CallOutcome::Ok),
-            Err(e) => (
-                Err(Error::Decode { endpoint, status, message: sanitize_json_error(&e) }),
-                request_id,
-                CallOutcome::Decode,
-            ),
+            Ok(value) => {
+                let request_id = Some(value.request_id()).filter(|id| !id.is_empty()).map(str::to_owned);
+                (Ok(value), request_id, CallOutcome::Ok)
+            }
+            Err(e) => {
+                // The body did not fit the model; its request_id may still be readable, for the call record.
+                let request_id = serde_json::from_slice::<RequestIdOnly>(bytes).ok().and_then(|r| r.request_id);
+                (
+                    Err(Error::Decode { endpoint, status, message: sanitize_json_error(&e) }),
+                    request_id,
+                    CallOutcome::Decode,
+                )
+            }
         }
     } else {
         match serde_json::from_slice::<PlaidError>(bytes) {

@@ -166,6 +166,20 @@ pub trait Store: Send + Sync + 'static {
     async fn commit_sync(&self, item: &Item, run_id: &str, next_cursor: &str) -> Result<ApplyStats>;
     /// Drops a run's staged pages (restart or failure).
     async fn discard_sync(&self, run_id: &str) -> Result<()>;
+    /// An Item's first sync can skip staging: the Item has nothing to keep consistent, so its pages go straight into
+    /// `transactions`, hidden from every reader until [`Store::commit_initial_sync`] reveals them together with the
+    /// cursor (a large history is then written once instead of twice). This claims that for `run_id`: `true` when
+    /// the Item has never committed a sync and holds no transactions, or when a previous run's claim is left over
+    /// (that run died or was overtaken; its hidden rows are deleted). `false`: stage the run's pages instead.
+    async fn claim_initial_sync(&self, item: &Item, run_id: &str) -> Result<bool>;
+    /// Writes consecutive pages of a claimed initial sync in one database transaction (hidden until the commit).
+    /// `Conflict` when the claim was lost.
+    async fn write_initial_pages(&self, item: &Item, run_id: &str, pages: &[SyncPage]) -> Result<ApplyStats>;
+    /// Stores the cursor and reveals the written pages, atomically. `Conflict` when the claim was lost.
+    async fn commit_initial_sync(&self, item: &Item, run_id: &str, next_cursor: &str) -> Result<()>;
+    /// Gives up the claim (restart or failure) and deletes the pages written under it. A no-op when the claim is no
+    /// longer this run's.
+    async fn release_initial_sync(&self, item: &Item, run_id: &str) -> Result<()>;
     async fn list_transactions(&self, user_id: &str, filter: &TransactionFilter) -> Result<Page<Transaction>>;
     async fn get_transaction(&self, user_id: &str, transaction_id: &str) -> Result<Transaction>;
     async fn update_transaction_user_fields(

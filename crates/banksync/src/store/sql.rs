@@ -153,18 +153,62 @@ pub const MOVE_REMOVALS: &str = "UPDATE transactions SET deleted_at = $3, update
     WHERE transaction_id IN (SELECT s.transaction_id FROM sync_staging s WHERE s.run_id = $1 AND s.op = 'remove') \
     AND item_ref || '' = $2 AND deleted_at IS NULL";
 
+// An Item's initial sync writes its pages straight into `transactions` (no staging copy of a history that may hold
+// hundreds of thousands of rows), hidden from readers while `items.initial_sync_run` names the run: every reader
+// joins `items` and skips Items with a claim. The run's commit clears the claim and stores the cursor in one
+// statement, so the whole history appears at once, exactly like a staged commit.
+
+/// $1 item_ref, $2 run. Claims the initial sync of an Item that has never committed one: when it holds no rows, or
+/// when a previous run's claim is still there (that run died or was overtaken; its rows are hidden and get deleted
+/// by `DELETE_ITEM_TRANSACTIONS` right after, in the same database transaction). Locks the Item's row on
+/// PostgreSQL, so a page write of the previous holder either committed before (and is deleted) or fails its guard.
+pub const CLAIM_INITIAL_SYNC: &str = "UPDATE items SET initial_sync_run = $2 WHERE id = $1 AND cursor IS NULL \
+    AND (initial_sync_run IS NOT NULL OR NOT EXISTS (SELECT 1 FROM transactions t WHERE t.item_ref = $1))";
+pub const DELETE_ITEM_TRANSACTIONS: &str = "DELETE FROM transactions WHERE item_ref = $1";
+/// $1 item_ref, $2 run. Each page write starts with this: the run still holds the claim (and, on PostgreSQL,
+/// holds the Item's row until the page commits, so a takeover waits for it).
+pub const GUARD_INITIAL_SYNC: &str = "UPDATE items SET initial_sync_run = initial_sync_run \
+    WHERE id = $1 AND initial_sync_run = $2 AND cursor IS NULL";
+/// $1 item_ref, $2 run, $3 cursor, $4 now. Reveals the history.
+pub const COMMIT_INITIAL_SYNC: &str = "UPDATE items SET initial_sync_run = NULL, cursor = $3, last_sync_at = $4, \
+    last_successful_sync_at = $4, updated_at = $4 WHERE id = $1 AND initial_sync_run = $2 AND cursor IS NULL";
+/// $1 item_ref, $2 run. Gives the claim up; the caller then deletes the hidden rows.
+pub const RELEASE_INITIAL_SYNC: &str =
+    "UPDATE items SET initial_sync_run = NULL WHERE id = $1 AND initial_sync_run = $2";
+/// Columns of a transaction written straight into `transactions` (initial sync), in insert order.
+pub const DIRECT_COLUMNS: &str = "transaction_id, item_ref, user_id, account_id, amount, amount_key, currency, \
+    currency_is_official, datetime, time_unknown, date, authorized_date, name, merchant_name, display_name, \
+    logo_url, website, pfc_primary, pfc_detailed, pfc_confidence, pfc_icon_url, payment_channel, pending, \
+    pending_transaction_id, counterparties, location, account_owner, raw, created_at, updated_at";
+pub const DIRECT_COLUMN_COUNT: usize = 30;
+/// Same rules as `MOVE_UPSERTS`: a later page's version replaces an earlier one (restoring it if removed); a
+/// transaction_id owned by another Item is left alone.
+pub const DIRECT_ON_CONFLICT: &str = " ON CONFLICT (transaction_id) DO UPDATE SET account_id = excluded.account_id, \
+    amount = excluded.amount, amount_key = excluded.amount_key, currency = excluded.currency, \
+    currency_is_official = excluded.currency_is_official, datetime = excluded.datetime, \
+    time_unknown = excluded.time_unknown, date = excluded.date, authorized_date = excluded.authorized_date, \
+    name = excluded.name, merchant_name = excluded.merchant_name, display_name = excluded.display_name, \
+    logo_url = excluded.logo_url, website = excluded.website, pfc_primary = excluded.pfc_primary, \
+    pfc_detailed = excluded.pfc_detailed, pfc_confidence = excluded.pfc_confidence, \
+    pfc_icon_url = excluded.pfc_icon_url, payment_channel = excluded.payment_channel, pending = excluded.pending, \
+    pending_transaction_id = excluded.pending_transaction_id, counterparties = excluded.counterparties, \
+    location = excluded.location, account_owner = excluded.account_owner, raw = excluded.raw, deleted_at = NULL, \
+    updated_at = excluded.updated_at \
+    WHERE transactions.item_ref = excluded.item_ref";
+
 pub const GET_TRANSACTION: &str = "SELECT t.transaction_id, i.item_id, t.account_id, t.amount, t.currency, \
     t.currency_is_official, t.datetime, t.time_unknown, t.date, t.authorized_date, t.name, t.merchant_name, \
     t.display_name, t.logo_url, t.website, t.pfc_primary, t.pfc_detailed, t.pfc_confidence, t.pfc_icon_url, \
     t.payment_channel, t.pending, t.pending_transaction_id, t.counterparties, t.location, t.account_owner, t.raw, \
     t.user_note, t.user_category, t.created_at, t.updated_at \
     FROM transactions t JOIN items i ON i.id = t.item_ref \
-    WHERE t.transaction_id = $1 AND t.user_id = $2 AND t.deleted_at IS NULL";
+    WHERE t.transaction_id = $1 AND t.user_id = $2 AND t.deleted_at IS NULL AND i.initial_sync_run IS NULL";
 /// $3/$5: whether to set the note/category; $4/$6 the new values.
 pub const PATCH_TRANSACTION: &str = "UPDATE transactions SET \
     user_note = CASE WHEN $3 THEN $4 ELSE user_note END, \
     user_category = CASE WHEN $5 THEN $6 ELSE user_category END, updated_at = $7 \
-    WHERE transaction_id = $1 AND user_id = $2 AND deleted_at IS NULL";
+    WHERE transaction_id = $1 AND user_id = $2 AND deleted_at IS NULL \
+    AND NOT EXISTS (SELECT 1 FROM items i WHERE i.id = transactions.item_ref AND i.initial_sync_run IS NOT NULL)";
 
 pub const INSERT_SYNC_RUN: &str = "INSERT INTO sync_runs (id, item_ref, triggered_by, started_at, status) \
     VALUES ($1, $2, $3, $4, 'running')";
@@ -232,6 +276,48 @@ pub const RECLAIM_EXHAUSTED_JOBS: &str = "UPDATE jobs SET state = 'failed', \
     last_error = COALESCE(last_error, 'lease expired'), lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
     WHERE state = 'running' AND lease_expires_at < $1 AND attempts >= max_attempts";
 
+/// One change of a sync page.
+pub enum PageOp<'a> {
+    Upsert(&'a super::model::NewTransaction),
+    Remove(&'a str),
+}
+
+impl PageOp<'_> {
+    fn id(&self) -> &str {
+        match self {
+            PageOp::Upsert(t) => &t.transaction_id,
+            PageOp::Remove(id) => id,
+        }
+    }
+}
+
+/// The pages' changes, keeping only each transaction's last one (pages in order; within a page added, then
+/// modified, then removed): one statement may not touch a row twice (PostgreSQL refuses).
+pub fn last_change_per_id(pages: &[super::model::SyncPage]) -> Vec<PageOp<'_>> {
+    let all: Vec<PageOp<'_>> = pages
+        .iter()
+        .flat_map(|page| {
+            page.added
+                .iter()
+                .chain(&page.modified)
+                .map(PageOp::Upsert)
+                .chain(page.removed.iter().map(|id| PageOp::Remove(id.as_str())))
+        })
+        .collect();
+    let mut last = std::collections::HashMap::with_capacity(all.len());
+    for (i, op) in all.iter().enumerate() {
+        last.insert(op.id(), i);
+    }
+    let keep: Vec<bool> = (0..all.len()).map(|i| last[all[i].id()] == i).collect();
+    all.into_iter().zip(keep).filter_map(|(op, keep)| keep.then_some(op)).collect()
+}
+
+/// Rows per multi-row statement with `columns` binds each: well below both engines' bind-parameter limits
+/// (SQLite 32766, PostgreSQL 65535).
+pub const fn rows_per_statement(columns: usize) -> usize {
+    30_000 / columns
+}
+
 /// Expands to `impl Store for $store`. The backend type provides `writer()`/`reader()` pools, a migrator, and the
 /// staging hooks `prepare_staging`, `remember_run`, `check_run`, `clear_staging`, `forget_run` (where the backends
 /// differ in where staged pages live).
@@ -244,75 +330,22 @@ macro_rules! impl_store {
                 run_id: &str,
                 page: &$crate::store::model::SyncPage,
             ) -> $crate::store::Result<()> {
-                use $crate::store::codec;
                 use $crate::store::sql::*;
                 Self::prepare_staging(tx).await?;
-                enum Op<'a> {
-                    Upsert(&'a $crate::store::model::NewTransaction),
-                    Remove(&'a str),
-                }
-                impl Op<'_> {
-                    fn id(&self) -> &str {
-                        match self {
-                            Op::Upsert(t) => &t.transaction_id,
-                            Op::Remove(id) => id,
-                        }
-                    }
-                }
-                // One statement may not touch a row twice (PostgreSQL refuses), so keep each id's last change.
-                let all: Vec<Op<'_>> = page
-                    .added
-                    .iter()
-                    .chain(&page.modified)
-                    .map(Op::Upsert)
-                    .chain(page.removed.iter().map(|id| Op::Remove(id.as_str())))
-                    .collect();
-                let mut last = std::collections::HashMap::with_capacity(all.len());
-                for (i, op) in all.iter().enumerate() {
-                    last.insert(op.id(), i);
-                }
-                let ops: Vec<&Op<'_>> =
-                    all.iter().enumerate().filter(|(i, op)| last[op.id()] == *i).map(|(_, op)| op).collect();
-                // Stay well below both engines' bind-parameter limits (SQLite 32766, PostgreSQL 65535).
-                let rows_per_statement = 30_000 / STAGING_COLUMN_COUNT;
-                for chunk in ops.chunks(rows_per_statement) {
+                let ops = last_change_per_id(std::slice::from_ref(page));
+                for chunk in ops.chunks(rows_per_statement(STAGING_COLUMN_COUNT)) {
                     let mut qb =
                         sqlx::QueryBuilder::<$db>::new(format!("INSERT INTO sync_staging ({STAGING_COLUMNS}) "));
                     qb.push_values(chunk, |mut b, op| {
-                        b.push_bind(run_id.to_owned());
+                        b.push_bind(run_id);
                         match op {
-                            Op::Upsert(t) => {
-                                b.push_bind(t.transaction_id.clone())
-                                    .push_bind("upsert")
-                                    .push_bind(t.account_id.clone())
-                                    .push_bind(codec::money(t.amount))
-                                    .push_bind(codec::amount_key(t.amount))
-                                    .push_bind(t.currency.clone())
-                                    .push_bind(Some(t.currency_is_official))
-                                    .push_bind(codec::ts(t.datetime))
-                                    .push_bind(Some(t.time_unknown))
-                                    .push_bind(codec::date(t.date))
-                                    .push_bind(t.authorized_date.map(codec::date))
-                                    .push_bind(t.name.clone())
-                                    .push_bind(t.merchant_name.clone())
-                                    .push_bind(t.display_name().to_owned())
-                                    .push_bind(t.logo_url.clone())
-                                    .push_bind(t.website.clone())
-                                    .push_bind(t.pfc_primary.clone())
-                                    .push_bind(t.pfc_detailed.clone())
-                                    .push_bind(t.pfc_confidence.clone())
-                                    .push_bind(t.pfc_icon_url.clone())
-                                    .push_bind(t.payment_channel.clone())
-                                    .push_bind(Some(t.pending))
-                                    .push_bind(t.pending_transaction_id.clone())
-                                    .push_bind(t.counterparties.clone())
-                                    .push_bind(t.location.clone())
-                                    .push_bind(t.account_owner.clone())
-                                    .push_bind(t.raw.clone());
+                            PageOp::Upsert(t) => {
+                                b.push_bind(t.transaction_id.as_str()).push_bind("upsert");
+                                Self::push_txn_fields(&mut b, t);
                             }
-                            Op::Remove(id) => {
-                                let none_text = || None::<String>;
-                                b.push_bind((*id).to_owned()).push_bind("remove");
+                            PageOp::Remove(id) => {
+                                let none_text = || None::<&str>;
+                                b.push_bind(*id).push_bind("remove");
                                 for _ in 0..4 {
                                     b.push_bind(none_text()); // account_id, amount, amount_key, currency
                                 }
@@ -333,6 +366,143 @@ macro_rules! impl_store {
                     qb.build().execute(&mut **tx).await?;
                 }
                 Ok(())
+            }
+
+            /// Binds the 25 columns from `account_id` to `raw`, in the order of `STAGING_COLUMNS` and
+            /// `DIRECT_COLUMNS`, borrowing the page's text rather than copying it.
+            fn push_txn_fields<'args>(
+                b: &mut sqlx::query_builder::Separated<'_, 'args, $db, &'static str>,
+                t: &'args $crate::store::model::NewTransaction,
+            ) {
+                use $crate::store::codec;
+                b.push_bind(t.account_id.as_str())
+                    .push_bind(codec::money(t.amount))
+                    .push_bind(codec::amount_key(t.amount))
+                    .push_bind(t.currency.as_deref())
+                    .push_bind(Some(t.currency_is_official))
+                    .push_bind(codec::ts(t.datetime))
+                    .push_bind(Some(t.time_unknown))
+                    .push_bind(codec::date(t.date))
+                    .push_bind(t.authorized_date.map(codec::date))
+                    .push_bind(t.name.as_str())
+                    .push_bind(t.merchant_name.as_deref())
+                    .push_bind(t.display_name())
+                    .push_bind(t.logo_url.as_deref())
+                    .push_bind(t.website.as_deref())
+                    .push_bind(t.pfc_primary.as_deref())
+                    .push_bind(t.pfc_detailed.as_deref())
+                    .push_bind(t.pfc_confidence.as_deref())
+                    .push_bind(t.pfc_icon_url.as_deref())
+                    .push_bind(t.payment_channel.as_deref())
+                    .push_bind(Some(t.pending))
+                    .push_bind(t.pending_transaction_id.as_deref())
+                    .push_bind(t.counterparties.as_deref())
+                    .push_bind(t.location.as_deref())
+                    .push_bind(t.account_owner.as_deref())
+                    .push_bind(t.raw.as_str());
+            }
+
+            /// Inside `tx`: checks that `run_id` still holds the Item's initial-sync claim (and on PostgreSQL locks the
+            /// Item's row until `tx` ends, so a takeover waits for this page).
+            async fn hold_initial_claim(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                item: &$crate::store::model::Item,
+                run_id: &str,
+            ) -> $crate::store::Result<()> {
+                let held = sqlx::query($crate::store::sql::GUARD_INITIAL_SYNC)
+                    .bind(&item.id)
+                    .bind(run_id)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                if held != 1 {
+                    return Err(Self::lost_initial_claim());
+                }
+                Ok(())
+            }
+
+            fn lost_initial_claim() -> $crate::store::StoreError {
+                $crate::store::StoreError::Conflict(
+                    "another sync took over this Item's initial sync (or the Item was synced or removed meanwhile)"
+                        .into(),
+                )
+            }
+
+            /// Inside `tx`, which holds the run's initial-sync claim: writes consecutive pages straight into
+            /// `transactions` (hidden until the commit), then applies their removals and pending→posted
+            /// replacements.
+            async fn write_direct(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                item: &$crate::store::model::Item,
+                pages: &[$crate::store::model::SyncPage],
+            ) -> $crate::store::Result<$crate::store::model::ApplyStats> {
+                use $crate::store::codec;
+                use $crate::store::sql::*;
+                let now = codec::ts(codec::now());
+                let ops = last_change_per_id(pages);
+                let upserts: Vec<&$crate::store::model::NewTransaction> = ops
+                    .iter()
+                    .filter_map(|op| match op {
+                        PageOp::Upsert(t) => Some(*t),
+                        PageOp::Remove(_) => None,
+                    })
+                    .collect();
+                let mut stats = $crate::store::model::ApplyStats::default();
+                for chunk in upserts.chunks(rows_per_statement(DIRECT_COLUMN_COUNT)) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(format!("INSERT INTO transactions ({DIRECT_COLUMNS}) "));
+                    qb.push_values(chunk, |mut b, t| {
+                        b.push_bind(t.transaction_id.as_str())
+                            .push_bind(item.id.as_str())
+                            .push_bind(item.user_id.as_str());
+                        Self::push_txn_fields(&mut b, t);
+                        b.push_bind(now.as_str()).push_bind(now.as_str());
+                    });
+                    qb.push(DIRECT_ON_CONFLICT);
+                    stats.upserted += qb.build().execute(&mut **tx).await?.rows_affected();
+                }
+                // Soft deletes of some of the Item's rows by id: removals, and pending rows whose posted version
+                // arrived (on this page, or on an earlier one: `named_by_posted`).
+                async fn hide<'a>(
+                    tx: &mut sqlx::Transaction<'_, $db>,
+                    item_ref: &str,
+                    now: &str,
+                    ids: impl Iterator<Item = &'a str>,
+                    named_by_posted: bool,
+                ) -> $crate::store::Result<u64> {
+                    let ids: Vec<&str> = ids.collect();
+                    let mut hidden = 0;
+                    for chunk in ids.chunks(rows_per_statement(1)) {
+                        let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE transactions SET deleted_at = ");
+                        qb.push_bind(now).push(", updated_at = ").push_bind(now);
+                        // `|| ''`: look the few ids up by primary key rather than walk the Item's index.
+                        qb.push(" WHERE item_ref || '' = ").push_bind(item_ref);
+                        qb.push(" AND deleted_at IS NULL AND transaction_id IN (");
+                        let mut list = qb.separated(", ");
+                        for id in chunk {
+                            list.push_bind(*id);
+                        }
+                        qb.push(")");
+                        if named_by_posted {
+                            qb.push(
+                                " AND EXISTS (SELECT 1 FROM transactions p \
+                                WHERE p.pending_transaction_id = transactions.transaction_id AND p.item_ref = ",
+                            );
+                            qb.push_bind(item_ref).push(" AND p.deleted_at IS NULL)");
+                        }
+                        hidden += qb.build().execute(&mut **tx).await?.rows_affected();
+                    }
+                    Ok(hidden)
+                }
+                let removed_ids = ops.iter().filter_map(|op| match op {
+                    PageOp::Remove(id) => Some(*id),
+                    PageOp::Upsert(_) => None,
+                });
+                stats.removed = hide(tx, &item.id, &now, removed_ids, false).await?;
+                let named = upserts.iter().filter_map(|t| t.pending_transaction_id.as_deref());
+                stats.pending_replaced = hide(tx, &item.id, &now, named, false).await?;
+                let pending = upserts.iter().filter(|t| t.pending).map(|t| t.transaction_id.as_str());
+                stats.pending_replaced += hide(tx, &item.id, &now, pending, true).await?;
+                Ok(stats)
             }
 
             /// Inside `tx`: checks and moves the cursor, then moves the run's staged rows into `transactions`. The
@@ -887,6 +1057,76 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn claim_initial_sync(
+                &self,
+                item: &$crate::store::model::Item,
+                run_id: &str,
+            ) -> $crate::store::Result<bool> {
+                use $crate::store::sql::*;
+                let mut tx = self.writer().begin().await?;
+                let claimed =
+                    sqlx::query(CLAIM_INITIAL_SYNC).bind(&item.id).bind(run_id).execute(&mut *tx).await?.rows_affected();
+                if claimed == 0 {
+                    return Ok(false);
+                }
+                // Rows of a previous holder of the claim: never shown, and this run rewrites the history anyway.
+                let stale = sqlx::query(DELETE_ITEM_TRANSACTIONS).bind(&item.id).execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                if stale > 0 {
+                    tracing::info!(item_id = %item.item_id, stale, "took over an unfinished initial sync");
+                }
+                Ok(true)
+            }
+
+            async fn write_initial_pages(
+                &self,
+                item: &$crate::store::model::Item,
+                run_id: &str,
+                pages: &[$crate::store::model::SyncPage],
+            ) -> $crate::store::Result<$crate::store::model::ApplyStats> {
+                let mut tx = self.writer().begin().await?;
+                Self::hold_initial_claim(&mut tx, item, run_id).await?;
+                let stats = Self::write_direct(&mut tx, item, pages).await?;
+                tx.commit().await?;
+                Ok(stats)
+            }
+
+            async fn commit_initial_sync(
+                &self,
+                item: &$crate::store::model::Item,
+                run_id: &str,
+                next_cursor: &str,
+            ) -> $crate::store::Result<()> {
+                let done = sqlx::query($crate::store::sql::COMMIT_INITIAL_SYNC)
+                    .bind(&item.id)
+                    .bind(run_id)
+                    .bind(next_cursor)
+                    .bind($crate::store::codec::ts($crate::store::codec::now()))
+                    .execute(self.writer())
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(Self::lost_initial_claim());
+                }
+                Ok(())
+            }
+
+            async fn release_initial_sync(
+                &self,
+                item: &$crate::store::model::Item,
+                run_id: &str,
+            ) -> $crate::store::Result<()> {
+                use $crate::store::sql::*;
+                let mut tx = self.writer().begin().await?;
+                let released =
+                    sqlx::query(RELEASE_INITIAL_SYNC).bind(&item.id).bind(run_id).execute(&mut *tx).await?.rows_affected();
+                // Without the claim the rows belong to whoever holds it now (or were revealed): leave them.
+                if released == 1 {
+                    sqlx::query(DELETE_ITEM_TRANSACTIONS).bind(&item.id).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn list_transactions(
                 &self,
                 user_id: &str,
@@ -898,7 +1138,8 @@ macro_rules! impl_store {
                     "SELECT {} FROM transactions t JOIN items i ON i.id = t.item_ref WHERE t.user_id = ",
                     $crate::store::rows::TXN_COLUMNS
                 ));
-                qb.push_bind(user_id.to_owned()).push(" AND t.deleted_at IS NULL");
+                // An Item whose initial sync is still being written shows nothing (see `CLAIM_INITIAL_SYNC`).
+                qb.push_bind(user_id.to_owned()).push(" AND t.deleted_at IS NULL AND i.initial_sync_run IS NULL");
                 if let Some(account_id) = &f.account_id {
                     qb.push(" AND t.account_id = ").push_bind(account_id.clone());
                 }

@@ -78,9 +78,6 @@ pub(super) async fn run(inner: &Inner, item: &Item, trigger: SyncTrigger) -> Res
             })
         }
         Err(error) => {
-            if let Err(e) = inner.store.discard_sync(&run.id).await {
-                tracing::warn!(run_id = %run.id, error = %e, "could not discard staged sync pages");
-            }
             if let Some(health) = error.plaid_error().and_then(health_from_error) {
                 if let Err(e) = inner.store.update_item_status(&item.id, &health).await {
                     tracing::warn!(item_id = %item.item_id, error = %e, "could not record the Item's health");
@@ -113,7 +110,7 @@ async fn attempt_all(inner: &Inner, item: &Item, run_id: &str, restarts: &mut u3
     loop {
         match attempt(inner, item, run_id, &token, &start_cursor, &mut rate_limit_waited).await {
             Err(SyncError::Plaid(e)) if e.has_code(codes::TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION) => {
-                inner.store.discard_sync(run_id).await?;
+                // (The attempt already gave up its pages.)
                 *restarts += 1;
                 if *restarts > inner.options.max_restarts {
                     return Err(SyncError::TooManyRestarts(*restarts - 1));
@@ -122,6 +119,67 @@ async fn attempt_all(inner: &Inner, item: &Item, run_id: &str, restarts: &mut u3
             }
             other => return other,
         }
+    }
+}
+
+/// Changes per write of an initial sync (see [`Sink::batch_changes`]); bounds memory to about that many
+/// normalized transactions (~2 KB each) on top of the pipeline's pages.
+const INITIAL_SYNC_BATCH: usize = 5_000;
+
+/// Where an attempt's pages go until its commit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sink {
+    /// The Item's first sync: straight into `transactions`, hidden until the commit (see
+    /// [`crate::store::Store::claim_initial_sync`]); the history is written once.
+    Initial,
+    /// Into the staging table, moved into `transactions` by the commit; keeps the stored rows consistent.
+    Staged,
+}
+
+impl Sink {
+    async fn choose(inner: &Inner, item: &Item, run_id: &str) -> Result<Self, SyncError> {
+        let initial = item.cursor.is_none() && inner.store.claim_initial_sync(item, run_id).await?;
+        Ok(if initial { Sink::Initial } else { Sink::Staged })
+    }
+
+    /// Changes gathered before a write. Each write of the initial sync is a database transaction of the main
+    /// database, which rewrites every index page it touched; transaction ids arrive in random order, so a small
+    /// write touches most pages of the primary-key index (a 100,000-transaction history written 500 at a time
+    /// rewrote that index 200 times, ~800 MB). Staging writes to a temporary table with no such cost, page by page.
+    fn batch_changes(self) -> usize {
+        match self {
+            Sink::Initial => INITIAL_SYNC_BATCH,
+            Sink::Staged => 1,
+        }
+    }
+
+    async fn write(self, inner: &Inner, item: &Item, run_id: &str, pages: &[SyncPage]) -> Result<(), SyncError> {
+        match self {
+            Sink::Initial => inner.store.write_initial_pages(item, run_id, pages).await.map(drop)?,
+            Sink::Staged => {
+                for page in pages {
+                    inner.store.stage_sync_page(run_id, page).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(self, inner: &Inner, item: &Item, run_id: &str, next_cursor: &str) -> Result<(), SyncError> {
+        match self {
+            Sink::Initial => inner.store.commit_initial_sync(item, run_id, next_cursor).await?,
+            Sink::Staged => inner.store.commit_sync(item, run_id, next_cursor).await.map(drop)?,
+        }
+        Ok(())
+    }
+
+    /// Drops what the attempt wrote (a restart, not ready yet, or a failure).
+    async fn discard(self, inner: &Inner, item: &Item, run_id: &str) -> Result<(), SyncError> {
+        match self {
+            Sink::Initial => inner.store.release_initial_sync(item, run_id).await?,
+            Sink::Staged => inner.store.discard_sync(run_id).await?,
+        }
+        Ok(())
     }
 }
 
@@ -175,7 +233,10 @@ async fn attempt(
     start_cursor: &str,
     rate_limit_waited: &mut Duration,
 ) -> Result<(Tally, bool), SyncError> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Normalizing, SyncError>>(PIPELINE_DEPTH);
+    let sink = Sink::choose(inner, item, run_id).await?;
+    // While the stager writes a batch of several pages, the fetcher keeps going until the next batch is ready.
+    let batch_pages = sink.batch_changes().div_ceil(inner.options.page_size as usize);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Normalizing, SyncError>>(PIPELINE_DEPTH + batch_pages);
     let fetcher = Fetcher {
         plaid: inner.plaid.clone(),
         options: inner.options.clone(),
@@ -191,14 +252,16 @@ async fn attempt(
 
     let stager = async {
         let mut tally = Tally::default();
+        let mut buffer: Vec<SyncPage> = Vec::new();
+        let mut buffered_changes = 0;
         while let Some(fetched) = rx.recv().await {
             let fetched = fetched?
                 .await
                 .map_err(|e| SyncError::Other(format!("normalizing a page of transactions failed: {e}")))?;
             if fetched.next_cursor.is_empty() {
                 // Not ready yet (Plaid is still pulling the history). Whatever was staged is not a complete view.
-                if tally.pages > 0 {
-                    inner.store.discard_sync(run_id).await?;
+                if tally.pages > 0 || sink == Sink::Initial {
+                    sink.discard(inner, item, run_id).await?;
                 }
                 return Ok((Tally::default(), true));
             }
@@ -206,12 +269,19 @@ async fn attempt(
             tally.added += fetched.added;
             tally.modified += fetched.modified;
             tally.removed += fetched.removed;
-            let page = &fetched.page;
-            if !(page.added.is_empty() && page.modified.is_empty() && page.removed.is_empty()) {
-                timed(&mut tally.stage, inner.store.stage_sync_page(run_id, page)).await?;
+            let page = fetched.page;
+            let changes = page.added.len() + page.modified.len() + page.removed.len();
+            if changes > 0 {
+                buffered_changes += changes;
+                buffer.push(page);
+            }
+            if buffered_changes > 0 && (buffered_changes >= sink.batch_changes() || !fetched.has_more) {
+                timed(&mut tally.stage, sink.write(inner, item, run_id, &buffer)).await?;
+                buffer.clear();
+                buffered_changes = 0;
             }
             if !fetched.has_more {
-                timed(&mut tally.commit, inner.store.commit_sync(item, run_id, &fetched.next_cursor)).await?;
+                timed(&mut tally.commit, sink.commit(inner, item, run_id, &fetched.next_cursor)).await?;
                 refresh_cached_balances(inner, item, &fetched.accounts).await;
                 return Ok((tally, false));
             }
@@ -220,6 +290,12 @@ async fn attempt(
     };
     let result = stager.await;
     drop(rx);
+    if result.is_err() {
+        // Whatever this attempt wrote is not a complete view (a restart retries from the start cursor).
+        if let Err(e) = sink.discard(inner, item, run_id).await {
+            tracing::warn!(item_id = %item.item_id, run_id, error = %e, "could not discard a failed attempt's pages");
+        }
+    }
     // The fetcher has sent its last page (or failed); on a failure of ours it may still be pausing for a rate
     // limit, so it is stopped rather than awaited.
     if result.is_err() {

@@ -23,3 +23,33 @@ pub use sandbox::*;
 pub use transactions::*;
 pub use webhook_key::*;
 pub use webhooks::*;
+
+/// A response body: every Plaid response carries a `request_id`, which the call record takes from the decoded value
+/// (rather than parsing a large body a second time just for it).
+pub(crate) trait PlaidResponse: serde::de::DeserializeOwned {
+    fn request_id(&self) -> &str;
+}
+
+macro_rules! plaid_responses {
+    ($($t:ty),* $(,)?) => {
+        $(impl PlaidResponse for $t {
+            fn request_id(&self) -> &str {
+                &self.request_id
+            }
+        })*
+    };
+}
+
+plaid_responses!(
+    TransactionsSyncResponse,
+    AccountsGetResponse,
+    ItemPublicTokenExchangeResponse,
+    ItemGetResponse,
+    RequestIdResponse,
+    ItemWebhookUpdateResponse,
+    SandboxPublicTokenCreateResponse,
+    SandboxItemFireWebhookResponse,
+    SandboxItemResetLoginResponse,
+    WebhookVerificationKeyGetResponse,
+    LinkTokenCreateResponse,
+);
