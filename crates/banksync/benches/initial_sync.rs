@@ -49,8 +49,8 @@ fn orchestrate(sizes: Option<&str>) {
     let exe = std::env::current_exe().expect("own path");
     println!("initial sync: simulator over loopback -> SyncEngine -> SQLite (temp file), page size 500");
     println!(
-        "{:>9} {:>9} {:>12} {:>13} {:>13} {:>6} {:>9}",
-        "txns", "seconds", "txns/s", "peak RSS MB", "base RSS MB", "pages", "CPU s"
+        "{:>9} {:>9} {:>12} {:>13} {:>13} {:>6} {:>9} {:>9}",
+        "txns", "seconds", "txns/s", "peak RSS MB", "base RSS MB", "pages", "CPU s", "db CPU s"
     );
     for n in sizes {
         let mut sim = Command::new(&exe).arg("--sim").stdout(Stdio::piped()).spawn().expect("start simulator");
@@ -150,9 +150,11 @@ fn run_sync(url: &str, n: u64) {
         let base_rss = proc_status_kb("VmRSS");
         let started = Instant::now();
         let cpu_before = cpu_seconds();
+        let db_cpu_before = sqlite_threads_cpu_seconds();
         let summary = engine.sync_item(&item, SyncTrigger::Link).await.unwrap();
         let secs = started.elapsed().as_secs_f64();
         let cpu = cpu_seconds() - cpu_before;
+        let db_cpu = sqlite_threads_cpu_seconds() - db_cpu_before;
         let peak = proc_status_kb("VmHWM");
         assert_eq!(summary.added, n, "every transaction arrived");
         assert_eq!(summary.restarts, 0);
@@ -162,14 +164,15 @@ fn run_sync(url: &str, n: u64) {
             .unwrap();
         assert_eq!(page.items.len(), 1, "the transactions are visible");
         println!(
-            "{:>9} {:>9.2} {:>12.0} {:>13.1} {:>13.1} {:>6} {:>9.2}",
+            "{:>9} {:>9.2} {:>12.0} {:>13.1} {:>13.1} {:>6} {:>9.2} {:>9.2}",
             n,
             secs,
             n as f64 / secs,
             peak as f64 / 1024.0,
             base_rss as f64 / 1024.0,
             summary.pages,
-            cpu
+            cpu,
+            db_cpu
         );
     });
 }
@@ -177,7 +180,23 @@ fn run_sync(url: &str, n: u64) {
 /// User + system CPU time of this process so far (Linux), all threads: the cost of a sync independent of what else
 /// the machine runs (wall time on a shared 2-core machine is not).
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat (Linux only)");
+    stat_cpu_seconds(&std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat (Linux only)"))
+}
+
+/// CPU time of the threads that run SQLite (sqlx gives each connection one; the writer's is the sync's critical
+/// path), so far.
+fn sqlite_threads_cpu_seconds() -> f64 {
+    let mut total = 0.0;
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task").flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.starts_with("sqlx-sqlite") {
+            total += stat_cpu_seconds(&std::fs::read_to_string(task.path().join("stat")).unwrap_or_default());
+        }
+    }
+    total
+}
+
+fn stat_cpu_seconds(stat: &str) -> f64 {
     // Fields after the parenthesized command name; utime and stime are fields 14 and 15 (1-based), in clock ticks.
     let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();

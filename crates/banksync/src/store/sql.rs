@@ -440,13 +440,15 @@ macro_rules! impl_store {
                 use $crate::store::sql::*;
                 let now = codec::ts(codec::now());
                 let ops = last_change_per_id(pages);
-                let upserts: Vec<&$crate::store::model::NewTransaction> = ops
+                let mut upserts: Vec<&$crate::store::model::NewTransaction> = ops
                     .iter()
                     .filter_map(|op| match op {
                         PageOp::Upsert(t) => Some(*t),
                         PageOp::Remove(_) => None,
                     })
                     .collect();
+                // Ids in order: the primary-key index is then filled left to right within a batch, not at random.
+                upserts.sort_unstable_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
                 let mut stats = $crate::store::model::ApplyStats::default();
                 for chunk in upserts.chunks(rows_per_statement(DIRECT_COLUMN_COUNT)) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(format!("INSERT INTO transactions ({DIRECT_COLUMNS}) "));
