@@ -30,12 +30,12 @@ pub fn tag(s: &str) -> u64 {
 /// A random-looking base62 string of `len` characters derived from `seed`.
 pub fn base62(seed: u64, len: usize) -> String {
     let mut x = seed;
-    (0..len)
-        .map(|_| {
-            x = splitmix64(x);
-            BASE62[(x % 62) as usize] as char
-        })
-        .collect()
+    let mut bytes = Vec::with_capacity(len);
+    for _ in 0..len {
+        x = splitmix64(x);
+        bytes.push(BASE62[(x % 62) as usize]);
+    }
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 /// A version-4-shaped UUID derived from `seed` (Plaid's tokens end in a UUID).

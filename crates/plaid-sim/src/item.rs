@@ -373,6 +373,12 @@ impl Item {
     #[allow(clippy::type_complexity)]
     fn window(&self, a: u64, b: u64) -> (Vec<Arc<Txn>>, Vec<Arc<Txn>>, Vec<(String, String)>) {
         let n = self.history.len();
+        if b <= n {
+            // Only virtual history (an initial sync): every transaction of the window is new to
+            // the client, in history order (what the general path below computes, without maps).
+            let added = (a..b).map(|i| Arc::new(self.generate(i))).collect();
+            return (added, Vec::new(), Vec::new());
+        }
         // Transactions touched in the window, with the position of their last touch.
         let mut touched: HashMap<String, (u64, Option<u64>)> = HashMap::new();
         let mut generated: HashMap<u64, Arc<Txn>> = HashMap::new();
@@ -725,7 +731,11 @@ mod tests {
     use crate::world::institutions;
 
     fn item(seed: u64, bulk: Option<u64>) -> Item {
-        Item::new(NewItem {
+        Item::new(new_item(seed, bulk))
+    }
+
+    fn new_item(seed: u64, bulk: Option<u64>) -> NewItem {
+        NewItem {
             seed,
             item_id: ids::base62(seed, ID_LEN),
             access_token: "access-sandbox-x".into(),
@@ -738,7 +748,7 @@ mod tests {
             products: vec!["transactions".into()],
             days: 730,
             bulk,
-        })
+        }
     }
 
     /// Applies every page from `cursor` and returns the final cursor.
@@ -827,6 +837,32 @@ mod tests {
         assert!(r.modified + r.removed > 0 && r.modified <= 30 && r.removed <= 15 + r.posted);
         drain(&it, &mut state, cursor, 500);
         assert_eq!(sorted(&state), truth(&it));
+    }
+
+    /// Sync pages and ground truth use `Txn::write_json`; it must give serde's exact bytes for
+    /// everything the world generates (every slot, pending, posted, modified, crypto, both datetime
+    /// styles of institutions).
+    #[test]
+    fn written_json_matches_serde_for_generated_transactions() {
+        for institution in ["ins_109508", "ins_109511"] {
+            let mut it = Item::new(NewItem {
+                institution: institutions::find(institution).expect("known institution"),
+                days: 400,
+                ..new_item(11, None)
+            });
+            it.advance(12);
+            let page = it.sync(None, 1_000_000, None).expect("page");
+            let all: Vec<Arc<Txn>> = truth(&it).into_iter().chain(page.added).collect();
+            assert!(all.iter().any(|t| t.pending) && all.iter().any(|t| t.pending_transaction_id.is_some()));
+            for t in &all {
+                for original in [false, true] {
+                    let mut out = Vec::new();
+                    t.write_json(&mut out, original);
+                    let expected = serde_json::to_vec(&t.json(original)).expect("json");
+                    assert_eq!(out, expected, "{}", String::from_utf8_lossy(&expected));
+                }
+            }
+        }
     }
 
     #[test]

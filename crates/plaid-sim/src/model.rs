@@ -149,7 +149,252 @@ impl Serialize for TxnJson<'_> {
     }
 }
 
+/// Hand-written JSON output for the hot paths (sync pages, ground truth): the same bytes as
+/// `serde_json` writes for the `Serialize` impls above, without escaping every key and going
+/// through chrono's and rust_decimal's formatters. `tests::fast_writer_matches_serde` holds the two
+/// together.
+pub mod write {
+    use chrono::{DateTime, NaiveDate, Utc};
+    use rust_decimal::Decimal;
+
+    /// A JSON string, escaped exactly as serde_json escapes it.
+    pub fn str(out: &mut Vec<u8>, s: &str) {
+        if needs_escape(s.as_bytes()) {
+            // Rare (none of the generated text needs it): serde_json's own escaping.
+            let _ = serde_json::to_writer(&mut *out, s);
+            return;
+        }
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+
+    /// Whether serde_json would escape any byte (control characters, `"` and `\\`). Checks 16
+    /// bytes at a time without branching, which the compiler vectorizes.
+    fn needs_escape(s: &[u8]) -> bool {
+        let bad = |b: u8| (b < 0x20) | (b == b'"') | (b == b'\\');
+        let mut chunks = s.chunks_exact(16);
+        for chunk in &mut chunks {
+            if chunk.iter().fold(false, |acc, &b| acc | bad(b)) {
+                return true;
+            }
+        }
+        chunks.remainder().iter().any(|&b| bad(b))
+    }
+
+    pub fn opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+        match s {
+            Some(s) => str(out, s),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+
+    pub fn bool(out: &mut Vec<u8>, b: bool) {
+        out.extend_from_slice(if b { b"true" } else { b"false" });
+    }
+
+    /// A number with exactly the digits of the decimal's `Display` (what
+    /// `rust_decimal::serde::arbitrary_precision` writes): scale kept, `-` on any negative value.
+    pub fn decimal(out: &mut Vec<u8>, d: Decimal) {
+        let scale = d.scale() as usize;
+        let mut digits = [0u8; 40];
+        let mut n = 0;
+        let m = d.mantissa().unsigned_abs();
+        if let Ok(mut v) = u64::try_from(m) {
+            while v != 0 {
+                digits[n] = b'0' + (v % 10) as u8;
+                v /= 10;
+                n += 1;
+            }
+        } else {
+            let mut v = m;
+            while v != 0 {
+                digits[n] = b'0' + (v % 10) as u8;
+                v /= 10;
+                n += 1;
+            }
+        }
+        while n < scale {
+            digits[n] = b'0';
+            n += 1;
+        }
+        if d.is_sign_negative() {
+            out.push(b'-');
+        }
+        let whole = n - scale;
+        if whole == 0 {
+            out.push(b'0');
+        }
+        out.extend(digits[scale..n].iter().rev());
+        if scale > 0 {
+            out.push(b'.');
+            out.extend(digits[..scale].iter().rev());
+        }
+    }
+
+    pub fn opt_decimal(out: &mut Vec<u8>, d: Option<Decimal>) {
+        match d {
+            Some(d) => decimal(out, d),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+
+    pub fn opt_date(out: &mut Vec<u8>, d: Option<NaiveDate>) {
+        match d {
+            Some(d) => date(out, d),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+
+    pub fn date(out: &mut Vec<u8>, d: NaiveDate) {
+        out.push(b'"');
+        crate::clock::write_date(out, d);
+        out.push(b'"');
+    }
+
+    pub fn opt_datetime(out: &mut Vec<u8>, t: Option<DateTime<Utc>>) {
+        match t {
+            Some(t) => {
+                out.push(b'"');
+                crate::clock::write_rfc3339(out, t);
+                out.push(b'"');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+}
+
 impl Txn {
+    /// Appends the JSON that `self.json(include_original_description)` serializes to.
+    pub fn write_json(&self, out: &mut Vec<u8>, include_original_description: bool) {
+        let t = self;
+        out.extend_from_slice(b"{\"transaction_id\":");
+        write::str(out, &t.transaction_id);
+        out.extend_from_slice(b",\"account_id\":");
+        write::str(out, &t.account_id);
+        out.extend_from_slice(b",\"amount\":");
+        write::decimal(out, t.amount);
+        out.extend_from_slice(b",\"iso_currency_code\":");
+        write::opt_str(out, t.iso_currency_code);
+        out.extend_from_slice(b",\"unofficial_currency_code\":");
+        write::opt_str(out, t.unofficial_currency_code);
+        out.extend_from_slice(b",\"check_number\":");
+        write::opt_str(out, t.check_number.as_deref());
+        out.extend_from_slice(b",\"date\":");
+        write::date(out, t.date);
+        out.extend_from_slice(b",\"datetime\":");
+        write::opt_datetime(out, t.datetime);
+        out.extend_from_slice(b",\"authorized_date\":");
+        write::opt_date(out, t.authorized_date);
+        out.extend_from_slice(b",\"authorized_datetime\":");
+        write::opt_datetime(out, t.authorized_datetime);
+        let l = &t.location;
+        out.extend_from_slice(b",\"location\":{\"address\":");
+        write::opt_str(out, l.address);
+        out.extend_from_slice(b",\"city\":");
+        write::opt_str(out, l.city);
+        out.extend_from_slice(b",\"region\":");
+        write::opt_str(out, l.region);
+        out.extend_from_slice(b",\"postal_code\":");
+        write::opt_str(out, l.postal_code);
+        out.extend_from_slice(b",\"country\":");
+        write::opt_str(out, l.country);
+        out.extend_from_slice(b",\"lat\":");
+        write::opt_decimal(out, l.lat);
+        out.extend_from_slice(b",\"lon\":");
+        write::opt_decimal(out, l.lon);
+        out.extend_from_slice(b",\"store_number\":");
+        write::opt_str(out, l.store_number);
+        out.extend_from_slice(b"},\"name\":");
+        write::str(out, &t.name);
+        out.extend_from_slice(b",\"merchant_name\":");
+        write::opt_str(out, t.merchant_name.as_deref());
+        out.extend_from_slice(b",\"merchant_entity_id\":");
+        write::opt_str(out, t.merchant_entity_id.as_deref());
+        out.extend_from_slice(b",\"original_description\":");
+        let original = if include_original_description { t.original_description.as_deref() } else { None };
+        write::opt_str(out, original);
+        out.extend_from_slice(b",\"logo_url\":");
+        write::opt_str(out, t.logo_url.as_deref());
+        out.extend_from_slice(b",\"website\":");
+        write::opt_str(out, t.website);
+        let p = &t.payment_meta;
+        out.extend_from_slice(b",\"payment_meta\":{\"reference_number\":");
+        write::opt_str(out, p.reference_number.as_deref());
+        out.extend_from_slice(b",\"ppd_id\":");
+        write::opt_str(out, p.ppd_id.as_deref());
+        out.extend_from_slice(b",\"payee\":");
+        write::opt_str(out, p.payee.as_deref());
+        out.extend_from_slice(b",\"by_order_of\":");
+        write::opt_str(out, p.by_order_of.as_deref());
+        out.extend_from_slice(b",\"payer\":");
+        write::opt_str(out, p.payer.as_deref());
+        out.extend_from_slice(b",\"payment_method\":");
+        write::opt_str(out, p.payment_method);
+        out.extend_from_slice(b",\"payment_processor\":");
+        write::opt_str(out, p.payment_processor);
+        out.extend_from_slice(b",\"reason\":");
+        write::opt_str(out, p.reason);
+        out.extend_from_slice(b"},\"payment_channel\":");
+        write::str(out, t.payment_channel);
+        out.extend_from_slice(b",\"transaction_type\":");
+        write::str(out, t.transaction_type);
+        out.extend_from_slice(b",\"transaction_code\":");
+        write::opt_str(out, t.transaction_code);
+        out.extend_from_slice(b",\"pending\":");
+        write::bool(out, t.pending);
+        out.extend_from_slice(b",\"pending_transaction_id\":");
+        write::opt_str(out, t.pending_transaction_id.as_deref());
+        out.extend_from_slice(b",\"account_owner\":");
+        write::opt_str(out, t.account_owner.as_deref());
+        let c = &t.personal_finance_category;
+        out.extend_from_slice(b",\"personal_finance_category\":{\"primary\":");
+        write::str(out, c.primary);
+        out.extend_from_slice(b",\"detailed\":");
+        write::str(out, c.detailed);
+        out.extend_from_slice(b",\"confidence_level\":");
+        write::str(out, c.confidence_level);
+        out.extend_from_slice(b"},\"personal_finance_category_icon_url\":");
+        write::str(out, &t.personal_finance_category_icon_url);
+        out.extend_from_slice(b",\"counterparties\":[");
+        for (k, cp) in t.counterparties.iter().enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"name\":");
+            write::str(out, &cp.name);
+            out.extend_from_slice(b",\"type\":");
+            write::str(out, cp.kind);
+            out.extend_from_slice(b",\"website\":");
+            write::opt_str(out, cp.website);
+            out.extend_from_slice(b",\"logo_url\":");
+            write::opt_str(out, cp.logo_url.as_deref());
+            out.extend_from_slice(b",\"entity_id\":");
+            write::opt_str(out, cp.entity_id.as_deref());
+            out.extend_from_slice(b",\"confidence_level\":");
+            write::opt_str(out, cp.confidence_level);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+    }
+
+    /// A JSON array of transactions (`[t,t,…]`) appended to `out`.
+    pub fn write_json_array<'a>(
+        out: &mut Vec<u8>,
+        txns: impl IntoIterator<Item = &'a Txn>,
+        include_original_description: bool,
+    ) {
+        out.push(b'[');
+        for (k, t) in txns.into_iter().enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            t.write_json(out, include_original_description);
+        }
+        out.push(b']');
+    }
+
     pub fn json(&self, include_original_description: bool) -> TxnJson<'_> {
         TxnJson { txn: self, include_original_description }
     }
@@ -206,5 +451,52 @@ mod tests {
         }
         assert_eq!(v["location"].as_object().map(|o| o.len()), Some(8));
         assert_eq!(v["payment_meta"].as_object().map(|o| o.len()), Some(8));
+
+        // The hand-written writer gives serde's bytes, escapes and odd values included.
+        let mut odd = t.clone();
+        odd.name = "quote \" backslash \\ tab \t nl \n ctl \u{1} del \u{7f} é ✓ long enough to span chunks".into();
+        odd.merchant_name = Some("\"".into());
+        odd.location.lat = Some(Decimal::new(37_774_929, 6));
+        odd.location.lon = Some(Decimal::new(-122_419_416, 6));
+        odd.counterparties.push(Counterparty {
+            name: "C\\".into(),
+            kind: "merchant",
+            website: Some("x.com"),
+            logo_url: None,
+            entity_id: Some("e".into()),
+            confidence_level: None,
+        });
+        odd.counterparties.push(odd.counterparties[0].clone());
+        odd.datetime = Some(DateTime::from_timestamp(-1, 0).expect("time"));
+        odd.pending = true;
+        for txn in [&t, &odd] {
+            for original in [false, true] {
+                let mut out = Vec::new();
+                txn.write_json(&mut out, original);
+                assert_eq!(
+                    String::from_utf8(out).expect("utf8"),
+                    serde_json::to_string(&txn.json(original)).expect("json")
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn decimals_are_written_like_display() {
+        let mut values: Vec<Decimal> = Vec::new();
+        for m in [0i64, 1, -1, 5, -7, 10, 99, 100, 101, -120_050, 123_456_789, i64::MAX, i64::MIN + 1] {
+            for scale in [0, 1, 2, 3, 8, 12, 28] {
+                values.push(Decimal::new(m, scale));
+            }
+        }
+        values.extend([Decimal::MAX, Decimal::MIN, Decimal::from_i128_with_scale(i128::from(u64::MAX) * 1000 + 7, 5)]);
+        let mut negative_zero = Decimal::new(0, 2);
+        negative_zero.set_sign_negative(true);
+        values.push(negative_zero);
+        for d in values {
+            let mut out = Vec::new();
+            write::decimal(&mut out, d);
+            assert_eq!(String::from_utf8(out).expect("utf8"), d.to_string(), "{d:?}");
+        }
     }
 }

@@ -6,7 +6,10 @@ use chrono::{Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use rand::Rng;
 use rust_decimal::Decimal;
 
-use super::institutions::Institution;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use super::institutions::{INSTITUTIONS, Institution};
 use super::merchants::{self, Channel, MERCHANTS, Merchant};
 use crate::ids::{self, ID_LEN, mix, tag};
 use crate::model::{Counterparty, Location, PaymentMeta, Pfc, Txn};
@@ -51,6 +54,23 @@ const EMPLOYERS: &[(&str, &str)] = &[
     ("Umbrella Health", "UMBRELLA HEALTH SALARY"),
 ];
 const LANDLORDS: &[&str] = &["Oakwood Property Management", "Bayview Apartments", "Mission Rentals LLC"];
+
+/// The entity id of a named merchant, employer, landlord, intermediary or institution (a pure
+/// function of the name, cached: it shows up on most transactions).
+fn entity_id(name: &str) -> String {
+    static KNOWN: LazyLock<HashMap<&'static str, String>> = LazyLock::new(|| {
+        let names = MERCHANTS
+            .iter()
+            .flat_map(|m| [Some(m.name), m.via.as_ref().map(|v| v.name)])
+            .flatten()
+            .chain(EMPLOYERS.iter().map(|(name, _)| *name))
+            .chain(LANDLORDS.iter().copied())
+            .chain(INSTITUTIONS.iter().map(|i| i.name))
+            .chain(["Zelle"]);
+        names.map(|name| (name, ids::base62(tag(name), ID_LEN))).collect()
+    });
+    KNOWN.get(name).cloned().unwrap_or_else(|| ids::base62(tag(name), ID_LEN))
+}
 
 /// The stable facts of one Item's owner that shape its transactions.
 #[derive(Debug, Clone)]
@@ -168,7 +188,7 @@ impl Persona {
             kind: "financial_institution",
             website: None,
             logo_url: None,
-            entity_id: Some(ids::base62(tag(inst.name), ID_LEN)),
+            entity_id: Some(entity_id(inst.name)),
             confidence_level: Some("HIGH"),
         };
         let mut t = match slot {
@@ -176,7 +196,7 @@ impl Persona {
                 let merchant = match slot {
                     Slot::Bill(i) => &MERCHANTS[i],
                     _ => {
-                        let choices: Vec<usize> = merchants::purchase_merchants().collect();
+                        let choices = merchants::purchase_merchants();
                         &MERCHANTS[choices[rng.gen_range(0..choices.len())]]
                     }
                 };
@@ -215,7 +235,7 @@ impl Persona {
                     kind: "income_source",
                     website: None,
                     logo_url: None,
-                    entity_id: Some(ids::base62(tag(employer), ID_LEN)),
+                    entity_id: Some(entity_id(employer)),
                     confidence_level: Some("HIGH"),
                 });
                 t
@@ -238,7 +258,7 @@ impl Persona {
                     kind: "merchant",
                     website: None,
                     logo_url: None,
-                    entity_id: Some(ids::base62(tag(landlord), ID_LEN)),
+                    entity_id: Some(entity_id(landlord)),
                     confidence_level: Some("MEDIUM"),
                 });
                 t.counterparties.push(Counterparty {
@@ -246,7 +266,7 @@ impl Persona {
                     kind: "payment_app",
                     website: Some("zellepay.com"),
                     logo_url: Some("https://plaid-merchant-logos.plaid.com/zelle_1230.png".to_owned()),
-                    entity_id: Some(ids::base62(tag("Zelle"), ID_LEN)),
+                    entity_id: Some(entity_id("Zelle")),
                     confidence_level: Some("VERY_HIGH"),
                 });
                 t
@@ -402,7 +422,7 @@ impl Persona {
         let cleaned = !pending && rng.gen_ratio(9, 10);
         t.name = if cleaned { m.name.to_owned() } else { m.raw.to_owned() };
         t.merchant_name = Some(m.name.to_owned());
-        t.merchant_entity_id = Some(ids::base62(tag(m.name), ID_LEN));
+        t.merchant_entity_id = Some(entity_id(m.name));
         t.logo_url = m.logo_url();
         t.website = m.website;
         t.payment_channel = m.channel.as_str();
@@ -432,8 +452,8 @@ impl Persona {
                 name: via.name.to_owned(),
                 kind: via.kind,
                 website: Some(via.website),
-                logo_url: Some(format!("https://plaid-merchant-logos.plaid.com/{}.png", via.slug)),
-                entity_id: Some(ids::base62(tag(via.name), ID_LEN)),
+                logo_url: Some(merchants::logo_url(via.slug)),
+                entity_id: Some(entity_id(via.name)),
                 confidence_level: Some("VERY_HIGH"),
             });
             if via.kind == "payment_app" {
