@@ -5,9 +5,17 @@
 //!   its own timeout (the client's balance timeout), so one slow bank delays nobody else.
 //! - An Item that fails keeps its last cached balances and reports `{code, message}` (Plaid's display_message or an
 //!   actionable sentence); its health is updated when the error says so.
-//! - A second refresh for the same scope while one is running joins it (the call is billed per request).
-//! - Jobs live in memory: finished ones are kept for `keep_finished_jobs`, then evicted. Waiting uses a
-//!   `tokio::sync::watch` channel per job, not polling.
+//! - A second refresh for the same scope while one is running joins it (the call is billed per request), in this
+//!   process or, through the store, in another one sharing the database (best effort).
+//! - A refresh runs in the process that started it, but its record lives in the durable `jobs` table (kind
+//!   [`KIND_BALANCE_REFRESH`]): created `running` with its only attempt used (so no job worker ever claims it),
+//!   leased to this process and renewed every third of [`BalanceOptions::lease`] while it runs, its `result` the
+//!   [`BalanceJob`] JSON rewritten as each Item finishes, completed with the last one. So a job id survives a
+//!   restart and any instance can answer for it. A job whose process died (lease run out, or failed by the job
+//!   workers' reclaimer) reads as finished, its unfinished Items as `interrupted` errors.
+//! - Waiting on a job running here uses its `tokio::sync::watch` channel; on one running elsewhere, the record is
+//!   re-read every [`BalanceOptions::poll_interval`]. Finished jobs are readable for `keep_finished_jobs`; their
+//!   records are deleted an hour after that.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,13 +24,24 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use plaid::{AccessToken, AccountsBalanceGetRequest};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, watch};
 
 use crate::health::health_from_error;
 use crate::normalize;
-use crate::store::{BalanceSource, Item, ItemHealth, ItemStatus, Store, StoreError};
+use crate::store::{BalanceSource, Item, ItemHealth, ItemStatus, NewJob, Store, StoreError};
 use crate::vault::Vault;
+
+/// `jobs.kind` of a live balance refresh (`user_id` = its owner, `item_id` = the one Item refreshed, if only one).
+pub const KIND_BALANCE_REFRESH: &str = "balance_refresh";
+
+/// Error code of an Item whose refresh was cut short because the process running it stopped.
+pub const INTERRUPTED: &str = "interrupted";
+
+/// How often finished job records are looked for and deleted (per process).
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// Finished job records are deleted this long after they stop being readable.
+const PRUNE_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 #[derive(Debug, Clone)]
 pub struct BalanceOptions {
@@ -30,11 +49,21 @@ pub struct BalanceOptions {
     pub max_concurrency: usize,
     /// How long a finished job stays readable.
     pub keep_finished_jobs: Duration,
+    /// How long a running job's record stays valid without being renewed; this process renews it every third of
+    /// that. A job whose process died reads as interrupted once it runs out.
+    pub lease: Duration,
+    /// How often a long-poll re-reads the record of a job running in another process.
+    pub poll_interval: Duration,
 }
 
 impl Default for BalanceOptions {
     fn default() -> Self {
-        Self { max_concurrency: 8, keep_finished_jobs: Duration::from_secs(3600) }
+        Self {
+            max_concurrency: 8,
+            keep_finished_jobs: Duration::from_secs(3600),
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(250),
+        }
     }
 }
 
@@ -56,14 +85,14 @@ impl From<StoreError> for BalanceError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     Running,
     Done,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemRefreshState {
     Pending,
@@ -72,14 +101,15 @@ pub enum ItemRefreshState {
 }
 
 /// An error safe to show to the user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserFacingError {
-    /// Lower-case Plaid error code (e.g. `institution_down`), or `timeout` / `plaid_unavailable` / `internal`.
+    /// Lower-case Plaid error code (e.g. `institution_down`), or `timeout` / `plaid_unavailable` / `internal` /
+    /// `interrupted`.
     pub code: String,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ItemBalanceOutcome {
     /// Plaid's item_id.
     pub item_id: String,
@@ -90,7 +120,7 @@ pub struct ItemBalanceOutcome {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BalanceJob {
     pub job_id: String,
     pub state: JobState,
@@ -110,7 +140,14 @@ struct Inner {
     vault: Arc<Vault>,
     options: BalanceOptions,
     permits: Arc<Semaphore>,
+    /// The lease owner this process's job records are held by.
+    worker_id: String,
+    /// Jobs running in this process (and finished ones whose completion could not be recorded).
     jobs: Mutex<HashMap<String, JobEntry>>,
+    /// One start at a time in this process, so a refresh started twice at once is joined, not run twice.
+    starting: tokio::sync::Mutex<()>,
+    /// When finished records were last deleted.
+    pruned_at: Mutex<Option<std::time::Instant>>,
     /// Live events for the browser (set once at startup).
     events: std::sync::OnceLock<crate::events::EventHub>,
 }
@@ -120,11 +157,17 @@ struct JobEntry {
     /// `None` = all the user's Items.
     scope: Option<String>,
     job: watch::Sender<BalanceJob>,
+    /// Serializes the writes of the job's record (so a newer state is never overwritten by an older one); true once
+    /// its completion is recorded.
+    persisted: Arc<tokio::sync::Mutex<bool>>,
+    /// The job finished but its completion could not be recorded: this entry answers for it until it is evicted.
+    unrecorded: bool,
 }
 
 impl BalanceRefresher {
     pub fn new(store: Arc<dyn Store>, plaid: plaid::PlaidClient, vault: Arc<Vault>, options: BalanceOptions) -> Self {
         let permits = Arc::new(Semaphore::new(options.max_concurrency.max(1)));
+        let worker_id = format!("balances-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -132,7 +175,10 @@ impl BalanceRefresher {
                 vault,
                 options,
                 permits,
+                worker_id,
                 jobs: Mutex::new(HashMap::new()),
+                starting: tokio::sync::Mutex::new(()),
+                pruned_at: Mutex::new(None),
                 events: Default::default(),
             }),
         }
@@ -152,38 +198,64 @@ impl BalanceRefresher {
             None => self.inner.store.list_items(user_id).await?,
         };
         let scope = item_id.map(str::to_owned);
-        let job_id = {
-            let mut jobs = self.inner.jobs.lock();
-            // The call is billed per request: a refresh of the same scope that is still running is joined.
-            let running = jobs
+        let starting = self.inner.starting.lock().await;
+        // The call is billed per request: a refresh of the same scope that is still running is joined.
+        if let Some(id) = self.local_running(user_id, &scope) {
+            return Ok(id);
+        }
+        self.inner.prune_finished().await;
+        let job_id = uuid::Uuid::new_v4().to_string();
+        let now = Utc::now();
+        let job = BalanceJob {
+            job_id: job_id.clone(),
+            state: if items.is_empty() { JobState::Done } else { JobState::Running },
+            started_at: now,
+            finished_at: items.is_empty().then_some(now),
+            items: items
                 .iter()
-                .find(|(_, e)| e.user_id == user_id && e.scope == scope && e.job.borrow().state == JobState::Running);
-            if let Some((id, _)) = running {
-                return Ok(id.clone());
-            }
-            let job_id = uuid::Uuid::new_v4().to_string();
-            let now = Utc::now();
-            let job = BalanceJob {
-                job_id: job_id.clone(),
-                state: if items.is_empty() { JobState::Done } else { JobState::Running },
-                started_at: now,
-                finished_at: items.is_empty().then_some(now),
-                items: items
-                    .iter()
-                    .map(|i| ItemBalanceOutcome {
-                        item_id: i.item_id.clone(),
-                        institution_name: i.institution_name.clone(),
-                        state: ItemRefreshState::Pending,
-                        accounts_updated: 0,
-                        error: None,
-                        finished_at: None,
-                    })
-                    .collect(),
-            };
-            let (tx, _) = watch::channel(job);
-            jobs.insert(job_id.clone(), JobEntry { user_id: user_id.to_owned(), scope, job: tx.clone() });
-            job_id
+                .map(|i| ItemBalanceOutcome {
+                    item_id: i.item_id.clone(),
+                    institution_name: i.institution_name.clone(),
+                    state: ItemRefreshState::Pending,
+                    accounts_updated: 0,
+                    error: None,
+                    finished_at: None,
+                })
+                .collect(),
         };
+        let record = NewJob {
+            kind: KIND_BALANCE_REFRESH.to_owned(),
+            // Another process running the same refresh for this user is joined too.
+            coalesce_key: Some(format!("{user_id}/{}", scope.as_deref().unwrap_or("*"))),
+            user_id: Some(user_id.to_owned()),
+            item_id: scope.clone(),
+            payload: serde_json::json!({ "item_id": scope }).to_string(),
+            run_after: now,
+            max_attempts: 1,
+        };
+        let store = &self.inner.store;
+        let worker = &self.inner.worker_id;
+        let created =
+            store.create_running_job(&job_id, &record, worker, self.inner.options.lease, &to_json(&job)).await?;
+        if created.coalesced {
+            return Ok(created.job_id);
+        }
+        if items.is_empty() {
+            store.complete_job(&job_id, worker, Some(&to_json(&job))).await?;
+            return Ok(job_id);
+        }
+        let (tx, _) = watch::channel(job);
+        let entry = JobEntry {
+            user_id: user_id.to_owned(),
+            scope,
+            job: tx.clone(),
+            persisted: Arc::default(),
+            unrecorded: false,
+        };
+        self.inner.jobs.lock().insert(job_id.clone(), entry);
+        drop(starting);
+
+        tokio::spawn(keep_leased(self.inner.clone(), job_id.clone(), tx.subscribe()));
         for item in items {
             let inner = self.inner.clone();
             let job_id = job_id.clone();
@@ -192,6 +264,7 @@ impl BalanceRefresher {
                 let outcome = crate::audit::with_item(&item_id, refresh_item(&inner, &item)).await;
                 let ok = outcome.is_ok();
                 inner.record(&job_id, &item_id, outcome);
+                inner.persist(&job_id).await;
                 if let Some(events) = inner.events.get() {
                     crate::events::publish_balance_outcome(events, &inner.store, &item, &job_id, ok).await;
                 }
@@ -200,30 +273,149 @@ impl BalanceRefresher {
         Ok(job_id)
     }
 
-    /// The job's state, waiting up to `wait` for it to finish. None = unknown job or another user's.
-    pub async fn status(&self, user_id: &str, job_id: &str, wait: Duration) -> Option<BalanceJob> {
+    /// The job's state, waiting up to `wait` for it to finish. `Ok(None)` = unknown job, another user's, or
+    /// finished longer than `keep_finished_jobs` ago. Works for jobs started by any process sharing the database.
+    pub async fn status(
+        &self,
+        user_id: &str,
+        job_id: &str,
+        wait: Duration,
+    ) -> Result<Option<BalanceJob>, BalanceError> {
         self.evict_finished();
-        let mut rx = {
+        let local = {
             let jobs = self.inner.jobs.lock();
-            let entry = jobs.get(job_id).filter(|e| e.user_id == user_id)?;
-            entry.job.subscribe()
+            jobs.get(job_id).map(|e| {
+                (e.user_id == user_id && !self.expired(e.job.borrow().finished_at, Utc::now()))
+                    .then(|| e.job.subscribe())
+            })
         };
-        if !wait.is_zero() {
-            // Either it finishes in time or we answer with the current state; a closed channel cannot happen
-            // while we hold a receiver of a live entry, and would only mean "answer now" anyway.
-            let _ = tokio::time::timeout(wait, rx.wait_for(|j| j.state == JobState::Done)).await;
+        match local {
+            Some(None) => return Ok(None),
+            Some(Some(mut rx)) => {
+                if !wait.is_zero() {
+                    // Either it finishes in time or we answer with the current state; a closed channel (the job
+                    // finished and was recorded) still holds the final state.
+                    let _ = tokio::time::timeout(wait, rx.wait_for(|j| j.state == JobState::Done)).await;
+                }
+                let job = rx.borrow().clone();
+                return Ok(Some(job));
+            }
+            None => {}
         }
-        let job = rx.borrow().clone();
-        Some(job)
+
+        // Not running here: the record, re-read until it is finished or the wait is over.
+        let deadline = tokio::time::Instant::now() + wait;
+        let Some(mut job) = self.read(user_id, job_id, true).await? else { return Ok(None) };
+        while job.state != JobState::Done {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            tokio::time::sleep(self.inner.options.poll_interval.min(deadline - now)).await;
+            match self.read(user_id, job_id, false).await {
+                Ok(Some(newer)) => job = newer,
+                // Deleted meanwhile: the last state seen is the answer.
+                Ok(None) => break,
+                Err(e) => tracing::warn!(job_id, error = %e, "cannot re-read a balance refresh job; retrying"),
+            }
+        }
+        Ok(Some(job))
     }
 
-    fn evict_finished(&self) {
-        let keep = chrono::Duration::from_std(self.inner.options.keep_finished_jobs).unwrap_or(chrono::Duration::MAX);
+    /// The job of this user and scope running in this process, if any.
+    fn local_running(&self, user_id: &str, scope: &Option<String>) -> Option<String> {
+        let jobs = self.inner.jobs.lock();
+        jobs.iter()
+            .find(|(_, e)| e.user_id == user_id && e.scope == *scope && e.job.borrow().state == JobState::Running)
+            .map(|(id, _)| id.clone())
+    }
+
+    /// The job's record as the user sees it. `evict`: a job finished longer than `keep_finished_jobs` ago is gone.
+    async fn read(&self, user_id: &str, job_id: &str, evict: bool) -> Result<Option<BalanceJob>, BalanceError> {
+        let record = match self.inner.store.get_job(job_id).await {
+            Ok(record) => record,
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(BalanceError::Store(e)),
+        };
+        if record.kind != KIND_BALANCE_REFRESH || record.user_id.as_deref() != Some(user_id) {
+            return Ok(None);
+        }
         let now = Utc::now();
-        self.inner.jobs.lock().retain(|_, e| {
-            let job = e.job.borrow();
-            job.finished_at.is_none_or(|at| now.signed_duration_since(at) < keep)
-        });
+        let Some(job) = job_from_record(&record, now) else {
+            tracing::error!(job_id, "a balance refresh job's record cannot be read");
+            return Ok(None);
+        };
+        if evict && self.expired(job.finished_at, now) {
+            return Ok(None);
+        }
+        Ok(Some(job))
+    }
+
+    /// A job finished at `finished_at` is no longer readable.
+    fn expired(&self, finished_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        let keep = chrono::Duration::from_std(self.inner.options.keep_finished_jobs).unwrap_or(chrono::Duration::MAX);
+        finished_at.is_some_and(|at| now.signed_duration_since(at) >= keep)
+    }
+
+    /// Forgets finished jobs whose completion could not be recorded once they expire. (A recorded completion
+    /// removes its entry; until then the entry answers for the job, whose record may still say running.)
+    fn evict_finished(&self) {
+        let now = Utc::now();
+        self.inner.jobs.lock().retain(|_, e| !(e.unrecorded && self.expired(e.job.borrow().finished_at, now)));
+    }
+}
+
+/// The user's view of a job record: its stored progress, except that a job whose process stopped before it
+/// finished (lease run out, or failed by the reclaimer) is finished, its unfinished Items interrupted.
+fn job_from_record(record: &crate::store::Job, now: DateTime<Utc>) -> Option<BalanceJob> {
+    use crate::store::JobState as Stored;
+    let mut job: BalanceJob = serde_json::from_str(record.result.as_deref()?).ok()?;
+    job.job_id.clone_from(&record.id);
+    let interrupted_at = match record.state {
+        Stored::Done => None,
+        Stored::Running => match record.lease_expires_at {
+            Some(at) if at >= now => None,
+            at => Some(at.unwrap_or(record.updated_at)),
+        },
+        Stored::Queued | Stored::Failed => Some(record.lease_expires_at.unwrap_or(record.updated_at)),
+    };
+    if let Some(at) = interrupted_at {
+        let at = at.min(now);
+        for item in job.items.iter_mut().filter(|i| i.state == ItemRefreshState::Pending) {
+            item.state = ItemRefreshState::Error;
+            item.finished_at = Some(at);
+            item.error = Some(UserFacingError {
+                code: INTERRUPTED.into(),
+                message: "The refresh was interrupted before your bank answered. The last known balance is shown; \
+                          try again."
+                    .into(),
+            });
+        }
+        job.state = JobState::Done;
+        job.finished_at = job.finished_at.or(Some(at));
+    }
+    Some(job)
+}
+
+fn to_json(job: &BalanceJob) -> String {
+    serde_json::to_string(job).expect("a balance job serializes")
+}
+
+/// Renews the job record's lease while the job runs here.
+async fn keep_leased(inner: Arc<Inner>, job_id: String, mut rx: watch::Receiver<BalanceJob>) {
+    let every = (inner.options.lease / 3).max(Duration::from_millis(20));
+    loop {
+        tokio::select! {
+            // Finished (or the job was dropped): nothing left to hold.
+            _ = rx.wait_for(|j| j.state == JobState::Done) => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        match inner.store.heartbeat_job(&job_id, &inner.worker_id, inner.options.lease).await {
+            Ok(()) => {}
+            // Completed meanwhile, or the lease ran out and the reclaimer failed the job.
+            Err(StoreError::NotFound) => return,
+            Err(e) => tracing::warn!(job_id = %job_id, error = %e, "cannot renew a balance refresh job's lease"),
+        }
     }
 }
 
@@ -252,6 +444,63 @@ impl Inner {
                 job.finished_at = Some(now);
             }
         });
+    }
+
+    /// Writes the job's current state to its record: progress, or the completion once every Item finished (then
+    /// the record alone answers for the job). Writes are serialized and each writes the latest state.
+    async fn persist(&self, job_id: &str) {
+        let Some((job, persisted)) = self.jobs.lock().get(job_id).map(|e| (e.job.clone(), e.persisted.clone())) else {
+            return;
+        };
+        let mut completed = persisted.lock().await;
+        if *completed {
+            return;
+        }
+        let snapshot = job.borrow().clone();
+        let json = to_json(&snapshot);
+        let done = snapshot.state == JobState::Done;
+        let written = if done {
+            self.store.complete_job(job_id, &self.worker_id, Some(&json)).await
+        } else {
+            self.store.update_running_job_result(job_id, &self.worker_id, &json).await
+        };
+        match written {
+            Ok(()) if done => {
+                *completed = true;
+                self.jobs.lock().remove(job_id);
+                return;
+            }
+            Ok(()) => return,
+            Err(StoreError::NotFound) => {
+                tracing::warn!(job_id, "a balance refresh job's record is no longer held (its lease ran out)");
+            }
+            Err(e) => tracing::warn!(job_id, error = %e, "cannot record a balance refresh job's progress"),
+        }
+        if done {
+            if let Some(entry) = self.jobs.lock().get_mut(job_id) {
+                entry.unrecorded = true;
+            }
+        }
+    }
+
+    /// Deletes finished job records long unreadable, at most every [`PRUNE_EVERY`]; best effort.
+    async fn prune_finished(&self) {
+        {
+            let mut at = self.pruned_at.lock();
+            if at.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+                return;
+            }
+            *at = Some(std::time::Instant::now());
+        }
+        let keep = chrono::Duration::from_std(self.options.keep_finished_jobs).unwrap_or(chrono::Duration::MAX);
+        let Some(before) = keep.checked_add(&PRUNE_AFTER).and_then(|age| Utc::now().checked_sub_signed(age)) else {
+            return;
+        };
+        match self.store.delete_finished_jobs(KIND_BALANCE_REFRESH, before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "old balance refresh jobs deleted"),
+            Err(e) => tracing::warn!(error = %e, "cannot delete old balance refresh jobs"),
+        }
     }
 }
 

@@ -104,6 +104,7 @@ contract!(
     job_lease_complete_and_fail,
     expired_lease_is_reclaimed,
     concurrent_claimers_never_share_a_job,
+    running_jobs_are_recorded_joined_and_never_claimed,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1267,6 +1268,74 @@ async fn concurrent_claimers_never_share_a_job(s: S) {
     let unique: HashSet<_> = all.iter().cloned().collect();
     assert_eq!(all.len(), unique.len(), "a job was claimed twice");
     assert_eq!(unique, expected);
+}
+
+async fn running_jobs_are_recorded_joined_and_never_claimed(s: S) {
+    let lease = Duration::from_secs(60);
+    let new = NewJob {
+        coalesce_key: Some("u1/*".into()),
+        user_id: Some("u1".into()),
+        item_id: None,
+        ..NewJob::for_item("balance_refresh", "unused")
+    };
+    let created = s.create_running_job("job-1", &new, "w1", lease, r#"{"n":0}"#).await.unwrap();
+    assert_eq!(created, Enqueued { job_id: "job-1".into(), coalesced: false });
+    let job = s.get_job("job-1").await.unwrap();
+    assert_eq!(
+        (job.kind.as_str(), job.state, job.attempts, job.max_attempts, job.lease_owner.as_deref()),
+        ("balance_refresh", JobState::Running, 1, 1, Some("w1"))
+    );
+    assert_eq!(
+        (job.user_id.as_deref(), job.item_id.as_deref(), job.result.as_deref()),
+        (Some("u1"), None, Some(r#"{"n":0}"#))
+    );
+    assert!(job.lease_expires_at.unwrap() > Utc::now() + chrono::Duration::seconds(50));
+
+    // The same work while it runs under a live lease, from any worker: joined, nothing created.
+    let again = s.create_running_job("job-2", &new, "w2", lease, "{}").await.unwrap();
+    assert_eq!(again, Enqueued { job_id: "job-1".into(), coalesced: true });
+    assert!(is_not_found(s.get_job("job-2").await));
+    // Other work: its own job.
+    let one_item = NewJob { coalesce_key: Some("u1/item-a".into()), item_id: Some("item-a".into()), ..new.clone() };
+    assert!(!s.create_running_job("job-3", &one_item, "w1", lease, "{}").await.unwrap().coalesced);
+    // Workers never claim such a job.
+    assert!(s.claim_job("w9", lease).await.unwrap().is_none());
+
+    // Progress is written by the holder only; completion ends it, and the same work then starts anew.
+    s.update_running_job_result("job-1", "w1", r#"{"n":1}"#).await.unwrap();
+    assert!(is_not_found(s.update_running_job_result("job-1", "w2", "{}").await), "only the holder");
+    assert_eq!(s.get_job("job-1").await.unwrap().result.as_deref(), Some(r#"{"n":1}"#));
+    s.heartbeat_job("job-1", "w1", lease).await.unwrap();
+    s.complete_job("job-1", "w1", Some(r#"{"n":2}"#)).await.unwrap();
+    let job = s.get_job("job-1").await.unwrap();
+    assert_eq!((job.state, job.result.as_deref()), (JobState::Done, Some(r#"{"n":2}"#)));
+    assert!(is_not_found(s.update_running_job_result("job-1", "w1", "{}").await), "finished");
+    let next = s.create_running_job("job-4", &new, "w2", lease, "{}").await.unwrap();
+    assert_eq!(next, Enqueued { job_id: "job-4".into(), coalesced: false });
+
+    // A holder that dies stops renewing: its job is neither joined nor claimed once the lease ran out, and the
+    // reclaimer fails it.
+    let dying = NewJob { coalesce_key: Some("u2/*".into()), user_id: Some("u2".into()), ..new.clone() };
+    s.create_running_job("job-5", &dying, "crashed", Duration::from_millis(50), "{}").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(s.claim_job("w9", lease).await.unwrap().is_none(), "a dead holder's job is not run again");
+    let fresh = s.create_running_job("job-6", &dying, "w3", lease, "{}").await.unwrap();
+    assert_eq!(fresh, Enqueued { job_id: "job-6".into(), coalesced: false });
+    assert_eq!(s.reclaim_expired_jobs().await.unwrap(), 1);
+    let job = s.get_job("job-5").await.unwrap();
+    assert_eq!((job.state, job.last_error.as_deref()), (JobState::Failed, Some("lease expired")));
+
+    // Retention: finished jobs of the kind started before the cutoff go; running ones and other kinds stay.
+    let sync = s.enqueue_job(&NewJob::for_item("sync", "item-a")).await.unwrap().job_id;
+    s.claim_job("w1", lease).await.unwrap().unwrap();
+    s.complete_job(&sync, "w1", None).await.unwrap();
+    assert_eq!(s.delete_finished_jobs("balance_refresh", Utc::now() - chrono::Duration::hours(1)).await.unwrap(), 0);
+    assert_eq!(s.delete_finished_jobs("balance_refresh", Utc::now() + chrono::Duration::seconds(1)).await.unwrap(), 2);
+    assert!(is_not_found(s.get_job("job-1").await));
+    assert!(is_not_found(s.get_job("job-5").await));
+    for kept in ["job-3", "job-4", "job-6", sync.as_str()] {
+        s.get_job(kept).await.unwrap();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -74,6 +74,7 @@ async fn status(
             }
         }
     }
-    let job = state.balances.status(user.id(), &job_id, wait).await.ok_or(ApiError::NotFound("balance refresh job"))?;
+    let job =
+        state.balances.status(user.id(), &job_id, wait).await?.ok_or(ApiError::NotFound("balance refresh job"))?;
     Ok(AppJson(job))
 }

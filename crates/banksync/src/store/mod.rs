@@ -224,6 +224,25 @@ pub trait Store: Send + Sync + 'static {
     /// again). Returns how many.
     async fn reclaim_expired_jobs(&self) -> Result<u64>;
     async fn get_job(&self, job_id: &str) -> Result<Job>;
+
+    // Jobs run by the process that asked for them (live balance refreshes), recorded for every process to read.
+    /// Creates job `id` already `running`, leased to `worker_id` for `lease`, with `result` as its progress and its
+    /// only attempt used (`job.max_attempts` and `job.run_after` do not apply): `claim_job` never takes it, and
+    /// `reclaim_expired_jobs` fails it once its holder stops renewing the lease (`heartbeat_job`). When a job with
+    /// the same (kind, coalesce_key) is running under a live lease, that one is returned (`coalesced`) instead;
+    /// best effort across processes on PostgreSQL (two simultaneous requests may both create one).
+    async fn create_running_job(
+        &self,
+        id: &str,
+        job: &NewJob,
+        worker_id: &str,
+        lease: Duration,
+        result: &str,
+    ) -> Result<Enqueued>;
+    /// Replaces the progress (`result`) of a running job; `NotFound` when the worker no longer holds it.
+    async fn update_running_job_result(&self, job_id: &str, worker_id: &str, result: &str) -> Result<()>;
+    /// Deletes `done`/`failed` jobs of `kind` due (`run_after`) before `before`; returns how many.
+    async fn delete_finished_jobs(&self, kind: &str, before: chrono::DateTime<chrono::Utc>) -> Result<u64>;
 }
 
 /// Opens the store named by `url`: `sqlite:…` or `postgres://…`/`postgresql://…`. Anything else is an error, never

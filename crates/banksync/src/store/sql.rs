@@ -275,6 +275,18 @@ pub const FAIL_JOB_SUPERSEDED: &str = "UPDATE jobs SET state = 'failed', last_er
 pub const RECLAIM_EXHAUSTED_JOBS: &str = "UPDATE jobs SET state = 'failed', \
     last_error = COALESCE(last_error, 'lease expired'), lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
     WHERE state = 'running' AND lease_expires_at < $1 AND attempts >= max_attempts";
+/// $8 now. A running job with its one attempt used, unless the same work runs under a live lease.
+pub const INSERT_RUNNING_JOB: &str = "INSERT INTO jobs (id, kind, coalesce_key, user_id, item_id, payload, result, \
+    state, attempts, max_attempts, run_after, lease_owner, lease_expires_at, created_at, updated_at) \
+    SELECT $1, $2, $3, $4, $5, $6, $7, 'running', 1, 1, $8, $9, $10, $8, $8 \
+    WHERE NOT EXISTS (SELECT 1 FROM jobs r WHERE r.kind = $2 AND r.coalesce_key = $3 AND r.state = 'running' \
+    AND r.lease_expires_at >= $8)";
+pub const LIVE_RUNNING_JOB: &str = "SELECT id FROM jobs WHERE kind = $1 AND coalesce_key = $2 AND state = 'running' \
+    AND lease_expires_at >= $3 ORDER BY created_at DESC, id LIMIT 1";
+pub const UPDATE_RUNNING_JOB_RESULT: &str = "UPDATE jobs SET result = $3, updated_at = $4 \
+    WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
+pub const DELETE_FINISHED_JOBS: &str =
+    "DELETE FROM jobs WHERE kind = $1 AND state IN ('done', 'failed') AND run_after < $2";
 
 /// One change of a sync page.
 pub enum PageOp<'a> {
@@ -1495,6 +1507,76 @@ macro_rules! impl_store {
                     .fetch_one(self.reader())
                     .await?
                     .try_into()
+            }
+
+            async fn create_running_job(
+                &self,
+                id: &str,
+                job: &$crate::store::model::NewJob,
+                worker_id: &str,
+                lease: std::time::Duration,
+                result: &str,
+            ) -> $crate::store::Result<$crate::store::model::Enqueued> {
+                // The running job found may end between the two statements: then try again.
+                for _ in 0..3 {
+                    let now = chrono::Utc::now();
+                    let inserted = sqlx::query($crate::store::sql::INSERT_RUNNING_JOB)
+                        .bind(id)
+                        .bind(&job.kind)
+                        .bind(&job.coalesce_key)
+                        .bind(&job.user_id)
+                        .bind(&job.item_id)
+                        .bind(&job.payload)
+                        .bind(result)
+                        .bind($crate::store::codec::ts(now))
+                        .bind(worker_id)
+                        .bind($crate::store::codec::ts(now + $crate::store::sql::chrono_duration(lease)))
+                        .execute(self.writer())
+                        .await?
+                        .rows_affected();
+                    if inserted == 1 {
+                        return Ok($crate::store::model::Enqueued { job_id: id.to_owned(), coalesced: false });
+                    }
+                    let running: Option<(String,)> = sqlx::query_as($crate::store::sql::LIVE_RUNNING_JOB)
+                        .bind(&job.kind)
+                        .bind(&job.coalesce_key)
+                        .bind($crate::store::codec::ts(now))
+                        .fetch_optional(self.writer())
+                        .await?;
+                    if let Some((job_id,)) = running {
+                        return Ok($crate::store::model::Enqueued { job_id, coalesced: true });
+                    }
+                }
+                Err($crate::store::StoreError::Conflict("the same job keeps starting and ending".into()))
+            }
+
+            async fn update_running_job_result(
+                &self,
+                job_id: &str,
+                worker_id: &str,
+                result: &str,
+            ) -> $crate::store::Result<()> {
+                let done = sqlx::query($crate::store::sql::UPDATE_RUNNING_JOB_RESULT)
+                    .bind(job_id)
+                    .bind(worker_id)
+                    .bind(result)
+                    .bind($crate::store::codec::ts(chrono::Utc::now()))
+                    .execute(self.writer())
+                    .await?;
+                $crate::store::sql::one_row(done.rows_affected())
+            }
+
+            async fn delete_finished_jobs(
+                &self,
+                kind: &str,
+                before: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::Result<u64> {
+                Ok(sqlx::query($crate::store::sql::DELETE_FINISHED_JOBS)
+                    .bind(kind)
+                    .bind($crate::store::codec::ts(before))
+                    .execute(self.writer())
+                    .await?
+                    .rows_affected())
             }
         }
 

@@ -384,3 +384,60 @@ async fn two_instances_never_sync_one_item_at_once() {
     })
     .await;
 }
+
+/// A live balance refresh started on instance A is answered by instance B too: B sees it running, joins it instead
+/// of starting a second one, long-polls it to completion, and hides it from another user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balance_refresh_started_on_one_instance_is_long_polled_to_completion_on_the_other() {
+    in_fresh_schema(|url| async move {
+        let (pair, b) = two_instances(url).await;
+        let Pair { app, items, http, .. } = &pair;
+        let bob = seed_user(&app.store, "bob").await;
+        let on_b = |method: reqwest::Method, path: String, token: String| {
+            let mut request = http.request(method.clone(), format!("{}{path}", b.url)).bearer_auth(token);
+            if method == reqwest::Method::POST {
+                request = request.json(&json!({}));
+            }
+            async move {
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                (status, response.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let token = app.user.token.clone();
+
+        // The first balance call takes 3 s; the others answer at once.
+        app.sim_post("/sim/faults", json!({"endpoint": "/accounts/balance/get", "latency_ms": 3000, "count": 1})).await;
+        let started = Instant::now();
+        let (status, job) = app.post("/api/balances/refresh", json!({})).await;
+        assert_eq!(status, 202, "{job}");
+        assert!(started.elapsed() < Duration::from_secs(2), "answered at once");
+        let job_id = job["job_id"].as_str().unwrap().to_owned();
+        let poll = format!("/api/balances/refresh/{job_id}");
+
+        let (status, early) = on_b(reqwest::Method::GET, format!("{poll}?wait=1"), token.clone()).await;
+        assert_eq!(status, 200, "instance B answers for A's job: {early}");
+        assert_eq!(early["job_id"], job_id.as_str());
+        assert_eq!(early["state"], "running", "{early}");
+        assert_eq!(early["items"].as_array().unwrap().len(), items.len(), "{early}");
+        let (status, joined) = on_b(reqwest::Method::POST, "/api/balances/refresh".into(), token.clone()).await;
+        assert_eq!((status, joined["job_id"].as_str()), (202, Some(job_id.as_str())), "B joins A's running refresh");
+        let (status, foreign) = on_b(reqwest::Method::GET, format!("{poll}?wait=0"), bob.token.clone()).await;
+        assert_eq!(status, 404, "another user's job: {foreign}");
+
+        let (status, done) = on_b(reqwest::Method::GET, format!("{poll}?wait=20"), token.clone()).await;
+        assert_eq!(status, 200, "{done}");
+        assert_eq!(done["state"], "done", "{done}");
+        assert!(started.elapsed() < Duration::from_secs(15), "the long-poll ended when the job did");
+        for outcome in done["items"].as_array().unwrap() {
+            assert_eq!(outcome["state"], "ok", "{done}");
+            assert!(outcome["accounts_updated"].as_u64() > Some(0), "{done}");
+        }
+        // Both instances agree, and nothing is left running.
+        let on_a = app.get(&format!("{poll}?wait=0")).await;
+        assert_eq!(on_a["state"], "done");
+        assert_eq!(on_a["items"], done["items"]);
+        assert_eq!(app.open_jobs().await, 0);
+    })
+    .await;
+}
