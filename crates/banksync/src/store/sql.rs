@@ -108,9 +108,30 @@ pub const STAGING_ON_CONFLICT: &str = " ON CONFLICT (run_id, transaction_id) DO 
     location = excluded.location, account_owner = excluded.account_owner, raw = excluded.raw";
 pub const DELETE_STAGING: &str = "DELETE FROM sync_staging WHERE run_id = $1";
 
+/// The upsert of a transaction row (after `INSERT ... VALUES/SELECT`): Plaid's later version replaces the row and
+/// restores it if it was removed; user fields are never overwritten; a transaction_id owned by another Item is
+/// left alone.
+macro_rules! upsert_transaction_on_conflict {
+    () => {
+        " ON CONFLICT (transaction_id) DO UPDATE SET account_id = excluded.account_id, amount = excluded.amount, \
+        amount_key = excluded.amount_key, currency = excluded.currency, \
+        currency_is_official = excluded.currency_is_official, datetime = excluded.datetime, \
+        time_unknown = excluded.time_unknown, date = excluded.date, authorized_date = excluded.authorized_date, \
+        name = excluded.name, merchant_name = excluded.merchant_name, display_name = excluded.display_name, \
+        logo_url = excluded.logo_url, website = excluded.website, pfc_primary = excluded.pfc_primary, \
+        pfc_detailed = excluded.pfc_detailed, pfc_confidence = excluded.pfc_confidence, \
+        pfc_icon_url = excluded.pfc_icon_url, payment_channel = excluded.payment_channel, pending = excluded.pending, \
+        pending_transaction_id = excluded.pending_transaction_id, counterparties = excluded.counterparties, \
+        location = excluded.location, account_owner = excluded.account_owner, raw = excluded.raw, deleted_at = NULL, \
+        updated_at = excluded.updated_at \
+        WHERE transactions.item_ref = excluded.item_ref"
+    };
+}
+
 /// $1 run, $2 item_ref, $3 user_id, $4 now. Upserts by transaction_id (restoring soft-deleted rows); user fields
 /// are never overwritten; a transaction_id owned by another Item is left alone.
-pub const MOVE_UPSERTS: &str = "INSERT INTO transactions (transaction_id, item_ref, user_id, account_id, amount, \
+pub const MOVE_UPSERTS: &str = concat!(
+    "INSERT INTO transactions (transaction_id, item_ref, user_id, account_id, amount, \
     amount_key, currency, currency_is_official, datetime, time_unknown, date, authorized_date, name, merchant_name, \
     display_name, logo_url, website, pfc_primary, pfc_detailed, pfc_confidence, pfc_icon_url, payment_channel, \
     pending, pending_transaction_id, counterparties, location, account_owner, raw, deleted_at, created_at, \
@@ -118,19 +139,9 @@ pub const MOVE_UPSERTS: &str = "INSERT INTO transactions (transaction_id, item_r
     SELECT transaction_id, $2, $3, account_id, amount, amount_key, currency, currency_is_official, datetime, \
     time_unknown, date, authorized_date, name, merchant_name, display_name, logo_url, website, pfc_primary, \
     pfc_detailed, pfc_confidence, pfc_icon_url, payment_channel, pending, pending_transaction_id, counterparties, \
-    location, account_owner, raw, NULL, $4, $4 FROM sync_staging WHERE run_id = $1 AND op = 'upsert' \
-    ON CONFLICT (transaction_id) DO UPDATE SET account_id = excluded.account_id, amount = excluded.amount, \
-    amount_key = excluded.amount_key, currency = excluded.currency, \
-    currency_is_official = excluded.currency_is_official, datetime = excluded.datetime, \
-    time_unknown = excluded.time_unknown, date = excluded.date, authorized_date = excluded.authorized_date, \
-    name = excluded.name, merchant_name = excluded.merchant_name, display_name = excluded.display_name, \
-    logo_url = excluded.logo_url, website = excluded.website, pfc_primary = excluded.pfc_primary, \
-    pfc_detailed = excluded.pfc_detailed, pfc_confidence = excluded.pfc_confidence, \
-    pfc_icon_url = excluded.pfc_icon_url, payment_channel = excluded.payment_channel, pending = excluded.pending, \
-    pending_transaction_id = excluded.pending_transaction_id, counterparties = excluded.counterparties, \
-    location = excluded.location, account_owner = excluded.account_owner, raw = excluded.raw, deleted_at = NULL, \
-    updated_at = excluded.updated_at \
-    WHERE transactions.item_ref = excluded.item_ref";
+    location, account_owner, raw, NULL, $4, $4 FROM sync_staging WHERE run_id = $1 AND op = 'upsert'",
+    upsert_transaction_on_conflict!()
+);
 // In the three statements below, `item_ref || ''` keeps the planner from walking the Item's index (every row of the
 // Item) instead of looking up the few staged ids by primary key; without table statistics SQLite would guess wrong.
 
@@ -181,20 +192,8 @@ pub const DIRECT_COLUMNS: &str = "transaction_id, item_ref, user_id, account_id,
     logo_url, website, pfc_primary, pfc_detailed, pfc_confidence, pfc_icon_url, payment_channel, pending, \
     pending_transaction_id, counterparties, location, account_owner, raw, created_at, updated_at";
 pub const DIRECT_COLUMN_COUNT: usize = 30;
-/// Same rules as `MOVE_UPSERTS`: a later page's version replaces an earlier one (restoring it if removed); a
-/// transaction_id owned by another Item is left alone.
-pub const DIRECT_ON_CONFLICT: &str = " ON CONFLICT (transaction_id) DO UPDATE SET account_id = excluded.account_id, \
-    amount = excluded.amount, amount_key = excluded.amount_key, currency = excluded.currency, \
-    currency_is_official = excluded.currency_is_official, datetime = excluded.datetime, \
-    time_unknown = excluded.time_unknown, date = excluded.date, authorized_date = excluded.authorized_date, \
-    name = excluded.name, merchant_name = excluded.merchant_name, display_name = excluded.display_name, \
-    logo_url = excluded.logo_url, website = excluded.website, pfc_primary = excluded.pfc_primary, \
-    pfc_detailed = excluded.pfc_detailed, pfc_confidence = excluded.pfc_confidence, \
-    pfc_icon_url = excluded.pfc_icon_url, payment_channel = excluded.payment_channel, pending = excluded.pending, \
-    pending_transaction_id = excluded.pending_transaction_id, counterparties = excluded.counterparties, \
-    location = excluded.location, account_owner = excluded.account_owner, raw = excluded.raw, deleted_at = NULL, \
-    updated_at = excluded.updated_at \
-    WHERE transactions.item_ref = excluded.item_ref";
+/// A later page's version replaces an earlier one (see the macro).
+pub const DIRECT_ON_CONFLICT: &str = upsert_transaction_on_conflict!();
 
 pub const GET_TRANSACTION: &str = "SELECT t.transaction_id, i.item_id, t.account_id, t.amount, t.currency, \
     t.currency_is_official, t.datetime, t.time_unknown, t.date, t.authorized_date, t.name, t.merchant_name, \
