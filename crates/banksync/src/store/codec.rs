@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
 use rust_decimal::Decimal;
 
 use super::StoreError;
@@ -17,7 +17,43 @@ const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
 const DATE_FORMAT: &str = "%Y-%m-%d";
 
 pub fn ts(t: DateTime<Utc>) -> String {
-    t.format(TS_FORMAT).to_string()
+    // Written by hand: a sync formats several timestamps per transaction on its critical path, and chrono's
+    // `format` re-parses the pattern each time. Same text as `TS_FORMAT` (a test holds them together); chrono for
+    // what the fast path does not cover (years outside 0–9999, leap seconds).
+    let nanos = t.timestamp_subsec_nanos();
+    if !(0..=9999).contains(&t.year()) || nanos >= 1_000_000_000 {
+        return t.format(TS_FORMAT).to_string();
+    }
+    let mut out = String::with_capacity(27);
+    push_date(&mut out, t.year(), t.month(), t.day());
+    out.push('T');
+    push_digits(&mut out, t.hour(), 2);
+    out.push(':');
+    push_digits(&mut out, t.minute(), 2);
+    out.push(':');
+    push_digits(&mut out, t.second(), 2);
+    out.push('.');
+    push_digits(&mut out, nanos / 1_000, 6);
+    out.push('Z');
+    out
+}
+
+/// `YYYY-MM-DD` of a year in 0–9999.
+fn push_date(out: &mut String, year: i32, month: u32, day: u32) {
+    push_digits(out, year.unsigned_abs(), 4);
+    out.push('-');
+    push_digits(out, month, 2);
+    out.push('-');
+    push_digits(out, day, 2);
+}
+
+/// `value` zero-padded to `width` digits (`value` < 10^width).
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    let mut divisor = 10u32.pow(width - 1);
+    while divisor > 0 {
+        out.push(char::from(b'0' + ((value / divisor) % 10) as u8));
+        divisor /= 10;
+    }
 }
 
 pub fn ts_opt(t: Option<DateTime<Utc>>) -> Option<String> {
@@ -42,7 +78,12 @@ pub fn now() -> DateTime<Utc> {
 }
 
 pub fn date(d: NaiveDate) -> String {
-    d.format(DATE_FORMAT).to_string()
+    if !(0..=9999).contains(&d.year()) {
+        return d.format(DATE_FORMAT).to_string();
+    }
+    let mut out = String::with_capacity(10);
+    push_date(&mut out, d.year(), d.month(), d.day());
+    out
 }
 
 pub fn parse_date(s: &str) -> Result<NaiveDate, StoreError> {
@@ -132,6 +173,34 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn hand_written_timestamps_and_dates_match_the_formats() {
+        use chrono::TimeZone;
+        let mut samples: Vec<DateTime<Utc>> = vec![
+            Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 24, 16, 15, 32).unwrap() + chrono::Duration::nanoseconds(123_456_789),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap() + chrono::Duration::microseconds(999_999),
+            Utc.with_ymd_and_hms(-5, 3, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap(),
+            // A leap second (chrono keeps it as nanoseconds past 1e9).
+            NaiveDate::from_ymd_opt(2016, 12, 31).unwrap().and_hms_micro_opt(23, 59, 59, 1_500_000).unwrap().and_utc(),
+        ];
+        // A walk over ~60 years in steps that hit every field value.
+        let mut t = Utc.with_ymd_and_hms(1990, 1, 1, 0, 0, 0).unwrap();
+        for i in 0..20_000 {
+            samples.push(t);
+            t += chrono::Duration::seconds(97_213) + chrono::Duration::microseconds(i * 7_919);
+        }
+        for t in samples {
+            assert_eq!(ts(t), t.format(TS_FORMAT).to_string(), "{t:?}");
+            assert_eq!(date(t.date_naive()), t.date_naive().format(DATE_FORMAT).to_string(), "{t:?}");
+            if (0..=9999).contains(&t.year()) && t.timestamp_subsec_nanos() < 1_000_000_000 {
+                assert_eq!(parse_ts(&ts(t)).unwrap(), t.with_nanosecond(t.nanosecond() / 1000 * 1000).unwrap());
+            }
+        }
     }
 
     #[test]
