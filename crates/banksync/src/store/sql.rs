@@ -439,6 +439,23 @@ macro_rules! impl_store {
                 )
             }
 
+            /// A multi-row insert of `chunk` straight into `transactions`.
+            fn direct_insert<'a>(
+                item: &'a $crate::store::model::Item,
+                now: &'a str,
+                chunk: &[&'a $crate::store::model::NewTransaction],
+            ) -> sqlx::QueryBuilder<'a, $db> {
+                use $crate::store::sql::*;
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("INSERT INTO transactions ({DIRECT_COLUMNS}) "));
+                qb.push_values(chunk.iter().copied(), |mut b, t| {
+                    b.push_bind(t.transaction_id.as_str()).push_bind(item.id.as_str()).push_bind(item.user_id.as_str());
+                    Self::push_txn_fields(&mut b, t);
+                    b.push_bind(now).push_bind(now);
+                });
+                qb.push(DIRECT_ON_CONFLICT);
+                qb
+            }
+
             /// Inside `tx`, which holds the run's initial-sync claim: writes consecutive pages straight into
             /// `transactions` (hidden until the commit), then applies their removals and pending→posted
             /// replacements.
@@ -461,17 +478,17 @@ macro_rules! impl_store {
                 // Ids in order: the primary-key index is then filled left to right within a batch, not at random.
                 upserts.sort_unstable_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
                 let mut stats = $crate::store::model::ApplyStats::default();
-                for chunk in upserts.chunks(rows_per_statement(DIRECT_COLUMN_COUNT)) {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(format!("INSERT INTO transactions ({DIRECT_COLUMNS}) "));
-                    qb.push_values(chunk, |mut b, t| {
-                        b.push_bind(t.transaction_id.as_str())
-                            .push_bind(item.id.as_str())
-                            .push_bind(item.user_id.as_str());
-                        Self::push_txn_fields(&mut b, t);
-                        b.push_bind(now.as_str()).push_bind(now.as_str());
-                    });
-                    qb.push(DIRECT_ON_CONFLICT);
-                    stats.upserted += qb.build().execute(&mut **tx).await?.rows_affected();
+                // Binding a statement's ~30,000 values takes about a quarter of the time SQLite takes to run it, so
+                // the next statement is bound while the database thread runs the current one (measured: 100,000
+                // transactions 50.6k/s -> 53.0k/s, six interleaved runs each).
+                let mut chunks = upserts.chunks(rows_per_statement(DIRECT_COLUMN_COUNT));
+                let statement = |chunk| Self::direct_insert(item, &now, chunk);
+                let mut next = chunks.next().map(statement);
+                while let Some(mut qb) = next.take() {
+                    let (done, following) =
+                        tokio::join!(qb.build().execute(&mut **tx), async { chunks.next().map(statement) });
+                    stats.upserted += done?.rows_affected();
+                    next = following;
                 }
                 // Soft deletes of some of the Item's rows by id: removals, and pending rows whose posted version
                 // arrived (on this page, or on an earlier one: `named_by_posted`).
