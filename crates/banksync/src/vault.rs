@@ -171,20 +171,10 @@ impl MasterKey {
         rand::rngs::OsRng.fill_bytes(&mut suffix);
         let temp = dir.join(format!("{TEMP_KEY_FILE_PREFIX}{}-{}", std::process::id(), hex::encode(suffix)));
         let result = (|| {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt as _;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&temp).map_err(|e| err(format!("cannot create a temporary file: {e}")))?;
-            let text = self.to_base64();
-            file.write_all(text.expose_secret().as_bytes())
-                .and_then(|()| file.write_all(b"\n"))
-                .and_then(|()| file.sync_all())
-                .map_err(|e| err(format!("cannot write: {e}")))?;
-            drop(file);
+            self.write_new_file(&temp).map_err(|e| match e {
+                NewFileError::Create(e) => err(format!("cannot create a temporary file: {e}")),
+                NewFileError::Write(e) => err(format!("cannot write: {e}")),
+            })?;
             std::fs::rename(&temp, path).map_err(|e| err(format!("cannot replace: {e}")))?;
             sync_dir(dir).map_err(|e| err(format!("cannot sync the directory: {e}")))
         })();
@@ -200,6 +190,16 @@ impl MasterKey {
             std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create directory: {e}")))?;
         }
         let key = Self::generate();
+        key.write_new_file(path).map_err(|e| match e {
+            NewFileError::Create(e) => err(format!("cannot create: {e}")),
+            NewFileError::Write(e) => err(format!("cannot write: {e}")),
+        })?;
+        Ok(key)
+    }
+
+    /// Writes this key (base64 and a newline) into a new file at `path` that only its owner can read, synced to
+    /// disk. Never replaces an existing file.
+    fn write_new_file(&self, path: &Path) -> Result<(), NewFileError> {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -207,14 +207,19 @@ impl MasterKey {
             use std::os::unix::fs::OpenOptionsExt as _;
             options.mode(0o600);
         }
-        let mut file = options.open(path).map_err(|e| err(format!("cannot create: {e}")))?;
-        let text = key.to_base64();
+        let mut file = options.open(path).map_err(NewFileError::Create)?;
+        let text = self.to_base64();
         file.write_all(text.expose_secret().as_bytes())
             .and_then(|()| file.write_all(b"\n"))
             .and_then(|()| file.sync_all())
-            .map_err(|e| err(format!("cannot write: {e}")))?;
-        Ok(key)
+            .map_err(NewFileError::Write)
     }
+}
+
+/// Which step of writing a new key file failed.
+enum NewFileError {
+    Create(std::io::Error),
+    Write(std::io::Error),
 }
 
 #[cfg(unix)]
