@@ -330,19 +330,13 @@ impl TestApp {
         self.post_exchange(&public_token).await.expect(201)
     }
 
-    /// Waits (bounded) until `check` holds.
-    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    /// Waits (up to 10 s) until `check` holds.
+    pub async fn eventually<F, Fut>(&self, what: &str, check: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        for _ in 0..100 {
-            if check().await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("timed out waiting for {what}");
+        crate::eventually::eventually(what, Duration::from_secs(10), check).await;
     }
 
     /// No response body so far contains an access token.

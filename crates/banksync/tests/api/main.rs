@@ -7,6 +7,8 @@ mod bad_input;
 mod balances;
 mod browser;
 mod cli;
+#[path = "../common/eventually.rs"]
+mod eventually;
 mod health;
 mod helpers;
 mod startup;

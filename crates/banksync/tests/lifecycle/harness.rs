@@ -409,18 +409,12 @@ fn triple(t: &Value) -> (String, rust_decimal::Decimal, bool) {
 }
 
 /// Waits (up to 20 s) until `check` holds.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
+    crate::eventually::eventually(what, Duration::from_secs(20), check).await;
 }
 
 /// A SYNC_UPDATES_AVAILABLE body the way Plaid sends it (2-space indented JSON).

@@ -1,6 +1,8 @@
 //! Item life cycle end to end: the simulator fires real signed webhooks at a running banksync; background workers,
 //! the scheduler and the event stream do the rest. No test here calls the manual sync endpoint to get data in.
 
+#[path = "../common/eventually.rs"]
+mod eventually;
 mod harness;
 mod jobs;
 #[path = "../common/pg.rs"]

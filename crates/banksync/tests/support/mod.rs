@@ -2,6 +2,8 @@
 //! to it, a fresh store (SQLite temp file, or a fresh PostgreSQL schema), a vault and the engines.
 #![allow(dead_code)]
 
+#[path = "../common/eventually.rs"]
+mod eventually;
 #[path = "../common/pg.rs"]
 mod pg;
 
@@ -243,16 +245,12 @@ impl Env {
     }
 
     /// Waits until `check` holds (polling the store), or panics after `limit`.
-    pub async fn eventually<F, Fut>(&self, what: &str, limit: Duration, mut check: F)
+    pub async fn eventually<F, Fut>(&self, what: &str, limit: Duration, check: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let deadline = tokio::time::Instant::now() + limit;
-        while !check().await {
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually::eventually(what, limit, check).await;
     }
 }
 
