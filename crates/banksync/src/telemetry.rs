@@ -1,5 +1,7 @@
 //! Logging setup: one `tracing` subscriber for the whole process, filtered by `RUST_LOG`.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. The default level is `info` for our crates and `warn` for
@@ -9,6 +11,12 @@ pub fn init() {
         .unwrap_or_else(|_| EnvFilter::new("warn,banksync=info,plaid=info,plaid_sim=info"));
     // Logs go to stderr: stdout carries command output that scripts read (`banksync token create` prints the token).
     // `try_init` so tests that call into the CLI twice do not panic.
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).try_init();
+    // Colour only on a terminal: a log redirected to a file or a journal must not carry ANSI escape codes.
+    let ansi = std::io::stderr().is_terminal();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -4,7 +4,7 @@
 //! after the bank moves; a not-ready Item), collects the recorded exchanges (`record_exchanges`) and
 //! runs tests/python/validate_exchanges.py on them: responses against the spec's 200 / PlaidError
 //! schemas, the requests we sent against the request schemas. Needs scripts/test-deps.sh and the spec
-//! at <repo>/../shared/plaid/ (skips loudly without them, fails in CI).
+//! vendored at <repo>/vendor/plaid-openapi/ (skips loudly without them, fails in CI).
 
 mod support;
 

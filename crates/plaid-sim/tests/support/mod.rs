@@ -23,9 +23,9 @@ pub fn venv_python() -> PathBuf {
     repo_root().join(".venv/bin/python")
 }
 
-/// The spec lives beside the clone: `<repo>/../shared/plaid/` (CI puts `shared/` there too).
+/// Plaid's spec, vendored unmodified (see `vendor/plaid-openapi/SOURCE.md`): the tests read nothing outside the repo.
 pub fn spec_path() -> PathBuf {
-    repo_root().join("../shared/plaid/plaid-openapi-2020-09-14.yml")
+    repo_root().join("vendor/plaid-openapi/plaid-openapi-2020-09-14.yml")
 }
 
 pub fn tests_dir() -> PathBuf {
