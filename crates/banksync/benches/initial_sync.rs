@@ -15,7 +15,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use banksync::store::{self, BalanceSource, NewItem};
+use banksync::domain::{BalanceSource, NewItem};
+use banksync::store;
 use banksync::sync::{SyncEngine, SyncOptions, SyncTrigger};
 use banksync::vault::{MasterKey, Vault};
 use plaid::{AccountsGetRequest, ClientConfig, Environment, PlaidClient, Product, SandboxPublicTokenCreateRequest};
@@ -159,7 +160,7 @@ fn run_sync(url: &str, n: u64) {
         assert_eq!(summary.added, n, "every transaction arrived");
         assert_eq!(summary.restarts, 0);
         let page = store
-            .list_transactions(&user.id, &store::TransactionFilter { limit: 1, ..Default::default() })
+            .list_transactions(&user.id, &banksync::domain::TransactionFilter { limit: 1, ..Default::default() })
             .await
             .unwrap();
         assert_eq!(page.items.len(), 1, "the transactions are visible");

@@ -13,9 +13,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use banksync::domain::NewItem;
 use banksync::events::EventHub;
 use banksync::jobs::JobQueue;
-use banksync::store::{NewItem, SqliteStore, Store};
+use banksync::store::{SqliteStore, Store};
 use banksync::vault::{MasterKey, Vault};
 use banksync::webhooks::{WebhookKeys, WebhookReceiver};
 use base64::Engine as _;
@@ -168,7 +169,7 @@ async fn run(total: usize, concurrency: usize, items: usize) -> anyhow::Result<(
     let verify = t.elapsed() / n;
     let t = Instant::now();
     for i in 0..n {
-        let event = banksync::store::NewWebhookEvent {
+        let event = banksync::domain::NewWebhookEvent {
             dedupe_key: format!("breakdown-{i}"),
             item_id: Some(item_ids[0].clone()),
             webhook_type: "TRANSACTIONS".into(),

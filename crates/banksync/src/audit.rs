@@ -17,7 +17,8 @@ use chrono::Utc;
 use plaid::{CallObserver, CallOutcome, CallRecord};
 use tokio::sync::mpsc;
 
-use crate::store::{PlaidCall, Store};
+use crate::domain::PlaidCall;
+use crate::store::Store;
 
 /// Records waiting for the writer before new ones are dropped.
 const QUEUE: usize = 4096;

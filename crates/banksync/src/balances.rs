@@ -27,9 +27,10 @@ use plaid::{AccessToken, AccountsBalanceGetRequest};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, watch};
 
+use crate::domain::{BalanceSource, Item, ItemHealth, ItemStatus, NewJob};
 use crate::health::health_from_error;
 use crate::normalize;
-use crate::store::{BalanceSource, Item, ItemHealth, ItemStatus, NewJob, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::vault::Vault;
 
 /// `jobs.kind` of a live balance refresh (`user_id` = its owner, `item_id` = the one Item refreshed, if only one).
@@ -367,8 +368,8 @@ impl BalanceRefresher {
 
 /// The user's view of a job record: its stored progress, except that a job whose process stopped before it
 /// finished (lease run out, or failed by the reclaimer) is finished, its unfinished Items interrupted.
-fn job_from_record(record: &crate::store::Job, now: DateTime<Utc>) -> Option<BalanceJob> {
-    use crate::store::JobState as Stored;
+fn job_from_record(record: &crate::domain::Job, now: DateTime<Utc>) -> Option<BalanceJob> {
+    use crate::domain::JobState as Stored;
     let mut job: BalanceJob = serde_json::from_str(record.result.as_deref()?).ok()?;
     job.job_id.clone_from(&record.id);
     let interrupted_at = match record.state {

@@ -18,8 +18,9 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::auth::CurrentUser;
+use crate::domain::Item;
 use crate::state::AppState;
-use crate::store::{Item, Store};
+use crate::store::Store;
 use crate::sync::{SyncError, SyncSummary};
 
 /// Events buffered per subscriber before it starts skipping.

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use plaid::{ErrorType, PlaidError, codes};
 
-use crate::store::{ItemHealth, ItemStatus};
+use crate::domain::{ItemHealth, ItemStatus};
 
 /// The Item health a Plaid error implies; `None` when the error is not an Item problem.
 pub fn health_from_error(e: &PlaidError) -> Option<ItemHealth> {

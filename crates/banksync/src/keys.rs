@@ -28,7 +28,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::config::Config;
-use crate::store::{Item, Store};
+use crate::domain::Item;
+use crate::store::Store;
 use crate::vault::{
     KEY_FILE_NAME, KeyOrigin, Keyring, MasterKey, OLD_KEY_FILE_PREFIX, TEMP_KEY_FILE_PREFIX, Vault, VaultError,
 };

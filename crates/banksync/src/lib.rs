@@ -8,6 +8,7 @@ pub mod auth;
 pub mod balances;
 pub mod cli;
 pub mod config;
+pub mod domain;
 pub mod events;
 pub mod health;
 pub mod http;

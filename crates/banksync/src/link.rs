@@ -14,8 +14,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::domain::{Account, AccountFilter, BalanceSource, Item, ItemHealth, NewItem};
 use crate::normalize;
-use crate::store::{Account, AccountFilter, BalanceSource, Item, ItemHealth, NewItem, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::sync::{SyncEngine, SyncTrigger};
 use crate::vault::{Vault, VaultError};
 

@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use crate::store::{BalanceSource, BalanceUpdate, Balances, NewAccount, NewTransaction};
+use crate::domain::{BalanceSource, BalanceUpdate, Balances, NewAccount, NewTransaction};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {

@@ -5,7 +5,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use banksync::balances::{BalanceError, BalanceOptions, BalanceRefresher, ItemRefreshState, JobState};
-use banksync::store::{BalanceSource, ItemStatus};
+use banksync::domain::{BalanceSource, ItemStatus};
 use banksync::sync::SyncOptions;
 use serde_json::json;
 
@@ -185,7 +185,7 @@ async fn a_finished_job_is_readable_after_a_restart_by_its_owner_only() {
     // The record is an ordinary finished job that no worker runs.
     let record = env.store.get_job(&job_id).await.unwrap();
     assert_eq!(record.kind, banksync::balances::KIND_BALANCE_REFRESH);
-    assert_eq!((record.state, record.attempts, record.max_attempts), (banksync::store::JobState::Done, 1, 1));
+    assert_eq!((record.state, record.attempts, record.max_attempts), (banksync::domain::JobState::Done, 1, 1));
     assert!(env.store.claim_job("w", Duration::from_secs(60)).await.unwrap().is_none());
 }
 

@@ -10,9 +10,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use banksync::config::{Config, Settings};
+use banksync::domain::NewItem;
 use banksync::keys::{self, Step};
 use banksync::startup::open_store;
-use banksync::store::{NewItem, Store};
+use banksync::store::Store;
 use banksync::vault::{KEY_FILE_NAME, Keyring, MasterKey, OLD_KEY_FILE_PREFIX, Vault};
 use secrecy::{ExposeSecret as _, SecretString};
 

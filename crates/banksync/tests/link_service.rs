@@ -5,8 +5,9 @@ mod support;
 
 use std::time::Duration;
 
+use banksync::domain::{ItemStatus, SyncRunStatus};
 use banksync::link::{LinkError, LinkInstitution, LinkMetadata};
-use banksync::store::{ItemStatus, StoreError, SyncRunStatus};
+use banksync::store::StoreError;
 use banksync::sync::{SyncOptions, SyncTrigger};
 use plaid::ItemRemoveRequest;
 use serde_json::{Value, json};

@@ -12,6 +12,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use banksync::domain::*;
 use banksync::store::*;
 use banksync::vault::Sealed;
 use chrono::{DateTime, NaiveDate, Utc};

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use banksync::store::{ItemStatus, StoreError, SyncRunStatus, UserFieldsPatch};
+use banksync::domain::{ItemStatus, SyncRunStatus, UserFieldsPatch};
+use banksync::store::StoreError;
 use banksync::sync::{SyncEngine, SyncError, SyncOptions, SyncTrigger};
 use plaid::{CallObserver, CallOutcome, CallRecord, Endpoint};
 use serde_json::{Value, json};
@@ -411,16 +412,18 @@ async fn a_sync_keeps_a_recent_live_balance() {
     let item = env.new_item("ins_109508", "user_good").await;
     env.engine.sync_item(&item, SyncTrigger::Manual).await.unwrap();
     let account = env.accounts(&item.item_id).await.remove(0);
-    assert_eq!(account.balance_source, banksync::store::BalanceSource::Cached);
+    assert_eq!(account.balance_source, banksync::domain::BalanceSource::Cached);
 
     let live_at = chrono::Utc::now() - chrono::TimeDelta::seconds(30);
-    let live =
-        banksync::store::Balances { current: Some(rust_decimal::Decimal::new(123_456, 2)), ..account.balances.clone() };
-    let update = banksync::store::BalanceUpdate {
+    let live = banksync::domain::Balances {
+        current: Some(rust_decimal::Decimal::new(123_456, 2)),
+        ..account.balances.clone()
+    };
+    let update = banksync::domain::BalanceUpdate {
         account_id: account.account_id.clone(),
         balances: live.clone(),
         as_of: live_at,
-        source: banksync::store::BalanceSource::Live,
+        source: banksync::domain::BalanceSource::Live,
     };
     assert_eq!(env.store.update_balances(&item.id, &[update]).await.unwrap(), 1);
     let item = env.item(&item.item_id).await;
@@ -428,7 +431,7 @@ async fn a_sync_keeps_a_recent_live_balance() {
 
     let after = env.accounts(&item.item_id).await;
     let after = after.iter().find(|a| a.account_id == account.account_id).unwrap();
-    assert_eq!(after.balance_source, banksync::store::BalanceSource::Live, "{after:?}");
+    assert_eq!(after.balance_source, banksync::domain::BalanceSource::Live, "{after:?}");
     assert_eq!(after.balances.current, live.current);
 }
 
@@ -446,7 +449,7 @@ impl CallObserver for VisibleDuringSync {
             return;
         }
         self.pages.fetch_add(1, Ordering::SeqCst);
-        let filter = banksync::store::TransactionFilter { limit: 10, ..Default::default() };
+        let filter = banksync::domain::TransactionFilter { limit: 10, ..Default::default() };
         let visible = tokio::task::block_in_place(|| {
             tokio::runtime::Handle::current().block_on(self.store.list_transactions(&self.user_id, &filter))
         })

@@ -5,9 +5,9 @@ use axum::http::request::Parts;
 use axum::http::{Method, header};
 
 use super::token::{constant_time_eq, hash_secret};
+use crate::domain::User;
 use crate::http::error::ApiError;
 use crate::state::AppState;
-use crate::store::User;
 
 pub const SESSION_COOKIE: &str = "banksync_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";

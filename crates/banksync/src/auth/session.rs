@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::extractor::{AuthMethod, CurrentUser, SESSION_COOKIE, session_cookie};
 use super::password::verify_password;
 use super::token::{hash_secret, random_secret};
+use crate::domain::NewSession;
 use crate::http::error::{ApiError, ApiResult, AppJson};
 use crate::state::AppState;
-use crate::store::NewSession;
 
 /// How long a session lasts.
 pub const SESSION_LIFETIME: chrono::Duration = chrono::Duration::days(7);

@@ -10,8 +10,8 @@ use serde::Serialize;
 use super::error::{ApiError, ApiResult, AppJson};
 use super::views::AccountView;
 use crate::auth::CurrentUser;
+use crate::domain::AccountFilter;
 use crate::state::AppState;
-use crate::store::AccountFilter;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/accounts", get(list))

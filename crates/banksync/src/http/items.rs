@@ -11,8 +11,8 @@ use super::body::optional_json;
 use super::error::{ApiError, ApiResult, AppJson, StoreResultExt as _};
 use super::views::{ItemView, SyncRunView};
 use crate::auth::CurrentUser;
+use crate::domain::AccountFilter;
 use crate::state::AppState;
-use crate::store::AccountFilter;
 use crate::sync::{SyncSummary, SyncTrigger};
 
 /// How many sync runs `GET /api/items/{item_id}` shows.
@@ -97,7 +97,7 @@ async fn sync(
     let _: SyncRequest = optional_json(&body)?;
     let item = state.store.get_item(user.id(), &item_id).await.or_not_found("item")?;
     // The user revoked access at Plaid: a sync can only fail (and is billed). Removal or a new link is the way out.
-    if item.status == crate::store::ItemStatus::Revoked {
+    if item.status == crate::domain::ItemStatus::Revoked {
         return Err(ApiError::Conflict {
             code: "item_revoked",
             message: "Access to this bank was revoked. Remove it here, or link the bank again.".into(),

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, ApiResult, AppJson, StoreResultExt as _};
 use crate::auth::CurrentUser;
 use crate::auth::token::{hash_secret, new_api_token};
+use crate::domain::ApiToken;
 use crate::state::AppState;
-use crate::store::ApiToken;
 
 /// Longest label, in characters.
 pub const MAX_NAME_CHARS: usize = 64;

@@ -13,8 +13,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::error::{ApiError, ApiResult, AppJson, StoreResultExt as _};
 use super::views::TransactionView;
 use crate::auth::CurrentUser;
+use crate::domain::{TransactionFilter, UserFieldsPatch};
 use crate::state::AppState;
-use crate::store::{TransactionFilter, UserFieldsPatch};
 
 const MAX_TEXT: usize = 200;
 const MAX_NOTE: usize = 2000;

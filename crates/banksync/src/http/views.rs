@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::store::{Account, Item, SyncRun, Transaction};
+use crate::domain::{Account, Item, SyncRun, Transaction};
 
 fn money(value: Option<Decimal>) -> Option<String> {
     value.map(|v| v.to_string())
@@ -37,7 +37,7 @@ impl HealthView {
             ..plaid::PlaidError::default()
         });
         let message = match item.status {
-            crate::store::ItemStatus::Good => None,
+            crate::domain::ItemStatus::Good => None,
             _ => Some(plaid_error.as_ref().map_or_else(
                 || item.display_message.clone().unwrap_or_else(|| status_sentence(item.status).to_owned()),
                 plaid::PlaidError::user_message,
@@ -52,16 +52,16 @@ impl HealthView {
             consent_expires_at: item.consent_expires_at,
             needs_reconnect: matches!(
                 item.status,
-                crate::store::ItemStatus::LoginRequired
-                    | crate::store::ItemStatus::PendingDisconnect
-                    | crate::store::ItemStatus::PendingExpiration
+                crate::domain::ItemStatus::LoginRequired
+                    | crate::domain::ItemStatus::PendingDisconnect
+                    | crate::domain::ItemStatus::PendingExpiration
             ) || plaid_error.as_ref().is_some_and(plaid::PlaidError::requires_user_action),
         }
     }
 }
 
-fn status_sentence(status: crate::store::ItemStatus) -> &'static str {
-    use crate::store::ItemStatus::*;
+fn status_sentence(status: crate::domain::ItemStatus) -> &'static str {
+    use crate::domain::ItemStatus::*;
     match status {
         Good => "Connected.",
         LoginRequired => "Your bank needs you to sign in again. Reconnect this bank to resume updates.",

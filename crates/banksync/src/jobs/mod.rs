@@ -21,7 +21,8 @@ pub use cooldown::Cooldown;
 pub use scheduler::{Scheduler, SchedulerOptions};
 pub use worker::{WorkerOptions, WorkerPool};
 
-use crate::store::{Enqueued, NewJob, Result as StoreResult, Store};
+use crate::domain::{Enqueued, NewJob};
+use crate::store::{Result as StoreResult, Store};
 use crate::sync::SyncTrigger;
 
 /// `jobs.kind` of a transactions sync of one Item (`item_id` = Plaid's item_id).

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::JobQueue;
-use crate::store::{Item, ItemStatus};
+use crate::domain::{Item, ItemStatus};
 use crate::sync::{SyncEngine, SyncTrigger};
 
 #[derive(Debug, Clone)]

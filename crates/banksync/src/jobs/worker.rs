@@ -22,7 +22,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::{JobQueue, KIND_SYNC, trigger_of};
-use crate::store::{ItemStatus, Job, StoreError};
+use crate::domain::{ItemStatus, Job};
+use crate::store::StoreError;
 use crate::sync::{SyncEngine, SyncError};
 
 #[derive(Debug, Clone)]

@@ -31,7 +31,6 @@
 //! row is soft-deleted, so both are never visible; removed ids are soft-deleted; the cursor is stored.
 
 mod codec;
-pub mod model;
 mod rows;
 #[macro_use]
 mod sql;
@@ -44,10 +43,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use codec::{TxnCursor, amount_key};
-pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+use crate::domain::*;
 use crate::vault::Sealed;
 
 #[derive(Debug, thiserror::Error)]

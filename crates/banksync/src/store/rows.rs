@@ -4,7 +4,7 @@
 
 use super::StoreError;
 use super::codec::{parse_date, parse_date_opt, parse_money, parse_money_opt, parse_ts, parse_ts_opt};
-use super::model::*;
+use crate::domain::*;
 use crate::vault::Sealed;
 
 fn parse_enum<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, StoreError> {

@@ -289,7 +289,7 @@ pub const DELETE_FINISHED_JOBS: &str =
 
 /// One change of a sync page.
 pub enum PageOp<'a> {
-    Upsert(&'a super::model::NewTransaction),
+    Upsert(&'a crate::domain::NewTransaction),
     Remove(&'a str),
 }
 
@@ -304,7 +304,7 @@ impl PageOp<'_> {
 
 /// The pages' changes, keeping only each transaction's last one (pages in order; within a page added, then
 /// modified, then removed): one statement may not touch a row twice (PostgreSQL refuses).
-pub fn last_change_per_id(pages: &[super::model::SyncPage]) -> Vec<PageOp<'_>> {
+pub fn last_change_per_id(pages: &[crate::domain::SyncPage]) -> Vec<PageOp<'_>> {
     let all: Vec<PageOp<'_>> = pages
         .iter()
         .flat_map(|page| {
@@ -339,7 +339,7 @@ macro_rules! impl_store {
             async fn stage_rows(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 run_id: &str,
-                page: &$crate::store::model::SyncPage,
+                page: &$crate::domain::SyncPage,
             ) -> $crate::store::Result<()> {
                 use $crate::store::sql::*;
                 Self::prepare_staging(tx).await?;
@@ -383,7 +383,7 @@ macro_rules! impl_store {
             /// `DIRECT_COLUMNS`, borrowing the page's text rather than copying it.
             fn push_txn_fields<'args>(
                 b: &mut sqlx::query_builder::Separated<'_, 'args, $db, &'static str>,
-                t: &'args $crate::store::model::NewTransaction,
+                t: &'args $crate::domain::NewTransaction,
             ) {
                 use $crate::store::codec;
                 b.push_bind(t.account_id.as_str())
@@ -417,7 +417,7 @@ macro_rules! impl_store {
             /// Item's row until `tx` ends, so a takeover waits for this page).
             async fn hold_initial_claim(
                 tx: &mut sqlx::Transaction<'_, $db>,
-                item: &$crate::store::model::Item,
+                item: &$crate::domain::Item,
                 run_id: &str,
             ) -> $crate::store::Result<()> {
                 let held = sqlx::query($crate::store::sql::GUARD_INITIAL_SYNC)
@@ -441,9 +441,9 @@ macro_rules! impl_store {
 
             /// A multi-row insert of `chunk` straight into `transactions`.
             fn direct_insert<'a>(
-                item: &'a $crate::store::model::Item,
+                item: &'a $crate::domain::Item,
                 now: &'a str,
-                chunk: &[&'a $crate::store::model::NewTransaction],
+                chunk: &[&'a $crate::domain::NewTransaction],
             ) -> sqlx::QueryBuilder<'a, $db> {
                 use $crate::store::sql::*;
                 let mut qb = sqlx::QueryBuilder::<$db>::new(format!("INSERT INTO transactions ({DIRECT_COLUMNS}) "));
@@ -461,14 +461,14 @@ macro_rules! impl_store {
             /// replacements.
             async fn write_direct(
                 tx: &mut sqlx::Transaction<'_, $db>,
-                item: &$crate::store::model::Item,
-                pages: &[$crate::store::model::SyncPage],
-            ) -> $crate::store::Result<$crate::store::model::ApplyStats> {
+                item: &$crate::domain::Item,
+                pages: &[$crate::domain::SyncPage],
+            ) -> $crate::store::Result<$crate::domain::ApplyStats> {
                 use $crate::store::codec;
                 use $crate::store::sql::*;
                 let now = codec::ts(codec::now());
                 let ops = last_change_per_id(pages);
-                let mut upserts: Vec<&$crate::store::model::NewTransaction> = ops
+                let mut upserts: Vec<&$crate::domain::NewTransaction> = ops
                     .iter()
                     .filter_map(|op| match op {
                         PageOp::Upsert(t) => Some(*t),
@@ -477,7 +477,7 @@ macro_rules! impl_store {
                     .collect();
                 // Ids in order: the primary-key index is then filled left to right within a batch, not at random.
                 upserts.sort_unstable_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
-                let mut stats = $crate::store::model::ApplyStats::default();
+                let mut stats = $crate::domain::ApplyStats::default();
                 // Binding a statement's ~30,000 values takes about a quarter of the time SQLite takes to run it, so
                 // the next statement is bound while the database thread runs the current one (measured: 100,000
                 // transactions 50.6k/s -> 53.0k/s, six interleaved runs each).
@@ -539,10 +539,10 @@ macro_rules! impl_store {
             /// caller clears the staged rows.
             async fn move_staged(
                 tx: &mut sqlx::Transaction<'_, $db>,
-                item: &$crate::store::model::Item,
+                item: &$crate::domain::Item,
                 run_id: &str,
                 next_cursor: Option<&str>,
-            ) -> $crate::store::Result<$crate::store::model::ApplyStats> {
+            ) -> $crate::store::Result<$crate::domain::ApplyStats> {
                 use $crate::store::codec;
                 use $crate::store::sql::*;
                 let now = codec::ts(codec::now());
@@ -594,14 +594,14 @@ macro_rules! impl_store {
                     .execute(&mut **tx)
                     .await?
                     .rows_affected();
-                Ok($crate::store::model::ApplyStats { upserted, removed, pending_replaced })
+                Ok($crate::domain::ApplyStats { upserted, removed, pending_replaced })
             }
 
             async fn fetch_items(
                 &self,
                 where_clause: &str,
                 binds: &[&str],
-            ) -> $crate::store::Result<Vec<$crate::store::model::Item>> {
+            ) -> $crate::store::Result<Vec<$crate::domain::Item>> {
                 let sql = format!(
                     "SELECT {} FROM items {where_clause} ORDER BY created_at, id",
                     $crate::store::rows::ITEM_COLUMNS
@@ -634,8 +634,8 @@ macro_rules! impl_store {
                 &self,
                 username: &str,
                 password_hash: &str,
-            ) -> $crate::store::Result<$crate::store::model::User> {
-                let user = $crate::store::model::User {
+            ) -> $crate::store::Result<$crate::domain::User> {
+                let user = $crate::domain::User {
                     id: uuid::Uuid::new_v4().to_string(),
                     username: username.to_owned(),
                     password_hash: password_hash.to_owned(),
@@ -660,7 +660,7 @@ macro_rules! impl_store {
             async fn find_user_by_username(
                 &self,
                 username: &str,
-            ) -> $crate::store::Result<Option<$crate::store::model::User>> {
+            ) -> $crate::store::Result<Option<$crate::domain::User>> {
                 sqlx::query_as::<_, $crate::store::rows::UserRow>($crate::store::sql::USER_BY_NAME)
                     .bind(username)
                     .fetch_optional(self.reader())
@@ -669,7 +669,7 @@ macro_rules! impl_store {
                     .transpose()
             }
 
-            async fn get_user(&self, user_id: &str) -> $crate::store::Result<$crate::store::model::User> {
+            async fn get_user(&self, user_id: &str) -> $crate::store::Result<$crate::domain::User> {
                 sqlx::query_as::<_, $crate::store::rows::UserRow>($crate::store::sql::USER_BY_ID)
                     .bind(user_id)
                     .fetch_one(self.reader())
@@ -679,8 +679,8 @@ macro_rules! impl_store {
 
             async fn create_session(
                 &self,
-                s: &$crate::store::model::NewSession,
-            ) -> $crate::store::Result<$crate::store::model::Session> {
+                s: &$crate::domain::NewSession,
+            ) -> $crate::store::Result<$crate::domain::Session> {
                 let created_at = $crate::store::codec::now();
                 sqlx::query($crate::store::sql::INSERT_SESSION)
                     .bind(&s.id_hash)
@@ -690,7 +690,7 @@ macro_rules! impl_store {
                     .bind($crate::store::codec::ts(s.expires_at))
                     .execute(self.writer())
                     .await?;
-                Ok($crate::store::model::Session {
+                Ok($crate::domain::Session {
                     id_hash: s.id_hash.clone(),
                     user_id: s.user_id.clone(),
                     csrf_token: s.csrf_token.clone(),
@@ -702,7 +702,7 @@ macro_rules! impl_store {
             async fn find_session(
                 &self,
                 id_hash: &str,
-            ) -> $crate::store::Result<Option<$crate::store::model::Session>> {
+            ) -> $crate::store::Result<Option<$crate::domain::Session>> {
                 sqlx::query_as::<_, $crate::store::rows::SessionRow>($crate::store::sql::FIND_SESSION)
                     .bind(id_hash)
                     .bind($crate::store::codec::ts(chrono::Utc::now()))
@@ -730,8 +730,8 @@ macro_rules! impl_store {
                 user_id: &str,
                 name: &str,
                 token_hash: &str,
-            ) -> $crate::store::Result<$crate::store::model::ApiToken> {
-                let token = $crate::store::model::ApiToken {
+            ) -> $crate::store::Result<$crate::domain::ApiToken> {
+                let token = $crate::domain::ApiToken {
                     id: uuid::Uuid::new_v4().to_string(),
                     user_id: user_id.to_owned(),
                     name: name.to_owned(),
@@ -753,7 +753,7 @@ macro_rules! impl_store {
             async fn find_user_by_api_token_hash(
                 &self,
                 token_hash: &str,
-            ) -> $crate::store::Result<Option<$crate::store::model::User>> {
+            ) -> $crate::store::Result<Option<$crate::domain::User>> {
                 let owner: Option<(String, Option<String>)> = sqlx::query_as($crate::store::sql::API_TOKEN_OWNER)
                     .bind(token_hash)
                     .fetch_optional(self.reader())
@@ -777,7 +777,7 @@ macro_rules! impl_store {
             async fn list_api_tokens(
                 &self,
                 user_id: &str,
-            ) -> $crate::store::Result<Vec<$crate::store::model::ApiToken>> {
+            ) -> $crate::store::Result<Vec<$crate::domain::ApiToken>> {
                 let rows = sqlx::query_as::<_, $crate::store::rows::ApiTokenRow>($crate::store::sql::LIST_API_TOKENS)
                     .bind(user_id)
                     .fetch_all(self.reader())
@@ -799,8 +799,8 @@ macro_rules! impl_store {
 
             async fn insert_item(
                 &self,
-                item: &$crate::store::model::NewItem,
-            ) -> $crate::store::Result<$crate::store::model::Item> {
+                item: &$crate::domain::NewItem,
+            ) -> $crate::store::Result<$crate::domain::Item> {
                 let id = uuid::Uuid::new_v4().to_string();
                 let now = $crate::store::codec::now();
                 sqlx::query($crate::store::sql::INSERT_ITEM)
@@ -828,7 +828,7 @@ macro_rules! impl_store {
                 &self,
                 user_id: &str,
                 institution_id: &str,
-            ) -> $crate::store::Result<Option<$crate::store::model::Item>> {
+            ) -> $crate::store::Result<Option<$crate::domain::Item>> {
                 Ok(self
                     .fetch_items("WHERE user_id = $1 AND institution_id = $2", &[user_id, institution_id])
                     .await?
@@ -840,7 +840,7 @@ macro_rules! impl_store {
                 &self,
                 user_id: &str,
                 item_id: &str,
-            ) -> $crate::store::Result<$crate::store::model::Item> {
+            ) -> $crate::store::Result<$crate::domain::Item> {
                 self.fetch_items("WHERE item_id = $1 AND user_id = $2", &[item_id, user_id])
                     .await?
                     .pop()
@@ -850,22 +850,22 @@ macro_rules! impl_store {
             async fn get_item_by_plaid_id(
                 &self,
                 item_id: &str,
-            ) -> $crate::store::Result<Option<$crate::store::model::Item>> {
+            ) -> $crate::store::Result<Option<$crate::domain::Item>> {
                 Ok(self.fetch_items("WHERE item_id = $1", &[item_id]).await?.pop())
             }
 
-            async fn list_items(&self, user_id: &str) -> $crate::store::Result<Vec<$crate::store::model::Item>> {
+            async fn list_items(&self, user_id: &str) -> $crate::store::Result<Vec<$crate::domain::Item>> {
                 self.fetch_items("WHERE user_id = $1", &[user_id]).await
             }
 
-            async fn list_all_items(&self) -> $crate::store::Result<Vec<$crate::store::model::Item>> {
+            async fn list_all_items(&self) -> $crate::store::Result<Vec<$crate::domain::Item>> {
                 self.fetch_items("", &[]).await
             }
 
             async fn update_item_status(
                 &self,
                 item_ref: &str,
-                h: &$crate::store::model::ItemHealth,
+                h: &$crate::domain::ItemHealth,
             ) -> $crate::store::Result<()> {
                 let done = sqlx::query($crate::store::sql::UPDATE_ITEM_STATUS)
                     .bind(item_ref)
@@ -941,8 +941,8 @@ macro_rules! impl_store {
 
             async fn upsert_accounts(
                 &self,
-                item: &$crate::store::model::Item,
-                accounts: &[$crate::store::model::NewAccount],
+                item: &$crate::domain::Item,
+                accounts: &[$crate::domain::NewAccount],
                 full_list: bool,
             ) -> $crate::store::Result<()> {
                 use $crate::store::codec::{money_opt, ts, ts_opt};
@@ -992,8 +992,8 @@ macro_rules! impl_store {
             async fn list_accounts(
                 &self,
                 user_id: &str,
-                filter: &$crate::store::model::AccountFilter,
-            ) -> $crate::store::Result<Vec<$crate::store::model::Account>> {
+                filter: &$crate::domain::AccountFilter,
+            ) -> $crate::store::Result<Vec<$crate::domain::Account>> {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
                     "SELECT {} FROM accounts a JOIN items i ON i.id = a.item_ref WHERE a.user_id = ",
                     $crate::store::rows::ACCOUNT_COLUMNS
@@ -1013,7 +1013,7 @@ macro_rules! impl_store {
             async fn update_balances(
                 &self,
                 item_ref: &str,
-                updates: &[$crate::store::model::BalanceUpdate],
+                updates: &[$crate::domain::BalanceUpdate],
             ) -> $crate::store::Result<u64> {
                 use $crate::store::codec::{money_opt, ts};
                 let now = ts(chrono::Utc::now());
@@ -1041,9 +1041,9 @@ macro_rules! impl_store {
 
             async fn apply_sync(
                 &self,
-                item: &$crate::store::model::Item,
-                batch: &$crate::store::model::SyncBatch,
-            ) -> $crate::store::Result<$crate::store::model::ApplyStats> {
+                item: &$crate::domain::Item,
+                batch: &$crate::domain::SyncBatch,
+            ) -> $crate::store::Result<$crate::domain::ApplyStats> {
                 // Staged under a private run id inside the same transaction: one code path for the rules.
                 let run_id = format!("apply-{}", uuid::Uuid::new_v4());
                 let mut tx = self.writer().begin().await?;
@@ -1057,7 +1057,7 @@ macro_rules! impl_store {
             async fn stage_sync_page(
                 &self,
                 run_id: &str,
-                page: &$crate::store::model::SyncPage,
+                page: &$crate::domain::SyncPage,
             ) -> $crate::store::Result<()> {
                 let mut tx = self.writer().begin().await?;
                 Self::stage_rows(&mut tx, run_id, page).await?;
@@ -1068,10 +1068,10 @@ macro_rules! impl_store {
 
             async fn commit_sync(
                 &self,
-                item: &$crate::store::model::Item,
+                item: &$crate::domain::Item,
                 run_id: &str,
                 next_cursor: &str,
-            ) -> $crate::store::Result<$crate::store::model::ApplyStats> {
+            ) -> $crate::store::Result<$crate::domain::ApplyStats> {
                 let mut tx = self.writer().begin().await?;
                 self.check_run(&mut tx, run_id).await?;
                 let stats = Self::move_staged(&mut tx, item, run_id, Some(next_cursor)).await?;
@@ -1089,7 +1089,7 @@ macro_rules! impl_store {
 
             async fn claim_initial_sync(
                 &self,
-                item: &$crate::store::model::Item,
+                item: &$crate::domain::Item,
                 run_id: &str,
             ) -> $crate::store::Result<bool> {
                 use $crate::store::sql::*;
@@ -1110,10 +1110,10 @@ macro_rules! impl_store {
 
             async fn write_initial_pages(
                 &self,
-                item: &$crate::store::model::Item,
+                item: &$crate::domain::Item,
                 run_id: &str,
-                pages: &[$crate::store::model::SyncPage],
-            ) -> $crate::store::Result<$crate::store::model::ApplyStats> {
+                pages: &[$crate::domain::SyncPage],
+            ) -> $crate::store::Result<$crate::domain::ApplyStats> {
                 let mut tx = self.writer().begin().await?;
                 Self::hold_initial_claim(&mut tx, item, run_id).await?;
                 let stats = Self::write_direct(&mut tx, item, pages).await?;
@@ -1123,7 +1123,7 @@ macro_rules! impl_store {
 
             async fn commit_initial_sync(
                 &self,
-                item: &$crate::store::model::Item,
+                item: &$crate::domain::Item,
                 run_id: &str,
                 next_cursor: &str,
             ) -> $crate::store::Result<()> {
@@ -1142,7 +1142,7 @@ macro_rules! impl_store {
 
             async fn release_initial_sync(
                 &self,
-                item: &$crate::store::model::Item,
+                item: &$crate::domain::Item,
                 run_id: &str,
             ) -> $crate::store::Result<()> {
                 use $crate::store::sql::*;
@@ -1160,8 +1160,8 @@ macro_rules! impl_store {
             async fn list_transactions(
                 &self,
                 user_id: &str,
-                f: &$crate::store::model::TransactionFilter,
-            ) -> $crate::store::Result<$crate::store::model::Page<$crate::store::model::Transaction>> {
+                f: &$crate::domain::TransactionFilter,
+            ) -> $crate::store::Result<$crate::domain::Page<$crate::domain::Transaction>> {
                 use $crate::store::codec::{self, TxnCursor};
                 let limit = f.effective_limit();
                 let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
@@ -1218,14 +1218,14 @@ macro_rules! impl_store {
                     ),
                     _ => None,
                 };
-                Ok($crate::store::model::Page { items: $crate::store::rows::convert_all(rows)?, next_cursor })
+                Ok($crate::domain::Page { items: $crate::store::rows::convert_all(rows)?, next_cursor })
             }
 
             async fn get_transaction(
                 &self,
                 user_id: &str,
                 transaction_id: &str,
-            ) -> $crate::store::Result<$crate::store::model::Transaction> {
+            ) -> $crate::store::Result<$crate::domain::Transaction> {
                 sqlx::query_as::<_, $crate::store::rows::TxnRow>($crate::store::sql::GET_TRANSACTION)
                     .bind(transaction_id)
                     .bind(user_id)
@@ -1238,8 +1238,8 @@ macro_rules! impl_store {
                 &self,
                 user_id: &str,
                 transaction_id: &str,
-                patch: &$crate::store::model::UserFieldsPatch,
-            ) -> $crate::store::Result<$crate::store::model::Transaction> {
+                patch: &$crate::domain::UserFieldsPatch,
+            ) -> $crate::store::Result<$crate::domain::Transaction> {
                 let done = sqlx::query($crate::store::sql::PATCH_TRANSACTION)
                     .bind(transaction_id)
                     .bind(user_id)
@@ -1263,7 +1263,7 @@ macro_rules! impl_store {
                 &self,
                 item_ref: &str,
                 triggered_by: &str,
-            ) -> $crate::store::Result<$crate::store::model::SyncRun> {
+            ) -> $crate::store::Result<$crate::domain::SyncRun> {
                 let id = uuid::Uuid::new_v4().to_string();
                 sqlx::query($crate::store::sql::INSERT_SYNC_RUN)
                     .bind(&id)
@@ -1278,13 +1278,13 @@ macro_rules! impl_store {
             async fn finish_sync_run(
                 &self,
                 run_id: &str,
-                o: &$crate::store::model::SyncRunOutcome,
-            ) -> $crate::store::Result<$crate::store::model::SyncRun> {
+                o: &$crate::domain::SyncRunOutcome,
+            ) -> $crate::store::Result<$crate::domain::SyncRun> {
                 let now = $crate::store::codec::ts(chrono::Utc::now());
                 let status = if o.succeeded {
-                    $crate::store::model::SyncRunStatus::Succeeded
+                    $crate::domain::SyncRunStatus::Succeeded
                 } else {
-                    $crate::store::model::SyncRunStatus::Failed
+                    $crate::domain::SyncRunStatus::Failed
                 };
                 let mut tx = self.writer().begin().await?;
                 let done = sqlx::query($crate::store::sql::FINISH_SYNC_RUN)
@@ -1310,7 +1310,7 @@ macro_rules! impl_store {
                 &self,
                 item_ref: &str,
                 limit: u32,
-            ) -> $crate::store::Result<Vec<$crate::store::model::SyncRun>> {
+            ) -> $crate::store::Result<Vec<$crate::domain::SyncRun>> {
                 let sql = format!(
                     "SELECT {} FROM sync_runs WHERE item_ref = $1 ORDER BY started_at DESC, id DESC LIMIT $2",
                     $crate::store::rows::SYNC_RUN_COLUMNS
@@ -1323,7 +1323,7 @@ macro_rules! impl_store {
                 $crate::store::rows::convert_all(rows)
             }
 
-            async fn record_plaid_call(&self, c: &$crate::store::model::PlaidCall) -> $crate::store::Result<()> {
+            async fn record_plaid_call(&self, c: &$crate::domain::PlaidCall) -> $crate::store::Result<()> {
                 sqlx::query($crate::store::sql::INSERT_PLAID_CALL)
                     .bind(&c.endpoint)
                     .bind(&c.item_id)
@@ -1343,7 +1343,7 @@ macro_rules! impl_store {
                 &self,
                 item_id: Option<&str>,
                 limit: u32,
-            ) -> $crate::store::Result<Vec<$crate::store::model::PlaidCall>> {
+            ) -> $crate::store::Result<Vec<$crate::domain::PlaidCall>> {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
                     "SELECT {} FROM plaid_calls",
                     $crate::store::rows::PLAID_CALL_COLUMNS
@@ -1358,8 +1358,8 @@ macro_rules! impl_store {
 
             async fn record_webhook_event(
                 &self,
-                e: &$crate::store::model::NewWebhookEvent,
-            ) -> $crate::store::Result<$crate::store::model::WebhookRecord> {
+                e: &$crate::domain::NewWebhookEvent,
+            ) -> $crate::store::Result<$crate::domain::WebhookRecord> {
                 let id = uuid::Uuid::new_v4().to_string();
                 let inserted = sqlx::query($crate::store::sql::INSERT_WEBHOOK)
                     .bind(&id)
@@ -1373,13 +1373,13 @@ macro_rules! impl_store {
                     .await?
                     .rows_affected();
                 if inserted == 1 {
-                    return Ok($crate::store::model::WebhookRecord { id, is_new: true });
+                    return Ok($crate::domain::WebhookRecord { id, is_new: true });
                 }
                 let (id,): (String,) = sqlx::query_as($crate::store::sql::WEBHOOK_BY_KEY)
                     .bind(&e.dedupe_key)
                     .fetch_one(self.writer())
                     .await?;
-                Ok($crate::store::model::WebhookRecord { id, is_new: false })
+                Ok($crate::domain::WebhookRecord { id, is_new: false })
             }
 
             async fn mark_webhook_processed(&self, id: &str) -> $crate::store::Result<()> {
@@ -1393,8 +1393,8 @@ macro_rules! impl_store {
 
             async fn enqueue_job(
                 &self,
-                job: &$crate::store::model::NewJob,
-            ) -> $crate::store::Result<$crate::store::model::Enqueued> {
+                job: &$crate::domain::NewJob,
+            ) -> $crate::store::Result<$crate::domain::Enqueued> {
                 let id = uuid::Uuid::new_v4().to_string();
                 let (job_id,): (String,) = sqlx::query_as($crate::store::sql::ENQUEUE_JOB)
                     .bind(&id)
@@ -1409,14 +1409,14 @@ macro_rules! impl_store {
                     .fetch_one(self.writer())
                     .await?;
                 let coalesced = job_id != id;
-                Ok($crate::store::model::Enqueued { job_id, coalesced })
+                Ok($crate::domain::Enqueued { job_id, coalesced })
             }
 
             async fn claim_job(
                 &self,
                 worker_id: &str,
                 lease: std::time::Duration,
-            ) -> $crate::store::Result<Option<$crate::store::model::Job>> {
+            ) -> $crate::store::Result<Option<$crate::domain::Job>> {
                 let now = chrono::Utc::now();
                 sqlx::query_as::<_, $crate::store::rows::JobRow>($claim_sql)
                     .bind(worker_id)
@@ -1467,7 +1467,7 @@ macro_rules! impl_store {
                 worker_id: &str,
                 error: &str,
                 retry_after: Option<std::time::Duration>,
-            ) -> $crate::store::Result<$crate::store::model::JobState> {
+            ) -> $crate::store::Result<$crate::domain::JobState> {
                 let (attempts, max_attempts): (i64, i64) = sqlx::query_as($crate::store::sql::HELD_JOB_ATTEMPTS)
                     .bind(job_id)
                     .bind(worker_id)
@@ -1516,7 +1516,7 @@ macro_rules! impl_store {
                     .rows_affected())
             }
 
-            async fn get_job(&self, job_id: &str) -> $crate::store::Result<$crate::store::model::Job> {
+            async fn get_job(&self, job_id: &str) -> $crate::store::Result<$crate::domain::Job> {
                 let sql = format!("SELECT {} FROM jobs WHERE id = $1", $crate::store::rows::JOB_COLUMNS);
                 sqlx::query_as::<_, $crate::store::rows::JobRow>(&sql)
                     .bind(job_id)
@@ -1528,11 +1528,11 @@ macro_rules! impl_store {
             async fn create_running_job(
                 &self,
                 id: &str,
-                job: &$crate::store::model::NewJob,
+                job: &$crate::domain::NewJob,
                 worker_id: &str,
                 lease: std::time::Duration,
                 result: &str,
-            ) -> $crate::store::Result<$crate::store::model::Enqueued> {
+            ) -> $crate::store::Result<$crate::domain::Enqueued> {
                 // The running job found may end between the two statements: then try again.
                 for _ in 0..3 {
                     let now = chrono::Utc::now();
@@ -1551,7 +1551,7 @@ macro_rules! impl_store {
                         .await?
                         .rows_affected();
                     if inserted == 1 {
-                        return Ok($crate::store::model::Enqueued { job_id: id.to_owned(), coalesced: false });
+                        return Ok($crate::domain::Enqueued { job_id: id.to_owned(), coalesced: false });
                     }
                     let running: Option<(String,)> = sqlx::query_as($crate::store::sql::LIVE_RUNNING_JOB)
                         .bind(&job.kind)
@@ -1560,7 +1560,7 @@ macro_rules! impl_store {
                         .fetch_optional(self.writer())
                         .await?;
                     if let Some((job_id,)) = running {
-                        return Ok($crate::store::model::Enqueued { job_id, coalesced: true });
+                        return Ok($crate::domain::Enqueued { job_id, coalesced: true });
                     }
                 }
                 Err($crate::store::StoreError::Conflict("the same job keeps starting and ending".into()))
@@ -1597,7 +1597,7 @@ macro_rules! impl_store {
         }
 
         impl $store {
-            async fn get_sync_run(&self, id: &str) -> $crate::store::Result<$crate::store::model::SyncRun> {
+            async fn get_sync_run(&self, id: &str) -> $crate::store::Result<$crate::domain::SyncRun> {
                 let sql = format!("SELECT {} FROM sync_runs WHERE id = $1", $crate::store::rows::SYNC_RUN_COLUMNS);
                 sqlx::query_as::<_, $crate::store::rows::SyncRunRow>(&sql)
                     .bind(id)

@@ -32,7 +32,8 @@ use tokio::sync::{oneshot, watch};
 
 pub use error::SyncError;
 
-use crate::store::{Item, Store};
+use crate::domain::Item;
+use crate::store::Store;
 use crate::vault::Vault;
 
 #[derive(Debug, Clone)]

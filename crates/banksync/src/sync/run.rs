@@ -6,9 +6,9 @@ use chrono::Utc;
 use plaid::{AccessToken, TransactionsSyncRequest, TransactionsSyncResponse, codes};
 
 use super::{Inner, SyncError, SyncSummary, SyncTrigger};
+use crate::domain::{BalanceSource, Item, ItemHealth, ItemStatus, SyncPage, SyncRunOutcome};
 use crate::health::health_from_error;
 use crate::normalize;
-use crate::store::{BalanceSource, Item, ItemHealth, ItemStatus, SyncPage, SyncRunOutcome};
 
 /// Counts of the pages staged so far in the current attempt.
 #[derive(Default)]
@@ -402,7 +402,7 @@ fn is_rate_limit(e: &plaid::Error) -> bool {
 
 /// A transaction Plaid sent without the ids everything hangs on cannot be stored; skipping it (loudly) keeps one
 /// bad record from blocking the Item's sync forever. Its raw form is in the log's context only by id.
-fn normalize_all(item_id: &str, transactions: &[plaid::Transaction]) -> Vec<crate::store::NewTransaction> {
+fn normalize_all(item_id: &str, transactions: &[plaid::Transaction]) -> Vec<crate::domain::NewTransaction> {
     transactions
         .iter()
         .filter_map(|t| match normalize::transaction(t) {

@@ -39,10 +39,11 @@ use serde_json::json;
 
 pub use keys::WebhookKeys;
 
+use crate::domain::{Item, ItemHealth, ItemStatus, NewWebhookEvent};
 use crate::events::{Event, EventHub};
 use crate::health::{health_from_error, health_from_item_webhook};
 use crate::jobs::JobQueue;
-use crate::store::{Item, ItemHealth, ItemStatus, NewWebhookEvent, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::sync::SyncTrigger;
 
 /// Where Plaid posts (see `Config::webhook_url`).

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use banksync::domain::{JobState, NewItem};
 use banksync::jobs::{JobQueue, WorkerOptions, WorkerPool};
-use banksync::store::{JobState, NewItem, SqliteStore, Store};
+use banksync::store::{SqliteStore, Store};
 use banksync::sync::{SyncEngine, SyncOptions, SyncTrigger};
 use banksync::vault::{MasterKey, Vault};
 use plaid::{Product, SandboxPublicTokenCreateRequest};

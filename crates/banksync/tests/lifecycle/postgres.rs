@@ -7,8 +7,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use banksync::config::{Config, Settings};
+use banksync::domain::SyncRunStatus;
 use banksync::startup::Application;
-use banksync::store::{Backend, SyncRunStatus};
+use banksync::store::Backend;
 use serde_json::{Value, json};
 use sqlx::Connection as _;
 
@@ -331,13 +332,13 @@ async fn two_instances_on_one_schema_share_the_work_and_one_reclaims_the_others_
         let job = app.store.get_job(&job_id).await.unwrap();
         assert_eq!(
             (job.state, job.lease_owner.as_deref(), job.attempts),
-            (banksync::store::JobState::Running, Some(owner.as_str()), 1),
+            (banksync::domain::JobState::Running, Some(owner.as_str()), 1),
             "the job stays with its dead holder until the lease runs out: {job:?}"
         );
         // Default lease: 60 s, polled every 5 s by the survivor.
         let mut done = false;
         while killed_at.elapsed() < Duration::from_secs(120) {
-            if app.store.get_job(&job_id).await.unwrap().state == banksync::store::JobState::Done {
+            if app.store.get_job(&job_id).await.unwrap().state == banksync::domain::JobState::Done {
                 done = true;
                 break;
             }

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use banksync::balances::{BalanceOptions, BalanceRefresher};
+use banksync::domain::{AccountFilter, Item, NewItem, TransactionFilter, User};
 use banksync::link::LinkService;
-use banksync::store::{self, AccountFilter, Item, NewItem, PgStore, Store, TransactionFilter, User};
+use banksync::store::{self, PgStore, Store};
 use banksync::sync::{SyncEngine, SyncOptions};
 use banksync::vault::{MasterKey, Vault};
 use plaid::{
@@ -145,7 +146,7 @@ impl Env {
         let accounts: Vec<_> = accounts
             .accounts
             .iter()
-            .map(|a| banksync::normalize::account(a, store::BalanceSource::Cached, now))
+            .map(|a| banksync::normalize::account(a, banksync::domain::BalanceSource::Cached, now))
             .collect();
         self.store.upsert_accounts(&item, &accounts, true).await.unwrap();
         item
@@ -193,7 +194,7 @@ impl Env {
     }
 
     /// Every visible stored transaction of the Item, through keyset pagination.
-    pub async fn stored(&self, item_id: &str) -> BTreeMap<String, store::Transaction> {
+    pub async fn stored(&self, item_id: &str) -> BTreeMap<String, banksync::domain::Transaction> {
         let mut all = BTreeMap::new();
         let mut after = None;
         loop {
@@ -239,7 +240,7 @@ impl Env {
         truth.len()
     }
 
-    pub async fn accounts(&self, item_id: &str) -> Vec<store::Account> {
+    pub async fn accounts(&self, item_id: &str) -> Vec<banksync::domain::Account> {
         let filter = AccountFilter { item_id: Some(item_id.to_owned()), include_removed: false };
         self.store.list_accounts(&self.user.id, &filter).await.unwrap()
     }

@@ -1,0 +1,19 @@
+//! banksync's own model of users, Items, accounts, transactions, sync runs, audit records and jobs: what the store
+//! reads and writes and the services work with. Not Plaid's wire models (those are `plaid::models`): the sync engine
+//! normalizes Plaid objects into these types following the architecture's rules. No I/O here.
+
+mod accounts;
+mod audit;
+mod items;
+mod jobs;
+mod sync_runs;
+mod transactions;
+mod users;
+
+pub use accounts::*;
+pub use audit::*;
+pub use items::*;
+pub use jobs::*;
+pub use sync_runs::*;
+pub use transactions::*;
+pub use users::*;
