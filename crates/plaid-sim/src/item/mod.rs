@@ -1,0 +1,186 @@
+//! One Item: its accounts, its transaction history and update log, cursor pagination and the
+//! passage of time (`advance`).
+//!
+//! The update log has two parts. Positions `0..N` are the *virtual* history: entry `i` adds
+//! transaction `i`, generated on demand from the Item's seed, so an Item with a million
+//! transactions costs a few kilobytes. Positions `N..` are *materialized* entries appended by
+//! `advance` (new, posted, modified and removed transactions). A sync page over the window
+//! `[a, b)` returns the net effect of that window on a client that has applied `[0, a)`.
+//!
+//! This module owns the [`Item`] type and its constructor; the rest is split by concern:
+//! - `history`: the virtual history (its day layout and the generation of transaction `i`);
+//! - `log`: the materialized entries, the latest state of each transaction, ground truth;
+//! - `sync`: `/transactions/sync` pages over a window of the log;
+//! - `balances`: accounts' balances, live and cached;
+//! - `advance`: the passage of time (posting, new transactions, corrections);
+//! - `render`: JSON of accounts, Link's account metadata and the Item.
+
+mod advance;
+mod balances;
+mod history;
+mod log;
+mod render;
+mod sync;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use crate::ids::{self, ID_LEN, mix, tag};
+use crate::world::generator::Persona;
+use crate::world::institutions::Institution;
+
+pub use advance::AdvanceReport;
+pub use balances::{Account, Balances};
+pub use render::decimal_json;
+pub use sync::{SyncError, SyncPage};
+
+use advance::PendingRec;
+use history::History;
+use log::{Entry, Overlay};
+
+/// Everything needed to create an Item.
+pub struct NewItem {
+    pub seed: u64,
+    pub item_id: String,
+    pub access_token: String,
+    pub institution: &'static Institution,
+    pub webhook: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub username: String,
+    pub products: Vec<String>,
+    /// How many days of history the Item holds (transactions.days_requested).
+    pub days: u32,
+    /// `user_bulk_<N>`: exactly N historical transactions.
+    pub bulk: Option<u64>,
+}
+
+pub struct Item {
+    pub item_id: String,
+    pub access_token: String,
+    pub institution: &'static Institution,
+    pub webhook: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub username: String,
+    pub products: Vec<String>,
+    pub login_required: bool,
+    /// Plaid only sends SYNC_UPDATES_AVAILABLE once sync has been called on the Item.
+    pub sync_called: bool,
+    /// A SYNC_UPDATES_AVAILABLE is due when the data becomes ready (sync was called too early).
+    pub ready_webhook_scheduled: bool,
+    pub last_successful_update: DateTime<Utc>,
+    pub last_webhook: Option<(DateTime<Utc>, String)>,
+    /// The bank's "today" for this Item; `advance` moves it.
+    pub today: NaiveDate,
+    /// Bumped whenever the log grows: mid-pagination cursors from older versions are rejected.
+    pub version: u64,
+    persona: Persona,
+    accounts: Vec<Account>,
+    history: History,
+    log: Vec<Entry>,
+    overlay: HashMap<String, Overlay>,
+    pending: Vec<PendingRec>,
+    /// Materialized posted transactions of the last days (candidates for modify/remove).
+    recent_posted: Vec<(String, NaiveDate)>,
+    mat_counter: u64,
+    alive: u64,
+    cached: Vec<Balances>,
+}
+
+const PENDING_TAIL_DAYS: i64 = 3;
+
+impl Item {
+    pub fn new(n: NewItem) -> Self {
+        let account_count = if n.institution.has_crypto { 4 } else { 3 };
+        let account_ids: Vec<String> =
+            (0..account_count).map(|k| ids::base62(mix(n.seed, tag("account") + k), ID_LEN)).collect();
+        let persona = Persona::new(n.seed, n.institution, account_ids.clone());
+        let mut rng = ids::rng(mix(n.seed, tag("balances")));
+        let accounts = persona
+            .kinds
+            .iter()
+            .zip(account_ids)
+            .map(|(kind, account_id)| Account::open(*kind, account_id, &mut rng))
+            .collect();
+        let days = n.days.max(1) as usize;
+        let start = n.created_at.date_naive() - Duration::days(days as i64 - 1);
+        let mut offsets = Vec::with_capacity(days + 1);
+        offsets.push(0u64);
+        for d in 0..days {
+            let count = match n.bulk {
+                Some(total) => total / days as u64 + u64::from((d as u64) < total % days as u64),
+                None => persona.plan(start + Duration::days(d as i64)).len() as u64,
+            };
+            let last = offsets.last().copied().unwrap_or(0);
+            offsets.push(last + count);
+        }
+        let history = History { start, end: n.created_at.date_naive(), offsets, bulk: n.bulk.is_some() };
+        let alive = history.len();
+        let mut item = Self {
+            item_id: n.item_id,
+            access_token: n.access_token,
+            institution: n.institution,
+            webhook: n.webhook,
+            created_at: n.created_at,
+            username: n.username,
+            products: n.products,
+            login_required: false,
+            sync_called: false,
+            ready_webhook_scheduled: false,
+            last_successful_update: n.created_at,
+            last_webhook: None,
+            today: n.created_at.date_naive(),
+            version: 0,
+            persona,
+            accounts,
+            history,
+            log: Vec::new(),
+            overlay: HashMap::new(),
+            pending: Vec::new(),
+            recent_posted: Vec::new(),
+            mat_counter: 0,
+            alive,
+            cached: Vec::new(),
+        };
+        // Recent card purchases are still pending at creation.
+        if !item.history.bulk {
+            let from = item.history.first_index_from(item.history.end - Duration::days(PENDING_TAIL_DAYS));
+            for i in from..item.history.len() {
+                let t = item.generate(i);
+                if t.pending {
+                    let idx = item.account_index(&t.account_id);
+                    item.accounts[idx].pending_sum += t.amount;
+                    item.pending.push(PendingRec {
+                        id: t.transaction_id.clone(),
+                        origin: Some(i),
+                        lag: Persona::pending_lag(item.history_key(i)),
+                    });
+                }
+            }
+        }
+        item.cached = item.live_balances();
+        item
+    }
+
+    fn account_index(&self, account_id: &str) -> usize {
+        self.accounts.iter().position(|a| a.account_id == account_id).unwrap_or(0)
+    }
+
+    pub fn account_ids(&self) -> impl Iterator<Item = &str> {
+        self.accounts.iter().map(|a| a.account_id.as_str())
+    }
+
+    pub fn has_account(&self, account_id: &str) -> bool {
+        self.accounts.iter().any(|a| a.account_id == account_id)
+    }
+
+    pub fn transactions_count(&self) -> u64 {
+        self.alive
+    }
+
+    pub fn is_ready(&self, now: DateTime<Utc>, delay: std::time::Duration) -> bool {
+        now >= self.created_at + Duration::from_std(delay).unwrap_or(Duration::zero())
+    }
+}
