@@ -104,12 +104,12 @@ fn run_sync(url: &str, n: u64) {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("bench.db");
         // Experiment knob: BANKSYNC_BENCH_SQLITE_CACHE_MB sets SQLite's page cache (default: the store's own setting).
-        let store: Arc<dyn store::Store> = match std::env::var("BANKSYNC_BENCH_SQLITE_CACHE_MB") {
+        let store: Arc<store::Store> = match std::env::var("BANKSYNC_BENCH_SQLITE_CACHE_MB") {
             Ok(mb) => {
                 let kib: i64 = mb.parse::<i64>().expect("MB") * 1024;
                 let options =
                     sqlx::sqlite::SqliteConnectOptions::new().filename(&path).pragma("cache_size", format!("-{kib}"));
-                Arc::new(store::SqliteStore::connect_with(options).await.unwrap())
+                Arc::new(store::Store::connect_sqlite(options).await.unwrap())
             }
             Err(_) => store::connect(&format!("sqlite://{}", path.display())).await.unwrap(),
         };

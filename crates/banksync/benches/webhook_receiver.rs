@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use banksync::domain::NewItem;
 use banksync::events::EventHub;
 use banksync::jobs::JobQueue;
-use banksync::store::{SqliteStore, Store};
+use banksync::store::Store;
 use banksync::vault::{MasterKey, Vault};
 use banksync::webhooks::{WebhookKeys, WebhookReceiver};
 use base64::Engine as _;
@@ -57,7 +57,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(total: usize, concurrency: usize, items: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("bench.db")).await?);
+    let store: Arc<Store> = Arc::new(Store::open_sqlite(&dir.path().join("bench.db")).await?);
     store.migrate().await?;
     let user = store.create_user("bench", "x").await?;
     let vault = Vault::new(MasterKey::generate());

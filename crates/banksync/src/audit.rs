@@ -39,7 +39,7 @@ pub fn current_item() -> Option<String> {
 
 /// An observer writing every call into `store.record_plaid_call`. Must be called inside a Tokio runtime (it spawns
 /// the writer task, which ends when the observer is dropped).
-pub fn observer(store: Arc<dyn Store>) -> Arc<dyn CallObserver> {
+pub fn observer(store: Arc<Store>) -> Arc<dyn CallObserver> {
     let (tx, mut rx) = mpsc::channel::<PlaidCall>(QUEUE);
     tokio::spawn(async move {
         while let Some(call) = rx.recv().await {

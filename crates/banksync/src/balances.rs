@@ -136,7 +136,7 @@ pub struct BalanceRefresher {
 }
 
 struct Inner {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     plaid: plaid::PlaidClient,
     vault: Arc<Vault>,
     options: BalanceOptions,
@@ -166,7 +166,7 @@ struct JobEntry {
 }
 
 impl BalanceRefresher {
-    pub fn new(store: Arc<dyn Store>, plaid: plaid::PlaidClient, vault: Arc<Vault>, options: BalanceOptions) -> Self {
+    pub fn new(store: Arc<Store>, plaid: plaid::PlaidClient, vault: Arc<Vault>, options: BalanceOptions) -> Self {
         let permits = Arc::new(Semaphore::new(options.max_concurrency.max(1)));
         let worker_id = format!("balances-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         Self {

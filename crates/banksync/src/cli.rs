@@ -225,7 +225,7 @@ async fn run_token_create(name: &str, label: &str, settings: Settings) -> anyhow
     Ok(())
 }
 
-async fn find_user(store: &dyn crate::store::Store, name: &str) -> anyhow::Result<crate::domain::User> {
+async fn find_user(store: &crate::store::Store, name: &str) -> anyhow::Result<crate::domain::User> {
     store
         .find_user_by_username(name.trim())
         .await

@@ -101,7 +101,7 @@ impl EventHub {
 /// whether it changed the Item's health.
 pub async fn publish_sync_outcome(
     events: &EventHub,
-    store: &Arc<dyn Store>,
+    store: &Arc<Store>,
     item: &Item,
     result: &Result<SyncSummary, SyncError>,
 ) {
@@ -115,7 +115,7 @@ pub async fn publish_sync_outcome(
 
 /// Tells the Item's owner that a live balance refresh of the Item ended (balances when `ok`), and whether it
 /// changed the Item's health.
-pub async fn publish_balance_outcome(events: &EventHub, store: &Arc<dyn Store>, item: &Item, job_id: &str, ok: bool) {
+pub async fn publish_balance_outcome(events: &EventHub, store: &Arc<Store>, item: &Item, job_id: &str, ok: bool) {
     if ok {
         events.publish(
             &item.user_id,
@@ -126,7 +126,7 @@ pub async fn publish_balance_outcome(events: &EventHub, store: &Arc<dyn Store>, 
 }
 
 /// Publishes `item_health_changed` when the stored status differs from `before`'s.
-pub async fn publish_health_change(events: &EventHub, store: &Arc<dyn Store>, before: &Item) {
+pub async fn publish_health_change(events: &EventHub, store: &Arc<Store>, before: &Item) {
     match store.get_item_by_plaid_id(&before.item_id).await {
         Ok(Some(after)) if after.status != before.status => events.publish(
             &after.user_id,

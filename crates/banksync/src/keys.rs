@@ -92,7 +92,7 @@ pub struct ResealReport {
 /// Re-seals every Item not sealed under the vault's primary key. Items that cannot be opened are reported, not
 /// touched; the others are still re-sealed.
 pub async fn reseal_all(
-    store: &dyn Store,
+    store: &Store,
     vault: &Vault,
     step: &mut dyn FnMut(Step) -> anyhow::Result<()>,
 ) -> anyhow::Result<ResealReport> {
@@ -134,7 +134,7 @@ fn check_report(report: &ResealReport) -> anyhow::Result<()> {
 }
 
 /// `banksync key reseal`: moves Items to the primary key; a no-op when all are there.
-pub async fn reseal(store: &dyn Store, config: &Config) -> anyhow::Result<ResealReport> {
+pub async fn reseal(store: &Store, config: &Config) -> anyhow::Result<ResealReport> {
     let keyring = load_keyring(config, false).context("cannot load the master keys")?;
     let report = reseal_all(store, &keyring.vault(), &mut |_| Ok(())).await?;
     check_report(&report)?;
@@ -143,7 +143,7 @@ pub async fn reseal(store: &dyn Store, config: &Config) -> anyhow::Result<Reseal
 
 /// `banksync key rotate` (see the module docs). `step` is called after each durable step.
 pub async fn rotate(
-    store: &dyn Store,
+    store: &Store,
     config: &Config,
     step: &mut dyn FnMut(Step) -> anyhow::Result<()>,
 ) -> anyhow::Result<RotateOutcome> {
@@ -283,7 +283,7 @@ impl KeyStatus {
     }
 }
 
-pub async fn status(store: &dyn Store, config: &Config) -> anyhow::Result<KeyStatus> {
+pub async fn status(store: &Store, config: &Config) -> anyhow::Result<KeyStatus> {
     let (primary, old) = match load_keyring(config, false) {
         Ok(keyring) => (
             Some((keyring.primary.id().to_owned(), keyring.primary_origin.clone())),

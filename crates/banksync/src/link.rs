@@ -108,7 +108,7 @@ pub struct LinkedItem {
 }
 
 pub struct LinkService {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     plaid: plaid::PlaidClient,
     vault: Arc<Vault>,
     sync: SyncEngine,
@@ -118,7 +118,7 @@ pub struct LinkService {
 
 impl LinkService {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         plaid: plaid::PlaidClient,
         vault: Arc<Vault>,
         sync: SyncEngine,

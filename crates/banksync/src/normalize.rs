@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use crate::domain::{BalanceSource, BalanceUpdate, Balances, NewAccount, NewTransaction};
+use crate::domain::{BalanceSource, BalanceUpdate, Balances, NewAccount, NewTransaction, TransactionFields};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizeError {
@@ -60,28 +60,30 @@ pub fn transaction(t: &plaid::Transaction) -> Result<NewTransaction, NormalizeEr
 
     Ok(NewTransaction {
         transaction_id: t.transaction_id.clone(),
-        account_id: t.account_id.clone(),
-        amount: t.amount,
-        currency,
-        currency_is_official,
-        datetime,
-        time_unknown,
-        date: t.date,
-        authorized_date: t.authorized_date,
-        name: t.name.clone(),
-        merchant_name: t.merchant_name.clone(),
-        logo_url: t.logo_url.clone(),
-        website: t.website.clone(),
-        pfc_primary: pfc.map(|c| c.primary.clone()),
-        pfc_detailed: pfc.map(|c| c.detailed.clone()),
-        pfc_confidence: pfc.and_then(|c| c.confidence_level.as_ref()).map(|c| c.as_str().to_owned()),
-        pfc_icon_url: t.personal_finance_category_icon_url.clone(),
-        payment_channel: Some(t.payment_channel.as_str().to_owned()),
-        pending: t.pending,
-        pending_transaction_id: t.pending_transaction_id.clone().filter(|id| !id.is_empty()),
-        counterparties,
-        location,
-        account_owner: t.account_owner.clone(),
+        fields: TransactionFields {
+            account_id: t.account_id.clone(),
+            amount: t.amount,
+            currency,
+            currency_is_official,
+            datetime,
+            time_unknown,
+            date: t.date,
+            authorized_date: t.authorized_date,
+            name: t.name.clone(),
+            merchant_name: t.merchant_name.clone(),
+            logo_url: t.logo_url.clone(),
+            website: t.website.clone(),
+            pfc_primary: pfc.map(|c| c.primary.clone()),
+            pfc_detailed: pfc.map(|c| c.detailed.clone()),
+            pfc_confidence: pfc.and_then(|c| c.confidence_level.as_ref()).map(|c| c.as_str().to_owned()),
+            pfc_icon_url: t.personal_finance_category_icon_url.clone(),
+            payment_channel: Some(t.payment_channel.as_str().to_owned()),
+            pending: t.pending,
+            pending_transaction_id: t.pending_transaction_id.clone().filter(|id| !id.is_empty()),
+            counterparties,
+            location,
+            account_owner: t.account_owner.clone(),
+        },
         raw,
     })
 }
@@ -256,98 +258,101 @@ mod tests {
     #[test]
     fn amount_is_exact_and_keeps_plaids_sign() {
         let t = with(json!({"amount": exact("-1234567.89")}));
-        assert_eq!(t.amount, Decimal::from_str("-1234567.89").unwrap());
+        assert_eq!(t.fields.amount, Decimal::from_str("-1234567.89").unwrap());
         let t = with(json!({"amount": exact("0.10")}));
-        assert_eq!(t.amount.to_string(), "0.10");
+        assert_eq!(t.fields.amount.to_string(), "0.10");
     }
 
     #[test]
     fn currency_prefers_iso_and_flags_unofficial() {
         let t = with(json!({"iso_currency_code": "EUR", "unofficial_currency_code": "BTC"}));
-        assert_eq!((t.currency.as_deref(), t.currency_is_official), (Some("EUR"), true));
+        assert_eq!((t.fields.currency.as_deref(), t.fields.currency_is_official), (Some("EUR"), true));
         let t = with(json!({"iso_currency_code": null, "unofficial_currency_code": "BTC"}));
-        assert_eq!((t.currency.as_deref(), t.currency_is_official), (Some("BTC"), false));
+        assert_eq!((t.fields.currency.as_deref(), t.fields.currency_is_official), (Some("BTC"), false));
         let t = with(json!({"iso_currency_code": null, "unofficial_currency_code": null}));
-        assert_eq!((t.currency.as_deref(), t.currency_is_official), (None, false));
+        assert_eq!((t.fields.currency.as_deref(), t.fields.currency_is_official), (None, false));
     }
 
     #[test]
     fn datetime_prefers_datetime_then_authorized_datetime() {
         let t = with(json!({"datetime": "2026-11-20T14:05:00Z", "authorized_datetime": "2026-11-19T10:00:00Z"}));
-        assert_eq!(t.datetime.to_rfc3339(), "2026-11-20T14:05:00+00:00");
-        assert!(!t.time_unknown);
+        assert_eq!(t.fields.datetime.to_rfc3339(), "2026-11-20T14:05:00+00:00");
+        assert!(!t.fields.time_unknown);
         let t = with(json!({"authorized_datetime": "2026-11-19T10:00:00Z", "authorized_date": "2026-11-18"}));
-        assert_eq!(t.datetime.to_rfc3339(), "2026-11-19T10:00:00+00:00");
-        assert!(!t.time_unknown);
+        assert_eq!(t.fields.datetime.to_rfc3339(), "2026-11-19T10:00:00+00:00");
+        assert!(!t.fields.time_unknown);
     }
 
     #[test]
     fn datetime_falls_back_to_authorized_date_then_date_at_midnight() {
         let t = with(json!({"authorized_date": "2026-11-18"}));
-        assert_eq!(t.datetime.to_rfc3339(), "2026-11-18T00:00:00+00:00");
-        assert!(t.time_unknown);
-        assert_eq!(t.date.to_string(), "2026-11-20");
-        assert_eq!(t.authorized_date.map(|d| d.to_string()).as_deref(), Some("2026-11-18"));
+        assert_eq!(t.fields.datetime.to_rfc3339(), "2026-11-18T00:00:00+00:00");
+        assert!(t.fields.time_unknown);
+        assert_eq!(t.fields.date.to_string(), "2026-11-20");
+        assert_eq!(t.fields.authorized_date.map(|d| d.to_string()).as_deref(), Some("2026-11-18"));
         let t = normalize(base());
-        assert_eq!(t.datetime.to_rfc3339(), "2026-11-20T00:00:00+00:00");
-        assert!(t.time_unknown);
+        assert_eq!(t.fields.datetime.to_rfc3339(), "2026-11-20T00:00:00+00:00");
+        assert!(t.fields.time_unknown);
     }
 
     #[test]
     fn display_name_is_merchant_else_name_and_both_are_kept() {
         let t = normalize(base());
         assert_eq!(t.display_name(), "Uber");
-        assert_eq!(t.name, "UBER 063015 SF**POOL**");
+        assert_eq!(t.fields.name, "UBER 063015 SF**POOL**");
         let t = with(json!({"merchant_name": null}));
         assert_eq!(t.display_name(), "UBER 063015 SF**POOL**");
-        assert_eq!(t.merchant_name, None);
+        assert_eq!(t.fields.merchant_name, None);
     }
 
     #[test]
     fn enrichment_fields_are_kept() {
         let t = normalize(base());
-        assert_eq!(t.pfc_primary.as_deref(), Some("TRANSPORTATION"));
-        assert_eq!(t.pfc_detailed.as_deref(), Some("TRANSPORTATION_TAXIS_AND_RIDE_SHARES"));
-        assert_eq!(t.pfc_confidence.as_deref(), Some("VERY_HIGH"));
-        assert_eq!(t.pfc_icon_url.as_deref(), Some("https://plaid-category-icons.plaid.com/PFC_TRANSPORTATION.png"));
-        assert_eq!(t.logo_url.as_deref(), Some("https://plaid-merchant-logos.plaid.com/uber_1060.png"));
-        assert_eq!(t.website.as_deref(), Some("uber.com"));
-        assert_eq!(t.payment_channel.as_deref(), Some("online"));
+        assert_eq!(t.fields.pfc_primary.as_deref(), Some("TRANSPORTATION"));
+        assert_eq!(t.fields.pfc_detailed.as_deref(), Some("TRANSPORTATION_TAXIS_AND_RIDE_SHARES"));
+        assert_eq!(t.fields.pfc_confidence.as_deref(), Some("VERY_HIGH"));
+        assert_eq!(
+            t.fields.pfc_icon_url.as_deref(),
+            Some("https://plaid-category-icons.plaid.com/PFC_TRANSPORTATION.png")
+        );
+        assert_eq!(t.fields.logo_url.as_deref(), Some("https://plaid-merchant-logos.plaid.com/uber_1060.png"));
+        assert_eq!(t.fields.website.as_deref(), Some("uber.com"));
+        assert_eq!(t.fields.payment_channel.as_deref(), Some("online"));
         let t =
             with(json!({"payment_channel": "in store", "account_owner": "Alberta", "personal_finance_category": null}));
-        assert_eq!(t.payment_channel.as_deref(), Some("in store"));
-        assert_eq!(t.account_owner.as_deref(), Some("Alberta"));
-        assert_eq!((t.pfc_primary, t.pfc_detailed, t.pfc_confidence), (None, None, None));
+        assert_eq!(t.fields.payment_channel.as_deref(), Some("in store"));
+        assert_eq!(t.fields.account_owner.as_deref(), Some("Alberta"));
+        assert_eq!((t.fields.pfc_primary, t.fields.pfc_detailed, t.fields.pfc_confidence), (None, None, None));
     }
 
     #[test]
     fn pending_fields_are_kept() {
         let t = with(json!({"pending": true}));
-        assert!(t.pending);
-        assert_eq!(t.pending_transaction_id, None);
+        assert!(t.fields.pending);
+        assert_eq!(t.fields.pending_transaction_id, None);
         let t = with(json!({"pending_transaction_id": "tx0"}));
-        assert!(!t.pending);
-        assert_eq!(t.pending_transaction_id.as_deref(), Some("tx0"));
+        assert!(!t.fields.pending);
+        assert_eq!(t.fields.pending_transaction_id.as_deref(), Some("tx0"));
         // An empty id names nothing.
-        assert_eq!(with(json!({"pending_transaction_id": ""})).pending_transaction_id, None);
+        assert_eq!(with(json!({"pending_transaction_id": ""})).fields.pending_transaction_id, None);
     }
 
     #[test]
     fn counterparties_and_location_are_json_text_with_every_field() {
         let t = normalize(base());
-        let cps: Value = serde_json::from_str(t.counterparties.as_deref().unwrap()).unwrap();
+        let cps: Value = serde_json::from_str(t.fields.counterparties.as_deref().unwrap()).unwrap();
         assert_eq!(cps[0]["name"], "Uber");
         assert!(cps[0].as_object().unwrap().contains_key("phone_number"), "unmodelled fields survive");
         // An all-null location carries no information.
-        assert_eq!(t.location, None);
+        assert_eq!(t.fields.location, None);
         let t = with(json!({"location": {"city": "San Francisco", "lat": 37.7749, "lon": null}, "counterparties": []}));
-        let loc: Value = serde_json::from_str(t.location.as_deref().unwrap()).unwrap();
+        let loc: Value = serde_json::from_str(t.fields.location.as_deref().unwrap()).unwrap();
         assert_eq!(loc["city"], "San Francisco");
         assert_eq!(loc["lat"].to_string(), "37.7749");
-        assert_eq!(t.counterparties, None);
+        assert_eq!(t.fields.counterparties, None);
         // A location whose only value is in a field the client does not model still carries information.
         let t = with(json!({"location": {"city": null, "plus_code": "849VQHFJ+X6"}}));
-        let loc: Value = serde_json::from_str(t.location.as_deref().unwrap()).unwrap();
+        let loc: Value = serde_json::from_str(t.fields.location.as_deref().unwrap()).unwrap();
         assert_eq!(loc["plus_code"], "849VQHFJ+X6");
     }
 

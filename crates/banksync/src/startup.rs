@@ -18,7 +18,7 @@ use crate::balances::{BalanceOptions, BalanceRefresher};
 use crate::config::{Config, DatabaseUrl, PlaidEnvironment, PlaidTarget};
 use crate::link::LinkService;
 use crate::state::{AppState, WebSettings};
-use crate::store::{SqliteStore, Store};
+use crate::store::Store;
 use crate::sync::{SyncEngine, SyncOptions};
 use crate::vault::{Vault, VaultError};
 
@@ -31,7 +31,7 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     router: Router,
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     /// Keeps the embedded simulator running as long as the application.
     simulator: Option<plaid_sim::RunningSim>,
     /// Background sync workers and the scheduler (stopped gracefully after the server).
@@ -116,7 +116,7 @@ impl Application {
     }
 
     /// The store the application uses (tests seed users through it).
-    pub fn store(&self) -> Arc<dyn Store> {
+    pub fn store(&self) -> Arc<Store> {
         self.store.clone()
     }
 
@@ -156,10 +156,10 @@ fn public_url_for(config: &Config, addr: SocketAddr) -> Url {
 
 /// Creates the data directory, opens the configured database and applies migrations. Logs the database kind,
 /// never its URL (a PostgreSQL URL may carry a password).
-pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
-    let store: Arc<dyn Store> = match &config.database {
+    let store: Arc<Store> = match &config.database {
         DatabaseUrl::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
@@ -167,7 +167,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             }
             tracing::info!(path = %path.display(), "database: SQLite");
             Arc::new(
-                SqliteStore::open(path)
+                Store::open_sqlite(path)
                     .await
                     .with_context(|| format!("cannot open the SQLite database {}", path.display()))?,
             )
@@ -196,7 +196,7 @@ fn open_vault(config: &Config) -> anyhow::Result<Vault> {
 /// A wrong master key must stop the start, not surface later as every sync failing: open one stored token per key
 /// id. A record under a key we hold that does not open, or no record opening at all, stops the start; Items under a
 /// key that is not configured (an old key dropped too early) are logged loudly, and only those Items fail.
-async fn check_vault_opens_stored_tokens(store: &Arc<dyn Store>, vault: &Vault) -> anyhow::Result<()> {
+async fn check_vault_opens_stored_tokens(store: &Arc<Store>, vault: &Vault) -> anyhow::Result<()> {
     let items = store.list_all_items().await.context("cannot read the linked Items")?;
     let mut seen = std::collections::BTreeMap::<&str, usize>::new();
     let mut missing = std::collections::BTreeMap::<&str, usize>::new();
@@ -292,7 +292,7 @@ async fn plaid_client(
 }
 
 /// Deletes expired sessions once an hour.
-async fn expire_sessions(store: Arc<dyn Store>) {
+async fn expire_sessions(store: Arc<Store>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;

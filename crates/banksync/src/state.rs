@@ -13,7 +13,7 @@ use crate::vault::Vault;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub vault: Arc<Vault>,
     /// Reports every call to the audit trail.
     pub plaid: plaid::PlaidClient,

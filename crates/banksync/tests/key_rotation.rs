@@ -25,7 +25,7 @@ fn token_of(i: usize) -> String {
 
 struct Fixture {
     dir: tempfile::TempDir,
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     /// Plaid item_id -> plaintext access token.
     tokens: BTreeMap<String, String>,
 }

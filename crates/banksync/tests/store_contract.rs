@@ -18,7 +18,7 @@ use banksync::vault::Sealed;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
-type S = Arc<dyn Store>;
+type S = Arc<Store>;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Harness
@@ -46,7 +46,7 @@ where
     let Some((mut admin, schema)) = pg::fresh_schema("banksync_test", "contract test").await else { return };
     let options =
         sqlx::postgres::PgConnectOptions::from_str(&pg::url()).unwrap().options([("search_path", schema.as_str())]);
-    let pg = PgStore::connect_with(options, 8).await.unwrap();
+    let pg = Store::connect_postgres(options, 8).await.unwrap();
     let pg = Arc::new(pg);
     let store: S = pg.clone();
     assert_eq!(store.backend(), Backend::Postgres);
@@ -148,28 +148,30 @@ fn txn(id: &str, account: &str, amount: &str, datetime: &str) -> NewTransaction 
     let dt = at(datetime);
     NewTransaction {
         transaction_id: id.into(),
-        account_id: account.into(),
-        amount: dec(amount),
-        currency: Some("USD".into()),
-        currency_is_official: true,
-        datetime: dt,
-        time_unknown: false,
-        date: dt.date_naive(),
-        authorized_date: None,
-        name: format!("Name of {id}"),
-        merchant_name: None,
-        logo_url: None,
-        website: None,
-        pfc_primary: Some("GENERAL_MERCHANDISE".into()),
-        pfc_detailed: Some("GENERAL_MERCHANDISE_OTHER".into()),
-        pfc_confidence: Some("HIGH".into()),
-        pfc_icon_url: None,
-        payment_channel: Some("in store".into()),
-        pending: false,
-        pending_transaction_id: None,
-        counterparties: Some("[]".into()),
-        location: Some("{}".into()),
-        account_owner: None,
+        fields: TransactionFields {
+            account_id: account.into(),
+            amount: dec(amount),
+            currency: Some("USD".into()),
+            currency_is_official: true,
+            datetime: dt,
+            time_unknown: false,
+            date: dt.date_naive(),
+            authorized_date: None,
+            name: format!("Name of {id}"),
+            merchant_name: None,
+            logo_url: None,
+            website: None,
+            pfc_primary: Some("GENERAL_MERCHANDISE".into()),
+            pfc_detailed: Some("GENERAL_MERCHANDISE_OTHER".into()),
+            pfc_confidence: Some("HIGH".into()),
+            pfc_icon_url: None,
+            payment_channel: Some("in store".into()),
+            pending: false,
+            pending_transaction_id: None,
+            counterparties: Some("[]".into()),
+            location: Some("{}".into()),
+            account_owner: None,
+        },
         raw: format!(r#"{{"transaction_id":"{id}","amount":{amount}}}"#),
     }
 }
@@ -508,15 +510,15 @@ async fn apply_sync_upserts_removes_and_stores_cursor(s: S) {
     assert_eq!(ids(&all_txns(&s, &alice, TransactionFilter::default()).await), ["t3", "t2", "t1"]);
 
     let mut changed = txn("t2", "acc", "21.50", "2026-01-02T11:00:00Z");
-    changed.merchant_name = Some("Corner Shop".into());
+    changed.fields.merchant_name = Some("Corner Shop".into());
     let stats = s.apply_sync(&a, &batch(vec![], vec![changed], &["t1", "never-seen"], "cursor-2")).await.unwrap();
     assert_eq!(stats, ApplyStats { upserted: 1, removed: 1, pending_replaced: 0 });
     let list = all_txns(&s, &alice, TransactionFilter::default()).await;
     assert_eq!(ids(&list), ["t3", "t2"]);
     let t2 = &list[1];
-    assert_eq!(t2.amount, dec("21.50"));
+    assert_eq!(t2.fields.amount, dec("21.50"));
     assert_eq!(t2.display_name, "Corner Shop", "merchant_name wins");
-    assert_eq!(t2.name, "Name of t2", "both kept");
+    assert_eq!(t2.fields.name, "Name of t2", "both kept");
     assert_eq!(t2.item_id, "item-a");
     assert_eq!(t2.raw, r#"{"transaction_id":"t2","amount":21.50}"#);
     assert_eq!(fresh(&s, &a).await.cursor.as_deref(), Some("cursor-2"));
@@ -574,7 +576,7 @@ async fn staged_pages_commit_atomically(s: S) {
     s.stage_sync_page(&run.id, &SyncPage { added: page1, ..Default::default() }).await.unwrap();
     // Page 2 modifies a page-1 row and removes another plus an already stored one.
     let mut p7 = txn("p007", "acc", "7.77", "2026-01-01T00:00:00Z");
-    p7.name = "modified on page 2".into();
+    p7.fields.name = "modified on page 2".into();
     s.stage_sync_page(
         &run.id,
         &SyncPage { added: vec![], modified: vec![p7], removed: vec!["p008".into(), "old".into()] },
@@ -610,7 +612,7 @@ async fn staged_pages_commit_atomically(s: S) {
     assert_eq!(list.len(), 498);
     assert!(list.iter().all(|t| !["p008", "p009", "old"].contains(&t.transaction_id.as_str())));
     let p7 = s.get_transaction(&alice.id, "p007").await.unwrap();
-    assert_eq!((p7.name.as_str(), p7.amount), ("modified on page 2", dec("7.77")));
+    assert_eq!((p7.fields.name.as_str(), p7.fields.amount), ("modified on page 2", dec("7.77")));
     assert_eq!(fresh(&s, &a).await.cursor.as_deref(), Some("c1"));
     // The staging rows are gone: committing the same run again changes nothing.
     let a = fresh(&s, &a).await;
@@ -626,12 +628,12 @@ fn page(added: Vec<NewTransaction>, modified: Vec<NewTransaction>, removed: &[&s
 }
 
 fn pending(mut t: NewTransaction) -> NewTransaction {
-    t.pending = true;
+    t.fields.pending = true;
     t
 }
 
 fn posted_from(mut t: NewTransaction, pending_id: &str) -> NewTransaction {
-    t.pending_transaction_id = Some(pending_id.into());
+    t.fields.pending_transaction_id = Some(pending_id.into());
     t
 }
 
@@ -659,7 +661,7 @@ async fn initial_sync_is_hidden_until_its_commit(s: S) {
                     vec![posted_from(txn("post-early", "acc", "3", "2026-01-03T00:00:00Z"), "pend-early")],
                     vec![{
                         let mut t = txn("t007", "acc", "7.77", "2026-01-01T00:00:00Z");
-                        t.name = "modified later".into();
+                        t.fields.name = "modified later".into();
                         t
                     }],
                     &["t008"],
@@ -707,7 +709,7 @@ async fn initial_sync_is_hidden_until_its_commit(s: S) {
     assert!(!listed.contains("t008") && !listed.contains("pend-early") && !listed.contains("pend-late"));
     assert!(listed.contains("t009"), "removed, then back on a later page");
     let t7 = s.get_transaction(&alice.id, "t007").await.unwrap();
-    assert_eq!((t7.name.as_str(), t7.amount), ("modified later", dec("7.77")));
+    assert_eq!((t7.fields.name.as_str(), t7.fields.amount), ("modified later", dec("7.77")));
     assert_eq!(fresh(&s, &a).await.cursor.as_deref(), Some("c1"));
     s.update_transaction_user_fields(&alice.id, "t001", &note).await.unwrap();
     // A committed Item is never claimed again: later syncs stage.
@@ -769,9 +771,9 @@ async fn pending_to_posted_keeps_user_edits_without_duplicates(s: S) {
     let alice = user(&s, "alice").await;
     let a = item(&s, &alice, "item-a", "ins_1").await;
     let mut pending = txn("pend-1", "acc", "12.34", "2026-01-05T09:00:00Z");
-    pending.pending = true;
+    pending.fields.pending = true;
     let mut pending2 = txn("pend-2", "acc", "5.00", "2026-01-05T08:00:00Z");
-    pending2.pending = true;
+    pending2.fields.pending = true;
     s.apply_sync(&a, &batch(vec![pending, pending2], vec![], &[], "c1")).await.unwrap();
     let patch = UserFieldsPatch { note: Some(Some("team lunch".into())), category: Some(Some("Work".into())) };
     s.update_transaction_user_fields(&alice.id, "pend-1", &patch).await.unwrap();
@@ -785,10 +787,10 @@ async fn pending_to_posted_keeps_user_edits_without_duplicates(s: S) {
 
     // Plaid: the posted transaction names the pending one, and the pending id is removed in the same sync.
     let mut posted = txn("post-1", "acc", "12.34", "2026-01-06T09:00:00Z");
-    posted.pending_transaction_id = Some("pend-1".into());
+    posted.fields.pending_transaction_id = Some("pend-1".into());
     // Here the pending id is NOT listed as removed: the posted row must still replace it.
     let mut posted2 = txn("post-2", "acc", "5.25", "2026-01-06T08:00:00Z");
-    posted2.pending_transaction_id = Some("pend-2".into());
+    posted2.fields.pending_transaction_id = Some("pend-2".into());
     let a = fresh(&s, &a).await;
     let stats = s.apply_sync(&a, &batch(vec![posted, posted2], vec![], &["pend-1"], "c2")).await.unwrap();
     assert_eq!(stats.pending_replaced, 2);
@@ -806,12 +808,12 @@ async fn pending_to_posted_keeps_user_edits_without_duplicates(s: S) {
 
     // A later modification of the posted row keeps the carried edits.
     let mut again = txn("post-1", "acc", "12.34", "2026-01-06T09:00:00Z");
-    again.pending_transaction_id = Some("pend-1".into());
-    again.name = "renamed".into();
+    again.fields.pending_transaction_id = Some("pend-1".into());
+    again.fields.name = "renamed".into();
     let a = fresh(&s, &a).await;
     s.apply_sync(&a, &batch(vec![], vec![again], &[], "c3")).await.unwrap();
     let t = s.get_transaction(&alice.id, "post-1").await.unwrap();
-    assert_eq!((t.name.as_str(), t.user_note.as_deref()), ("renamed", Some("team lunch")));
+    assert_eq!((t.fields.name.as_str(), t.user_note.as_deref()), ("renamed", Some("team lunch")));
 }
 
 async fn removed_then_readded_is_restored(s: S) {
@@ -836,7 +838,7 @@ async fn removed_then_readded_is_restored(s: S) {
     let a = fresh(&s, &a).await;
     s.apply_sync(&a, &batch(vec![txn("t1", "acc", "1.5", "2026-01-01T00:00:00Z")], vec![], &[], "c3")).await.unwrap();
     let t = s.get_transaction(&alice.id, "t1").await.unwrap();
-    assert_eq!((t.amount, t.user_note.as_deref()), (dec("1.5"), Some("keep")), "restored with its edits");
+    assert_eq!((t.fields.amount, t.user_note.as_deref()), (dec("1.5"), Some("keep")), "restored with its edits");
 }
 
 async fn keyset_pagination_is_stable_across_pages(s: S) {
@@ -851,7 +853,7 @@ async fn keyset_pagination_is_stable_across_pages(s: S) {
     }
     s.apply_sync(&a, &batch(added.clone(), vec![], &[], "c1")).await.unwrap();
     let mut expected = added.clone();
-    expected.sort_by(|x, y| (y.datetime, &y.transaction_id).cmp(&(x.datetime, &x.transaction_id)));
+    expected.sort_by(|x, y| (y.fields.datetime, &y.transaction_id).cmp(&(x.fields.datetime, &x.transaction_id)));
     let expected: Vec<&str> = expected.iter().map(|t| t.transaction_id.as_str()).collect();
 
     let mut filter = TransactionFilter { limit: 10, ..Default::default() };
@@ -906,16 +908,16 @@ async fn filters_narrow_the_list(s: S) {
     let a = item(&s, &alice, "item-a", "ins_1").await;
     let b = item(&s, &alice, "item-b", "ins_2").await;
     let mut coffee = txn("coffee", "acc-1", "4.50", "2026-01-10T08:00:00Z");
-    coffee.merchant_name = Some("Blue Bottle Coffee".into());
-    coffee.pfc_primary = Some("FOOD_AND_DRINK".into());
-    coffee.pfc_detailed = Some("FOOD_AND_DRINK_COFFEE".into());
+    coffee.fields.merchant_name = Some("Blue Bottle Coffee".into());
+    coffee.fields.pfc_primary = Some("FOOD_AND_DRINK".into());
+    coffee.fields.pfc_detailed = Some("FOOD_AND_DRINK_COFFEE".into());
     let mut pct = txn("pct", "acc-1", "10.00", "2026-01-11T08:00:00Z");
-    pct.name = "100% Pure_Juice".into();
+    pct.fields.name = "100% Pure_Juice".into();
     let mut refund = txn("refund", "acc-2", "-25.00", "2026-01-12T08:00:00Z");
-    refund.pending = true;
+    refund.fields.pending = true;
     let mut unknown_time = txn("dated", "acc-1", "99.99", "2026-01-13T00:00:00Z");
-    unknown_time.time_unknown = true;
-    unknown_time.date = day("2026-01-13");
+    unknown_time.fields.time_unknown = true;
+    unknown_time.fields.date = day("2026-01-13");
     s.apply_sync(&a, &batch(vec![coffee, pct, refund, unknown_time], vec![], &[], "c1")).await.unwrap();
     s.apply_sync(&b, &batch(vec![txn("other", "acc-9", "1000", "2026-01-20T00:00:00Z")], vec![], &[], "c1"))
         .await
@@ -966,7 +968,7 @@ async fn filters_narrow_the_list(s: S) {
         ["dated"]
     );
     let dated = s.get_transaction(&alice.id, "dated").await.unwrap();
-    assert!(dated.time_unknown);
+    assert!(dated.fields.time_unknown);
 }
 
 async fn amounts_are_exact(s: S) {
@@ -990,10 +992,10 @@ async fn amounts_are_exact(s: S) {
     s.apply_sync(&a, &batch(added, vec![], &[], "c1")).await.unwrap();
     for (i, amt) in amounts.iter().enumerate() {
         let t = s.get_transaction(&alice.id, &format!("m{i}")).await.unwrap();
-        assert_eq!(t.amount.to_string(), *amt, "exact, scale included");
+        assert_eq!(t.fields.amount.to_string(), *amt, "exact, scale included");
     }
-    let sum = s.get_transaction(&alice.id, "m0").await.unwrap().amount
-        + s.get_transaction(&alice.id, "m1").await.unwrap().amount;
+    let sum = s.get_transaction(&alice.id, "m0").await.unwrap().fields.amount
+        + s.get_transaction(&alice.id, "m1").await.unwrap().fields.amount;
     assert_eq!(sum, dec("1234567.991234"));
     let between = |min: &str, max: &str| TransactionFilter {
         min_amount: Some(dec(min)),
@@ -1346,27 +1348,27 @@ async fn running_jobs_are_recorded_joined_and_never_claimed(s: S) {
 
 fn realistic_txn(i: usize) -> NewTransaction {
     let mut t = txn(&format!("txn-{i:07}-abcdefghijklmnop"), &format!("acc-{}", i % 4), "0", "2024-01-01T00:00:00Z");
-    t.amount = Decimal::new(i as i64 * 37 % 100_000 - 20_000, 2);
-    t.datetime = at("2024-01-01T00:00:00Z") + chrono::Duration::minutes(i as i64 * 7);
-    t.date = t.datetime.date_naive();
-    t.merchant_name = Some(format!("Merchant {}", i % 500));
-    t.logo_url = Some(format!("https://plaid-merchant-logos.plaid.com/m{}.png", i % 500));
-    t.website = Some("example.com".into());
-    t.counterparties = Some(format!(
+    t.fields.amount = Decimal::new(i as i64 * 37 % 100_000 - 20_000, 2);
+    t.fields.datetime = at("2024-01-01T00:00:00Z") + chrono::Duration::minutes(i as i64 * 7);
+    t.fields.date = t.fields.datetime.date_naive();
+    t.fields.merchant_name = Some(format!("Merchant {}", i % 500));
+    t.fields.logo_url = Some(format!("https://plaid-merchant-logos.plaid.com/m{}.png", i % 500));
+    t.fields.website = Some("example.com".into());
+    t.fields.counterparties = Some(format!(
         r#"[{{"name":"Merchant {}","type":"merchant","logo_url":null,"website":"example.com","entity_id":"E{}","confidence_level":"HIGH"}}]"#,
         i % 500,
         i % 500
     ));
-    t.location = Some(r#"{"address":null,"city":"Springfield","region":"IL","postal_code":null,"country":"US","lat":null,"lon":null,"store_number":null}"#.into());
+    t.fields.location = Some(r#"{"address":null,"city":"Springfield","region":"IL","postal_code":null,"country":"US","lat":null,"lon":null,"store_number":null}"#.into());
     t.raw = format!(
         r#"{{"transaction_id":"{}","account_id":"{}","amount":{},"iso_currency_code":"USD","unofficial_currency_code":null,"date":"{}","datetime":"{}","name":"{}","merchant_name":"{}","pending":false,"payment_channel":"in store","personal_finance_category":{{"primary":"GENERAL_MERCHANDISE","detailed":"GENERAL_MERCHANDISE_OTHER","confidence_level":"HIGH"}}}}"#,
         t.transaction_id,
-        t.account_id,
-        t.amount,
-        t.date,
-        t.datetime.to_rfc3339(),
-        t.name,
-        t.merchant_name.as_deref().unwrap_or("")
+        t.fields.account_id,
+        t.fields.amount,
+        t.fields.date,
+        t.fields.datetime.to_rfc3339(),
+        t.fields.name,
+        t.fields.merchant_name.as_deref().unwrap_or("")
     );
     t
 }
@@ -1443,7 +1445,7 @@ async fn the_url_scheme_selects_the_backend() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested.db");
-    let file = SqliteStore::open(&path).await.unwrap();
+    let file = Store::open_sqlite(&path).await.unwrap();
     file.migrate().await.unwrap();
     assert!(path.exists(), "created on first open");
 }

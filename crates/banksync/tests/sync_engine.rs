@@ -173,7 +173,7 @@ async fn pending_to_posted_keeps_user_edits_without_duplicates() {
     let item = env.new_item("ins_109508", "user_good").await;
     env.engine.sync_item(&item, SyncTrigger::Manual).await.unwrap();
     let pending: Vec<String> =
-        env.stored(&item.item_id).await.into_values().filter(|t| t.pending).map(|t| t.transaction_id).collect();
+        env.stored(&item.item_id).await.into_values().filter(|t| t.fields.pending).map(|t| t.transaction_id).collect();
     assert!(!pending.is_empty(), "the world has pending transactions");
     for id in &pending {
         let patch =
@@ -190,17 +190,17 @@ async fn pending_to_posted_keeps_user_edits_without_duplicates() {
     let pending_set: BTreeSet<&String> = pending.iter().collect();
     let posted: Vec<_> = stored
         .values()
-        .filter(|t| t.pending_transaction_id.as_ref().is_some_and(|p| pending_set.contains(p)))
+        .filter(|t| t.fields.pending_transaction_id.as_ref().is_some_and(|p| pending_set.contains(p)))
         .collect();
     assert!(!posted.is_empty(), "some edited pending transactions posted");
     for t in &posted {
-        let from = t.pending_transaction_id.as_deref().unwrap();
-        assert!(!t.pending);
+        let from = t.fields.pending_transaction_id.as_deref().unwrap();
+        assert!(!t.fields.pending);
         assert_eq!(t.user_note.as_deref(), Some(format!("note on {from}").as_str()), "{}", t.transaction_id);
         assert_eq!(t.user_category.as_deref(), Some("Treats"));
         assert!(!stored.contains_key(from), "the pending row {from} is not shown beside its posted twin");
         assert!(matches!(env.store.get_transaction(&env.user.id, from).await, Err(StoreError::NotFound)));
-        let twins = stored.values().filter(|s| s.pending_transaction_id.as_deref() == Some(from)).count();
+        let twins = stored.values().filter(|s| s.fields.pending_transaction_id.as_deref() == Some(from)).count();
         assert_eq!(twins, 1);
     }
 }
@@ -437,7 +437,7 @@ async fn a_sync_keeps_a_recent_live_balance() {
 
 /// Counts what a reader sees of the Item after each successful sync page (from inside the engine's run).
 struct VisibleDuringSync {
-    store: Arc<dyn banksync::store::Store>,
+    store: Arc<banksync::store::Store>,
     user_id: String,
     pages: AtomicUsize,
     seen: std::sync::Mutex<Vec<usize>>,

@@ -16,4 +16,5 @@ pub use items::*;
 pub use jobs::*;
 pub use sync_runs::*;
 pub use transactions::*;
+pub(crate) use transactions::{json_text, money_text, transaction_fields};
 pub use users::*;

@@ -4,37 +4,81 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-/// A transaction as the sync engine normalized it (see ARCHITECTURE.md, "Normalization rules").
+/// Declares, once, the fields of a transaction that banksync takes from Plaid (normalized by `normalize.rs`).
+/// `$callback!` receives them as `#[attributes] name: Type,` entries. [`TransactionFields`] is defined from this
+/// list below (its serde attributes give the API's names and forms), and the store derives its columns, binds and
+/// row type from the same list (`store::transactions`). Adding a field means adding one entry here, plus a
+/// migration of both schemas.
+macro_rules! transaction_fields {
+    ($callback:ident) => {
+        $callback! {
+            account_id: String,
+            /// Plaid's sign: positive = money out of the account. Exact decimal text in the API.
+            #[serde(serialize_with = "crate::domain::money_text")]
+            amount: Decimal,
+            currency: Option<String>,
+            #[serde(skip)]
+            currency_is_official: bool,
+            /// `datetime`, else `authorized_datetime`, else midnight UTC of `authorized_date`/`date`.
+            datetime: DateTime<Utc>,
+            /// True when `datetime` was made from a date.
+            time_unknown: bool,
+            date: NaiveDate,
+            authorized_date: Option<NaiveDate>,
+            name: String,
+            merchant_name: Option<String>,
+            logo_url: Option<String>,
+            website: Option<String>,
+            #[serde(rename = "category")]
+            pfc_primary: Option<String>,
+            #[serde(rename = "category_detailed")]
+            pfc_detailed: Option<String>,
+            #[serde(rename = "category_confidence")]
+            pfc_confidence: Option<String>,
+            #[serde(rename = "category_icon_url")]
+            pfc_icon_url: Option<String>,
+            payment_channel: Option<String>,
+            pending: bool,
+            pending_transaction_id: Option<String>,
+            /// JSON text (an array of Plaid counterparties); a JSON value in the API.
+            #[serde(serialize_with = "crate::domain::json_text")]
+            counterparties: Option<String>,
+            /// JSON text (Plaid's location object); a JSON value in the API.
+            #[serde(serialize_with = "crate::domain::json_text")]
+            location: Option<String>,
+            account_owner: Option<String>,
+        }
+    };
+}
+pub(crate) use transaction_fields;
+
+macro_rules! define_transaction_fields {
+    ($($(#[$attr:meta])* $name:ident: $ty:ty,)*) => {
+        /// What Plaid says about a transaction, normalized (see ARCHITECTURE.md, "Normalization rules").
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        pub struct TransactionFields {
+            $($(#[$attr])* pub $name: $ty,)*
+        }
+    };
+}
+transaction_fields!(define_transaction_fields);
+
+/// Serializes money as exact decimal text (`"12.34"`), never a float.
+pub(crate) fn money_text<S: serde::Serializer>(amount: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(amount)
+}
+
+/// Serializes stored JSON text as the JSON value it holds (`null` when absent or unreadable).
+pub(crate) fn json_text<S: serde::Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    let value = text.as_deref().and_then(|t| serde_json::from_str::<&serde_json::value::RawValue>(t).ok());
+    value.serialize(s)
+}
+
+/// A transaction as the sync engine normalized it, before it is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTransaction {
     pub transaction_id: String,
-    pub account_id: String,
-    /// Plaid's sign: positive = money out of the account.
-    pub amount: Decimal,
-    pub currency: Option<String>,
-    pub currency_is_official: bool,
-    /// `datetime`, else `authorized_datetime`, else midnight UTC of `authorized_date`/`date`.
-    pub datetime: DateTime<Utc>,
-    /// True when `datetime` was made from a date.
-    pub time_unknown: bool,
-    pub date: NaiveDate,
-    pub authorized_date: Option<NaiveDate>,
-    pub name: String,
-    pub merchant_name: Option<String>,
-    pub logo_url: Option<String>,
-    pub website: Option<String>,
-    pub pfc_primary: Option<String>,
-    pub pfc_detailed: Option<String>,
-    pub pfc_confidence: Option<String>,
-    pub pfc_icon_url: Option<String>,
-    pub payment_channel: Option<String>,
-    pub pending: bool,
-    pub pending_transaction_id: Option<String>,
-    /// JSON text.
-    pub counterparties: Option<String>,
-    /// JSON text.
-    pub location: Option<String>,
-    pub account_owner: Option<String>,
+    pub fields: TransactionFields,
     /// Plaid's transaction object as received (JSON text), for re-normalization without calling Plaid.
     pub raw: String,
 }
@@ -42,43 +86,20 @@ pub struct NewTransaction {
 impl NewTransaction {
     /// `merchant_name`, else `name`.
     pub fn display_name(&self) -> &str {
-        self.merchant_name.as_deref().filter(|m| !m.trim().is_empty()).unwrap_or(&self.name)
+        let f = &self.fields;
+        f.merchant_name.as_deref().filter(|m| !m.trim().is_empty()).unwrap_or(&f.name)
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A stored transaction with the user's own fields.
+#[derive(Debug, Clone)]
 pub struct Transaction {
     pub transaction_id: String,
     /// Plaid's item_id.
     pub item_id: String,
-    pub account_id: String,
-    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
-    pub amount: Decimal,
-    pub currency: Option<String>,
-    pub currency_is_official: bool,
-    pub datetime: DateTime<Utc>,
-    pub time_unknown: bool,
-    pub date: NaiveDate,
-    pub authorized_date: Option<NaiveDate>,
-    pub name: String,
-    pub merchant_name: Option<String>,
+    pub fields: TransactionFields,
     pub display_name: String,
-    pub logo_url: Option<String>,
-    pub website: Option<String>,
-    pub pfc_primary: Option<String>,
-    pub pfc_detailed: Option<String>,
-    pub pfc_confidence: Option<String>,
-    pub pfc_icon_url: Option<String>,
-    pub payment_channel: Option<String>,
-    pub pending: bool,
-    pub pending_transaction_id: Option<String>,
     /// JSON text.
-    pub counterparties: Option<String>,
-    /// JSON text.
-    pub location: Option<String>,
-    pub account_owner: Option<String>,
-    /// JSON text.
-    #[serde(skip)]
     pub raw: String,
     pub user_note: Option<String>,
     pub user_category: Option<String>,

@@ -4,11 +4,11 @@
 //! Money is an exact decimal **string** ("12.34", "-5.00"): JSON numbers are parsed as binary floats by most
 //! clients, and a string keeps every digit.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::domain::{Account, Item, SyncRun, Transaction};
+use crate::domain::{Account, Item, SyncRun, Transaction, TransactionFields};
 
 fn money(value: Option<Decimal>) -> Option<String> {
     value.map(|v| v.to_string())
@@ -195,34 +195,15 @@ impl SyncRunView {
     }
 }
 
+/// A transaction in the API: Plaid's fields under their API names (see `domain::transaction_fields!`), plus the
+/// user's own fields.
 #[derive(Debug, Serialize)]
 pub struct TransactionView {
     pub transaction_id: String,
     pub item_id: String,
-    pub account_id: String,
-    /// Plaid's sign: positive means money left the account.
-    pub amount: String,
-    pub currency: Option<String>,
-    pub date: NaiveDate,
-    pub datetime: DateTime<Utc>,
-    /// True when only the date is known (`datetime` is midnight UTC of `date`).
-    pub time_unknown: bool,
-    pub authorized_date: Option<NaiveDate>,
-    pub name: String,
-    pub merchant_name: Option<String>,
+    #[serde(flatten)]
+    pub fields: TransactionFields,
     pub display_name: String,
-    pub logo_url: Option<String>,
-    pub website: Option<String>,
-    pub category: Option<String>,
-    pub category_detailed: Option<String>,
-    pub category_confidence: Option<String>,
-    pub category_icon_url: Option<String>,
-    pub payment_channel: Option<String>,
-    pub pending: bool,
-    pub pending_transaction_id: Option<String>,
-    pub counterparties: Option<serde_json::Value>,
-    pub location: Option<serde_json::Value>,
-    pub account_owner: Option<String>,
     pub user_note: Option<String>,
     pub user_category: Option<String>,
     pub updated_at: DateTime<Utc>,
@@ -230,32 +211,11 @@ pub struct TransactionView {
 
 impl TransactionView {
     pub fn of(t: &Transaction) -> Self {
-        let json = |text: &Option<String>| text.as_deref().and_then(|t| serde_json::from_str(t).ok());
         TransactionView {
             transaction_id: t.transaction_id.clone(),
             item_id: t.item_id.clone(),
-            account_id: t.account_id.clone(),
-            amount: t.amount.to_string(),
-            currency: t.currency.clone(),
-            date: t.date,
-            datetime: t.datetime,
-            time_unknown: t.time_unknown,
-            authorized_date: t.authorized_date,
-            name: t.name.clone(),
-            merchant_name: t.merchant_name.clone(),
+            fields: t.fields.clone(),
             display_name: t.display_name.clone(),
-            logo_url: t.logo_url.clone(),
-            website: t.website.clone(),
-            category: t.pfc_primary.clone(),
-            category_detailed: t.pfc_detailed.clone(),
-            category_confidence: t.pfc_confidence.clone(),
-            category_icon_url: t.pfc_icon_url.clone(),
-            payment_channel: t.payment_channel.clone(),
-            pending: t.pending,
-            pending_transaction_id: t.pending_transaction_id.clone(),
-            counterparties: json(&t.counterparties),
-            location: json(&t.location),
-            account_owner: t.account_owner.clone(),
             user_note: t.user_note.clone(),
             user_category: t.user_category.clone(),
             updated_at: t.updated_at,

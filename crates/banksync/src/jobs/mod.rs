@@ -33,18 +33,18 @@ pub const SYNC_MAX_ATTEMPTS: i64 = 5;
 /// Enqueues jobs and wakes this process's workers.
 #[derive(Clone)]
 pub struct JobQueue {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     wake: Arc<Notify>,
     /// Plaid item_id → no sync before this instant (after a Plaid rate limit for the Item).
     backoff: Arc<parking_lot::Mutex<HashMap<String, Instant>>>,
 }
 
 impl JobQueue {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<Store>) -> Self {
         Self { store, wake: Arc::new(Notify::new()), backoff: Arc::default() }
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 
@@ -104,7 +104,7 @@ mod tests {
     #[tokio::test]
     async fn backoff_is_per_item_ends_and_delays_enqueues() {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::open(&dir.path().join("j.db")).await.unwrap());
+        let store: Arc<Store> = Arc::new(crate::store::Store::open_sqlite(&dir.path().join("j.db")).await.unwrap());
         store.migrate().await.unwrap();
         let queue = JobQueue::new(store.clone());
         queue.back_off("i1", Instant::now() + Duration::from_secs(120));

@@ -16,6 +16,11 @@ use super::StoreError;
 const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
 const DATE_FORMAT: &str = "%Y-%m-%d";
 
+/// A stored enum's text (`ItemStatus`, `JobState`, …).
+pub fn parse_enum<T: FromStr<Err = String>>(s: &str) -> Result<T, StoreError> {
+    s.parse().map_err(StoreError::corrupt)
+}
+
 pub fn ts(t: DateTime<Utc>) -> String {
     // Written by hand: a sync formats several timestamps per transaction on its critical path, and chrono's
     // `format` re-parses the pattern each time. Same text as `TS_FORMAT` (a test holds them together); chrono for

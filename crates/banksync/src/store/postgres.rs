@@ -3,73 +3,63 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::Result;
+use super::dialect::{CLAIM_JOB_POSTGRES, DELETE_STAGING, Dialect};
+use super::exec::{Pool, Sql, Tx};
+use super::{Backend, Result, Store, StoreError};
 
-pub struct PgStore {
-    pool: PgPool,
-}
-
-impl std::fmt::Debug for PgStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL may carry a password: never print it.
-        f.debug_struct("PgStore").finish_non_exhaustive()
-    }
-}
-
-impl PgStore {
-    pub async fn connect(url: &str) -> Result<Self> {
+impl Store {
+    pub(super) async fn connect_postgres_url(url: &str) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)
-            .map_err(|e| super::StoreError::InvalidInput(format!("invalid PostgreSQL URL: {e}")))?;
-        Self::connect_with(options, 10).await
+            .map_err(|e| StoreError::InvalidInput(format!("invalid PostgreSQL URL: {e}")))?;
+        Self::connect_postgres(options, 10).await
     }
 
-    pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> Result<Self> {
+    /// One pool of up to `max_connections` for reads and writes.
+    pub async fn connect_postgres(options: PgConnectOptions, max_connections: u32) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await
             .map_err(|e| anyhow::Error::new(e).context("cannot connect to PostgreSQL"))?;
-        Ok(Self { pool })
+        Ok(Store {
+            backend: Backend::Postgres,
+            writer: Pool::Postgres(pool.clone()),
+            reader: Pool::Postgres(pool),
+            dialect: Box::new(PgDialect),
+            migrator: sqlx::migrate!("./migrations/postgres"),
+        })
+    }
+}
+
+/// Staged pages live in the shared `sync_staging` table, so any connection (or process) can commit a run.
+struct PgDialect;
+
+#[async_trait]
+impl Dialect for PgDialect {
+    fn claim_job_sql(&self) -> &'static str {
+        CLAIM_JOB_POSTGRES
     }
 
-    fn writer(&self) -> &PgPool {
-        &self.pool
-    }
-
-    fn reader(&self) -> &PgPool {
-        &self.pool
-    }
-
-    fn migrator() -> sqlx::migrate::Migrator {
-        sqlx::migrate!("./migrations/postgres")
-    }
-
-    // Staged pages live in the shared `sync_staging` table, so any connection (or process) can commit a run.
-    async fn prepare_staging(_tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<()> {
+    async fn prepare_staging(&self, _tx: &mut Tx) -> Result<()> {
         Ok(())
     }
 
-    async fn remember_run(&self, _tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, _run_id: &str) -> Result<()> {
+    async fn remember_run(&self, _tx: &mut Tx, _run_id: &str) -> Result<()> {
         Ok(())
     }
 
-    async fn check_run(&self, _tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, _run_id: &str) -> Result<()> {
+    async fn check_run(&self, _tx: &mut Tx, _run_id: &str) -> Result<()> {
         Ok(())
     }
 
-    async fn clear_staging(&self, tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, run_id: &str) -> Result<()> {
-        sqlx::query(super::sql::DELETE_STAGING).bind(run_id).execute(&mut **tx).await?;
+    async fn clear_staging(&self, tx: &mut Tx, run_id: &str) -> Result<()> {
+        tx.execute(&Sql::new(DELETE_STAGING).bind(run_id)).await?;
         Ok(())
     }
 
     fn forget_run(&self, _run_id: &str) {}
-
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }
-
-impl_store!(PgStore, sqlx::Postgres, super::Backend::Postgres, super::sql::CLAIM_JOB_POSTGRES);

@@ -5,25 +5,12 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{Result, StoreError};
-
-/// SQLite allows one writer at a time. Sending every write through one connection turns lock contention inside this
-/// process into a queue (no SQLITE_BUSY), while readers use their own connections and, thanks to WAL, never wait.
-///
-/// Staged sync pages live in a TEMP table of that writer connection (shadowing the unused `main.sync_staging`):
-/// they are only meaningful within this process's sync run, and a temp table is neither journaled to the WAL nor
-/// checkpointed, which roughly halves the bytes a large sync writes. Should the writer connection ever be replaced
-/// mid-run, its temp table is gone; each connection therefore carries a random epoch, the store remembers the epoch
-/// a run was staged under, and `commit_sync` refuses (so the sync retries from its old cursor) when they differ.
-pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
-    run_epochs: Mutex<HashMap<String, String>>,
-    /// The background checkpointer stops once this is dropped with the store.
-    _alive: std::sync::Arc<()>,
-}
+use super::dialect::{CLAIM_JOB_SQLITE, DELETE_STAGING, Dialect};
+use super::exec::{Pool, Sql, Tx};
+use super::{Backend, Result, Store, StoreError};
 
 /// Created on the writer connection before the first staging; copies the staging table's columns.
 const PREPARE_TEMP_STAGING: [&str; 5] = [
@@ -71,27 +58,21 @@ async fn checkpoint_in_background(pool: SqlitePool, store_alive: std::sync::Weak
 
 const CONNECTION_EPOCH: &str = "SELECT epoch FROM temp.banksync_connection";
 
-impl std::fmt::Debug for SqliteStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").finish_non_exhaustive()
-    }
-}
-
-impl SqliteStore {
+impl Store {
     /// Opens (creating if missing) the database at `url` (`sqlite://path/to/file.db`, `sqlite:file.db`, or
     /// `sqlite::memory:`).
-    pub async fn connect(url: &str) -> Result<Self> {
+    pub(super) async fn connect_sqlite_url(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| super::StoreError::InvalidInput(format!("invalid SQLite URL: {e}")))?;
-        Self::connect_with(options).await
+            .map_err(|e| StoreError::InvalidInput(format!("invalid SQLite URL: {e}")))?;
+        Self::connect_sqlite(options).await
     }
 
     /// Opens the database file at `path`, creating it if missing.
-    pub async fn open(path: &std::path::Path) -> Result<Self> {
-        Self::connect_with(SqliteConnectOptions::new().filename(path)).await
+    pub async fn open_sqlite(path: &std::path::Path) -> Result<Self> {
+        Self::connect_sqlite(SqliteConnectOptions::new().filename(path)).await
     }
 
-    pub async fn connect_with(options: SqliteConnectOptions) -> Result<Self> {
+    pub async fn connect_sqlite(options: SqliteConnectOptions) -> Result<Self> {
         let in_memory = options.get_filename().to_str().is_some_and(|f| f.is_empty() || f.contains(":memory:"));
         let options = options
             .create_if_missing(true)
@@ -143,92 +124,101 @@ impl SqliteStore {
         if !in_memory {
             tokio::spawn(checkpoint_in_background(reader.clone(), std::sync::Arc::downgrade(&alive)));
         }
-        Ok(Self { writer, reader, run_epochs: Mutex::new(HashMap::new()), _alive: alive })
+        Ok(Store {
+            backend: Backend::Sqlite,
+            writer: Pool::Sqlite(writer),
+            reader: Pool::Sqlite(reader),
+            dialect: Box::new(SqliteDialect { run_epochs: Mutex::new(HashMap::new()), _alive: alive }),
+            migrator: sqlx::migrate!("./migrations/sqlite"),
+        })
+    }
+}
+
+/// SQLite allows one writer at a time. Sending every write through one connection turns lock contention inside this
+/// process into a queue (no SQLITE_BUSY), while readers use their own connections and, thanks to WAL, never wait.
+///
+/// Staged sync pages live in a TEMP table of that writer connection (shadowing the unused `main.sync_staging`):
+/// they are only meaningful within this process's sync run, and a temp table is neither journaled to the WAL nor
+/// checkpointed, which roughly halves the bytes a large sync writes. Should the writer connection ever be replaced
+/// mid-run, its temp table is gone; each connection therefore carries a random epoch, the store remembers the epoch
+/// a run was staged under, and `commit_sync` refuses (so the sync retries from its old cursor) when they differ.
+struct SqliteDialect {
+    run_epochs: Mutex<HashMap<String, String>>,
+    /// The background checkpointer stops once this is dropped with the store.
+    _alive: std::sync::Arc<()>,
+}
+
+impl SqliteDialect {
+    fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.run_epochs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn writer(&self) -> &SqlitePool {
-        &self.writer
+    fn connection_replaced(run_id: &str) -> StoreError {
+        StoreError::Other(anyhow::anyhow!(
+            "the database connection was replaced during sync run {run_id}; its staged pages are lost, restart the sync"
+        ))
+    }
+}
+
+async fn connection_epoch(tx: &mut Tx) -> Result<Option<String>> {
+    match tx.fetch_optional::<(String,)>(&Sql::new(CONNECTION_EPOCH)).await {
+        Ok(epoch) => Ok(epoch.map(|(e,)| e)),
+        // No such table: this connection never staged anything.
+        Err(StoreError::Other(e)) if format!("{e:#}").contains("no such table") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[async_trait]
+impl Dialect for SqliteDialect {
+    fn claim_job_sql(&self) -> &'static str {
+        CLAIM_JOB_SQLITE
     }
 
-    fn reader(&self) -> &SqlitePool {
-        &self.reader
-    }
-
-    fn migrator() -> sqlx::migrate::Migrator {
-        sqlx::migrate!("./migrations/sqlite")
-    }
-
-    async fn prepare_staging(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<()> {
+    async fn prepare_staging(&self, tx: &mut Tx) -> Result<()> {
         for statement in PREPARE_TEMP_STAGING {
-            sqlx::query(statement).execute(&mut **tx).await?;
+            tx.execute(&Sql::new(statement)).await?;
         }
         Ok(())
     }
 
-    async fn connection_epoch(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<Option<String>> {
-        match sqlx::query_scalar::<_, String>(CONNECTION_EPOCH).fetch_optional(&mut **tx).await {
-            Ok(epoch) => Ok(epoch),
-            // No such table: this connection never staged anything.
-            Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn remember_run(&self, tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, run_id: &str) -> Result<()> {
-        let epoch = Self::connection_epoch(tx).await?.ok_or_else(|| anyhow::anyhow!("staging table missing"))?;
-        let mut runs = self.run_epochs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    async fn remember_run(&self, tx: &mut Tx, run_id: &str) -> Result<()> {
+        let epoch = connection_epoch(tx).await?.ok_or_else(|| anyhow::anyhow!("staging table missing"))?;
+        let mut runs = self.runs();
         let known = runs.entry(run_id.to_owned()).or_insert_with(|| epoch.clone());
         if *known != epoch {
-            return Err(StoreError::Other(anyhow::anyhow!(
-                "the database connection was replaced during sync run {run_id}; its staged pages are lost, restart the sync"
-            )));
+            return Err(Self::connection_replaced(run_id));
         }
         Ok(())
     }
 
-    async fn check_run(&self, tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, run_id: &str) -> Result<()> {
-        let expected = {
-            let runs = self.run_epochs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            runs.get(run_id).cloned()
-        };
+    async fn check_run(&self, tx: &mut Tx, run_id: &str) -> Result<()> {
+        let expected = self.runs().get(run_id).cloned();
         let Some(expected) = expected else {
             return Ok(()); // Nothing staged: the commit only moves the cursor.
         };
-        if Self::connection_epoch(tx).await?.as_deref() != Some(expected.as_str()) {
+        if connection_epoch(tx).await?.as_deref() != Some(expected.as_str()) {
             self.forget_run(run_id);
-            return Err(StoreError::Other(anyhow::anyhow!(
-                "the database connection was replaced during sync run {run_id}; its staged pages are lost, restart the sync"
-            )));
+            return Err(Self::connection_replaced(run_id));
         }
         Ok(())
     }
 
     /// Deletes a committed run's staged rows. When no other run is staged, the whole table is emptied, which
     /// SQLite does by dropping its pages instead of deleting row by row.
-    async fn clear_staging(&self, tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, run_id: &str) -> Result<()> {
-        let only_run = {
-            let runs = self.run_epochs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            runs.keys().all(|k| k == run_id)
-        };
+    async fn clear_staging(&self, tx: &mut Tx, run_id: &str) -> Result<()> {
+        let only_run = self.runs().keys().all(|k| k == run_id);
         // Every write uses the one writer connection, so no other run can be mid-staging right now; an
         // `apply_sync` clears its own rows inside its transaction.
-        if only_run && Self::connection_epoch(tx).await?.is_some() {
-            sqlx::query("DELETE FROM temp.sync_staging").execute(&mut **tx).await?;
+        if only_run && connection_epoch(tx).await?.is_some() {
+            tx.execute(&Sql::new("DELETE FROM temp.sync_staging")).await?;
         } else {
-            sqlx::query(super::sql::DELETE_STAGING).bind(run_id).execute(&mut **tx).await?;
+            tx.execute(&Sql::new(DELETE_STAGING).bind(run_id)).await?;
         }
         Ok(())
     }
 
     fn forget_run(&self, run_id: &str) {
-        self.run_epochs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(run_id);
-    }
-
-    /// Closes both pools (checkpointing the WAL).
-    pub async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
+        self.runs().remove(run_id);
     }
 }
-
-impl_store!(SqliteStore, sqlx::Sqlite, super::Backend::Sqlite, super::sql::CLAIM_JOB_SQLITE);

@@ -105,7 +105,7 @@ pub struct SyncEngine {
 }
 
 struct Inner {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     plaid: plaid::PlaidClient,
     vault: Arc<Vault>,
     options: SyncOptions,
@@ -116,7 +116,7 @@ struct Inner {
 }
 
 impl SyncEngine {
-    pub fn new(store: Arc<dyn Store>, plaid: plaid::PlaidClient, vault: Arc<Vault>, options: SyncOptions) -> Self {
+    pub fn new(store: Arc<Store>, plaid: plaid::PlaidClient, vault: Arc<Vault>, options: SyncOptions) -> Self {
         let options = SyncOptions { page_size: options.page_size.clamp(1, 500), ..options };
         Self {
             inner: Arc::new(Inner {
@@ -130,7 +130,7 @@ impl SyncEngine {
         }
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
     }
 

@@ -79,7 +79,7 @@ impl Handled {
 }
 
 pub struct WebhookReceiver {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     keys: WebhookKeys,
     queue: JobQueue,
     events: EventHub,
@@ -130,7 +130,7 @@ fn rejection_kind(r: &Rejection) -> &'static str {
 }
 
 impl WebhookReceiver {
-    pub fn new(store: Arc<dyn Store>, keys: WebhookKeys, queue: JobQueue, events: EventHub) -> Self {
+    pub fn new(store: Arc<Store>, keys: WebhookKeys, queue: JobQueue, events: EventHub) -> Self {
         Self { store, keys, queue, events }
     }
 

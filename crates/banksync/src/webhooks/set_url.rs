@@ -20,7 +20,7 @@ pub struct ItemReport {
 
 /// Updates every Item's webhook to `url`, one Item after the other (a failure does not stop the rest).
 pub async fn set_webhook_url(
-    store: &Arc<dyn Store>,
+    store: &Arc<Store>,
     vault: &Vault,
     plaid: &plaid::PlaidClient,
     url: &url::Url,

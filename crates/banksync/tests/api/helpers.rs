@@ -55,7 +55,7 @@ pub struct TestUser {
 pub struct TestApp {
     pub address: String,
     pub sim_url: String,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     /// A client without cookies; requests carry the bearer token explicitly.
     pub http: reqwest::Client,
     pub user: TestUser,
@@ -105,7 +105,7 @@ pub async fn spawn_app_with(sim: plaid_sim::SimConfig) -> TestApp {
 }
 
 /// A user with the test password and a fresh API token.
-pub async fn seed_user(store: &Arc<dyn Store>, username: &str) -> TestUser {
+pub async fn seed_user(store: &Arc<Store>, username: &str) -> TestUser {
     let hash = hash_password(PASSWORD.to_owned().into()).await.unwrap();
     let user = store.create_user(username, &hash).await.unwrap();
     let token = new_api_token();

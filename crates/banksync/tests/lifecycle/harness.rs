@@ -142,7 +142,7 @@ pub struct TestApp {
     /// banksync's PLAID_BASE_URL (the key proxy).
     pub plaid_url: String,
     pub data_path: std::path::PathBuf,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub db: Db,
     pub http: reqwest::Client,
     pub user: TestUser,
@@ -215,7 +215,7 @@ pub enum Db {
     Postgres(sqlx::PgPool),
 }
 
-pub async fn seed_user(store: &Arc<dyn Store>, username: &str) -> TestUser {
+pub async fn seed_user(store: &Arc<Store>, username: &str) -> TestUser {
     let hash = hash_password(PASSWORD.to_owned().into()).await.unwrap();
     let user = store.create_user(username, &hash).await.unwrap();
     let token = new_api_token();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use banksync::domain::{JobState, NewItem};
 use banksync::jobs::{JobQueue, WorkerOptions, WorkerPool};
-use banksync::store::{SqliteStore, Store};
+use banksync::store::Store;
 use banksync::sync::{SyncEngine, SyncOptions, SyncTrigger};
 use banksync::vault::{MasterKey, Vault};
 use plaid::{Product, SandboxPublicTokenCreateRequest};
@@ -16,13 +16,13 @@ use serde_json::json;
 use crate::harness::{SIM_CLIENT_ID, SIM_SECRET, eventually, sim_config};
 
 struct Process {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     engine: SyncEngine,
     queue: JobQueue,
 }
 
 async fn process(db: &std::path::Path, sim_url: &str, key: [u8; 32]) -> Process {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).await.unwrap());
+    let store: Arc<Store> = Arc::new(Store::open_sqlite(db).await.unwrap());
     store.migrate().await.unwrap();
     let env = plaid::Environment::Custom(sim_url.parse().unwrap());
     let plaid = plaid::PlaidClient::new(plaid::ClientConfig::new(env, SIM_CLIENT_ID, SIM_SECRET.to_owned())).unwrap();

@@ -15,7 +15,7 @@ use std::time::Duration;
 use banksync::balances::{BalanceOptions, BalanceRefresher};
 use banksync::domain::{AccountFilter, Item, NewItem, TransactionFilter, User};
 use banksync::link::LinkService;
-use banksync::store::{self, PgStore, Store};
+use banksync::store::{self, Store};
 use banksync::sync::{SyncEngine, SyncOptions};
 use banksync::vault::{MasterKey, Vault};
 use plaid::{
@@ -35,13 +35,13 @@ pub fn sim_config() -> SimConfig {
 pub struct Env {
     pub sim: RunningSim,
     pub http: reqwest::Client,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub plaid: PlaidClient,
     pub vault: Arc<Vault>,
     pub engine: SyncEngine,
     pub user: User,
     _dir: Option<tempfile::TempDir>,
-    pg: Option<(sqlx::PgConnection, String, Arc<PgStore>)>,
+    pg: Option<(sqlx::PgConnection, String, Arc<Store>)>,
 }
 
 pub async fn sqlite(config: SimConfig, options: SyncOptions) -> Env {
@@ -57,18 +57,18 @@ pub async fn postgres(config: SimConfig, options: SyncOptions) -> Option<Env> {
     let (admin, schema) = pg::fresh_schema("banksync_sync", "sync test").await?;
     let options_pg =
         sqlx::postgres::PgConnectOptions::from_str(&pg::url()).unwrap().options([("search_path", schema.as_str())]);
-    let pg = Arc::new(PgStore::connect_with(options_pg, 8).await.unwrap());
-    let store: Arc<dyn Store> = pg.clone();
+    let pg = Arc::new(Store::connect_postgres(options_pg, 8).await.unwrap());
+    let store: Arc<Store> = pg.clone();
     store.migrate().await.unwrap();
     Some(build(store, config, options, None, Some((admin, schema, pg))).await)
 }
 
 async fn build(
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     config: SimConfig,
     options: SyncOptions,
     dir: Option<tempfile::TempDir>,
-    pg: Option<(sqlx::PgConnection, String, Arc<PgStore>)>,
+    pg: Option<(sqlx::PgConnection, String, Arc<Store>)>,
 ) -> Env {
     let sim = Simulator::new(config).spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let plaid = client(&sim).with_observer(banksync::audit::observer(store.clone()));
@@ -230,12 +230,16 @@ impl Env {
         for (id, t) in &truth {
             let s = &stored[id];
             let amount = Decimal::from_str(&t["amount"].to_string()).unwrap();
-            assert_eq!(s.amount, amount, "{id} amount");
-            assert_eq!(s.pending, t["pending"].as_bool().unwrap(), "{id} pending");
-            assert_eq!(s.name, t["name"].as_str().unwrap(), "{id} name");
-            assert_eq!(s.merchant_name.as_deref(), t["merchant_name"].as_str(), "{id} merchant_name");
-            assert_eq!(s.account_id, t["account_id"].as_str().unwrap(), "{id} account");
-            assert_eq!(s.pending_transaction_id.as_deref(), t["pending_transaction_id"].as_str(), "{id} pending id");
+            assert_eq!(s.fields.amount, amount, "{id} amount");
+            assert_eq!(s.fields.pending, t["pending"].as_bool().unwrap(), "{id} pending");
+            assert_eq!(s.fields.name, t["name"].as_str().unwrap(), "{id} name");
+            assert_eq!(s.fields.merchant_name.as_deref(), t["merchant_name"].as_str(), "{id} merchant_name");
+            assert_eq!(s.fields.account_id, t["account_id"].as_str().unwrap(), "{id} account");
+            assert_eq!(
+                s.fields.pending_transaction_id.as_deref(),
+                t["pending_transaction_id"].as_str(),
+                "{id} pending id"
+            );
         }
         truth.len()
     }

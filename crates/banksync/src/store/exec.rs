@@ -1,0 +1,341 @@
+//! The one place that knows there are two sqlx backends.
+//!
+//! Store code builds a backend-neutral statement ([`Sql`]: text with `$n` placeholders, which both SQLite and
+//! PostgreSQL accept, plus its values) and runs it on a [`Pool`] or a [`Tx`]; only this module matches on the
+//! backend to hand the statement to sqlx. Being generic over `sqlx::Database` instead would need higher-ranked
+//! `Executor`/`Encode`/`IntoArguments` bounds on every function (Rust does not imply a trait's where-clauses), and
+//! the number of rows a statement changed has no generic accessor; `sqlx::Any` cannot carry our row types and
+//! would hide the SQLite connection whose TEMP table stages syncs. The values we bind are few kinds (text, bool,
+//! integer, bytes, each nullable), so one small enum carries them.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow, Postgres};
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection, SqlitePool, SqliteRow};
+use sqlx::{Arguments as _, FromRow};
+
+use super::{Result, StoreError};
+
+/// One bound value. `None` binds SQL NULL of the variant's type (PostgreSQL checks a parameter's type even when it
+/// is NULL, so a nullable boolean column needs `Bool(None)`, not a text NULL).
+#[derive(Debug, Clone)]
+pub enum Value<'a> {
+    Text(Option<Cow<'a, str>>),
+    Bool(Option<bool>),
+    Int(Option<i64>),
+    Bytes(Option<Cow<'a, [u8]>>),
+}
+
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(v: &'a str) -> Self {
+        Value::Text(Some(Cow::Borrowed(v)))
+    }
+}
+impl<'a> From<&'a String> for Value<'a> {
+    fn from(v: &'a String) -> Self {
+        Value::Text(Some(Cow::Borrowed(v)))
+    }
+}
+impl From<String> for Value<'_> {
+    fn from(v: String) -> Self {
+        Value::Text(Some(Cow::Owned(v)))
+    }
+}
+impl<'a> From<Option<&'a str>> for Value<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Value::Text(v.map(Cow::Borrowed))
+    }
+}
+impl<'a> From<&'a Option<String>> for Value<'a> {
+    fn from(v: &'a Option<String>) -> Self {
+        Value::Text(v.as_deref().map(Cow::Borrowed))
+    }
+}
+impl From<Option<String>> for Value<'_> {
+    fn from(v: Option<String>) -> Self {
+        Value::Text(v.map(Cow::Owned))
+    }
+}
+impl From<bool> for Value<'_> {
+    fn from(v: bool) -> Self {
+        Value::Bool(Some(v))
+    }
+}
+impl From<Option<bool>> for Value<'_> {
+    fn from(v: Option<bool>) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<i64> for Value<'_> {
+    fn from(v: i64) -> Self {
+        Value::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Value<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Value::Int(v)
+    }
+}
+impl<'a> From<&'a [u8]> for Value<'a> {
+    fn from(v: &'a [u8]) -> Self {
+        Value::Bytes(Some(Cow::Borrowed(v)))
+    }
+}
+impl<'a> From<&'a Vec<u8>> for Value<'a> {
+    fn from(v: &'a Vec<u8>) -> Self {
+        Value::Bytes(Some(Cow::Borrowed(v)))
+    }
+}
+
+/// A statement and its values. Constant SQL names its placeholders (`$1`, `$2`, …) and [`Sql::bind`] fills them
+/// in order; dynamic SQL is assembled with [`Sql::push`] and [`Sql::push_bind`], which writes the next `$n`.
+#[derive(Debug, Clone)]
+pub struct Sql<'a> {
+    text: Cow<'a, str>,
+    values: Vec<Value<'a>>,
+}
+
+impl<'a> Sql<'a> {
+    pub fn new(text: impl Into<Cow<'a, str>>) -> Self {
+        Self { text: text.into(), values: Vec::new() }
+    }
+
+    /// Room for `n` values (a multi-row insert knows its size).
+    pub fn with_capacity(text: impl Into<Cow<'a, str>>, n: usize) -> Self {
+        Self { text: text.into(), values: Vec::with_capacity(n) }
+    }
+
+    /// The value of the next placeholder the text already names.
+    pub fn bind(mut self, value: impl Into<Value<'a>>) -> Self {
+        self.values.push(value.into());
+        self
+    }
+
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.to_mut().push_str(text);
+        self
+    }
+
+    /// Appends a placeholder for `value`.
+    pub fn push_bind(&mut self, value: impl Into<Value<'a>>) -> &mut Self {
+        self.values.push(value.into());
+        let n = self.values.len();
+        let _ = write!(self.text.to_mut(), "${n}");
+        self
+    }
+
+    /// Appends `(…), (…)` with one row per item: `row` binds each column value of one row with [`Row::bind`].
+    pub fn push_rows<T>(&mut self, items: impl IntoIterator<Item = T>, mut row: impl FnMut(&mut Row<'_, 'a>, T)) {
+        for (i, item) in items.into_iter().enumerate() {
+            self.push(if i == 0 { "(" } else { ", (" });
+            let mut r = Row { sql: self, first: true };
+            row(&mut r, item);
+            self.push(")");
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    fn sqlite_args(&self) -> Result<SqliteArguments<'_>> {
+        let mut args = SqliteArguments::default();
+        args.reserve(self.values.len(), 0);
+        for v in &self.values {
+            let added = match v {
+                Value::Text(t) => args.add(t.as_deref()),
+                Value::Bool(b) => args.add(*b),
+                Value::Int(i) => args.add(*i),
+                Value::Bytes(b) => args.add(b.as_deref()),
+            };
+            added.map_err(bind_error)?;
+        }
+        Ok(args)
+    }
+
+    fn pg_args(&self) -> Result<PgArguments> {
+        let mut args = PgArguments::default();
+        args.reserve(self.values.len(), 0);
+        for v in &self.values {
+            let added = match v {
+                Value::Text(t) => args.add(t.as_deref()),
+                Value::Bool(b) => args.add(*b),
+                Value::Int(i) => args.add(*i),
+                Value::Bytes(b) => args.add(b.as_deref()),
+            };
+            added.map_err(bind_error)?;
+        }
+        Ok(args)
+    }
+}
+
+/// One row of a multi-row `VALUES` list being written.
+pub struct Row<'s, 'a> {
+    sql: &'s mut Sql<'a>,
+    first: bool,
+}
+
+impl<'a> Row<'_, 'a> {
+    pub fn bind(&mut self, value: impl Into<Value<'a>>) -> &mut Self {
+        if !std::mem::take(&mut self.first) {
+            self.sql.push(", ");
+        }
+        self.sql.push_bind(value);
+        self
+    }
+}
+
+fn bind_error(e: sqlx::error::BoxDynError) -> StoreError {
+    StoreError::Other(anyhow::anyhow!("cannot bind a statement value: {e}"))
+}
+
+/// A row type both backends can decode (`#[derive(sqlx::FromRow)]` gives both).
+pub trait DbRow: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+impl<T> DbRow for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+
+/// A connection pool of either backend.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A database transaction of either backend; dropped without [`Tx::commit`], it rolls back.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// Where a statement runs: a pool (any connection) or the connection of a transaction.
+enum On<'a> {
+    SqlitePool(&'a SqlitePool),
+    PgPool(&'a PgPool),
+    Sqlite(&'a mut SqliteConnection),
+    Postgres(&'a mut PgConnection),
+}
+
+impl On<'_> {
+    /// Rows changed.
+    async fn execute(self, sql: &Sql<'_>) -> Result<u64> {
+        let t = sql.text();
+        Ok(match self {
+            On::SqlitePool(p) => sqlx::query_with(t, sql.sqlite_args()?).execute(p).await?.rows_affected(),
+            On::PgPool(p) => sqlx::query_with(t, sql.pg_args()?).execute(p).await?.rows_affected(),
+            On::Sqlite(c) => sqlx::query_with(t, sql.sqlite_args()?).execute(c).await?.rows_affected(),
+            On::Postgres(c) => sqlx::query_with(t, sql.pg_args()?).execute(c).await?.rows_affected(),
+        })
+    }
+
+    async fn fetch_all<T: DbRow>(self, sql: &Sql<'_>) -> Result<Vec<T>> {
+        let t = sql.text();
+        Ok(match self {
+            On::SqlitePool(p) => sqlx::query_as_with(t, sql.sqlite_args()?).fetch_all(p).await?,
+            On::PgPool(p) => sqlx::query_as_with(t, sql.pg_args()?).fetch_all(p).await?,
+            On::Sqlite(c) => sqlx::query_as_with(t, sql.sqlite_args()?).fetch_all(c).await?,
+            On::Postgres(c) => sqlx::query_as_with(t, sql.pg_args()?).fetch_all(c).await?,
+        })
+    }
+
+    async fn fetch_optional<T: DbRow>(self, sql: &Sql<'_>) -> Result<Option<T>> {
+        let t = sql.text();
+        Ok(match self {
+            On::SqlitePool(p) => sqlx::query_as_with(t, sql.sqlite_args()?).fetch_optional(p).await?,
+            On::PgPool(p) => sqlx::query_as_with(t, sql.pg_args()?).fetch_optional(p).await?,
+            On::Sqlite(c) => sqlx::query_as_with(t, sql.sqlite_args()?).fetch_optional(c).await?,
+            On::Postgres(c) => sqlx::query_as_with(t, sql.pg_args()?).fetch_optional(c).await?,
+        })
+    }
+}
+
+impl Pool {
+    fn on(&self) -> On<'_> {
+        match self {
+            Pool::Sqlite(p) => On::SqlitePool(p),
+            Pool::Postgres(p) => On::PgPool(p),
+        }
+    }
+
+    /// Rows changed.
+    pub async fn execute(&self, sql: &Sql<'_>) -> Result<u64> {
+        self.on().execute(sql).await
+    }
+
+    pub async fn fetch_all<T: DbRow>(&self, sql: &Sql<'_>) -> Result<Vec<T>> {
+        self.on().fetch_all(sql).await
+    }
+
+    pub async fn fetch_optional<T: DbRow>(&self, sql: &Sql<'_>) -> Result<Option<T>> {
+        self.on().fetch_optional(sql).await
+    }
+
+    /// `NotFound` when no row comes back.
+    pub async fn fetch_one<T: DbRow>(&self, sql: &Sql<'_>) -> Result<T> {
+        self.on().fetch_optional(sql).await?.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    pub async fn migrate(&self, migrator: &sqlx::migrate::Migrator) -> Result<()> {
+        match self {
+            Pool::Sqlite(p) => migrator.run(p).await?,
+            Pool::Postgres(p) => migrator.run(p).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+impl Tx {
+    fn on(&mut self) -> On<'_> {
+        match self {
+            Tx::Sqlite(tx) => On::Sqlite(tx),
+            Tx::Postgres(tx) => On::Postgres(tx),
+        }
+    }
+
+    /// Rows changed.
+    pub async fn execute(&mut self, sql: &Sql<'_>) -> Result<u64> {
+        self.on().execute(sql).await
+    }
+
+    pub async fn fetch_optional<T: DbRow>(&mut self, sql: &Sql<'_>) -> Result<Option<T>> {
+        self.on().fetch_optional(sql).await
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_bind_numbers_placeholders_after_the_bound_ones() {
+        let mut sql = Sql::new("SELECT 1 WHERE a = $1").bind("x");
+        sql.push(" AND b = ").push_bind(2_i64);
+        sql.push(" VALUES ");
+        sql.push_rows([1_i64, 2], |r, v| {
+            r.bind(v).bind(true);
+        });
+        assert_eq!(sql.text(), "SELECT 1 WHERE a = $1 AND b = $2 VALUES ($3, $4), ($5, $6)");
+        assert_eq!(sql.values.len(), 6);
+    }
+}

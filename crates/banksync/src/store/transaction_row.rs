@@ -1,0 +1,239 @@
+//! A transaction's row: its columns, binds and decoding, derived from the one list of fields in
+//! `domain::transactions` (`transaction_fields!`), so a new field needs no edit here.
+//!
+//! Besides the fields, a row holds `transaction_id`, its owners, and three columns the store derives
+//! ([`DERIVED_COLUMNS`]); `transactions` adds the user's own fields and timestamps, `sync_staging` the run and
+//! the kind of change.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+
+use super::codec;
+use super::exec::{Row, Value};
+use super::{Result, StoreError};
+use crate::domain::{NewTransaction, Transaction, TransactionFields, transaction_fields};
+
+/// How a field type is stored: what it binds as, the NULL of its column type (PostgreSQL types NULL parameters
+/// too), and how it is read back. Money, dates and timestamps are fixed-width text (see `codec`).
+trait Column: Sized {
+    /// What the database returns for the column.
+    type Stored;
+    fn value(&self) -> Value<'_>;
+    fn null() -> Value<'static>;
+    fn decode(stored: Self::Stored) -> Result<Self>;
+}
+
+impl Column for String {
+    type Stored = String;
+    fn value(&self) -> Value<'_> {
+        Value::Text(Some(Cow::Borrowed(self)))
+    }
+    fn null() -> Value<'static> {
+        Value::Text(None)
+    }
+    fn decode(stored: String) -> Result<Self> {
+        Ok(stored)
+    }
+}
+
+impl Column for Option<String> {
+    type Stored = Option<String>;
+    fn value(&self) -> Value<'_> {
+        Value::Text(self.as_deref().map(Cow::Borrowed))
+    }
+    fn null() -> Value<'static> {
+        Value::Text(None)
+    }
+    fn decode(stored: Option<String>) -> Result<Self> {
+        Ok(stored)
+    }
+}
+
+impl Column for bool {
+    type Stored = bool;
+    fn value(&self) -> Value<'_> {
+        Value::Bool(Some(*self))
+    }
+    fn null() -> Value<'static> {
+        Value::Bool(None)
+    }
+    fn decode(stored: bool) -> Result<Self> {
+        Ok(stored)
+    }
+}
+
+impl Column for Decimal {
+    type Stored = String;
+    fn value(&self) -> Value<'_> {
+        Value::Text(Some(Cow::Owned(codec::money(*self))))
+    }
+    fn null() -> Value<'static> {
+        Value::Text(None)
+    }
+    fn decode(stored: String) -> Result<Self> {
+        codec::parse_money(&stored)
+    }
+}
+
+impl Column for DateTime<Utc> {
+    type Stored = String;
+    fn value(&self) -> Value<'_> {
+        Value::Text(Some(Cow::Owned(codec::ts(*self))))
+    }
+    fn null() -> Value<'static> {
+        Value::Text(None)
+    }
+    fn decode(stored: String) -> Result<Self> {
+        codec::parse_ts(&stored)
+    }
+}
+
+impl Column for NaiveDate {
+    type Stored = String;
+    fn value(&self) -> Value<'_> {
+        Value::Text(Some(Cow::Owned(codec::date(*self))))
+    }
+    fn null() -> Value<'static> {
+        Value::Text(None)
+    }
+    fn decode(stored: String) -> Result<Self> {
+        codec::parse_date(&stored)
+    }
+}
+
+impl Column for Option<NaiveDate> {
+    type Stored = Option<String>;
+    fn value(&self) -> Value<'_> {
+        Value::Text(self.map(|d| Cow::Owned(codec::date(d))))
+    }
+    fn null() -> Value<'static> {
+        Value::Text(None)
+    }
+    fn decode(stored: Option<String>) -> Result<Self> {
+        codec::parse_date_opt(stored.as_deref())
+    }
+}
+
+macro_rules! stored_fields {
+    ($($(#[$attr:meta])* $name:ident: $ty:ty,)*) => {
+        /// The columns of [`TransactionFields`], in declaration order.
+        const FIELD_COLUMNS: &[&str] = &[$(stringify!($name)),*];
+
+        /// Binds the fields in [`FIELD_COLUMNS`] order, borrowing their text rather than copying it.
+        fn bind_fields<'a>(row: &mut Row<'_, 'a>, f: &'a TransactionFields) {
+            $(row.bind(Column::value(&f.$name));)*
+        }
+
+        /// NULL for every field: a staged removal has only an id.
+        fn bind_null_fields(row: &mut Row<'_, '_>) {
+            $(row.bind(<$ty as Column>::null());)*
+        }
+
+        /// The fields as both backends return them.
+        #[derive(sqlx::FromRow)]
+        struct FieldsRow {
+            $($name: <$ty as Column>::Stored,)*
+        }
+
+        impl FieldsRow {
+            fn decode(self) -> Result<TransactionFields> {
+                Ok(TransactionFields { $($name: Column::decode(self.$name)?,)* })
+            }
+        }
+    };
+}
+transaction_fields!(stored_fields);
+
+/// Stored beside the fields: an order-preserving key of `amount` (range filters compare it), the name lists show,
+/// and Plaid's transaction object as received.
+const DERIVED_COLUMNS: [&str; 3] = ["amount_key", "display_name", "raw"];
+
+/// Binds the fields and then [`DERIVED_COLUMNS`] of `t`.
+pub(super) fn bind_new_transaction<'a>(row: &mut Row<'_, 'a>, t: &'a NewTransaction) {
+    bind_fields(row, &t.fields);
+    row.bind(codec::amount_key(t.fields.amount)).bind(t.display_name()).bind(t.raw.as_str());
+}
+
+/// NULL for the fields and [`DERIVED_COLUMNS`].
+pub(super) fn bind_nulls(row: &mut Row<'_, '_>) {
+    bind_null_fields(row);
+    for _ in DERIVED_COLUMNS {
+        row.bind(Value::Text(None));
+    }
+}
+
+/// Fields and derived columns, comma-separated, each as `prefix` + name.
+fn columns(prefix: &str) -> String {
+    FIELD_COLUMNS.iter().chain(&DERIVED_COLUMNS).map(|c| format!("{prefix}{c}")).collect::<Vec<_>>().join(", ")
+}
+
+/// How many values [`bind_new_transaction`] (and [`bind_nulls`]) binds.
+pub(super) const BOUND_PER_TRANSACTION: usize = FIELD_COLUMNS.len() + DERIVED_COLUMNS.len();
+
+/// `account_id, amount, …, raw`.
+pub(super) static DATA_COLUMNS: LazyLock<String> = LazyLock::new(|| columns(""));
+
+/// `c = excluded.c, …` for the fields and derived columns: the incoming version replaces the stored one.
+pub(super) static SET_DATA_FROM_EXCLUDED: LazyLock<String> = LazyLock::new(|| {
+    FIELD_COLUMNS.iter().chain(&DERIVED_COLUMNS).map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", ")
+});
+
+/// The columns of a [`TxnRow`] from `transactions t JOIN items i`.
+pub(super) static SELECT_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+    format!("t.transaction_id, i.item_id, {}, t.user_note, t.user_category, t.created_at, t.updated_at", columns("t."))
+});
+
+/// A stored transaction as both backends return it ([`SELECT_COLUMNS`]; `amount_key` is selected but not read).
+#[derive(sqlx::FromRow)]
+pub(super) struct TxnRow {
+    transaction_id: String,
+    item_id: String,
+    #[sqlx(flatten)]
+    fields: FieldsRow,
+    display_name: String,
+    raw: String,
+    user_note: Option<String>,
+    user_category: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl TxnRow {
+    /// Where a listing that ends with this row continues (the stored text, exactly as the keyset compares it).
+    pub(super) fn cursor(&self) -> codec::TxnCursor {
+        codec::TxnCursor { datetime: self.fields.datetime.clone(), transaction_id: self.transaction_id.clone() }
+    }
+}
+
+impl TryFrom<TxnRow> for Transaction {
+    type Error = StoreError;
+    fn try_from(r: TxnRow) -> Result<Self> {
+        Ok(Transaction {
+            transaction_id: r.transaction_id,
+            item_id: r.item_id,
+            fields: r.fields.decode()?,
+            display_name: r.display_name,
+            raw: r.raw,
+            user_note: r.user_note,
+            user_category: r.user_category,
+            created_at: codec::parse_ts(&r.created_at)?,
+            updated_at: codec::parse_ts(&r.updated_at)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_has_a_column_and_one_bind() {
+        assert_eq!(FIELD_COLUMNS.len(), 22);
+        assert_eq!(BOUND_PER_TRANSACTION, 25);
+        assert!(DATA_COLUMNS.starts_with("account_id, amount, currency, "));
+        assert!(DATA_COLUMNS.ends_with("account_owner, amount_key, display_name, raw"));
+    }
+}
