@@ -29,6 +29,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::domain::{BalanceSource, Item, ItemHealth, ItemStatus, NewJob};
 use crate::health::health_from_error;
+use crate::jobs::LeaseKeeper;
 use crate::normalize;
 use crate::store::{Store, StoreError};
 use crate::vault::Vault;
@@ -86,9 +87,12 @@ impl From<StoreError> for BalanceError {
     }
 }
 
+/// The state of a refresh as its owner sees it (`state` in [`BalanceJob`]'s JSON: `running`, `done`). Not the
+/// state of its record in the job queue ([`crate::store::JobState`]): a record still `running` whose lease ran out,
+/// or `failed` by the reclaimer, reads as a `done` refresh with interrupted Items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum JobState {
+pub enum RefreshState {
     Running,
     Done,
 }
@@ -124,7 +128,7 @@ pub struct ItemBalanceOutcome {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BalanceJob {
     pub job_id: String,
-    pub state: JobState,
+    pub state: RefreshState,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub items: Vec<ItemBalanceOutcome>,
@@ -163,6 +167,8 @@ struct JobEntry {
     persisted: Arc<tokio::sync::Mutex<bool>>,
     /// The job finished but its completion could not be recorded: this entry answers for it until it is evicted.
     unrecorded: bool,
+    /// Renews the record's lease while the job runs; released before its completion is recorded.
+    lease: Option<LeaseKeeper>,
 }
 
 impl BalanceRefresher {
@@ -209,7 +215,7 @@ impl BalanceRefresher {
         let now = Utc::now();
         let job = BalanceJob {
             job_id: job_id.clone(),
-            state: if items.is_empty() { JobState::Done } else { JobState::Running },
+            state: if items.is_empty() { RefreshState::Done } else { RefreshState::Running },
             started_at: now,
             finished_at: items.is_empty().then_some(now),
             items: items
@@ -252,11 +258,11 @@ impl BalanceRefresher {
             job: tx.clone(),
             persisted: Arc::default(),
             unrecorded: false,
+            lease: Some(LeaseKeeper::start(store.clone(), &job_id, worker, self.inner.options.lease)),
         };
         self.inner.jobs.lock().insert(job_id.clone(), entry);
         drop(starting);
 
-        tokio::spawn(keep_leased(self.inner.clone(), job_id.clone(), tx.subscribe()));
         for item in items {
             let inner = self.inner.clone();
             let job_id = job_id.clone();
@@ -296,7 +302,7 @@ impl BalanceRefresher {
                 if !wait.is_zero() {
                     // Either it finishes in time or we answer with the current state; a closed channel (the job
                     // finished and was recorded) still holds the final state.
-                    let _ = tokio::time::timeout(wait, rx.wait_for(|j| j.state == JobState::Done)).await;
+                    let _ = tokio::time::timeout(wait, rx.wait_for(|j| j.state == RefreshState::Done)).await;
                 }
                 let job = rx.borrow().clone();
                 return Ok(Some(job));
@@ -307,7 +313,7 @@ impl BalanceRefresher {
         // Not running here: the record, re-read until it is finished or the wait is over.
         let deadline = tokio::time::Instant::now() + wait;
         let Some(mut job) = self.read(user_id, job_id, true).await? else { return Ok(None) };
-        while job.state != JobState::Done {
+        while job.state != RefreshState::Done {
             let now = tokio::time::Instant::now();
             if now >= deadline {
                 break;
@@ -327,7 +333,7 @@ impl BalanceRefresher {
     fn local_running(&self, user_id: &str, scope: &Option<String>) -> Option<String> {
         let jobs = self.inner.jobs.lock();
         jobs.iter()
-            .find(|(_, e)| e.user_id == user_id && e.scope == *scope && e.job.borrow().state == JobState::Running)
+            .find(|(_, e)| e.user_id == user_id && e.scope == *scope && e.job.borrow().state == RefreshState::Running)
             .map(|(id, _)| id.clone())
     }
 
@@ -392,7 +398,7 @@ fn job_from_record(record: &crate::domain::Job, now: DateTime<Utc>) -> Option<Ba
                     .into(),
             });
         }
-        job.state = JobState::Done;
+        job.state = RefreshState::Done;
         job.finished_at = job.finished_at.or(Some(at));
     }
     Some(job)
@@ -400,24 +406,6 @@ fn job_from_record(record: &crate::domain::Job, now: DateTime<Utc>) -> Option<Ba
 
 fn to_json(job: &BalanceJob) -> String {
     serde_json::to_string(job).expect("a balance job serializes")
-}
-
-/// Renews the job record's lease while the job runs here.
-async fn keep_leased(inner: Arc<Inner>, job_id: String, mut rx: watch::Receiver<BalanceJob>) {
-    let every = (inner.options.lease / 3).max(Duration::from_millis(20));
-    loop {
-        tokio::select! {
-            // Finished (or the job was dropped): nothing left to hold.
-            _ = rx.wait_for(|j| j.state == JobState::Done) => return,
-            () = tokio::time::sleep(every) => {}
-        }
-        match inner.store.heartbeat_job(&job_id, &inner.worker_id, inner.options.lease).await {
-            Ok(()) => {}
-            // Completed meanwhile, or the lease ran out and the reclaimer failed the job.
-            Err(StoreError::NotFound) => return,
-            Err(e) => tracing::warn!(job_id = %job_id, error = %e, "cannot renew a balance refresh job's lease"),
-        }
-    }
 }
 
 impl Inner {
@@ -441,7 +429,7 @@ impl Inner {
                 }
             }
             if job.items.iter().all(|o| o.state != ItemRefreshState::Pending) {
-                job.state = JobState::Done;
+                job.state = RefreshState::Done;
                 job.finished_at = Some(now);
             }
         });
@@ -459,8 +447,9 @@ impl Inner {
         }
         let snapshot = job.borrow().clone();
         let json = to_json(&snapshot);
-        let done = snapshot.state == JobState::Done;
+        let done = snapshot.state == RefreshState::Done;
         let written = if done {
+            self.release_lease(job_id).await;
             self.store.complete_job(job_id, &self.worker_id, Some(&json)).await
         } else {
             self.store.update_running_job_result(job_id, &self.worker_id, &json).await
@@ -481,6 +470,14 @@ impl Inner {
             if let Some(entry) = self.jobs.lock().get_mut(job_id) {
                 entry.unrecorded = true;
             }
+        }
+    }
+
+    /// Stops renewing the job record's lease: the job finished, nothing is left to hold.
+    async fn release_lease(&self, job_id: &str) {
+        let lease = self.jobs.lock().get_mut(job_id).and_then(|e| e.lease.take());
+        if let Some(lease) = lease {
+            lease.release().await;
         }
     }
 
@@ -569,4 +566,15 @@ pub fn user_facing(error: &plaid::Error) -> UserFacingError {
 
 fn internal(message: &str) -> UserFacingError {
     UserFacingError { code: "internal".into(), message: message.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_states_serialize_as_the_api_documents_them() {
+        assert_eq!(serde_json::to_string(&RefreshState::Running).unwrap(), r#""running""#);
+        assert_eq!(serde_json::to_string(&RefreshState::Done).unwrap(), r#""done""#);
+    }
 }

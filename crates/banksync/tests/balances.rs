@@ -4,7 +4,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use banksync::balances::{BalanceError, BalanceOptions, BalanceRefresher, ItemRefreshState, JobState};
+use banksync::balances::{BalanceError, BalanceOptions, BalanceRefresher, ItemRefreshState, RefreshState};
 use banksync::domain::{BalanceSource, ItemStatus};
 use banksync::sync::SyncOptions;
 use serde_json::json;
@@ -27,14 +27,14 @@ async fn a_slow_bank_delays_nobody_and_a_failing_one_keeps_its_cached_balances()
 
     let early = refresher.status(&env.user.id, &job_id, Duration::from_millis(1500)).await.unwrap().unwrap();
     assert!(started.elapsed() < Duration::from_millis(2500), "the long-poll answered at its deadline");
-    assert_eq!(early.state, JobState::Running);
+    assert_eq!(early.state, RefreshState::Running);
     assert_eq!(early.items.len(), 3);
     let pending = early.items.iter().filter(|i| i.state == ItemRefreshState::Pending).count();
     assert_eq!(pending, 1, "only the slow bank is still pending: {early:?}");
     assert!(early.items.iter().any(|i| i.state == ItemRefreshState::Ok), "{early:?}");
 
     let done = refresher.status(&env.user.id, &job_id, Duration::from_secs(10)).await.unwrap().unwrap();
-    assert_eq!(done.state, JobState::Done);
+    assert_eq!(done.state, RefreshState::Done);
     assert!(done.finished_at.is_some());
     let outcome = |id: &str| done.items.iter().find(|i| i.item_id == id).unwrap().clone();
     for id in [&fast.item_id, &other.item_id] {
@@ -88,7 +88,7 @@ async fn a_bank_past_the_timeout_reports_timeout_and_keeps_cached_balances() {
     );
     let job_id = refresher.start(&env.user.id, Some(&item.item_id)).await.unwrap();
     let job = refresher.status(&env.user.id, &job_id, Duration::from_secs(10)).await.unwrap().unwrap();
-    assert_eq!(job.state, JobState::Done);
+    assert_eq!(job.state, RefreshState::Done);
     let o = &job.items[0];
     assert_eq!(o.state, ItemRefreshState::Error);
     assert_eq!(o.error.as_ref().unwrap().code, "timeout");
@@ -126,7 +126,11 @@ async fn jobs_are_scoped_joined_while_running_and_evicted_after_finishing() {
     // A user without Items gets a job that is already done.
     let empty = refresher.start(&mallory.id, None).await.unwrap();
     assert!(
-        refresher.status(&mallory.id, &empty, Duration::ZERO).await.unwrap().is_none_or(|j| j.state == JobState::Done)
+        refresher
+            .status(&mallory.id, &empty, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_none_or(|j| j.state == RefreshState::Done)
     );
 
     env.fault(json!({"endpoint": "/accounts/balance/get", "latency_ms": 500, "count": 1})).await;
@@ -135,9 +139,9 @@ async fn jobs_are_scoped_joined_while_running_and_evicted_after_finishing() {
     assert!(refresher.status(&mallory.id, &job_id, Duration::ZERO).await.unwrap().is_none(), "another user's job");
     assert!(refresher.status(&env.user.id, "no-such-job", Duration::ZERO).await.unwrap().is_none());
     let running = refresher.status(&env.user.id, &job_id, Duration::ZERO).await.unwrap().unwrap();
-    assert_eq!(running.state, JobState::Running);
+    assert_eq!(running.state, RefreshState::Running);
     let done = refresher.status(&env.user.id, &job_id, Duration::from_secs(10)).await.unwrap().unwrap();
-    assert_eq!(done.state, JobState::Done);
+    assert_eq!(done.state, RefreshState::Done);
     // Kept for zero seconds: gone at the next look.
     assert!(refresher.status(&env.user.id, &job_id, Duration::ZERO).await.unwrap().is_none());
 }
@@ -152,7 +156,7 @@ async fn a_finished_job_is_readable_after_a_restart_by_its_owner_only() {
     let first = env.refresher(BalanceOptions::default());
     let job_id = first.start(&env.user.id, None).await.unwrap();
     let done = first.status(&env.user.id, &job_id, Duration::from_secs(10)).await.unwrap().unwrap();
-    assert_eq!(done.state, JobState::Done);
+    assert_eq!(done.state, RefreshState::Done);
     drop(first);
 
     // A new process: a new store connection to the same database and a new refresher.
@@ -164,7 +168,7 @@ async fn a_finished_job_is_readable_after_a_restart_by_its_owner_only() {
     let again = restarted.status(&env.user.id, &job_id, Duration::from_secs(10)).await.unwrap().unwrap();
     assert!(t.elapsed() < Duration::from_secs(2), "a finished job is answered at once");
     assert_eq!(again.job_id, job_id);
-    assert_eq!(again.state, JobState::Done);
+    assert_eq!(again.state, RefreshState::Done);
     assert_eq!(again.started_at, done.started_at);
     assert_eq!(again.finished_at, done.finished_at);
     assert_eq!(again.items.len(), 2);
@@ -222,7 +226,7 @@ async fn a_job_whose_process_died_reads_as_interrupted() {
     // Past the 2 s lease: still running, because the live process renews it.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let running = survivor.status(&env.user.id, &job_id, Duration::from_millis(300)).await.unwrap().unwrap();
-    assert_eq!(running.state, JobState::Running, "{running:?}");
+    assert_eq!(running.state, RefreshState::Running, "{running:?}");
     assert_eq!(running.items[0].state, ItemRefreshState::Pending);
     assert_eq!(survivor.start(&env.user.id, Some(&item.item_id)).await.unwrap(), job_id, "joined across processes");
     assert!(survivor.status(&mallory.id, &job_id, Duration::ZERO).await.unwrap().is_none(), "another user's job");
@@ -234,7 +238,7 @@ async fn a_job_whose_process_died_reads_as_interrupted() {
     let t = Instant::now();
     let job = survivor.status(&env.user.id, &job_id, Duration::from_secs(10)).await.unwrap().unwrap();
     assert!(t.elapsed() < Duration::from_secs(4), "answered {:?} after the crash", t.elapsed());
-    assert_eq!(job.state, JobState::Done, "{job:?}");
+    assert_eq!(job.state, RefreshState::Done, "{job:?}");
     assert!(job.finished_at.is_some());
     let outcome = &job.items[0];
     assert_eq!(outcome.state, ItemRefreshState::Error);
@@ -248,11 +252,11 @@ async fn a_job_whose_process_died_reads_as_interrupted() {
     let reclaimed = survivor.status(&env.user.id, &job_id, Duration::ZERO).await.unwrap().unwrap();
     assert_eq!(
         (reclaimed.state, reclaimed.items[0].error.as_ref().unwrap().code.as_str()),
-        (JobState::Done, "interrupted")
+        (RefreshState::Done, "interrupted")
     );
     // A new refresh is not joined to the dead one, and runs.
     let fresh = survivor.start(&env.user.id, Some(&item.item_id)).await.unwrap();
     assert_ne!(fresh, job_id);
     let done = survivor.status(&env.user.id, &fresh, Duration::from_secs(10)).await.unwrap().unwrap();
-    assert_eq!((done.state, done.items[0].state), (JobState::Done, ItemRefreshState::Ok), "{done:?}");
+    assert_eq!((done.state, done.items[0].state), (RefreshState::Done, ItemRefreshState::Ok), "{done:?}");
 }

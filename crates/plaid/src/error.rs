@@ -269,6 +269,24 @@ impl Error {
         self.plaid_error().and_then(|e| e.request_id.as_deref())
     }
 
+    /// Whether Plaid refused the call for a rate limit: HTTP 429, whatever the body (even one that
+    /// is not a Plaid error object, which arrives as [`Error::Decode`]), or `error_type`
+    /// RATE_LIMIT_EXCEEDED, whatever the status. That type carries every rate-limit code: the
+    /// per-endpoint ones (TRANSACTIONS_SYNC_LIMIT, BALANCE_LIMIT, ACCOUNTS_BALANCE_GET_LIMIT,
+    /// ACCOUNTS_LIMIT, ITEM_GET_LIMIT, TRANSACTIONS_REFRESH_LIMIT), the bank's
+    /// INSTITUTION_RATE_LIMIT and the generic RATE_LIMIT.
+    ///
+    /// How long to wait is the caller's choice: Plaid sends no `Retry-After` (nor any other
+    /// limit header) and advises exponential backoff; its limits are counted per minute.
+    /// [`Error::Throttled`] is this client's own limit, not Plaid's, and is not a rate limit here.
+    pub fn is_rate_limited(&self) -> bool {
+        match self {
+            Error::Api { status, error } => *status == 429 || error.error_type == ErrorType::RateLimitExceeded,
+            Error::Decode { status, .. } => *status == 429,
+            _ => false,
+        }
+    }
+
     /// Whether a later identical call may succeed: transient Plaid errors, timeouts, and
     /// transport failures. (Whether the client retries by itself also depends on the endpoint;
     /// see [`crate::retry::should_retry`].)
@@ -356,6 +374,41 @@ mod tests {
         assert!(err("INSTITUTION_ERROR", "INSTITUTION_NOT_RESPONDING", None).is_retryable());
         assert!(!err("ITEM_ERROR", "ITEM_LOGIN_REQUIRED", None).is_retryable());
         assert!(!err("INVALID_REQUEST", "MISSING_FIELDS", None).is_retryable());
+    }
+
+    #[test]
+    fn rate_limits_are_http_429_or_the_rate_limit_error_type() {
+        let api =
+            |status, error_type: &str, code: &str| Error::Api { status, error: Box::new(err(error_type, code, None)) };
+        let decode = |status| Error::Decode { endpoint: Endpoint::TransactionsSync, status, message: "m".into() };
+        // Plaid's documented rate-limit codes, each as Plaid sends it (HTTP 429, RATE_LIMIT_EXCEEDED).
+        for code in [
+            "TRANSACTIONS_SYNC_LIMIT",
+            "BALANCE_LIMIT",
+            "ACCOUNTS_BALANCE_GET_LIMIT",
+            "ACCOUNTS_LIMIT",
+            "ITEM_GET_LIMIT",
+            "TRANSACTIONS_REFRESH_LIMIT",
+            "INSTITUTION_RATE_LIMIT",
+            "RATE_LIMIT",
+        ] {
+            assert!(api(429, "RATE_LIMIT_EXCEEDED", code).is_rate_limited(), "{code}");
+        }
+        // The error type alone, or the status alone, is enough.
+        assert!(api(400, "RATE_LIMIT_EXCEEDED", "TRANSACTIONS_SYNC_LIMIT").is_rate_limited());
+        assert!(api(429, "BRAND_NEW_TYPE", "SOMETHING_NEW").is_rate_limited());
+        // A 429 whose body is not a Plaid error object (a proxy's page, no error_code).
+        assert!(decode(429).is_rate_limited());
+        // Not rate limits: other Plaid errors (transient or not), other undecodable answers, and
+        // failures where Plaid did not answer, including this client's own throttle.
+        assert!(!api(500, "API_ERROR", "INTERNAL_SERVER_ERROR").is_rate_limited());
+        assert!(!api(400, "INSTITUTION_ERROR", "INSTITUTION_NOT_RESPONDING").is_rate_limited());
+        assert!(!api(400, "ITEM_ERROR", "ITEM_LOGIN_REQUIRED").is_rate_limited());
+        assert!(!decode(502).is_rate_limited());
+        assert!(!decode(200).is_rate_limited());
+        assert!(!Error::Timeout { endpoint: Endpoint::TransactionsSync }.is_rate_limited());
+        assert!(!Error::Throttled { endpoint: Endpoint::WebhookVerificationKeyGet }.is_rate_limited());
+        assert!(!Error::Config("bad".into()).is_rate_limited());
     }
 
     #[test]

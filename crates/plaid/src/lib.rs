@@ -13,8 +13,9 @@
 //!   nothing Plaid sends is lost.
 //! * **Errors** ([`Error`]) separate Plaid's answers ([`Error::Api`] with a typed
 //!   [`PlaidError`]) from timeouts, transport failures and undecodable bodies. Callers branch
-//!   on `error_type` / `error_code`, never on text. No error message contains a request or
-//!   response body: both can hold access tokens.
+//!   on `error_type` / `error_code`, never on text, and ask [`Error::is_rate_limited`] whether
+//!   Plaid's rate limit refused a call. No error message contains a request or response body:
+//!   both can hold access tokens.
 //! * **Secrets** ([`AccessToken`], [`PublicToken`], the client secret) are
 //!   `secrecy::SecretString` newtypes whose `Debug` is redacted and which have no `Display`.
 //!   Tracing spans record endpoint, attempt, status, request_id and latency only.

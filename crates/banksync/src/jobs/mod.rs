@@ -7,6 +7,7 @@
 //! local workers at once; jobs enqueued by other processes are found by polling.
 
 mod cooldown;
+mod lease;
 mod scheduler;
 mod worker;
 
@@ -18,6 +19,7 @@ use chrono::Utc;
 use tokio::sync::Notify;
 
 pub use cooldown::Cooldown;
+pub(crate) use lease::LeaseKeeper;
 pub use scheduler::{Scheduler, SchedulerOptions};
 pub use worker::{WorkerOptions, WorkerPool};
 

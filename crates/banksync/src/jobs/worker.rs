@@ -3,9 +3,9 @@
 //!
 //! - **Wake-up.** A job enqueued in this process wakes the pool at once ([`JobQueue`]'s notify); jobs from other
 //!   processes sharing the database are found by polling every [`WorkerOptions::poll_interval`].
-//! - **Leases.** Each claim leases the job for [`WorkerOptions::lease`]; a heartbeat renews it every third of that.
-//!   A worker that dies stops renewing, and after the lease runs out any worker (in any process) claims the job
-//!   again, while attempts remain. Expired jobs without attempts left are marked failed periodically.
+//! - **Leases.** Each claim leases the job for [`WorkerOptions::lease`]; a heartbeat ([`LeaseKeeper`]) renews it every
+//!   third of that. A worker that dies stops renewing, and after the lease runs out any worker (in any process) claims
+//!   the job again, while attempts remain. Expired jobs without attempts left are marked failed periodically.
 //! - **Outcomes.** Success completes the job. Plaid rate limits (429) retry after a growing delay and pause this
 //!   pool's claims briefly (the limit is often per client). Errors that describe the Item (login required, revoked,
 //!   …) are not retried: the sync engine already recorded the Item's health and only the user can fix it. Other
@@ -21,7 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use super::{JobQueue, KIND_SYNC, trigger_of};
+use super::{JobQueue, KIND_SYNC, LeaseKeeper, trigger_of};
 use crate::domain::{ItemStatus, Job};
 use crate::store::StoreError;
 use crate::sync::{SyncEngine, SyncError};
@@ -177,13 +177,13 @@ async fn reclaim_loop(ctx: Arc<Ctx>) {
 }
 
 async fn run_job(ctx: Arc<Ctx>, job: Job, _permit: OwnedSemaphorePermit) {
-    let heartbeat = tokio::spawn(heartbeat(ctx.clone(), job.id.clone()));
+    let store = ctx.queue.store();
+    let lease = LeaseKeeper::start(store.clone(), &job.id, &ctx.worker_id, ctx.options.lease);
     let outcome = match job.kind.as_str() {
         KIND_SYNC => run_sync(&ctx, &job).await,
         other => Outcome::Done(serde_json::json!({ "skipped": format!("unknown job kind {other:?}") }).to_string()),
     };
-    heartbeat.abort();
-    let store = ctx.queue.store();
+    lease.release().await;
     let recorded = match &outcome {
         Outcome::Done(result) => store.complete_job(&job.id, &ctx.worker_id, Some(result)).await.map(|()| None),
         Outcome::Retry { error, after } => store.fail_job(&job.id, &ctx.worker_id, error, *after).await.map(Some),
@@ -195,22 +195,6 @@ async fn run_job(ctx: Arc<Ctx>, job: Job, _permit: OwnedSemaphorePermit) {
         // Another worker took the job over after our lease ran out; its run is the one that counts.
         Err(StoreError::NotFound) => tracing::warn!(job_id = %job.id, "lost the job's lease before finishing"),
         Err(e) => tracing::warn!(job_id = %job.id, error = %e, "cannot record the job's outcome"),
-    }
-}
-
-/// Renews the lease every third of its length until aborted.
-async fn heartbeat(ctx: Arc<Ctx>, job_id: String) {
-    let every = (ctx.options.lease / 3).max(Duration::from_millis(50));
-    loop {
-        tokio::time::sleep(every).await;
-        match ctx.queue.store().heartbeat_job(&job_id, &ctx.worker_id, ctx.options.lease).await {
-            Ok(()) => {}
-            Err(StoreError::NotFound) => {
-                tracing::warn!(job_id = %job_id, "job lease lost (another worker reclaimed it)");
-                return;
-            }
-            Err(e) => tracing::warn!(job_id = %job_id, error = %e, "cannot renew the job lease"),
-        }
     }
 }
 
@@ -251,7 +235,7 @@ async fn run_sync(ctx: &Ctx, job: &Job) -> Outcome {
 
 fn classify_failure(ctx: &Ctx, job: &Job, e: &SyncError) -> Outcome {
     let error = e.to_string();
-    if is_rate_limited(e) {
+    if e.is_rate_limited() {
         let after = rate_limit_backoff(job.attempts);
         let pause_until = Instant::now() + ctx.options.rate_limit_pause;
         *ctx.paused_until.lock() = Some(pause_until);
@@ -268,16 +252,6 @@ fn classify_failure(ctx: &Ctx, job: &Job, e: &SyncError) -> Outcome {
         }
     }
     Outcome::Retry { error, after: None }
-}
-
-fn is_rate_limited(e: &SyncError) -> bool {
-    match e {
-        SyncError::Plaid(plaid::Error::Api { status, error }) => {
-            *status == 429 || error.error_type == plaid::ErrorType::RateLimitExceeded
-        }
-        SyncError::Plaid(plaid::Error::Decode { status, .. }) => *status == 429,
-        _ => false,
-    }
 }
 
 /// Delay before retrying a sync that hit a rate limit: one minute, doubling per attempt, at most an hour (Plaid's

@@ -37,6 +37,11 @@ impl SyncError {
         }
     }
 
+    /// Whether Plaid's rate limit refused a call (see [`plaid::Error::is_rate_limited`]).
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, Self::Plaid(e) if e.is_rate_limited())
+    }
+
     /// The same error for another waiter on a coalesced sync. Exact where the parts can be rebuilt; otherwise the
     /// message (which never holds a token: no error in this crate or the client formats request bodies).
     pub(crate) fn duplicate(&self) -> SyncError {

@@ -379,7 +379,7 @@ impl Fetcher {
             let request = TransactionsSyncRequest::new(self.token.clone()).cursor(cursor).count(self.options.page_size);
             match self.plaid.transactions_sync(&request).await {
                 Ok(response) => return Ok((response, started.elapsed())),
-                Err(e) if patient && is_rate_limit(&e) && self.waited < self.options.rate_limit_budget => {
+                Err(e) if patient && e.is_rate_limited() && self.waited < self.options.rate_limit_budget => {
                     let pause = self.options.rate_limit_pause.min(self.options.rate_limit_budget - self.waited);
                     tracing::info!(
                         item_id = %self.item_id, pause_ms = pause.as_millis() as u64,
@@ -393,11 +393,6 @@ impl Fetcher {
             }
         }
     }
-}
-
-fn is_rate_limit(e: &plaid::Error) -> bool {
-    matches!(e, plaid::Error::Api { status: 429, .. })
-        || e.plaid_error().is_some_and(|p| p.error_type == plaid::ErrorType::RateLimitExceeded)
 }
 
 /// A transaction Plaid sent without the ids everything hangs on cannot be stored; skipping it (loudly) keeps one
