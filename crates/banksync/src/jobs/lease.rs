@@ -24,7 +24,7 @@ impl LeaseKeeper {
     /// Starts renewing `job_id`'s lease, held by `owner`, for `lease` at a time.
     pub(crate) fn start(store: Arc<Store>, job_id: &str, owner: &str, lease: Duration) -> Self {
         let (job_id, owner) = (job_id.to_owned(), owner.to_owned());
-        Self { renewals: tokio::spawn(async move { renew(&*store, &job_id, &owner, lease).await }) }
+        Self { renewals: tokio::spawn(async move { renew(&store, &job_id, &owner, lease).await }) }
     }
 
     /// Stops renewing, once no renewal is in flight: one finishing after the holder recorded the job's outcome would
