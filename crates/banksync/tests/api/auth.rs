@@ -159,13 +159,8 @@ async fn repeated_failed_logins_lock_the_name_for_a_while_whether_or_not_it_exis
 async fn an_https_public_url_makes_the_session_cookie_secure() {
     let app = spawn_app().await;
     let config = banksync::config::Config::resolve(banksync::config::Settings {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        data_dir: Some(app.data_dir.path().to_owned()),
         public_url: Some("https://bank.example.org/".into()),
-        plaid_client_id: Some(crate::helpers::SIM_CLIENT_ID.into()),
-        plaid_secret: Some(crate::helpers::SIM_SECRET.into()),
-        plaid_base_url: Some(app.sim_url.clone()),
-        ..Default::default()
+        ..app.settings()
     })
     .unwrap();
     let https_app = banksync::startup::Application::build(config).await.unwrap();

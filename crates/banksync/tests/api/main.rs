@@ -1,6 +1,8 @@
 //! API integration tests: one binary, one module per area. Each test starts its own banksync (random port, fresh
-//! SQLite database in a temp dir) and its own Plaid simulator.
+//! SQLite database in a temp dir) and its own Plaid simulator, through the harness shared with tests/lifecycle.
 
+#[path = "../common/app.rs"]
+mod app;
 mod auth;
 mod authz;
 mod bad_input;

@@ -3,18 +3,7 @@
 use banksync::config::{Config, Settings};
 use banksync::startup::Application;
 
-use crate::helpers::{SIM_CLIENT_ID, SIM_SECRET, captured_logs, spawn_app};
-
-fn settings_for(app: &crate::helpers::TestApp) -> Settings {
-    Settings {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        data_dir: Some(app.data_dir.path().to_owned()),
-        plaid_client_id: Some(SIM_CLIENT_ID.into()),
-        plaid_secret: Some(SIM_SECRET.into()),
-        plaid_base_url: Some(app.sim_url.clone()),
-        ..Settings::default()
-    }
-}
+use crate::helpers::{captured_logs, spawn_app, start_log_capture};
 
 #[tokio::test]
 async fn the_key_file_is_private_and_a_wrong_or_malformed_master_key_stops_the_start() {
@@ -30,23 +19,25 @@ async fn the_key_file_is_private_and_a_wrong_or_malformed_master_key_stops_the_s
 
     // Another valid key: it cannot open the stored access token, so the start fails and says why.
     let other_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-    let config = Config::resolve(Settings { master_key: Some(other_key.into()), ..settings_for(&app) }).unwrap();
+    let config = Config::resolve(Settings { master_key: Some(other_key.into()), ..app.settings() }).unwrap();
     let err = Application::build(config).await.err().expect("a wrong key must stop the start");
     let text = format!("{err:#}");
     assert!(text.contains("master key"), "{text}");
     assert!(!text.contains(other_key), "the key must not be printed: {text}");
 
     // A malformed key names the setting.
-    let config = Config::resolve(Settings { master_key: Some("not-a-key".into()), ..settings_for(&app) }).unwrap();
+    let config = Config::resolve(Settings { master_key: Some("not-a-key".into()), ..app.settings() }).unwrap();
     let text = format!("{:#}", Application::build(config).await.err().expect("a malformed key must stop the start"));
     assert!(text.contains("BANKSYNC_MASTER_KEY"), "{text}");
 
     // The key file it was made with still works.
-    Application::build(Config::resolve(settings_for(&app)).unwrap()).await.expect("the right key starts");
+    Application::build(Config::resolve(app.settings()).unwrap()).await.expect("the right key starts");
 }
 
 #[tokio::test]
 async fn without_plaid_keys_banksync_runs_the_embedded_simulator_and_the_page_loads_its_link_script() {
+    // Before the start, whose log line is checked below (no `spawn_app` here turns the capture on).
+    start_log_capture();
     let dir = tempfile::tempdir().unwrap();
     let config = Config::resolve(Settings {
         listen: Some("127.0.0.1:0".parse().unwrap()),

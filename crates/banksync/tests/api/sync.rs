@@ -6,6 +6,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
+use crate::app::client::urlencode;
 use crate::helpers::{TestApp, captured_logs, spawn_app};
 
 /// transaction_id → (amount, pending, date, name, account_id): what must match exactly.
@@ -116,15 +117,14 @@ async fn link_exchange_first_sync_advance_and_manual_sync_converge_exactly_to_th
     }
     let page1 = app.get_transactions("limit=3").await.expect(200);
     let cursor = page1["next_cursor"].as_str().unwrap();
-    let page2 =
-        app.get_transactions(&format!("limit=3&cursor={}", crate::helpers::urlencode(cursor))).await.expect(200);
+    let page2 = app.get_transactions(&format!("limit=3&cursor={}", urlencode(cursor))).await.expect(200);
     let ids = |p: &Value| {
         p["transactions"].as_array().unwrap().iter().map(|t| t["transaction_id"].clone()).collect::<Vec<_>>()
     };
     assert!(ids(&page1).iter().all(|id| !ids(&page2).contains(id)), "pages overlap");
     let name = page1["transactions"][0]["name"].as_str().unwrap().to_owned();
     let q: String = name.chars().take(6).collect::<String>().to_lowercase();
-    let found = app.get_transactions(&format!("q={}", crate::helpers::urlencode(&q))).await.expect(200);
+    let found = app.get_transactions(&format!("q={}", urlencode(&q))).await.expect(200);
     assert!(!found["transactions"].as_array().unwrap().is_empty(), "search {q:?} found nothing");
 
     // The access token never left the server: not in any response, not in the log.

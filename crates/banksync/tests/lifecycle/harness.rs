@@ -1,21 +1,9 @@
-//! A running banksync (the real `Application`) with a fresh SQLite database, a Plaid simulator that delivers real
-//! signed webhooks to it, and a small key proxy between the two: banksync's `PLAID_BASE_URL` points at the proxy,
-//! which forwards every Plaid call to the simulator except `/webhook_verification_key/get` for the test's own keys.
-//! That lets tests sign webhooks the way an attacker (or a clock) would: old `iat`, expired keys, wrong algorithms.
+//! The lifecycle tests' view of the shared harness (tests/common/app.rs): every app's simulator delivers real
+//! signed webhooks to it, through the key proxy (tests/common/key_proxy.rs) that serves the test's own signing keys,
+//! so tests can sign webhooks the way an attacker (or a clock) would: old `iat`, expired keys, wrong algorithms.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use banksync::auth::password::hash_password;
-use banksync::auth::token::{hash_secret, new_api_token};
-use banksync::config::{Config, Settings};
-use banksync::startup::Application;
-use banksync::store::Store;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use p256::ecdsa::signature::Signer as _;
@@ -23,19 +11,15 @@ use p256::ecdsa::{Signature, SigningKey};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-pub const SIM_CLIENT_ID: &str = "lifecycle-client";
-pub const SIM_SECRET: &str = "lifecycle-secret";
-pub const PASSWORD: &str = "correct horse battery";
+pub use crate::app::*;
 
-pub fn sim_config() -> plaid_sim::SimConfig {
-    plaid_sim::SimConfig {
-        client_id: SIM_CLIENT_ID.into(),
-        secret: SIM_SECRET.into(),
-        rate_limits: false,
-        deliver_webhooks: true,
-        record_exchanges: true,
-        ..plaid_sim::SimConfig::default()
-    }
+/// The app every lifecycle test starts from; a test adds what it changes (settings, database).
+pub fn lifecycle_app() -> AppBuilder {
+    TestApp::builder().webhooks().sim(|sim| sim.record_exchanges = true)
+}
+
+pub async fn spawn_app() -> TestApp {
+    lifecycle_app().spawn().await
 }
 
 /// A webhook signing key the test controls, served by the key proxy.
@@ -94,213 +78,32 @@ pub fn unsigned(header: &Value, claims: &Value, signature: &[u8]) -> String {
     )
 }
 
-#[derive(Clone)]
-struct Proxy {
-    sim_url: String,
-    keys: Arc<Mutex<HashMap<String, TestKey>>>,
-    http: reqwest::Client,
-}
-
-async fn proxy(State(p): State<Proxy>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    if uri.path() == "/webhook_verification_key/get" {
-        let kid = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v.get("key_id").and_then(Value::as_str).map(str::to_owned));
-        let key = kid.and_then(|kid| p.keys.lock().unwrap().get(&kid).cloned());
-        if let Some(key) = key {
-            return axum::Json(json!({"key": key.jwk(), "request_id": "proxy"})).into_response();
-        }
-    }
-    let mut request = p.http.request(method, format!("{}{}", p.sim_url, uri));
-    for (name, value) in &headers {
-        if name != "host" && name != "content-length" {
-            request = request.header(name, value);
-        }
-    }
-    match request.body(body).send().await {
-        Ok(r) => {
-            let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
-            let content_type = r.headers().get("content-type").cloned();
-            let bytes = r.bytes().await.unwrap_or_default();
-            let mut response = (status, bytes).into_response();
-            if let Some(ct) = content_type {
-                response.headers_mut().insert("content-type", ct);
-            }
-            response
-        }
-        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-    }
-}
-
-pub struct TestUser {
-    pub token: String,
-}
-
-pub struct TestApp {
-    pub address: String,
-    pub sim_url: String,
-    /// banksync's PLAID_BASE_URL (the key proxy).
-    pub plaid_url: String,
-    pub data_path: std::path::PathBuf,
-    pub store: Arc<Store>,
-    pub db: Db,
-    pub http: reqwest::Client,
-    pub user: TestUser,
-    pub keys: Arc<Mutex<HashMap<String, TestKey>>>,
-    /// Kept alive as long as the app.
-    _sim: plaid_sim::RunningSim,
-    _data_dir: tempfile::TempDir,
-}
-
-/// Settings every lifecycle app uses; `tweak` adjusts them (intervals, cooldown).
-pub async fn spawn_app(tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    if std::env::var_os("TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt().with_env_filter("info,banksync=debug").with_test_writer().try_init();
-    }
-    let sim = plaid_sim::Simulator::new(sim_config()).spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let keys = Arc::new(Mutex::new(HashMap::new()));
-    let proxy_state = Proxy { sim_url: sim.url(), keys: keys.clone(), http: reqwest::Client::new() };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy_url = format!("http://{}", listener.local_addr().unwrap());
-    let router = axum::Router::new().fallback(proxy).with_state(proxy_state);
-    tokio::spawn(async move { axum::serve(listener, router).await });
-
-    let data_dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings {
-        // Port 0 for both: banksync fixes the public URL up to its real port, so the simulator's webhooks reach it.
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        data_dir: Some(data_dir.path().to_owned()),
-        plaid_client_id: Some(SIM_CLIENT_ID.into()),
-        plaid_secret: Some(SIM_SECRET.into()),
-        plaid_base_url: Some(proxy_url.clone()),
-        sync_cooldown: Some("0s".into()),
-        ..Settings::default()
-    };
-    tweak(&mut settings);
-    let database_url = settings.database_url.clone();
-    let config = Config::resolve(settings).expect("valid test config");
-    let app = Application::build(config).await.expect("application builds");
-    let address = app.url();
-    let store = app.store();
-    tokio::spawn(app.run_until_stopped());
-
-    let db = match database_url.as_deref() {
-        Some(url) if url.starts_with("postgres") => Db::Postgres(sqlx::PgPool::connect(url).await.unwrap()),
-        _ => Db::Sqlite(
-            sqlx::SqlitePool::connect(&format!("sqlite://{}", data_dir.path().join("banksync.db").display()))
-                .await
-                .unwrap(),
-        ),
-    };
-    let user = seed_user(&store, "alice").await;
-    let http = reqwest::Client::new();
-    TestApp {
-        address,
-        sim_url: sim.url(),
-        plaid_url: proxy_url,
-        data_path: data_dir.path().to_owned(),
-        store,
-        db,
-        http,
-        user,
-        keys,
-        _sim: sim,
-        _data_dir: data_dir,
-    }
-}
-
-/// The app's database, for the tests' own read-only checks (`tweak` may point the app at PostgreSQL).
-pub enum Db {
-    Sqlite(sqlx::SqlitePool),
-    Postgres(sqlx::PgPool),
-}
-
-pub async fn seed_user(store: &Arc<Store>, username: &str) -> TestUser {
-    let hash = hash_password(PASSWORD.to_owned().into()).await.unwrap();
-    let user = store.create_user(username, &hash).await.unwrap();
-    let token = new_api_token();
-    store.create_api_token(&user.id, "test", &hash_secret(&token)).await.unwrap();
-    TestUser { token }
-}
-
 impl TestApp {
     pub fn add_key(&self, key: &TestKey) {
-        self.keys.lock().unwrap().insert(key.kid.clone(), key.clone());
-    }
-
-    pub async fn call(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.address)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn get(&self, path: &str) -> Value {
-        let (status, body) = self.call(&self.user.token, reqwest::Method::GET, path, None).await;
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(&self.user.token, reqwest::Method::POST, path, Some(body)).await
+        self.serve_webhook_key(&key.kid, key.jwk());
     }
 
     /// Posts a raw webhook; `(status, body)`.
     pub async fn post_webhook(&self, body: &[u8], jwt: Option<&str>) -> (u16, Value) {
+        self.post_webhook_at(&self.address, body, jwt).await
+    }
+
+    /// Posts a raw webhook to the banksync at `base` (this app, or another instance on its database).
+    pub async fn post_webhook_at(&self, base: &str, body: &[u8], jwt: Option<&str>) -> (u16, Value) {
         let mut request = self
             .http
-            .post(format!("{}/webhooks/plaid", self.address))
+            .post(format!("{base}/webhooks/plaid"))
             .header("content-type", "application/json")
             .body(body.to_vec());
         if let Some(jwt) = jwt {
             request = request.header("plaid-verification", jwt);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn sim_post(&self, path: &str, body: Value) -> Value {
-        let response = self.http.post(format!("{}{path}", self.sim_url)).json(&body).send().await.unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "simulator {path}: {status} {body}");
-        body
-    }
-
-    pub async fn sim_get(&self, path: &str) -> Value {
-        self.http.get(format!("{}{path}", self.sim_url)).send().await.unwrap().json().await.unwrap()
-    }
-
-    /// Link (through the simulator's Link backend) with `link_token`; returns the public token.
-    pub async fn complete_link(&self, link_token: &str, institution_index: usize) -> String {
-        let session = self.sim_post("/link/session/start", json!({"link_token": link_token})).await;
-        let institution_id = match session["institution"]["institution_id"].as_str() {
-            Some(id) => id.to_owned(),
-            None => session["institutions"][institution_index]["institution_id"].as_str().unwrap().to_owned(),
-        };
-        let done = self
-            .sim_post(
-                "/link/session/submit",
-                json!({"link_token": link_token, "link_session_id": session["link_session_id"],
-                       "institution_id": institution_id, "username": "user_good", "password": "pass_good"}),
-            )
-            .await;
-        done["public_token"].as_str().unwrap().to_owned()
+        self.reply(request.send().await.unwrap()).await.into_parts()
     }
 
     /// Links a bank as `token`'s user and waits for the link flow's first sync; returns Plaid's item_id.
-    pub async fn link_bank_as(&self, token: &str, institution_index: usize) -> String {
-        let (status, link) = self.call(token, reqwest::Method::POST, "/api/link/token", Some(json!({}))).await;
-        assert_eq!(status, 200, "{link}");
-        let public_token = self.complete_link(link["link_token"].as_str().unwrap(), institution_index).await;
-        let (status, item) = self
-            .call(token, reqwest::Method::POST, "/api/link/exchange", Some(json!({"public_token": public_token})))
-            .await;
-        assert_eq!(status, 201, "{item}");
+    pub async fn link_and_sync_as(&self, token: &str, institution_index: usize) -> String {
+        let item = self.link_bank_as(token, institution_index).await;
         let item_id = item["item_id"].as_str().or_else(|| item["item"]["item_id"].as_str()).unwrap().to_owned();
         let what = format!("first sync of {item_id}");
         eventually(&what, || async { self.count_runs(&item_id, None).await >= 1 && !self.syncing(&item_id).await })
@@ -308,28 +111,8 @@ impl TestApp {
         item_id
     }
 
-    pub async fn link_bank(&self, institution_index: usize) -> String {
-        self.link_bank_as(&self.user.token.clone(), institution_index).await
-    }
-
-    /// A `count(*)` query with text parameters, on whichever backend the app runs.
-    pub async fn count(&self, sql: &str, params: &[Option<&str>]) -> i64 {
-        match &self.db {
-            Db::Sqlite(pool) => {
-                let mut query = sqlx::query_scalar(sql);
-                for p in params {
-                    query = query.bind(*p);
-                }
-                query.fetch_one(pool).await.unwrap()
-            }
-            Db::Postgres(pool) => {
-                let mut query = sqlx::query_scalar(sql);
-                for p in params {
-                    query = query.bind(*p);
-                }
-                query.fetch_one(pool).await.unwrap()
-            }
-        }
+    pub async fn link_and_sync(&self, institution_index: usize) -> String {
+        self.link_and_sync_as(&self.user.token, institution_index).await
     }
 
     /// Finished sync runs of the Item, optionally only those with this trigger.
@@ -366,28 +149,13 @@ impl TestApp {
     }
 
     pub async fn item_status(&self, item_id: &str) -> String {
-        self.get(&format!("/api/items/{item_id}")).await["health"]["status"].as_str().unwrap_or_default().to_owned()
+        let item = self.get_item(item_id).await.expect(200);
+        item["health"]["status"].as_str().unwrap_or_default().to_owned()
     }
 
     /// The API's transactions of the Item as (transaction_id, amount, pending), sorted.
     pub async fn api_transactions(&self, item_id: &str) -> Vec<(String, rust_decimal::Decimal, bool)> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut path = format!("/api/transactions?item_id={item_id}&limit=500");
-            if let Some(c) = &cursor {
-                path.push_str(&format!(
-                    "&cursor={}",
-                    url::form_urlencoded::byte_serialize(c.as_bytes()).collect::<String>()
-                ));
-            }
-            let page = self.get(&path).await;
-            all.extend(page["transactions"].as_array().unwrap().iter().map(triple));
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
-                None => break,
-            }
-        }
+        let mut all: Vec<_> = self.all_transactions(item_id).await.iter().map(triple).collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }

@@ -13,7 +13,8 @@ use banksync::vault::{MasterKey, Vault};
 use plaid::{Product, SandboxPublicTokenCreateRequest};
 use serde_json::json;
 
-use crate::harness::{SIM_CLIENT_ID, SIM_SECRET, eventually, sim_config};
+use crate::app::sim::{plaid_client, sim_config};
+use crate::harness::eventually;
 
 struct Process {
     store: Arc<Store>,
@@ -24,11 +25,36 @@ struct Process {
 async fn process(db: &std::path::Path, sim_url: &str, key: [u8; 32]) -> Process {
     let store: Arc<Store> = Arc::new(Store::open_sqlite(db).await.unwrap());
     store.migrate().await.unwrap();
-    let env = plaid::Environment::Custom(sim_url.parse().unwrap());
-    let plaid = plaid::PlaidClient::new(plaid::ClientConfig::new(env, SIM_CLIENT_ID, SIM_SECRET.to_owned())).unwrap();
+    let plaid = plaid_client(sim_url);
     let vault = Arc::new(Vault::new(MasterKey::from_bytes(key)));
     let engine = SyncEngine::new(store.clone(), plaid, vault, SyncOptions::default());
     Process { queue: JobQueue::new(store.clone()), store, engine }
+}
+
+/// An Item of a new user with a real access token at the simulator, stored (sealed under `key`) the way the link
+/// flow stores it; returns its item_id.
+async fn item_at_the_bank(p: &Process, sim_url: &str, key: [u8; 32], username: &str) -> String {
+    let plaid = plaid_client(sim_url);
+    let public = plaid
+        .sandbox_public_token_create(&SandboxPublicTokenCreateRequest::new("ins_109508", [Product::Transactions]))
+        .await
+        .unwrap();
+    let exchanged = plaid.item_public_token_exchange(&public.public_token).await.unwrap();
+    let user = p.store.create_user(username, "x").await.unwrap();
+    let sealed = Vault::new(MasterKey::from_bytes(key))
+        .encrypt(&exchanged.access_token.expose_secret().to_owned().into(), &exchanged.item_id)
+        .unwrap();
+    p.store
+        .insert_item(&NewItem {
+            item_id: exchanged.item_id.clone(),
+            user_id: user.id.clone(),
+            institution_id: Some("ins_109508".into()),
+            institution_name: None,
+            access_token: sealed,
+        })
+        .await
+        .unwrap();
+    exchanged.item_id
 }
 
 fn short_lease() -> WorkerOptions {
@@ -44,37 +70,13 @@ fn short_lease() -> WorkerOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_worker_died_mid_run_is_reclaimed_and_completed_by_a_new_worker() {
-    let sim = plaid_sim::Simulator::new(plaid_sim::SimConfig { deliver_webhooks: false, ..sim_config() })
-        .spawn("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let sim = plaid_sim::Simulator::new(sim_config()).spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("banksync.db");
     let key: [u8; 32] = rand::random();
     let main = process(&db, &sim.url(), key).await;
 
-    // An Item with a real access token at the simulator.
-    let env = plaid::Environment::Custom(sim.url().parse().unwrap());
-    let plaid = plaid::PlaidClient::new(plaid::ClientConfig::new(env, SIM_CLIENT_ID, SIM_SECRET.to_owned())).unwrap();
-    let public = plaid
-        .sandbox_public_token_create(&SandboxPublicTokenCreateRequest::new("ins_109508", [Product::Transactions]))
-        .await
-        .unwrap();
-    let exchanged = plaid.item_public_token_exchange(&public.public_token).await.unwrap();
-    let user = main.store.create_user("carol", "x").await.unwrap();
-    let sealed = Vault::new(MasterKey::from_bytes(key))
-        .encrypt(&exchanged.access_token.expose_secret().to_owned().into(), &exchanged.item_id)
-        .unwrap();
-    main.store
-        .insert_item(&NewItem {
-            item_id: exchanged.item_id.clone(),
-            user_id: user.id.clone(),
-            institution_id: Some("ins_109508".into()),
-            institution_name: None,
-            access_token: sealed,
-        })
-        .await
-        .unwrap();
+    let item_id = item_at_the_bank(&main, &sim.url(), key, "carol").await;
 
     // The first worker's sync hangs at Plaid long enough to be killed in the middle of it.
     let client = reqwest::Client::new();
@@ -82,7 +84,7 @@ async fn a_job_whose_worker_died_mid_run_is_reclaimed_and_completed_by_a_new_wor
     assert!(client.post(format!("{}/sim/faults", sim.url())).json(&fault).send().await.unwrap().status().is_success());
 
     // Process A: its own runtime, so killing it kills everything it runs (workers, heartbeats, the sync itself).
-    let (db_a, url_a, key_a, item_a) = (db.clone(), sim.url(), key, exchanged.item_id.clone());
+    let (db_a, url_a, key_a, item_a) = (db.clone(), sim.url(), key, item_id.clone());
     let (job_tx, job_rx) = std::sync::mpsc::channel();
     let (kill_tx, kill_rx) = std::sync::mpsc::channel::<()>();
     let a = std::thread::spawn(move || {
@@ -118,7 +120,7 @@ async fn a_job_whose_worker_died_mid_run_is_reclaimed_and_completed_by_a_new_wor
     .await;
     let job = main.store.get_job(&job_id).await.unwrap();
     assert_eq!(job.attempts, 2, "one attempt by A, one by B: {job:?}");
-    let item = main.store.get_item_by_plaid_id(&exchanged.item_id).await.unwrap().unwrap();
+    let item = main.store.get_item_by_plaid_id(&item_id).await.unwrap().unwrap();
     assert!(item.last_successful_sync_at.is_some(), "the sync committed");
     assert!(item.cursor.is_some());
     pool.shutdown().await;
@@ -126,39 +128,18 @@ async fn a_job_whose_worker_died_mid_run_is_reclaimed_and_completed_by_a_new_wor
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_a_running_job_finish_and_rate_limits_retry_later() {
-    let sim = plaid_sim::Simulator::new(plaid_sim::SimConfig { deliver_webhooks: false, ..sim_config() })
-        .spawn("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let sim = plaid_sim::Simulator::new(sim_config()).spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key: [u8; 32] = rand::random();
     let p = process(&dir.path().join("banksync.db"), &sim.url(), key).await;
-    let env = plaid::Environment::Custom(sim.url().parse().unwrap());
-    let plaid = plaid::PlaidClient::new(plaid::ClientConfig::new(env, SIM_CLIENT_ID, SIM_SECRET.to_owned())).unwrap();
-    let public = plaid
-        .sandbox_public_token_create(&SandboxPublicTokenCreateRequest::new("ins_109508", [Product::Transactions]))
-        .await
-        .unwrap();
-    let exchanged = plaid.item_public_token_exchange(&public.public_token).await.unwrap();
-    let user = p.store.create_user("dave", "x").await.unwrap();
-    let sealed = Vault::new(MasterKey::from_bytes(key))
-        .encrypt(&exchanged.access_token.expose_secret().to_owned().into(), &exchanged.item_id)
-        .unwrap();
-    let new_item = NewItem {
-        item_id: exchanged.item_id.clone(),
-        user_id: user.id.clone(),
-        institution_id: None,
-        institution_name: None,
-        access_token: sealed,
-    };
-    p.store.insert_item(&new_item).await.unwrap();
+    let item_id = item_at_the_bank(&p, &sim.url(), key, "dave").await;
     let client = reqwest::Client::new();
 
     // Graceful shutdown: the slow job still completes.
     let fault = json!({"endpoint": "/transactions/sync", "latency_ms": 1500, "count": 1});
     client.post(format!("{}/sim/faults", sim.url())).json(&fault).send().await.unwrap();
     let pool = WorkerPool::start(p.queue.clone(), p.engine.clone(), short_lease());
-    let job = p.queue.enqueue_sync(&exchanged.item_id, SyncTrigger::Webhook, Duration::ZERO).await.unwrap();
+    let job = p.queue.enqueue_sync(&item_id, SyncTrigger::Webhook, Duration::ZERO).await.unwrap();
     eventually("the job runs", || async { p.store.get_job(&job.job_id).await.unwrap().state == JobState::Running })
         .await;
     pool.shutdown().await;
@@ -169,7 +150,7 @@ async fn shutdown_lets_a_running_job_finish_and_rate_limits_retry_later() {
     let fault = json!({"endpoint": "/transactions/sync", "error": "RATE_LIMIT_EXCEEDED", "count": 10});
     client.post(format!("{}/sim/faults", sim.url())).json(&fault).send().await.unwrap();
     let pool = WorkerPool::start(p.queue.clone(), p.engine.clone(), short_lease());
-    let job = p.queue.enqueue_sync(&exchanged.item_id, SyncTrigger::Schedule, Duration::ZERO).await.unwrap();
+    let job = p.queue.enqueue_sync(&item_id, SyncTrigger::Schedule, Duration::ZERO).await.unwrap();
     eventually("the rate-limited job is requeued", || async {
         let j = p.store.get_job(&job.job_id).await.unwrap();
         j.state == JobState::Queued && j.attempts == 1

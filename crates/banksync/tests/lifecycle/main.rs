@@ -1,6 +1,8 @@
 //! Item life cycle end to end: the simulator fires real signed webhooks at a running banksync; background workers,
 //! the scheduler and the event stream do the rest. No test here calls the manual sync endpoint to get data in.
 
+#[path = "../common/app.rs"]
+mod app;
 #[path = "../common/eventually.rs"]
 mod eventually;
 mod harness;
@@ -11,14 +13,15 @@ mod postgres;
 
 use std::time::Duration;
 
+use app::sim::{SIM_CLIENT_ID, SIM_SECRET};
 use futures::StreamExt as _;
 use harness::*;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn advancing_days_fires_a_webhook_and_data_converges_without_any_manual_sync() {
-    let app = spawn_app(|_| {}).await;
-    let item_id = app.link_bank(0).await;
+    let app = spawn_app().await;
+    let item_id = app.link_and_sync(0).await;
 
     for round in 0..2 {
         // Two updates announced within one second are byte-identical signed deliveries (same body, same `iat`),
@@ -39,7 +42,7 @@ async fn advancing_days_fires_a_webhook_and_data_converges_without_any_manual_sy
         if ours != truth {
             let missing: Vec<_> = truth.iter().filter(|t| !ours.contains(t)).take(5).collect();
             let extra: Vec<_> = ours.iter().filter(|t| !truth.contains(t)).take(5).collect();
-            let runs = app.get(&format!("/api/items/{item_id}")).await["recent_sync_runs"].clone();
+            let runs = app.get_item(&item_id).await.expect(200)["recent_sync_runs"].clone();
             panic!(
                 "round {round}: no convergence: {} ours vs {} truth; missing {missing:?}; extra {extra:?}; runs {runs}; \
                  webhooks {}",
@@ -64,8 +67,8 @@ async fn advancing_days_fires_a_webhook_and_data_converges_without_any_manual_sy
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_login_webhook_marks_login_required_and_update_mode_repairs_it() {
-    let app = spawn_app(|_| {}).await;
-    let item_id = app.link_bank(0).await;
+    let app = spawn_app().await;
+    let item_id = app.link_and_sync(0).await;
     let mut events = Box::pin(sse_lines(&app, &app.user.token).await);
     assert_eq!(app.item_status(&item_id).await, "good");
 
@@ -79,10 +82,10 @@ async fn reset_login_webhook_marks_login_required_and_update_mode_repairs_it() {
     assert_eq!(event["status"], "login_required");
 
     // Update mode: a link token for the Item, Link with the right password, then tell banksync.
-    let (status, link) = app.post("/api/link/token", json!({"item_id": item_id})).await;
+    let (status, link) = app.post("/api/link/token", json!({"item_id": item_id})).await.into_parts();
     assert_eq!(status, 200, "{link}");
     app.complete_link(link["link_token"].as_str().unwrap(), 0).await;
-    let (status, body) = app.post(&format!("/api/items/{item_id}/repaired"), json!({})).await;
+    let (status, body) = app.post(&format!("/api/items/{item_id}/repaired"), json!({})).await.into_parts();
     assert!(status < 300, "repair: {status} {body}");
     eventually("the repaired Item is good", || async { app.item_status(&item_id).await == "good" }).await;
 
@@ -97,8 +100,8 @@ async fn reset_login_webhook_marks_login_required_and_update_mode_repairs_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_forgery_is_rejected_with_401_and_nothing_recorded_or_enqueued() {
-    let app = spawn_app(|_| {}).await;
-    let item_id = app.link_bank(0).await;
+    let app = spawn_app().await;
+    let item_id = app.link_and_sync(0).await;
     let key = TestKey::new("lifecycle-key", false);
     let expired = TestKey::new("lifecycle-expired-key", true);
     let stranger = TestKey::new("lifecycle-key", false); // same kid, different private key
@@ -159,8 +162,8 @@ async fn every_forgery_is_rejected_with_401_and_nothing_recorded_or_enqueued() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_the_same_webhook_runs_one_sync() {
-    let app = spawn_app(|_| {}).await;
-    let item_id = app.link_bank(0).await;
+    let app = spawn_app().await;
+    let item_id = app.link_and_sync(0).await;
     let key = TestKey::new("storm-key", false);
     app.add_key(&key);
     eventually("no job left from linking", || async { app.open_jobs().await == 0 }).await;
@@ -190,8 +193,8 @@ async fn a_storm_of_the_same_webhook_runs_one_sync() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_webhooks_update_health_flags_and_legacy_or_unknown_ones_are_acknowledged() {
-    let app = spawn_app(|_| {}).await;
-    let item_id = app.link_bank(0).await;
+    let app = spawn_app().await;
+    let item_id = app.link_and_sync(0).await;
     let key = TestKey::new("item-key", false);
     app.add_key(&key);
     let send = |body: Value| {
@@ -229,16 +232,16 @@ async fn item_webhooks_update_health_flags_and_legacy_or_unknown_ones_are_acknow
     ))
     .await;
     assert_eq!(status, 200);
-    let item = app.get(&format!("/api/items/{item_id}")).await;
+    let item = app.get_item(&item_id).await.expect(200);
     assert_eq!(item["health"]["status"], "pending_disconnect", "{item}");
     assert!(item.to_string().contains("2030-01-08"), "the deadline is shown: {item}");
 
     // NEW_ACCOUNTS_AVAILABLE: flagged; the update-mode link token then enables account selection.
     let (status, _) = send(item_hook("NEW_ACCOUNTS_AVAILABLE", json!({}))).await;
     assert_eq!(status, 200);
-    let item = app.get(&format!("/api/items/{item_id}")).await;
+    let item = app.get_item(&item_id).await.expect(200);
     assert_eq!(item["new_accounts_available"], true, "{item}");
-    let (status, link) = app.post("/api/link/token", json!({"item_id": item_id})).await;
+    let (status, link) = app.post("/api/link/token", json!({"item_id": item_id})).await.into_parts();
     assert_eq!(status, 200, "{link}");
     let exchanges = app.sim_get("/sim/exchanges").await;
     let request = exchanges
@@ -275,16 +278,16 @@ async fn item_webhooks_update_health_flags_and_legacy_or_unknown_ones_are_acknow
     assert_eq!(status, 200);
     assert_eq!(app.item_status(&item_id).await, "revoked");
     assert_eq!(app.side_effects().await.1, jobs_before, "a revoked Item got a sync job");
-    let (status, body) = app.post(&format!("/api/items/{item_id}/sync"), json!({})).await;
+    let (status, body) = app.post(&format!("/api/items/{item_id}/sync"), json!({})).await.into_parts();
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("item_revoked")), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_stream_tells_a_user_about_their_own_items_only() {
-    let app = spawn_app(|_| {}).await;
+    let app = spawn_app().await;
     let bob = seed_user(&app.store, "bob").await;
-    let alice_item = app.link_bank(0).await;
-    let bob_item = app.link_bank_as(&bob.token, 1).await;
+    let alice_item = app.link_and_sync(0).await;
+    let bob_item = app.link_and_sync_as(&bob.token, 1).await;
 
     // Unauthenticated: 401.
     let response = app.http.get(format!("{}/api/events", app.address)).send().await.unwrap();
@@ -296,7 +299,7 @@ async fn events_stream_tells_a_user_about_their_own_items_only() {
     let finished = next_event(&mut alice, "sync_finished").await;
     assert_eq!(finished["item_id"], alice_item.as_str(), "{finished}");
     assert!(finished["summary"]["added"].as_u64().is_some(), "{finished}");
-    let (status, job) = app.post("/api/balances/refresh", json!({"item_id": alice_item})).await;
+    let (status, job) = app.post("/api/balances/refresh", json!({"item_id": alice_item})).await.into_parts();
     assert_eq!(status, 202, "{job}");
     let balances = next_event(&mut alice, "balances_updated").await;
     assert_eq!(balances["item_id"], alice_item.as_str(), "{balances}");
@@ -313,11 +316,11 @@ async fn events_stream_tells_a_user_about_their_own_items_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_sync_has_a_per_item_cooldown() {
-    let app = spawn_app(|s| s.sync_cooldown = Some("10m".into())).await;
-    let item_id = app.link_bank(0).await;
-    let (status, body) = app.post(&format!("/api/items/{item_id}/sync"), json!({})).await;
+    let app = lifecycle_app().settings(|s| s.sync_cooldown = Some("10m".into())).spawn().await;
+    let item_id = app.link_and_sync(0).await;
+    let (status, body) = app.post(&format!("/api/items/{item_id}/sync"), json!({})).await.into_parts();
     assert_eq!(status, 200, "{body}");
-    let (status, body) = app.post(&format!("/api/items/{item_id}/sync"), json!({})).await;
+    let (status, body) = app.post(&format!("/api/items/{item_id}/sync"), json!({})).await.into_parts();
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["error"]["code"], "sync_cooldown");
     let message = body["error"]["message"].as_str().unwrap();
@@ -327,9 +330,9 @@ async fn manual_sync_has_a_per_item_cooldown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduler_syncs_stale_items_but_not_those_needing_the_user() {
-    let app = spawn_app(|s| s.sync_interval = Some("2s".into())).await;
-    let fresh = app.link_bank(0).await;
-    let broken = app.link_bank(1).await;
+    let app = lifecycle_app().settings(|s| s.sync_interval = Some("2s".into())).spawn().await;
+    let fresh = app.link_and_sync(0).await;
+    let broken = app.link_and_sync(1).await;
     app.sim_post(&format!("/sim/items/{broken}/reset_login"), json!({})).await;
     eventually("login required", || async { app.item_status(&broken).await == "login_required" }).await;
     let broken_runs = app.count_runs(&broken, Some("schedule")).await;
@@ -343,14 +346,14 @@ async fn the_scheduler_syncs_stale_items_but_not_those_needing_the_user() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_set_url_command_moves_every_items_webhook() {
-    let app = spawn_app(|_| {}).await;
-    let first = app.link_bank(0).await;
-    let second = app.link_bank(1).await;
+    let app = spawn_app().await;
+    let first = app.link_and_sync(0).await;
+    let second = app.link_and_sync(1).await;
     let new_url = format!("{}/webhooks/plaid?moved=1", app.address);
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_banksync"))
         .args(["webhook", "set-url", &new_url])
         .env_clear()
-        .env("BANKSYNC_DATA_DIR", &app.data_path)
+        .env("BANKSYNC_DATA_DIR", app.data_dir.path())
         .env("PLAID_CLIENT_ID", SIM_CLIENT_ID)
         .env("PLAID_SECRET", SIM_SECRET)
         .env("PLAID_BASE_URL", &app.plaid_url)

@@ -10,7 +10,7 @@ use banksync::config::{Config, Settings};
 use banksync::domain::SyncRunStatus;
 use banksync::startup::Application;
 use banksync::store::Backend;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::Connection as _;
 
 use crate::harness::*;
@@ -35,21 +35,6 @@ where
         std::panic::resume_unwind(e.into_panic());
     }
     dropped.unwrap();
-}
-
-/// The same settings the harness gives every app, for a given database and master key.
-fn settings_for(database_url: &str, master_key: &str, plaid_url: &str, data_dir: &std::path::Path) -> Settings {
-    Settings {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        data_dir: Some(data_dir.to_owned()),
-        database_url: Some(database_url.to_owned()),
-        master_key: Some(master_key.to_owned()),
-        plaid_client_id: Some(SIM_CLIENT_ID.into()),
-        plaid_secret: Some(SIM_SECRET.into()),
-        plaid_base_url: Some(plaid_url.to_owned()),
-        sync_cooldown: Some("0s".into()),
-        ..Settings::default()
-    }
 }
 
 /// A second banksync process: its own runtime on its own thread, so [`Instance::kill`] stops everything it runs
@@ -93,19 +78,6 @@ impl Drop for Instance {
     }
 }
 
-async fn post_webhook_to(http: &reqwest::Client, base: &str, body: &[u8], jwt: &str) -> (u16, Value) {
-    let response = http
-        .post(format!("{base}/webhooks/plaid"))
-        .header("content-type", "application/json")
-        .header("plaid-verification", jwt)
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// Waits until the API shows exactly the simulator's transactions for every Item.
 async fn converge(app: &TestApp, items: &[String], what: &str) {
     for item_id in items {
@@ -119,7 +91,7 @@ async fn converge(app: &TestApp, items: &[String], what: &str) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         if ours != truth {
-            let runs = app.get(&format!("/api/items/{item_id}")).await["recent_sync_runs"].clone();
+            let runs = app.get_item(item_id).await.expect(200)["recent_sync_runs"].clone();
             panic!("{what}: {item_id} did not converge: {} ours vs {} truth; runs {runs}", ours.len(), truth.len());
         }
     }
@@ -140,9 +112,9 @@ async fn assert_runs_never_overlap(app: &TestApp, item_id: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_a_webhook_after_advancing_days_converges_without_any_manual_sync() {
     in_fresh_schema(|url| async move {
-        let app = spawn_app(|s| s.database_url = Some(url)).await;
+        let app = lifecycle_app().postgres(&url).spawn().await;
         assert_eq!(app.store.backend(), Backend::Postgres);
-        let item_id = app.link_bank(0).await;
+        let item_id = app.link_and_sync(0).await;
         assert_eq!(app.count_runs(&item_id, None).await, 1, "the link flow's first sync");
         converge(&app, std::slice::from_ref(&item_id), "after the first sync").await;
 
@@ -179,7 +151,6 @@ struct Pair {
     key: TestKey,
     items: Vec<String>,
     instances: [String; 2],
-    http: reqwest::Client,
     url: String,
     _b_dir: tempfile::TempDir,
 }
@@ -187,28 +158,25 @@ struct Pair {
 /// Instance B comes back separately so a test can kill it.
 async fn two_instances(url: String) -> (Pair, Instance) {
     let master_key = hex::encode(rand::random::<[u8; 32]>());
-    let app = spawn_app(|s| {
-        s.database_url = Some(url.clone());
-        s.master_key = Some(master_key.clone());
-    })
-    .await;
+    let app = lifecycle_app().postgres(&url).settings(|s| s.master_key = Some(master_key)).spawn().await;
     let key = TestKey::new("pg-storm-key", false);
     app.add_key(&key);
     let mut items = Vec::new();
     for institution in 0..3 {
-        items.push(app.link_bank(institution).await);
+        items.push(app.link_and_sync(institution).await);
     }
     eventually("no job left from linking", || async { app.open_jobs().await == 0 }).await;
     let b_dir = tempfile::tempdir().unwrap();
-    let b = Instance::start(settings_for(&url, &master_key, &app.plaid_url, b_dir.path()));
+    // The same settings as A (database, master key, Plaid through the key proxy) but its own data directory.
+    let b = Instance::start(Settings { data_dir: Some(b_dir.path().to_owned()), ..app.settings() });
     let instances = [app.address.clone(), b.url.clone()];
-    (Pair { app, key, items, instances, http: reqwest::Client::new(), url, _b_dir: b_dir }, b)
+    (Pair { app, key, items, instances, url, _b_dir: b_dir }, b)
 }
 
 /// The banks move (the simulator tells instance A), and five fresh signed deliveries per Item arrive at both
 /// instances at once; waits until every Item matches the simulator and the queue is empty.
 async fn fresh_storm(p: &Pair) {
-    let Pair { app, key, items, instances, http, .. } = p;
+    let Pair { app, key, items, instances, .. } = p;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     for item_id in items {
         app.sim_post(&format!("/sim/items/{item_id}/advance"), json!({"days": 2})).await;
@@ -226,7 +194,7 @@ async fn fresh_storm(p: &Pair) {
         })
         .collect();
     let replies = futures::future::join_all(
-        fresh.iter().enumerate().map(|(i, (body, jwt))| post_webhook_to(http, &instances[i % 2], body, jwt)),
+        fresh.iter().enumerate().map(|(i, (body, jwt))| app.post_webhook_at(&instances[i % 2], body, Some(jwt))),
     )
     .await;
     for (status, reply) in &replies {
@@ -241,7 +209,7 @@ async fn two_instances_on_one_schema_share_the_work_and_one_reclaims_the_others_
     in_fresh_schema(|url| async move {
         let started = Instant::now();
         let (pair, mut b) = two_instances(url).await;
-        let Pair { app, key, items, instances, http, url, .. } = &pair;
+        let Pair { app, key, items, instances, url, .. } = &pair;
         let mut pg = sqlx::PgConnection::connect(url).await.unwrap();
 
         // 1. A storm of one signed delivery per Item, replayed 20 times at each instance: exactly one delivery is
@@ -261,7 +229,7 @@ async fn two_instances_on_one_schema_share_the_work_and_one_reclaims_the_others_
             .iter()
             .flat_map(|(body, jwt)| instances.iter().flat_map(move |base| (0..20).map(move |_| (base, body, jwt))));
         let replies =
-            futures::future::join_all(storm.map(|(base, body, jwt)| post_webhook_to(http, base, body, jwt))).await;
+            futures::future::join_all(storm.map(|(base, body, jwt)| app.post_webhook_at(base, body, Some(jwt)))).await;
         let mut enqueued = 0;
         for (status, reply) in &replies {
             assert_eq!(*status, 200, "{reply}");
@@ -304,7 +272,7 @@ async fn two_instances_on_one_schema_share_the_work_and_one_reclaims_the_others_
         app.sim_post("/sim/faults", fault).await;
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let body = sync_updates_body(victim);
-        let (status, reply) = post_webhook_to(http, &b.url, &body, &key.sign(&body, 0)).await;
+        let (status, reply) = app.post_webhook_at(&b.url, &body, Some(&key.sign(&body, 0))).await;
         assert_eq!((status, reply["status"].as_str()), (200, Some("enqueued")), "{reply}");
         let mut held = None;
         for _ in 0..100 {
@@ -324,7 +292,7 @@ async fn two_instances_on_one_schema_share_the_work_and_one_reclaims_the_others_
         tokio::time::sleep(Duration::from_millis(500)).await;
         b.kill();
         let killed_at = Instant::now();
-        assert!(http.get(format!("{}/health", b.url)).send().await.is_err(), "instance B is gone");
+        assert!(app.http.get(format!("{}/health", b.url)).send().await.is_err(), "instance B is gone");
         // Past the injected 5 s latency a live holder would have finished (or failed) the job; it is still leased
         // to its holder, unchanged: the holder is the dead instance B, and nobody runs the job before the lease
         // runs out.
@@ -392,25 +360,19 @@ async fn two_instances_never_sync_one_item_at_once() {
 async fn a_balance_refresh_started_on_one_instance_is_long_polled_to_completion_on_the_other() {
     in_fresh_schema(|url| async move {
         let (pair, b) = two_instances(url).await;
-        let Pair { app, items, http, .. } = &pair;
+        let Pair { app, items, .. } = &pair;
         let bob = seed_user(&app.store, "bob").await;
+        let b_url = b.url.as_str();
         let on_b = |method: reqwest::Method, path: String, token: String| {
-            let mut request = http.request(method.clone(), format!("{}{path}", b.url)).bearer_auth(token);
-            if method == reqwest::Method::POST {
-                request = request.json(&json!({}));
-            }
-            async move {
-                let response = request.send().await.unwrap();
-                let status = response.status().as_u16();
-                (status, response.json::<Value>().await.unwrap_or(Value::Null))
-            }
+            let body = (method == reqwest::Method::POST).then(|| json!({}));
+            async move { app.call_at(b_url, &token, method, &path, body).await.into_parts() }
         };
         let token = app.user.token.clone();
 
         // The first balance call takes 3 s; the others answer at once.
         app.sim_post("/sim/faults", json!({"endpoint": "/accounts/balance/get", "latency_ms": 3000, "count": 1})).await;
         let started = Instant::now();
-        let (status, job) = app.post("/api/balances/refresh", json!({})).await;
+        let (status, job) = app.post("/api/balances/refresh", json!({})).await.into_parts();
         assert_eq!(status, 202, "{job}");
         assert!(started.elapsed() < Duration::from_secs(2), "answered at once");
         let job_id = job["job_id"].as_str().unwrap().to_owned();
@@ -435,7 +397,7 @@ async fn a_balance_refresh_started_on_one_instance_is_long_polled_to_completion_
             assert!(outcome["accounts_updated"].as_u64() > Some(0), "{done}");
         }
         // Both instances agree, and nothing is left running.
-        let on_a = app.get(&format!("{poll}?wait=0")).await;
+        let on_a = app.get(&format!("{poll}?wait=0")).await.expect(200);
         assert_eq!(on_a["state"], "done");
         assert_eq!(on_a["items"], done["items"]);
         assert_eq!(app.open_jobs().await, 0);

@@ -6,6 +6,8 @@
 mod eventually;
 #[path = "../common/pg.rs"]
 mod pg;
+#[path = "../common/sim.rs"]
+mod sim;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -25,12 +27,7 @@ use plaid_sim::{RunningSim, SimConfig, Simulator};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-
-/// Simulator settings for tests: no rate limits (tests make many calls quickly) and no webhook deliveries (nothing
-/// listens).
-pub fn sim_config() -> SimConfig {
-    SimConfig { rate_limits: false, deliver_webhooks: false, ..SimConfig::default() }
-}
+pub use sim::sim_config;
 
 pub struct Env {
     pub sim: RunningSim,
@@ -161,17 +158,11 @@ impl Env {
     }
 
     pub async fn sim_post(&self, path: &str, body: Value) -> Value {
-        let res = self.http.post(format!("{}{path}", self.sim.url())).json(&body).send().await.unwrap();
-        let status = res.status();
-        let body: Value = res.json().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
+        sim::post(&self.http, &self.sim.url(), path, body).await
     }
 
     pub async fn sim_get(&self, path: &str) -> Value {
-        let res = self.http.get(format!("{}{path}", self.sim.url())).send().await.unwrap();
-        assert!(res.status().is_success(), "{path}: {}", res.status());
-        res.json().await.unwrap()
+        sim::get(&self.http, &self.sim.url(), path).await
     }
 
     pub async fn fault(&self, spec: Value) {
