@@ -11,6 +11,7 @@ mod cli;
 mod eventually;
 mod health;
 mod helpers;
+mod openapi;
 mod startup;
 mod sync;
 mod tokens;
