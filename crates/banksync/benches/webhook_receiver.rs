@@ -88,7 +88,7 @@ async fn run(total: usize, concurrency: usize, items: usize) -> anyhow::Result<(
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/webhooks/plaid", listener.local_addr()?);
-    let router: axum::Router = banksync::webhooks::router(receiver);
+    let router: axum::Router = banksync::http::webhooks::router().with_state(receiver).into();
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     let warmup = 200.min(total);

@@ -13,8 +13,8 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::auth::password::{hash_password, validate_new_password};
 use crate::auth::token::{hash_secret, new_api_token};
-use crate::config::{Config, Settings};
-use crate::startup::{Application, open_store};
+use crate::config::{Config, PlaidEnvironment, PlaidTarget, Settings};
+use crate::startup::{Application, open_store, shutdown_signal};
 use crate::store::StoreError;
 
 #[derive(Debug, Parser)]
@@ -148,7 +148,7 @@ impl Cli {
             Some(Command::Key(KeyCommand::Rotate { settings })) => run_key_rotate(settings).await,
             Some(Command::Key(KeyCommand::Reseal { settings })) => run_key_reseal(settings).await,
             Some(Command::Webhook(WebhookCommand::SetUrl { url, settings })) => {
-                crate::webhooks::set_url::run(&url, &load_config(settings)?).await
+                run_webhook_set_url(&url, &load_config(settings)?).await
             }
         }
     }
@@ -326,6 +326,50 @@ async fn run_key_rotate(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `banksync webhook set-url URL` command: prints one line per Item and fails if any Item failed.
+async fn run_webhook_set_url(url: &str, config: &Config) -> anyhow::Result<()> {
+    let url = url::Url::parse(url.trim()).with_context(|| format!("{url:?} is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        anyhow::bail!(
+            "the webhook URL must be an http(s) URL with a host, e.g. https://bank.example.org/webhooks/plaid"
+        );
+    }
+    let PlaidTarget::Remote { client_id, secret, environment, base_url } = &config.plaid else {
+        anyhow::bail!(
+            "no PLAID_CLIENT_ID/PLAID_SECRET configured: the embedded simulator's Items live only while \
+             `banksync serve` runs, so there is nothing to update"
+        );
+    };
+    let env = match (base_url, environment) {
+        (Some(base), _) => plaid::Environment::Custom(base.clone()),
+        (None, PlaidEnvironment::Sandbox) => plaid::Environment::Sandbox,
+        (None, PlaidEnvironment::Production) => plaid::Environment::Production,
+    };
+    let store = open_store(config).await?;
+    let plaid = plaid::PlaidClient::new(plaid::ClientConfig::new(env, client_id, secret.clone()))
+        .context("invalid Plaid client settings")?
+        .with_observer(crate::audit::observer(store.clone()));
+    let vault: crate::vault::Vault =
+        crate::keys::server_vault(config).context("cannot load the master keys that encrypt Plaid access tokens")?;
+
+    let reports = crate::webhooks::set_url::set_webhook_url(&store, &vault, &plaid, &url).await?;
+    let failed = reports.iter().filter(|r| r.error.is_some()).count();
+    for r in &reports {
+        let name = r.institution.as_deref().unwrap_or("-");
+        match &r.error {
+            None => println!("{}  {name}: webhook set to {url}", r.item_id),
+            Some(e) => println!("{}  {name}: FAILED: {e}", r.item_id),
+        }
+    }
+    println!("{} Item(s) updated, {failed} failed", reports.len() - failed);
+    // Let the audit writer flush the recorded calls.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    if failed > 0 {
+        anyhow::bail!("{failed} Item(s) could not be updated");
+    }
+    Ok(())
+}
+
 #[derive(Debug, Args)]
 pub struct SimArgs {
     /// Address to listen on.
@@ -383,34 +427,6 @@ pub async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     running.shutdown().await;
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM, whichever comes first.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }
 
 /// Parses `1500ms`, `2s`, `1m` (humantime syntax).

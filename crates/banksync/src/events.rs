@@ -1,27 +1,20 @@
-//! Live updates for the browser: a per-process event hub and the `GET /api/events` server-sent events stream.
+//! Live updates for the browser: a per-process event hub, which the `GET /api/events` server-sent events stream
+//! (`crate::http::events`) reads.
 //!
 //! Producers (the sync engine, the balance refresher, the webhook receiver) publish `(user_id, event)` into one tokio broadcast channel;
 //! each SSE connection subscribes and forwards only its own user's events. Publishing never blocks and never
 //! fails: with no subscriber the event is dropped, and a client that falls more than [`CAPACITY`] events behind
 //! skips the ones it missed (it is told with a `lagged` event and can reload) instead of slowing anyone down.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::routing::get;
 use futures::Stream;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::auth::CurrentUser;
 use crate::domain::Item;
-use crate::state::AppState;
 use crate::store::Store;
-use crate::sync::{SyncError, SyncSummary};
 
 /// Events buffered per subscriber before it starts skipping.
 pub const CAPACITY: usize = 1024;
@@ -29,7 +22,7 @@ pub const CAPACITY: usize = 1024;
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// What a user's pages are told about. Serialized as the SSE `data` (JSON); the SSE event name is [`Event::name`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A sync of one Item ended; `summary` is the run's summary, `error` a safe message when it failed.
@@ -97,22 +90,6 @@ impl EventHub {
     }
 }
 
-/// Tells the Item's owner that a sync ended (the sync engine calls this for every run, whatever triggered it), and
-/// whether it changed the Item's health.
-pub async fn publish_sync_outcome(
-    events: &EventHub,
-    store: &Arc<Store>,
-    item: &Item,
-    result: &Result<SyncSummary, SyncError>,
-) {
-    let (summary, error) = match result {
-        Ok(summary) => (serde_json::to_value(summary).ok(), None),
-        Err(e) => (None, Some(sync_error_message(e))),
-    };
-    events.publish(&item.user_id, Event::SyncFinished { item_id: item.item_id.clone(), summary, error });
-    publish_health_change(events, store, item).await;
-}
-
 /// Tells the Item's owner that a live balance refresh of the Item ended (balances when `ok`), and whether it
 /// changed the Item's health.
 pub async fn publish_balance_outcome(events: &EventHub, store: &Arc<Store>, item: &Item, job_id: &str, ok: bool) {
@@ -135,40 +112,6 @@ pub async fn publish_health_change(events: &EventHub, store: &Arc<Store>, before
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot read the Item to report its health"),
     }
-}
-
-/// A message safe to show the user: Plaid's display message for Plaid errors, else a generic sentence.
-pub fn sync_error_message(e: &SyncError) -> String {
-    match e.plaid_error() {
-        Some(p) => p.user_message(),
-        None => match e {
-            SyncError::TooManyRestarts(_) => e.to_string(),
-            _ => "The sync failed; it will be retried.".to_owned(),
-        },
-    }
-}
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/events", get(stream))
-}
-
-/// `GET /api/events`: the caller's events as server-sent events, with keep-alive comments.
-async fn stream(
-    State(state): State<AppState>,
-    user: CurrentUser,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    use futures::StreamExt as _;
-    let events = state.events.subscribe(user.id()).map(|next| {
-        Ok(match next {
-            Ok(event) => SseEvent::default()
-                .event(event.name())
-                .json_data(&event)
-                .unwrap_or_else(|_| SseEvent::default().comment("unserializable event")),
-            Err(skipped) => SseEvent::default().event("lagged").data(skipped.to_string()),
-        })
-    });
-    let ready = futures::stream::once(async { Ok(SseEvent::default().comment("ready")) });
-    Sse::new(ready.chain(events)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
 
 #[cfg(test)]

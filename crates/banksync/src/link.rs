@@ -73,7 +73,7 @@ pub struct LinkToken {
 }
 
 /// Link's `onSuccess` metadata, as the browser sends it. Informational only: the institution is taken from Plaid.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct LinkMetadata {
     #[serde(default)]
     pub institution: Option<LinkInstitution>,
@@ -83,7 +83,7 @@ pub struct LinkMetadata {
     pub link_session_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct LinkInstitution {
     #[serde(default)]
     pub institution_id: String,
@@ -91,7 +91,7 @@ pub struct LinkInstitution {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct LinkAccount {
     #[serde(default)]
     pub id: String,

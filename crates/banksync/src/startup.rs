@@ -129,7 +129,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let cleanup = tokio::spawn(expire_sessions(self.store.clone()));
         let result = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(crate::cli::shutdown_signal())
+            .with_graceful_shutdown(shutdown_signal())
             .await
             .context("HTTP server failed");
         cleanup.abort();
@@ -142,6 +142,34 @@ impl Application {
         }
         tracing::info!("banksync stopped");
         result
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, whichever comes first.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
     }
 }
 

@@ -7,12 +7,13 @@
 //!   is stored. Because browsers attach cookies on their own, cookie-authenticated writes must also carry the
 //!   session's CSRF token in `X-CSRF-Token` (a cross-site page cannot read it).
 //!
-//! Passwords are hashed with argon2id off the async runtime.
+//! Passwords are hashed with argon2id off the async runtime. The HTTP side — the extractor that checks the
+//! credentials and `/api/session` — lives in `crate::http` (`extract`, `session`).
 
-mod extractor;
+mod caller;
 pub mod password;
-pub mod session;
 pub mod throttle;
 pub mod token;
 
-pub use extractor::{CSRF_HEADER, CurrentUser, SESSION_COOKIE};
+pub(crate) use caller::session_cookie;
+pub use caller::{AuthMethod, CSRF_HEADER, CurrentUser, SESSION_COOKIE};

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::vault::Sealed;
 
 /// Health of an Item, as Plaid reports it through errors and webhooks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemStatus {
     Good,

@@ -15,6 +15,7 @@ macro_rules! transaction_fields {
             account_id: String,
             /// Plaid's sign: positive = money out of the account. Exact decimal text in the API.
             #[serde(serialize_with = "crate::domain::money_text")]
+            #[schema(value_type = String, example = "-12.34")]
             amount: Decimal,
             currency: Option<String>,
             #[serde(skip)]
@@ -42,9 +43,11 @@ macro_rules! transaction_fields {
             pending_transaction_id: Option<String>,
             /// JSON text (an array of Plaid counterparties); a JSON value in the API.
             #[serde(serialize_with = "crate::domain::json_text")]
+            #[schema(value_type = Option<Vec<Object>>)]
             counterparties: Option<String>,
             /// JSON text (Plaid's location object); a JSON value in the API.
             #[serde(serialize_with = "crate::domain::json_text")]
+            #[schema(value_type = Option<Object>)]
             location: Option<String>,
             account_owner: Option<String>,
         }
@@ -55,7 +58,7 @@ pub(crate) use transaction_fields;
 macro_rules! define_transaction_fields {
     ($($(#[$attr:meta])* $name:ident: $ty:ty,)*) => {
         /// What Plaid says about a transaction, normalized (see ARCHITECTURE.md, "Normalization rules").
-        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
         pub struct TransactionFields {
             $($(#[$attr])* pub $name: $ty,)*
         }

@@ -2,27 +2,45 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::extract::{Query, State};
-use axum::routing::get;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult, AppJson};
+use super::error::{ApiError, ApiResult, AppJson, ErrorBody};
 use super::views::AccountView;
 use crate::auth::CurrentUser;
 use crate::domain::AccountFilter;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/accounts", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AccountList {
     accounts: Vec<AccountView>,
 }
 
+/// The caller's accounts with their last known balances.
+///
 /// Optional `item_id` narrows to one Item; `include_removed=true` also lists accounts the bank no longer reports.
+#[utoipa::path(
+    get,
+    path = "/api/accounts",
+    tag = "accounts",
+    operation_id = "list_accounts",
+    params(
+        ("item_id" = Option<String>, Query, description = "Only this Item's accounts"),
+        ("include_removed" = Option<bool>, Query, description = "Also accounts the bank no longer reports"),
+    ),
+    responses(
+        (status = 200, description = "The accounts", body = AccountList),
+        (status = 400, description = "`invalid_query`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -5,15 +5,17 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::body::optional_json;
-use super::error::{ApiError, ApiResult, AppJson};
+use super::error::{ApiError, ApiResult, AppJson, ErrorBody};
+use super::views::BalanceJobView;
 use crate::auth::CurrentUser;
 use crate::balances::BalanceJob;
 use crate::state::AppState;
@@ -21,25 +23,43 @@ use crate::state::AppState;
 /// Longest long-poll: shorter than the route's time budget and than common proxy idle timeouts.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
-pub fn start_router() -> Router<AppState> {
-    Router::new().route("/api/balances/refresh", post(start))
+pub fn start_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(start))
 }
 
-pub fn poll_router() -> Router<AppState> {
-    Router::new().route("/api/balances/refresh/{job_id}", get(status))
+pub fn poll_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(status))
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefreshRequest {
+    /// Only this Item; all of the caller's Items without it.
     item_id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Started {
     job_id: String,
 }
 
+/// Starts a live balance refresh in the background and answers its job id at once.
+#[utoipa::path(
+    post,
+    path = "/api/balances/refresh",
+    tag = "balances",
+    operation_id = "start_balance_refresh",
+    request_body(content = Option<RefreshRequest>, description = "Optional: no body, `{}`, or `{item_id}`",
+        content_type = "application/json"),
+    responses(
+        (status = 202, description = "Started", body = Started),
+        (status = 400, description = "`malformed_json`, `invalid_body`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`csrf_token_invalid`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such Item", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 async fn start(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -50,6 +70,24 @@ async fn start(
     Ok((StatusCode::ACCEPTED, AppJson(Started { job_id })))
 }
 
+/// A balance refresh job's state, long-polling up to `wait` seconds (at most 30) for it to finish.
+#[utoipa::path(
+    get,
+    path = "/api/balances/refresh/{job_id}",
+    tag = "balances",
+    operation_id = "balance_refresh_status",
+    params(
+        ("job_id" = String, Path, description = "From `POST /api/balances/refresh`"),
+        ("wait" = Option<f64>, Query, description = "Seconds to wait for the job to finish (0 to 30)"),
+    ),
+    responses(
+        (status = 200, description = "The job: its state and each Item's outcome", body = BalanceJobView),
+        (status = 400, description = "`invalid_query`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`not_found`: unknown job, another user's, or expired", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn status(
     State(state): State<AppState>,
     user: CurrentUser,

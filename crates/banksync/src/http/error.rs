@@ -23,6 +23,9 @@ pub enum ApiError {
     /// 401 from `POST /api/session`: the same answer for an unknown user and a wrong password.
     #[error("wrong user name or password")]
     InvalidCredentials,
+    /// 401 from `POST /webhooks/plaid`: the `Plaid-Verification` signature is missing or does not check out.
+    #[error("webhook verification failed")]
+    InvalidWebhook,
     /// 403: authenticated, but the request is refused (e.g. a missing CSRF token).
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
@@ -61,7 +64,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::InvalidCredentials | ApiError::InvalidWebhook => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -81,6 +86,7 @@ impl ApiError {
             | ApiError::TooManyRequests { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
             ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::InvalidWebhook => "invalid_webhook",
             ApiError::NotFound(_) => "not_found",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -90,15 +96,21 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
+/// Every error answer's body: `{"error": {"code", "message"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: String,
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `not_found`, `invalid_query`, `unauthorized`, `csrf_token_invalid`, or
+    /// Plaid's error code in lower case.
+    #[schema(example = "not_found")]
+    pub code: String,
+    /// A sentence a person can act on. 5xx answers never carry internals.
+    #[schema(example = "item not found")]
+    pub message: String,
 }
 
 impl IntoResponse for ApiError {
@@ -113,8 +125,9 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut response =
-            (status, Json(ErrorBody { error: ErrorDetail { code: self.code(), message } })).into_response();
-        if status == StatusCode::UNAUTHORIZED {
+            (status, Json(ErrorBody { error: ErrorDetail { code: self.code().to_owned(), message } })).into_response();
+        // A bearer token or the session cookie would help; a webhook's signature is not a credential to retry with.
+        if matches!(self, ApiError::Unauthorized | ApiError::InvalidCredentials) {
             response
                 .headers_mut()
                 .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));

@@ -1,14 +1,15 @@
 //! `/api/items`: the caller's linked Items (bank connections) with their health.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::body::optional_json;
-use super::error::{ApiError, ApiResult, AppJson, StoreResultExt as _};
+use super::error::{ApiError, ApiResult, AppJson, ErrorBody, StoreResultExt as _};
 use super::views::{ItemView, SyncRunView};
 use crate::auth::CurrentUser;
 use crate::domain::AccountFilter;
@@ -18,23 +19,32 @@ use crate::sync::{SyncSummary, SyncTrigger};
 /// How many sync runs `GET /api/items/{item_id}` shows.
 const RECENT_SYNC_RUNS: u32 = 10;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/items", get(list))
-        .route("/api/items/{item_id}", get(show).delete(remove))
-        .route("/api/items/{item_id}/repaired", post(repaired))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(show, remove)).routes(routes!(repaired))
 }
 
 /// Routes that may legitimately run long (a first sync of years of history); they get their own time budget.
-pub fn sync_router() -> Router<AppState> {
-    Router::new().route("/api/items/{item_id}/sync", post(sync))
+pub fn sync_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(sync))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ItemList {
     items: Vec<ItemView>,
 }
 
+/// The caller's Items with their accounts and health.
+#[utoipa::path(
+    get,
+    path = "/api/items",
+    tag = "items",
+    operation_id = "list_items",
+    responses(
+        (status = 200, description = "The Items, each with its accounts", body = ItemList),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn list(State(state): State<AppState>, user: CurrentUser) -> ApiResult<AppJson<ItemList>> {
     let items = state.store.list_items(user.id()).await?;
     let accounts = state.store.list_accounts(user.id(), &AccountFilter::default()).await?;
@@ -48,6 +58,20 @@ async fn list(State(state): State<AppState>, user: CurrentUser) -> ApiResult<App
     Ok(AppJson(ItemList { items }))
 }
 
+/// One Item with its accounts and its recent sync runs.
+#[utoipa::path(
+    get,
+    path = "/api/items/{item_id}",
+    tag = "items",
+    operation_id = "get_item",
+    params(("item_id" = String, Path, description = "Plaid's item_id")),
+    responses(
+        (status = 200, description = "The Item", body = ItemView),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`not_found` (also another user's Item)", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -62,7 +86,22 @@ async fn show(
     Ok(AppJson(view))
 }
 
-/// `/item/remove` at Plaid (so it stops billing), then the Item's local data.
+/// Removes an Item: `/item/remove` at Plaid (so it stops billing), then the Item's local data.
+#[utoipa::path(
+    delete,
+    path = "/api/items/{item_id}",
+    tag = "items",
+    operation_id = "remove_item",
+    params(("item_id" = String, Path, description = "Plaid's item_id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`csrf_token_invalid`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 502, description = "Plaid failed (its error code in lower case)", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -73,6 +112,20 @@ async fn remove(
 }
 
 /// Called after Link in update mode succeeded: the Item is marked good and synced again (in the background).
+#[utoipa::path(
+    post,
+    path = "/api/items/{item_id}/repaired",
+    tag = "items",
+    operation_id = "item_repaired",
+    params(("item_id" = String, Path, description = "Plaid's item_id")),
+    responses(
+        (status = 200, description = "The Item, healthy again", body = ItemView),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`csrf_token_invalid`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 async fn repaired(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -83,11 +136,32 @@ async fn repaired(
     Ok(AppJson(ItemView::of(&item)))
 }
 
-#[derive(Default, Deserialize)]
+/// No options yet: an empty body or `{}`.
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SyncRequest {}
 
 /// Runs a sync now and answers with its summary. A sync already running for the Item is joined, not repeated.
+#[utoipa::path(
+    post,
+    path = "/api/items/{item_id}/sync",
+    tag = "items",
+    operation_id = "sync_item",
+    params(("item_id" = String, Path, description = "Plaid's item_id")),
+    request_body(content = Option<SyncRequest>, description = "Optional: no body or `{}`",
+        content_type = "application/json"),
+    responses(
+        (status = 200, description = "The sync's summary", body = SyncSummary),
+        (status = 400, description = "`malformed_json`, `invalid_body`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`csrf_token_invalid`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`item_revoked`, or Plaid's `item_login_required`", body = ErrorBody),
+        (status = 429, description = "`sync_cooldown`: synced a moment ago", body = ErrorBody),
+        (status = 503, description = "`request_timeout`, `sync_restarts_exhausted`, or the bank is down", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 async fn sync(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -1,32 +1,33 @@
 //! The Link flow: `POST /api/link/token` (new Item, or update mode with `item_id`) and `POST /api/link/exchange`.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::body::optional_json;
-use super::error::{ApiError, ApiResult, AppJson};
+use super::error::{ApiError, ApiResult, AppJson, ErrorBody};
 use super::views::ItemView;
 use crate::auth::CurrentUser;
 use crate::link::LinkMetadata;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/link/token", post(create_token)).route("/api/link/exchange", post(exchange))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_token)).routes(routes!(exchange))
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LinkTokenRequest {
     /// Update mode: repair this Item's login.
     item_id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct LinkTokenView {
     link_token: String,
     expiration: DateTime<Utc>,
@@ -34,6 +35,24 @@ struct LinkTokenView {
     item_id: Option<String>,
 }
 
+/// A Link token for a new Item, or with `item_id` an update-mode token to repair that Item's login.
+#[utoipa::path(
+    post,
+    path = "/api/link/token",
+    tag = "link",
+    operation_id = "create_link_token",
+    request_body(content = Option<LinkTokenRequest>, description = "Optional: no body, `{}`, or `{item_id}`",
+        content_type = "application/json"),
+    responses(
+        (status = 200, description = "The Link token", body = LinkTokenView),
+        (status = 400, description = "`malformed_json`, `invalid_body`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`csrf_token_invalid`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such Item (update mode)", body = ErrorBody),
+        (status = 502, description = "Plaid failed (its error code in lower case)", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 async fn create_token(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -44,7 +63,7 @@ async fn create_token(
     Ok(AppJson(LinkTokenView { link_token: token.link_token, expiration: token.expiration, item_id: token.item_id }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ExchangeRequest {
     public_token: String,
@@ -56,6 +75,24 @@ struct ExchangeRequest {
     allow_duplicate: bool,
 }
 
+/// Exchanges Link's public token: stores the new Item with its accounts and starts its first sync.
+#[utoipa::path(
+    post,
+    path = "/api/link/exchange",
+    tag = "link",
+    operation_id = "exchange_public_token",
+    request_body = ExchangeRequest,
+    responses(
+        (status = 201, description = "The new Item with its accounts", body = ItemView),
+        (status = 400, description = "`malformed_json`, `invalid_body`, `invalid_public_token`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`csrf_token_invalid`", body = ErrorBody),
+        (status = 409, description = "`institution_already_linked` (unless `allow_duplicate`)", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not a JSON body", body = ErrorBody),
+        (status = 502, description = "Plaid failed (its error code in lower case)", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 async fn exchange(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -1,27 +1,40 @@
-//! The HTTP API: routes, extractors, middleware and the error format.
+//! The HTTP API: routes, extractors, middleware, the error format and the OpenAPI document.
 //!
-//! Each area is a module with a `router()`; [`router`] merges them and adds the cross-cutting layers: a request
-//! body limit (413 in our JSON error format), per-route time budgets, and a tracing span per request.
+//! Each area is a module with a `router()`; [`routes`] merges them, and [`router`] adds the cross-cutting layers:
+//! a request body limit (413 in our JSON error format), per-route time budgets, and a tracing span per request.
+//! Every route is registered through `utoipa_axum::routes!` from its handler's `#[utoipa::path]`, so the same
+//! registration builds the axum router and the OpenAPI document served at `GET /api/openapi.json` ([`openapi`]).
+//!
+//! The rest of the crate does not depend on this module: it is one of the top layers (with `startup` and `cli`),
+//! and the modules below it know nothing of `AppState` or HTTP errors.
 
 mod accounts;
 mod balances;
 mod body;
 pub mod error;
+mod events;
+mod extract;
 mod health;
 mod items;
 mod link;
 mod middleware;
+mod openapi;
 mod public_config;
+mod session;
 mod tokens;
 mod transactions;
 pub mod views;
+mod web;
+pub mod webhooks;
 
 use std::time::Duration;
 
-use axum::Router;
+use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
+use axum::{Extension, Router};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 use error::ApiError;
@@ -35,9 +48,10 @@ pub const LONG_POLL_TIMEOUT: Duration = Duration::from_secs(40);
 /// Budget of a manual sync.
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub fn router(state: AppState) -> Router {
-    let normal = Router::new()
-        .merge(crate::auth::session::router())
+/// Every route, with its group's time budget, and the OpenAPI document of exactly these routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    let normal = OpenApiRouter::new()
+        .merge(session::router())
         .merge(public_config::router())
         .merge(items::router())
         .merge(accounts::router())
@@ -45,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(link::router())
         .merge(tokens::router())
         .merge(balances::start_router())
+        .merge(openapi::router())
         .layer(axum::middleware::from_fn(|req, next| middleware::time_limit(REQUEST_TIMEOUT, req, next)));
     // The long-poll waits up to MAX_WAIT by design; a sync of a large Item may take minutes.
     let long_poll = balances::poll_router()
@@ -53,16 +68,29 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(|req, next| middleware::time_limit(SYNC_TIMEOUT, req, next)));
 
     // Webhooks verify Plaid's signature instead of a user; the event stream stays open as long as the page does.
-    let webhooks = crate::webhooks::router(state.webhooks.clone());
-    Router::new()
-        .merge(webhooks)
-        .merge(crate::events::router())
+    let mut all = OpenApiRouter::with_openapi(openapi::base())
+        .merge(webhooks::router())
+        .merge(events::router())
         .merge(normal)
         .merge(long_poll)
         .merge(sync)
         .merge(health::router())
-        .merge(crate::web::router())
+        .merge(web::router());
+    openapi::add_default_error_responses(all.get_openapi_mut());
+    all
+}
+
+/// The OpenAPI document `GET /api/openapi.json` serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+pub fn router(state: AppState) -> Router {
+    let (routes, doc) = routes().split_for_parts();
+    let doc = Bytes::from(doc.to_json().expect("the OpenAPI document serializes"));
+    routes
         .fallback(|| async { ApiError::NotFound("route") })
+        .layer(Extension(openapi::Document(doc)))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(axum::middleware::from_fn(middleware::security_headers))

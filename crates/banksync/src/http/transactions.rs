@@ -3,14 +3,15 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, patch};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult, AppJson, StoreResultExt as _};
+use super::error::{ApiError, ApiResult, AppJson, ErrorBody, StoreResultExt as _};
 use super::views::TransactionView;
 use crate::auth::CurrentUser;
 use crate::domain::{TransactionFilter, UserFieldsPatch};
@@ -20,19 +21,43 @@ const MAX_TEXT: usize = 200;
 const MAX_NOTE: usize = 2000;
 const MAX_CATEGORY: usize = 100;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/transactions", get(list))
-        .route("/api/transactions/{transaction_id}", patch(update).get(show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(update, show))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TransactionPage {
     transactions: Vec<TransactionView>,
     /// Pass as `cursor` to get the next page; null on the last page.
     next_cursor: Option<String>,
 }
 
+/// The caller's transactions, newest first, filtered, one page at a time (keyset pagination).
+#[utoipa::path(
+    get,
+    path = "/api/transactions",
+    tag = "transactions",
+    operation_id = "list_transactions",
+    params(
+        ("account_id" = Option<String>, Query, description = "Only this account"),
+        ("item_id" = Option<String>, Query, description = "Only this Item"),
+        ("start" = Option<NaiveDate>, Query, description = "From this date (YYYY-MM-DD, inclusive)"),
+        ("end" = Option<NaiveDate>, Query, description = "Up to this date (YYYY-MM-DD, inclusive)"),
+        ("category" = Option<String>, Query, description = "Plaid's primary category, or the user's"),
+        ("pending" = Option<bool>, Query, description = "Only pending (true) or posted (false) ones"),
+        ("q" = Option<String>, Query, description = "Search in the name and merchant"),
+        ("min_amount" = Option<String>, Query, description = "Decimal, e.g. -5.50"),
+        ("max_amount" = Option<String>, Query, description = "Decimal, e.g. 100"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 500 (default 100)", minimum = 1, maximum = 500),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
+    ),
+    responses(
+        (status = 200, description = "One page", body = TransactionPage),
+        (status = 400, description = "`invalid_query`, `invalid_cursor`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -51,6 +76,20 @@ async fn list(
     }))
 }
 
+/// One transaction.
+#[utoipa::path(
+    get,
+    path = "/api/transactions/{transaction_id}",
+    tag = "transactions",
+    operation_id = "get_transaction",
+    params(("transaction_id" = String, Path, description = "Plaid's transaction_id")),
+    responses(
+        (status = 200, description = "The transaction", body = TransactionView),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -140,12 +179,17 @@ fn parse_amount(name: &str, value: &str) -> ApiResult<Decimal> {
 }
 
 /// `{"note": …, "category": …}`: an absent field stays as it is, `null` (or "") clears it.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TransactionPatch)]
 struct PatchBody {
+    /// The user's note, at most 2000 characters.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     note: Option<Option<String>>,
+    /// The user's category, at most 100 characters.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     category: Option<Option<String>>,
 }
 
@@ -170,6 +214,24 @@ fn clean(field: &str, value: Option<Option<String>>, max: usize) -> ApiResult<Op
     }
 }
 
+/// Sets the user's note and category; they survive Plaid's updates and pending→posted.
+#[utoipa::path(
+    patch,
+    path = "/api/transactions/{transaction_id}",
+    tag = "transactions",
+    operation_id = "update_transaction",
+    params(("transaction_id" = String, Path, description = "Plaid's transaction_id")),
+    request_body = PatchBody,
+    responses(
+        (status = 200, description = "The updated transaction", body = TransactionView),
+        (status = 400, description = "`invalid_body`, `malformed_json`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`csrf_token_invalid`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not a JSON body", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -3,20 +3,25 @@
 //!
 //! Money is an exact decimal **string** ("12.34", "-5.00"): JSON numbers are parsed as binary floats by most
 //! clients, and a string keeps every digit.
+//!
+//! Each view derives its OpenAPI schema (`ToSchema`); the `…Schema` types at the end only describe answers that are
+//! serialized from types outside `http` (the balance refresh job).
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::domain::{Account, Item, SyncRun, Transaction, TransactionFields};
+use crate::domain::{Account, BalanceSource, Item, ItemStatus, SyncRun, SyncRunStatus, Transaction, TransactionFields};
 
 fn money(value: Option<Decimal>) -> Option<String> {
     value.map(|v| v.to_string())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HealthView {
     /// good | login_required | pending_disconnect | pending_expiration | revoked | error
+    #[schema(value_type = ItemStatus)]
     pub status: &'static str,
     pub error_code: Option<String>,
     /// A sentence for the user: Plaid's display_message when it sent one, else an actionable sentence.
@@ -73,7 +78,7 @@ fn status_sentence(status: crate::domain::ItemStatus) -> &'static str {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ItemView {
     pub item_id: String,
     pub institution_id: Option<String>,
@@ -111,20 +116,27 @@ impl ItemView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BalancesView {
+    /// Decimal string.
+    #[schema(example = "1234.56")]
     pub available: Option<String>,
+    /// Decimal string.
+    #[schema(example = "1300.00")]
     pub current: Option<String>,
+    /// Decimal string (credit limit).
+    #[schema(example = "5000")]
     pub limit: Option<String>,
     pub currency: Option<String>,
     pub currency_is_official: bool,
     /// When the bank reported these balances.
     pub as_of: Option<DateTime<Utc>>,
     /// `live` (asked the bank just now through /accounts/balance/get) or `cached` (Plaid's stored data).
+    #[schema(value_type = BalanceSource)]
     pub source: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AccountView {
     pub account_id: String,
     pub item_id: String,
@@ -162,10 +174,12 @@ impl AccountView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SyncRunView {
     pub run_id: String,
+    /// link | manual | webhook | schedule
     pub triggered_by: String,
+    #[schema(value_type = SyncRunStatus)]
     pub status: &'static str,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -197,7 +211,7 @@ impl SyncRunView {
 
 /// A transaction in the API: Plaid's fields under their API names (see `domain::transaction_fields!`), plus the
 /// user's own fields.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TransactionView {
     pub transaction_id: String,
     pub item_id: String,
@@ -220,5 +234,133 @@ impl TransactionView {
             user_category: t.user_category.clone(),
             updated_at: t.updated_at,
         }
+    }
+}
+
+// Schema of `crate::balances::BalanceJob`, which `GET /api/balances/refresh/{job_id}` serializes as it is. It only
+// describes it (the type lives with the refresher); the test below keeps the two in step.
+/// A live balance refresh: its state and each Item's outcome.
+#[derive(ToSchema)]
+#[schema(as = BalanceJob)]
+#[allow(dead_code)]
+pub struct BalanceJobView {
+    job_id: String,
+    state: BalanceJobStateSchema,
+    started_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+    items: Vec<ItemBalanceOutcomeSchema>,
+}
+
+/// `running` until every Item has an outcome, then `done`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = BalanceJobState)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum BalanceJobStateSchema {
+    Running,
+    Done,
+}
+
+#[derive(ToSchema)]
+#[schema(as = ItemBalanceOutcome)]
+#[allow(dead_code)]
+struct ItemBalanceOutcomeSchema {
+    /// Plaid's item_id.
+    item_id: String,
+    institution_name: Option<String>,
+    state: ItemRefreshStateSchema,
+    accounts_updated: u64,
+    error: Option<UserFacingErrorSchema>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = ItemRefreshState)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ItemRefreshStateSchema {
+    Pending,
+    Ok,
+    Error,
+}
+
+/// An error safe to show to the user.
+#[derive(ToSchema)]
+#[schema(as = UserFacingError)]
+#[allow(dead_code)]
+struct UserFacingErrorSchema {
+    /// Lower-case Plaid error code (e.g. `institution_down`), or `timeout` / `plaid_unavailable` / `internal` /
+    /// `interrupted`.
+    code: String,
+    message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+    use utoipa::PartialSchema;
+
+    use super::*;
+    use crate::balances::{BalanceJob, ItemBalanceOutcome, ItemRefreshState, RefreshState, UserFacingError};
+
+    fn properties<T: PartialSchema>() -> BTreeSet<String> {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        schema["properties"].as_object().expect("an object schema").keys().cloned().collect()
+    }
+
+    fn keys(value: &Value) -> BTreeSet<String> {
+        value.as_object().unwrap().keys().cloned().collect()
+    }
+
+    fn variants<T: PartialSchema>() -> BTreeSet<String> {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        schema["enum"].as_array().expect("a string enum").iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+    }
+
+    fn names<T: Serialize>(values: &[T]) -> BTreeSet<String> {
+        values.iter().map(|v| serde_json::to_value(v).unwrap().as_str().unwrap().to_owned()).collect()
+    }
+
+    /// The balance job's schema describes exactly what the route serializes.
+    #[test]
+    fn the_balance_job_schema_matches_the_serialized_job() {
+        let job = BalanceJob {
+            job_id: "j".into(),
+            state: RefreshState::Done,
+            started_at: Utc::now(),
+            finished_at: Some(Utc::now()),
+            items: vec![ItemBalanceOutcome {
+                item_id: "i".into(),
+                institution_name: None,
+                state: ItemRefreshState::Error,
+                accounts_updated: 0,
+                error: Some(UserFacingError { code: "timeout".into(), message: "m".into() }),
+                finished_at: None,
+            }],
+        };
+        let json = serde_json::to_value(&job).unwrap();
+        assert_eq!(keys(&json), properties::<BalanceJobView>());
+        assert_eq!(keys(&json["items"][0]), properties::<ItemBalanceOutcomeSchema>());
+        assert_eq!(keys(&json["items"][0]["error"]), properties::<UserFacingErrorSchema>());
+        assert_eq!(names(&[RefreshState::Running, RefreshState::Done]), variants::<BalanceJobStateSchema>());
+        assert_eq!(
+            names(&[ItemRefreshState::Pending, ItemRefreshState::Ok, ItemRefreshState::Error]),
+            variants::<ItemRefreshStateSchema>()
+        );
+    }
+
+    /// Views carry status strings from `as_str()`; their schemas name the domain enums, whose serde names match.
+    #[test]
+    fn status_strings_are_the_enum_schemas_values() {
+        use crate::domain::{BalanceSource as B, ItemStatus as I, SyncRunStatus as S};
+        let items = [I::Good, I::LoginRequired, I::PendingDisconnect, I::PendingExpiration, I::Revoked, I::Error];
+        assert_eq!(items.iter().map(|s| s.as_str().to_owned()).collect::<BTreeSet<_>>(), variants::<I>());
+        assert_eq!(names(&items), variants::<I>());
+        let runs = [S::Running, S::Succeeded, S::Failed];
+        assert_eq!(runs.iter().map(|s| s.as_str().to_owned()).collect::<BTreeSet<_>>(), variants::<S>());
+        let sources = [B::Live, B::Cached];
+        assert_eq!(sources.iter().map(|s| s.as_str().to_owned()).collect::<BTreeSet<_>>(), variants::<B>());
     }
 }

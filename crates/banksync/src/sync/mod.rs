@@ -80,7 +80,7 @@ impl SyncTrigger {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SyncSummary {
     pub run_id: String,
     /// Plaid's item_id.
@@ -206,7 +206,7 @@ impl SyncEngine {
             // starts a fresh sync.
             drop(release);
             if let Some(events) = inner.events.get() {
-                crate::events::publish_sync_outcome(events, &inner.store, &item, &result).await;
+                publish_sync_outcome(events, &inner.store, &item, &result).await;
             }
             let shared = match &result {
                 Ok(summary) => Ok(summary.clone()),
@@ -215,5 +215,32 @@ impl SyncEngine {
             followers.send_replace(Some(Arc::new(shared)));
             let _ = leader.send(result);
         });
+    }
+}
+
+/// Tells the Item's owner that a sync ended (the sync engine calls this for every run, whatever triggered it), and
+/// whether it changed the Item's health.
+pub async fn publish_sync_outcome(
+    events: &crate::events::EventHub,
+    store: &Arc<Store>,
+    item: &Item,
+    result: &Result<SyncSummary, SyncError>,
+) {
+    let (summary, error) = match result {
+        Ok(summary) => (serde_json::to_value(summary).ok(), None),
+        Err(e) => (None, Some(sync_error_message(e))),
+    };
+    events.publish(&item.user_id, crate::events::Event::SyncFinished { item_id: item.item_id.clone(), summary, error });
+    crate::events::publish_health_change(events, store, item).await;
+}
+
+/// A message safe to show the user: Plaid's display message for Plaid errors, else a generic sentence.
+pub fn sync_error_message(e: &SyncError) -> String {
+    match e.plaid_error() {
+        Some(p) => p.user_message(),
+        None => match e {
+            SyncError::TooManyRestarts(_) => e.to_string(),
+            _ => "The sync failed; it will be retried.".to_owned(),
+        },
     }
 }

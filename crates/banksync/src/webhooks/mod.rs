@@ -1,4 +1,5 @@
-//! `POST /webhooks/plaid`: Plaid's webhooks, verified, recorded, turned into jobs, answered in milliseconds.
+//! `POST /webhooks/plaid`: Plaid's webhooks, verified, recorded, turned into jobs, answered in milliseconds. The
+//! route itself is `crate::http::webhooks`; this module is the receiver behind it.
 //!
 //! 1. **Verify before reading anything.** The raw body and the `Plaid-Verification` header go through
 //!    [`plaid::webhook::verify`] (ES256 only, key by kid from a cache, `iat` at most 5 minutes old, SHA-256 of the
@@ -26,16 +27,9 @@ pub mod set_url;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use chrono::{DateTime, Utc};
-use plaid::webhook::{Rejection, VERIFICATION_HEADER, VerifiedClaims};
+use plaid::webhook::{Rejection, VerifiedClaims};
 use plaid::{Webhook, WebhookEvent};
-use serde_json::json;
 
 pub use keys::WebhookKeys;
 
@@ -85,32 +79,6 @@ pub struct WebhookReceiver {
     events: EventHub,
 }
 
-/// The receiver's routes, with their own state and body limit; merge into any router.
-pub fn router<S: Clone + Send + Sync + 'static>(receiver: Arc<WebhookReceiver>) -> Router<S> {
-    Router::new().route(PATH, post(receive)).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(receiver)
-}
-
-async fn receive(State(receiver): State<Arc<WebhookReceiver>>, headers: HeaderMap, body: Bytes) -> Response {
-    // HeaderMap lookups are case-insensitive, as Plaid's docs require (HTTP/2 sends the name in lower case).
-    let header = headers.get(VERIFICATION_HEADER).and_then(|v| v.to_str().ok());
-    let claims = match plaid::webhook::verify(&body, header, &receiver.keys, Utc::now()).await {
-        Ok(claims) => claims,
-        Err(rejection) => {
-            tracing::warn!(rejection = rejection_kind(&rejection), "webhook rejected");
-            let body = json!({"error": {"code": "invalid_webhook", "message": "webhook verification failed"}});
-            return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-        }
-    };
-    match receiver.handle(&body, &claims).await {
-        Ok(handled) => (StatusCode::OK, axum::Json(json!({ "status": handled.as_str() }))).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot process a verified webhook; Plaid will retry it");
-            let body = json!({"error": {"code": "internal", "message": "internal error"}});
-            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
-        }
-    }
-}
-
 /// A stable name per rejection for logs and metrics (the messages may quote attacker-controlled text).
 fn rejection_kind(r: &Rejection) -> &'static str {
     match r {
@@ -132,6 +100,14 @@ fn rejection_kind(r: &Rejection) -> &'static str {
 impl WebhookReceiver {
     pub fn new(store: Arc<Store>, keys: WebhookKeys, queue: JobQueue, events: EventHub) -> Self {
         Self { store, keys, queue, events }
+    }
+
+    /// Checks the `Plaid-Verification` header (`header`, if sent) against the raw body, before anything reads the
+    /// body. A rejection is logged by kind, never with the body.
+    pub async fn verify(&self, body: &[u8], header: Option<&str>) -> Result<VerifiedClaims, Rejection> {
+        plaid::webhook::verify(body, header, &self.keys, Utc::now()).await.inspect_err(|rejection| {
+            tracing::warn!(rejection = rejection_kind(rejection), "webhook rejected");
+        })
     }
 
     /// Records and acts on a verified delivery.

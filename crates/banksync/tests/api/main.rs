@@ -13,6 +13,7 @@ mod cli;
 mod eventually;
 mod health;
 mod helpers;
+mod openapi;
 mod startup;
 mod sync;
 mod tokens;

@@ -1,48 +1,69 @@
 //! `POST /api/session` (log in), `GET /api/session` (who am I), `DELETE /api/session` (log out).
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use chrono::Utc;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::extractor::{AuthMethod, CurrentUser, SESSION_COOKIE, session_cookie};
-use super::password::verify_password;
-use super::token::{hash_secret, random_secret};
+use super::error::{ApiError, ApiResult, AppJson, ErrorBody};
+use crate::auth::password::verify_password;
+use crate::auth::token::{hash_secret, random_secret};
+use crate::auth::{AuthMethod, CurrentUser, SESSION_COOKIE, session_cookie};
 use crate::domain::NewSession;
-use crate::http::error::{ApiError, ApiResult, AppJson};
 use crate::state::AppState;
 
 /// How long a session lasts.
 pub const SESSION_LIFETIME: chrono::Duration = chrono::Duration::days(7);
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/session", post(login).get(whoami).delete(logout))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(login, whoami, logout))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
     username: String,
+    #[schema(format = Password)]
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserView {
     pub id: String,
     pub username: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SessionView {
     user: UserView,
     /// Send back as `X-CSRF-Token` on every cookie-authenticated POST/PATCH/DELETE. Null for bearer requests.
     csrf_token: Option<String>,
 }
 
+/// Logs in: sets the session cookie and answers the session's CSRF token.
+///
+/// A wrong user name and a wrong password get the same 401. Ten failures for one name within 15 minutes lock it
+/// for the rest of the window.
+#[utoipa::path(
+    post,
+    path = "/api/session",
+    tag = "session",
+    operation_id = "log_in",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = SessionView,
+            headers(("Set-Cookie" = String, description = "`banksync_session=…; HttpOnly; SameSite=Lax`"))),
+        (status = 400, description = "`malformed_json`, `invalid_body`", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not a JSON body", body = ErrorBody),
+        (status = 429, description = "`too_many_login_attempts`", body = ErrorBody),
+    ),
+)]
 async fn login(State(state): State<AppState>, AppJson(body): AppJson<LoginRequest>) -> ApiResult<Response> {
     let password = SecretString::from(body.password);
     if let Err(wait) = state.login_throttle.check(&body.username) {
@@ -93,6 +114,18 @@ async fn login(State(state): State<AppState>, AppJson(body): AppJson<LoginReques
     Ok((set_cookie(cookie)?, AppJson(body)).into_response())
 }
 
+/// Who am I: the caller, and the session's CSRF token when it authenticated with the session cookie.
+#[utoipa::path(
+    get,
+    path = "/api/session",
+    tag = "session",
+    operation_id = "current_session",
+    responses(
+        (status = 200, description = "The caller", body = SessionView),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 async fn whoami(user: CurrentUser) -> AppJson<SessionView> {
     let csrf_token = match user.via {
         AuthMethod::Session { csrf_token, .. } => Some(csrf_token),
@@ -102,6 +135,19 @@ async fn whoami(user: CurrentUser) -> AppJson<SessionView> {
 }
 
 /// Ends the session (cookie-authenticated, so CSRF-checked by the extractor). Idempotent for bearer callers.
+#[utoipa::path(
+    delete,
+    path = "/api/session",
+    tag = "session",
+    operation_id = "log_out",
+    responses(
+        (status = 204, description = "Logged out; the cookie is cleared",
+            headers(("Set-Cookie" = String, description = "the expired session cookie, when one was sent"))),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`csrf_token_invalid`", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 async fn logout(State(state): State<AppState>, user: CurrentUser, headers: HeaderMap) -> ApiResult<Response> {
     if let AuthMethod::Session { id_hash, .. } = &user.via {
         state

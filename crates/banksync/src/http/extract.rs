@@ -4,38 +4,10 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 
-use super::token::{constant_time_eq, hash_secret};
-use crate::domain::User;
-use crate::http::error::ApiError;
+use super::error::ApiError;
+use crate::auth::token::{constant_time_eq, hash_secret};
+use crate::auth::{AuthMethod, CSRF_HEADER, CurrentUser, session_cookie};
 use crate::state::AppState;
-
-pub const SESSION_COOKIE: &str = "banksync_session";
-pub const CSRF_HEADER: &str = "x-csrf-token";
-
-/// The authenticated caller. Handlers take it as an argument; without valid credentials the request never reaches
-/// them (401, or 403 for a cookie-authenticated write without the CSRF token).
-#[derive(Debug, Clone)]
-pub struct CurrentUser {
-    pub user: User,
-    /// How the request authenticated.
-    pub via: AuthMethod,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthMethod {
-    Bearer,
-    /// The session's stored id hash and CSRF token.
-    Session {
-        id_hash: String,
-        csrf_token: String,
-    },
-}
-
-impl CurrentUser {
-    pub fn id(&self) -> &str {
-        &self.user.id
-    }
-}
 
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
@@ -89,33 +61,4 @@ impl FromRequestParts<AppState> for CurrentUser {
 
 fn is_safe_method(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-}
-
-/// The session id from the `Cookie` header(s), if any.
-pub(crate) fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.trim_matches('"').to_owned())
-        .filter(|v| !v.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::{HeaderMap, HeaderValue};
-
-    #[test]
-    fn the_session_cookie_is_found_among_others() {
-        let mut headers = HeaderMap::new();
-        headers.append(header::COOKIE, HeaderValue::from_static("a=1; banksync_session=abc; b=2"));
-        assert_eq!(session_cookie(&headers).as_deref(), Some("abc"));
-        let mut other = HeaderMap::new();
-        other.append(header::COOKIE, HeaderValue::from_static("banksync_session_x=1"));
-        assert_eq!(session_cookie(&other), None);
-    }
 }
