@@ -139,6 +139,27 @@ impl<'a> Sql<'a> {
         &self.text
     }
 
+    /// The text for SQLite: `$n` becomes `?n`. SQLite reads `$n` as a *named* parameter and looks each name up in
+    /// the list of those seen so far, which makes a multi-row insert of 30,000 values quadratic (measured: the
+    /// initial sync of 100,000 transactions took 106 s instead of 3 s); `?n` is a numbered parameter, found
+    /// directly. Our SQL never has `$` inside a string literal.
+    fn sqlite_text(&self) -> Cow<'_, str> {
+        let text = self.text.as_ref();
+        if !text.contains('$') {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+                out.push('?');
+            } else {
+                out.push(c);
+            }
+        }
+        Cow::Owned(out)
+    }
+
     fn sqlite_args(&self) -> Result<SqliteArguments<'_>> {
         let mut args = SqliteArguments::default();
         args.reserve(self.values.len(), 0);
@@ -218,32 +239,29 @@ enum On<'a> {
 impl On<'_> {
     /// Rows changed.
     async fn execute(self, sql: &Sql<'_>) -> Result<u64> {
-        let t = sql.text();
         Ok(match self {
-            On::SqlitePool(p) => sqlx::query_with(t, sql.sqlite_args()?).execute(p).await?.rows_affected(),
-            On::PgPool(p) => sqlx::query_with(t, sql.pg_args()?).execute(p).await?.rows_affected(),
-            On::Sqlite(c) => sqlx::query_with(t, sql.sqlite_args()?).execute(c).await?.rows_affected(),
-            On::Postgres(c) => sqlx::query_with(t, sql.pg_args()?).execute(c).await?.rows_affected(),
+            On::SqlitePool(p) => sqlx::query_with(&sql.sqlite_text(), sql.sqlite_args()?).execute(p).await?.rows_affected(),
+            On::PgPool(p) => sqlx::query_with(sql.text(), sql.pg_args()?).execute(p).await?.rows_affected(),
+            On::Sqlite(c) => sqlx::query_with(&sql.sqlite_text(), sql.sqlite_args()?).execute(c).await?.rows_affected(),
+            On::Postgres(c) => sqlx::query_with(sql.text(), sql.pg_args()?).execute(c).await?.rows_affected(),
         })
     }
 
     async fn fetch_all<T: DbRow>(self, sql: &Sql<'_>) -> Result<Vec<T>> {
-        let t = sql.text();
         Ok(match self {
-            On::SqlitePool(p) => sqlx::query_as_with(t, sql.sqlite_args()?).fetch_all(p).await?,
-            On::PgPool(p) => sqlx::query_as_with(t, sql.pg_args()?).fetch_all(p).await?,
-            On::Sqlite(c) => sqlx::query_as_with(t, sql.sqlite_args()?).fetch_all(c).await?,
-            On::Postgres(c) => sqlx::query_as_with(t, sql.pg_args()?).fetch_all(c).await?,
+            On::SqlitePool(p) => sqlx::query_as_with(&sql.sqlite_text(), sql.sqlite_args()?).fetch_all(p).await?,
+            On::PgPool(p) => sqlx::query_as_with(sql.text(), sql.pg_args()?).fetch_all(p).await?,
+            On::Sqlite(c) => sqlx::query_as_with(&sql.sqlite_text(), sql.sqlite_args()?).fetch_all(c).await?,
+            On::Postgres(c) => sqlx::query_as_with(sql.text(), sql.pg_args()?).fetch_all(c).await?,
         })
     }
 
     async fn fetch_optional<T: DbRow>(self, sql: &Sql<'_>) -> Result<Option<T>> {
-        let t = sql.text();
         Ok(match self {
-            On::SqlitePool(p) => sqlx::query_as_with(t, sql.sqlite_args()?).fetch_optional(p).await?,
-            On::PgPool(p) => sqlx::query_as_with(t, sql.pg_args()?).fetch_optional(p).await?,
-            On::Sqlite(c) => sqlx::query_as_with(t, sql.sqlite_args()?).fetch_optional(c).await?,
-            On::Postgres(c) => sqlx::query_as_with(t, sql.pg_args()?).fetch_optional(c).await?,
+            On::SqlitePool(p) => sqlx::query_as_with(&sql.sqlite_text(), sql.sqlite_args()?).fetch_optional(p).await?,
+            On::PgPool(p) => sqlx::query_as_with(sql.text(), sql.pg_args()?).fetch_optional(p).await?,
+            On::Sqlite(c) => sqlx::query_as_with(&sql.sqlite_text(), sql.sqlite_args()?).fetch_optional(c).await?,
+            On::Postgres(c) => sqlx::query_as_with(sql.text(), sql.pg_args()?).fetch_optional(c).await?,
         })
     }
 }
@@ -336,6 +354,7 @@ mod tests {
             r.bind(v).bind(true);
         });
         assert_eq!(sql.text(), "SELECT 1 WHERE a = $1 AND b = $2 VALUES ($3, $4), ($5, $6)");
+        assert_eq!(sql.sqlite_text(), "SELECT 1 WHERE a = ?1 AND b = ?2 VALUES (?3, ?4), (?5, ?6)");
         assert_eq!(sql.values.len(), 6);
     }
 }

@@ -175,7 +175,9 @@ async fn the_openapi_document_lists_every_registered_route() {
         doc["paths"]["/api/transactions"]["get"]["security"],
         serde_json::json!([{"bearer": []}, {"session": []}])
     );
-    // Money is a decimal string.
-    assert_eq!(schemas["TransactionView"]["properties"]["amount"]["type"], "string");
+    // Money is a decimal string. A transaction's Plaid fields are one schema (declared once, flattened into the view).
+    let view = serde_json::to_string(&schemas["TransactionView"]).unwrap();
+    assert!(view.contains("#/components/schemas/TransactionFields"), "{view}");
+    assert_eq!(schemas["TransactionFields"]["properties"]["amount"]["type"], "string");
     assert_eq!(schemas["ErrorBody"]["properties"]["error"]["$ref"], "#/components/schemas/ErrorDetail");
 }
