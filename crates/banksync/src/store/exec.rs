@@ -94,16 +94,18 @@ impl<'a> From<&'a Vec<u8>> for Value<'a> {
 pub struct Sql<'a> {
     text: Cow<'a, str>,
     values: Vec<Value<'a>>,
+    /// [`Sql::sqlite_text`], made once.
+    sqlite_text: std::sync::OnceLock<String>,
 }
 
 impl<'a> Sql<'a> {
     pub fn new(text: impl Into<Cow<'a, str>>) -> Self {
-        Self { text: text.into(), values: Vec::new() }
+        Self { text: text.into(), values: Vec::new(), sqlite_text: std::sync::OnceLock::new() }
     }
 
     /// Room for `n` values (a multi-row insert knows its size).
     pub fn with_capacity(text: impl Into<Cow<'a, str>>, n: usize) -> Self {
-        Self { text: text.into(), values: Vec::with_capacity(n) }
+        Self { text: text.into(), values: Vec::with_capacity(n), sqlite_text: std::sync::OnceLock::new() }
     }
 
     /// The value of the next placeholder the text already names.
@@ -113,6 +115,7 @@ impl<'a> Sql<'a> {
     }
 
     pub fn push(&mut self, text: &str) -> &mut Self {
+        self.sqlite_text.take();
         self.text.to_mut().push_str(text);
         self
     }
@@ -121,6 +124,7 @@ impl<'a> Sql<'a> {
     pub fn push_bind(&mut self, value: impl Into<Value<'a>>) -> &mut Self {
         self.values.push(value.into());
         let n = self.values.len();
+        self.sqlite_text.take();
         let _ = write!(self.text.to_mut(), "${n}");
         self
     }
@@ -144,38 +148,32 @@ impl<'a> Sql<'a> {
     /// initial sync of 100,000 transactions took 106 s instead of 3 s). When the placeholders are `$1, $2, …` in
     /// order, each once (every statement built with `push_bind`), they become anonymous `?`; otherwise (a few
     /// constant statements use one value twice) numbered `?n`. Our SQL never has `$` inside a string literal.
-    fn sqlite_text(&self) -> Cow<'_, str> {
-        let text = self.text.as_ref();
-        if !text.contains('$') {
-            return Cow::Borrowed(text);
-        }
-        let mut anonymous = String::with_capacity(text.len());
-        let mut numbered = String::with_capacity(text.len());
-        let mut in_order = true;
-        let mut expected = 1u64;
-        let mut rest = text;
-        while let Some(at) = rest.find('$') {
-            let (before, from_dollar) = rest.split_at(at);
-            let digits = from_dollar[1..].bytes().take_while(u8::is_ascii_digit).count();
-            anonymous.push_str(before);
-            numbered.push_str(before);
-            if digits == 0 {
-                anonymous.push('$');
-                numbered.push('$');
-                rest = &from_dollar[1..];
-                continue;
+    fn sqlite_text(&self) -> &str {
+        self.sqlite_text.get_or_init(|| {
+            let text = self.text.as_ref();
+            let in_order = placeholders(text).enumerate().all(|(i, n)| n == i + 1);
+            let mut out = String::with_capacity(text.len());
+            let mut rest = text;
+            while let Some(at) = rest.find('$') {
+                let (before, from_dollar) = rest.split_at(at);
+                let digits = from_dollar[1..].bytes().take_while(u8::is_ascii_digit).count();
+                out.push_str(before);
+                out.push_str(if digits == 0 { "$" } else { "?" });
+                if !in_order {
+                    out.push_str(&from_dollar[1..=digits]);
+                }
+                rest = &from_dollar[1 + digits..];
             }
-            let number = &from_dollar[1..=digits];
-            in_order &= number.parse::<u64>().is_ok_and(|n| n == expected);
-            expected += 1;
-            anonymous.push('?');
-            numbered.push('?');
-            numbered.push_str(number);
-            rest = &from_dollar[1 + digits..];
-        }
-        anonymous.push_str(rest);
-        numbered.push_str(rest);
-        Cow::Owned(if in_order { anonymous } else { numbered })
+            out.push_str(rest);
+            out
+        })
+    }
+
+    /// Makes the SQLite text now (it is made on first use otherwise): a statement built while another runs (the
+    /// initial sync's pipeline) then costs nothing more on the way to the database.
+    pub fn prepared(self) -> Self {
+        self.sqlite_text();
+        self
     }
 
     fn sqlite_args(&self) -> Result<SqliteArguments<'_>> {
@@ -207,6 +205,14 @@ impl<'a> Sql<'a> {
         }
         Ok(args)
     }
+}
+
+/// The numbers of the `$n` placeholders of `text`, in order.
+fn placeholders(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.split('$').skip(1).filter_map(|after| {
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        after[..digits].parse().ok()
+    })
 }
 
 /// One row of a multi-row `VALUES` list being written.
@@ -258,27 +264,27 @@ impl On<'_> {
     /// Rows changed.
     async fn execute(self, sql: &Sql<'_>) -> Result<u64> {
         Ok(match self {
-            On::SqlitePool(p) => sqlx::query_with(&sql.sqlite_text(), sql.sqlite_args()?).execute(p).await?.rows_affected(),
+            On::SqlitePool(p) => sqlx::query_with(sql.sqlite_text(), sql.sqlite_args()?).execute(p).await?.rows_affected(),
             On::PgPool(p) => sqlx::query_with(sql.text(), sql.pg_args()?).execute(p).await?.rows_affected(),
-            On::Sqlite(c) => sqlx::query_with(&sql.sqlite_text(), sql.sqlite_args()?).execute(c).await?.rows_affected(),
+            On::Sqlite(c) => sqlx::query_with(sql.sqlite_text(), sql.sqlite_args()?).execute(c).await?.rows_affected(),
             On::Postgres(c) => sqlx::query_with(sql.text(), sql.pg_args()?).execute(c).await?.rows_affected(),
         })
     }
 
     async fn fetch_all<T: DbRow>(self, sql: &Sql<'_>) -> Result<Vec<T>> {
         Ok(match self {
-            On::SqlitePool(p) => sqlx::query_as_with(&sql.sqlite_text(), sql.sqlite_args()?).fetch_all(p).await?,
+            On::SqlitePool(p) => sqlx::query_as_with(sql.sqlite_text(), sql.sqlite_args()?).fetch_all(p).await?,
             On::PgPool(p) => sqlx::query_as_with(sql.text(), sql.pg_args()?).fetch_all(p).await?,
-            On::Sqlite(c) => sqlx::query_as_with(&sql.sqlite_text(), sql.sqlite_args()?).fetch_all(c).await?,
+            On::Sqlite(c) => sqlx::query_as_with(sql.sqlite_text(), sql.sqlite_args()?).fetch_all(c).await?,
             On::Postgres(c) => sqlx::query_as_with(sql.text(), sql.pg_args()?).fetch_all(c).await?,
         })
     }
 
     async fn fetch_optional<T: DbRow>(self, sql: &Sql<'_>) -> Result<Option<T>> {
         Ok(match self {
-            On::SqlitePool(p) => sqlx::query_as_with(&sql.sqlite_text(), sql.sqlite_args()?).fetch_optional(p).await?,
+            On::SqlitePool(p) => sqlx::query_as_with(sql.sqlite_text(), sql.sqlite_args()?).fetch_optional(p).await?,
             On::PgPool(p) => sqlx::query_as_with(sql.text(), sql.pg_args()?).fetch_optional(p).await?,
-            On::Sqlite(c) => sqlx::query_as_with(&sql.sqlite_text(), sql.sqlite_args()?).fetch_optional(c).await?,
+            On::Sqlite(c) => sqlx::query_as_with(sql.sqlite_text(), sql.sqlite_args()?).fetch_optional(c).await?,
             On::Postgres(c) => sqlx::query_as_with(sql.text(), sql.pg_args()?).fetch_optional(c).await?,
         })
     }
