@@ -18,6 +18,7 @@ use super::error::{ApiError, ApiResult, AppJson, ErrorBody};
 use super::views::BalanceJobView;
 use crate::auth::CurrentUser;
 use crate::balances::BalanceJob;
+use crate::domain::{JobId, PlaidItemId};
 use crate::state::AppState;
 
 /// Longest long-poll: shorter than the route's time budget and than common proxy idle timeouts.
@@ -66,8 +67,8 @@ async fn start(
     body: Bytes,
 ) -> ApiResult<(StatusCode, AppJson<Started>)> {
     let request: RefreshRequest = optional_json(&body)?;
-    let job_id = state.balances.start(user.id(), request.item_id.as_deref()).await?;
-    Ok((StatusCode::ACCEPTED, AppJson(Started { job_id })))
+    let job_id = state.balances.start(user.id(), request.item_id.map(PlaidItemId::from).as_ref()).await?;
+    Ok((StatusCode::ACCEPTED, AppJson(Started { job_id: job_id.into() })))
 }
 
 /// A balance refresh job's state, long-polling up to `wait` seconds (at most 30) for it to finish.
@@ -112,7 +113,10 @@ async fn status(
             }
         }
     }
-    let job =
-        state.balances.status(user.id(), &job_id, wait).await?.ok_or(ApiError::NotFound("balance refresh job"))?;
+    let job = state
+        .balances
+        .status(user.id(), &JobId::from(job_id), wait)
+        .await?
+        .ok_or(ApiError::NotFound("balance refresh job"))?;
     Ok(AppJson(job))
 }

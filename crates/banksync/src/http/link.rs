@@ -13,6 +13,7 @@ use super::body::optional_json;
 use super::error::{ApiError, ApiResult, AppJson, ErrorBody};
 use super::views::ItemView;
 use crate::auth::CurrentUser;
+use crate::domain::PlaidItemId;
 use crate::link::LinkMetadata;
 use crate::state::AppState;
 
@@ -59,8 +60,12 @@ async fn create_token(
     body: Bytes,
 ) -> ApiResult<AppJson<LinkTokenView>> {
     let request: LinkTokenRequest = optional_json(&body)?;
-    let token = state.link.create_link_token(user.id(), request.item_id.as_deref()).await?;
-    Ok(AppJson(LinkTokenView { link_token: token.link_token, expiration: token.expiration, item_id: token.item_id }))
+    let token = state.link.create_link_token(user.id(), request.item_id.map(PlaidItemId::from).as_ref()).await?;
+    Ok(AppJson(LinkTokenView {
+        link_token: token.link_token,
+        expiration: token.expiration,
+        item_id: token.item_id.map(String::from),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -97,7 +97,7 @@ pub struct ItemView {
 impl ItemView {
     pub fn of(item: &Item) -> Self {
         ItemView {
-            item_id: item.item_id.clone(),
+            item_id: item.item_id.to_string(),
             institution_id: item.institution_id.clone(),
             institution_name: item.institution_name.clone(),
             health: HealthView::of(item),
@@ -153,8 +153,8 @@ pub struct AccountView {
 impl AccountView {
     pub fn of(a: &Account) -> Self {
         AccountView {
-            account_id: a.account_id.clone(),
-            item_id: a.item_id.clone(),
+            account_id: a.account_id.to_string(),
+            item_id: a.item_id.to_string(),
             name: a.name.clone(),
             official_name: a.official_name.clone(),
             mask: a.mask.clone(),
@@ -226,8 +226,8 @@ pub struct TransactionView {
 impl TransactionView {
     pub fn of(t: &Transaction) -> Self {
         TransactionView {
-            transaction_id: t.transaction_id.clone(),
-            item_id: t.item_id.clone(),
+            transaction_id: t.transaction_id.to_string(),
+            item_id: t.item_id.to_string(),
             fields: t.fields.clone(),
             display_name: t.display_name.clone(),
             user_note: t.user_note.clone(),
