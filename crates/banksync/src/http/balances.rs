@@ -36,12 +36,14 @@ pub fn poll_router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct RefreshRequest {
     /// Only this Item; all of the caller's Items without it.
-    item_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    item_id: Option<PlaidItemId>,
 }
 
 #[derive(Serialize, ToSchema)]
 struct Started {
-    job_id: String,
+    #[schema(value_type = String)]
+    job_id: JobId,
 }
 
 /// Starts a live balance refresh in the background and answers its job id at once.
@@ -67,8 +69,8 @@ async fn start(
     body: Bytes,
 ) -> ApiResult<(StatusCode, AppJson<Started>)> {
     let request: RefreshRequest = optional_json(&body)?;
-    let job_id = state.balances.start(user.id(), request.item_id.map(PlaidItemId::from).as_ref()).await?;
-    Ok((StatusCode::ACCEPTED, AppJson(Started { job_id: job_id.into() })))
+    let job_id = state.balances.start(user.id(), request.item_id.as_ref()).await?;
+    Ok((StatusCode::ACCEPTED, AppJson(Started { job_id })))
 }
 
 /// A balance refresh job's state, long-polling up to `wait` seconds (at most 30) for it to finish.

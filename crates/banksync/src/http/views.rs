@@ -12,7 +12,10 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{Account, BalanceSource, Item, ItemStatus, SyncRun, SyncRunStatus, Transaction, TransactionFields};
+use crate::domain::{
+    Account, AccountId, BalanceSource, Item, ItemStatus, PlaidItemId, SyncRun, SyncRunStatus, Transaction,
+    TransactionFields, TransactionId,
+};
 
 fn money(value: Option<Decimal>) -> Option<String> {
     value.map(|v| v.to_string())
@@ -80,7 +83,8 @@ fn status_sentence(status: crate::domain::ItemStatus) -> &'static str {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ItemView {
-    pub item_id: String,
+    #[schema(value_type = String)]
+    pub item_id: PlaidItemId,
     pub institution_id: Option<String>,
     pub institution_name: Option<String>,
     pub health: HealthView,
@@ -97,7 +101,7 @@ pub struct ItemView {
 impl ItemView {
     pub fn of(item: &Item) -> Self {
         ItemView {
-            item_id: item.item_id.to_string(),
+            item_id: item.item_id.clone(),
             institution_id: item.institution_id.clone(),
             institution_name: item.institution_name.clone(),
             health: HealthView::of(item),
@@ -138,8 +142,10 @@ pub struct BalancesView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountView {
-    pub account_id: String,
-    pub item_id: String,
+    #[schema(value_type = String)]
+    pub account_id: AccountId,
+    #[schema(value_type = String)]
+    pub item_id: PlaidItemId,
     pub name: String,
     pub official_name: Option<String>,
     pub mask: Option<String>,
@@ -153,8 +159,8 @@ pub struct AccountView {
 impl AccountView {
     pub fn of(a: &Account) -> Self {
         AccountView {
-            account_id: a.account_id.to_string(),
-            item_id: a.item_id.to_string(),
+            account_id: a.account_id.clone(),
+            item_id: a.item_id.clone(),
             name: a.name.clone(),
             official_name: a.official_name.clone(),
             mask: a.mask.clone(),
@@ -213,8 +219,10 @@ impl SyncRunView {
 /// user's own fields.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransactionView {
-    pub transaction_id: String,
-    pub item_id: String,
+    #[schema(value_type = String)]
+    pub transaction_id: TransactionId,
+    #[schema(value_type = String)]
+    pub item_id: PlaidItemId,
     #[serde(flatten)]
     pub fields: TransactionFields,
     pub display_name: String,
@@ -226,8 +234,8 @@ pub struct TransactionView {
 impl TransactionView {
     pub fn of(t: &Transaction) -> Self {
         TransactionView {
-            transaction_id: t.transaction_id.to_string(),
-            item_id: t.item_id.to_string(),
+            transaction_id: t.transaction_id.clone(),
+            item_id: t.item_id.clone(),
             fields: t.fields.clone(),
             display_name: t.display_name.clone(),
             user_note: t.user_note.clone(),
