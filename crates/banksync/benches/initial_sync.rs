@@ -133,7 +133,7 @@ fn run_sync(url: &str, n: u64) {
         let secret = SecretString::from(exchanged.access_token.expose_secret().to_owned());
         let item = store
             .insert_item(&NewItem {
-                item_id: exchanged.item_id.clone(),
+                item_id: exchanged.item_id.clone().into(),
                 user_id: user.id.clone(),
                 institution_id: Some("ins_109508".into()),
                 institution_name: None,

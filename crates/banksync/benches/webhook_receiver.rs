@@ -63,8 +63,8 @@ async fn run(total: usize, concurrency: usize, items: usize) -> anyhow::Result<(
     let vault = Vault::new(MasterKey::generate());
     let mut item_ids = Vec::with_capacity(items);
     for i in 0..items {
-        let item_id = format!("bench-item-{i:05}");
-        let sealed = vault.encrypt(&format!("access-sandbox-{i}").into(), &item_id)?;
+        let item_id = banksync::domain::PlaidItemId::new(format!("bench-item-{i:05}"));
+        let sealed = vault.encrypt(&format!("access-sandbox-{i}").into(), item_id.as_str())?;
         store
             .insert_item(&NewItem {
                 item_id: item_id.clone(),

@@ -17,7 +17,7 @@ use chrono::Utc;
 use plaid::{CallObserver, CallOutcome, CallRecord};
 use tokio::sync::mpsc;
 
-use crate::domain::PlaidCall;
+use crate::domain::{PlaidCall, PlaidItemId};
 use crate::store::Store;
 
 /// Records waiting for the writer before new ones are dropped.
@@ -28,13 +28,13 @@ tokio::task_local! {
 }
 
 /// Runs `f` with its Plaid calls attributed to Plaid's `item_id`.
-pub async fn with_item<F: Future>(item_id: &str, f: F) -> F::Output {
-    ITEM_ID.scope(Arc::from(item_id), f).await
+pub async fn with_item<F: Future>(item_id: &PlaidItemId, f: F) -> F::Output {
+    ITEM_ID.scope(Arc::from(item_id.as_str()), f).await
 }
 
 /// The Item the current task's calls are attributed to, if any.
-pub fn current_item() -> Option<String> {
-    ITEM_ID.try_with(|id| id.to_string()).ok()
+pub fn current_item() -> Option<PlaidItemId> {
+    ITEM_ID.try_with(|id| PlaidItemId::from(&**id)).ok()
 }
 
 /// An observer writing every call into `store.record_plaid_call`. Must be called inside a Tokio runtime (it spawns
@@ -69,7 +69,7 @@ impl CallObserver for AuditObserver {
     }
 }
 
-fn to_row(call: &CallRecord, item_id: Option<String>) -> PlaidCall {
+fn to_row(call: &CallRecord, item_id: Option<PlaidItemId>) -> PlaidCall {
     let (error_type, error_code) = match &call.outcome {
         CallOutcome::ApiError { error_type, error_code } => {
             (Some(error_type.as_str().to_owned()), Some(error_code.clone()).filter(|c| !c.is_empty()))
@@ -102,8 +102,8 @@ mod tests {
     #[tokio::test]
     async fn calls_inside_with_item_are_attributed() {
         assert_eq!(current_item(), None);
-        let inside = with_item("item-1", async { current_item() }).await;
-        assert_eq!(inside.as_deref(), Some("item-1"));
+        let inside = with_item(&"item-1".into(), async { current_item() }).await;
+        assert_eq!(inside.as_ref().map(PlaidItemId::as_str), Some("item-1"));
     }
 
     #[test]
@@ -121,7 +121,7 @@ mod tests {
         };
         let row = to_row(&call, Some("item-1".into()));
         assert_eq!(row.endpoint, "/transactions/sync");
-        assert_eq!(row.item_id.as_deref(), Some("item-1"));
+        assert_eq!(row.item_id.as_ref().map(PlaidItemId::as_str), Some("item-1"));
         assert_eq!(row.request_id.as_deref(), Some("req-1"));
         assert_eq!(row.http_status, Some(400));
         assert_eq!(row.outcome, "api_error");

@@ -27,7 +27,7 @@ use plaid::{AccessToken, AccountsBalanceGetRequest};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, watch};
 
-use crate::domain::{BalanceSource, Item, ItemHealth, ItemStatus, NewJob};
+use crate::domain::{BalanceSource, Item, ItemHealth, ItemStatus, JobId, NewJob, PlaidItemId, UserId};
 use crate::health::health_from_error;
 use crate::jobs::LeaseKeeper;
 use crate::normalize;
@@ -117,7 +117,7 @@ pub struct UserFacingError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ItemBalanceOutcome {
     /// Plaid's item_id.
-    pub item_id: String,
+    pub item_id: PlaidItemId,
     pub institution_name: Option<String>,
     pub state: ItemRefreshState,
     pub accounts_updated: u64,
@@ -127,7 +127,7 @@ pub struct ItemBalanceOutcome {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BalanceJob {
-    pub job_id: String,
+    pub job_id: JobId,
     pub state: RefreshState,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -148,7 +148,7 @@ struct Inner {
     /// The lease owner this process's job records are held by.
     worker_id: String,
     /// Jobs running in this process (and finished ones whose completion could not be recorded).
-    jobs: Mutex<HashMap<String, JobEntry>>,
+    jobs: Mutex<HashMap<JobId, JobEntry>>,
     /// One start at a time in this process, so a refresh started twice at once is joined, not run twice.
     starting: tokio::sync::Mutex<()>,
     /// When finished records were last deleted.
@@ -158,9 +158,9 @@ struct Inner {
 }
 
 struct JobEntry {
-    user_id: String,
+    user_id: UserId,
     /// `None` = all the user's Items.
-    scope: Option<String>,
+    scope: Option<PlaidItemId>,
     job: watch::Sender<BalanceJob>,
     /// Serializes the writes of the job's record (so a newer state is never overwritten by an older one); true once
     /// its completion is recorded.
@@ -198,20 +198,20 @@ impl BalanceRefresher {
 
     /// Starts refreshing all the user's Items (or one, by Plaid item_id) in the background; returns at once.
     /// Unknown/foreign item → Err(NotFound). Items run concurrently (bounded); one slow bank delays nobody.
-    pub async fn start(&self, user_id: &str, item_id: Option<&str>) -> Result<String, BalanceError> {
+    pub async fn start(&self, user_id: &UserId, item_id: Option<&PlaidItemId>) -> Result<JobId, BalanceError> {
         self.evict_finished();
         let items = match item_id {
             Some(id) => vec![self.inner.store.get_item(user_id, id).await?],
             None => self.inner.store.list_items(user_id).await?,
         };
-        let scope = item_id.map(str::to_owned);
+        let scope = item_id.cloned();
         let starting = self.inner.starting.lock().await;
         // The call is billed per request: a refresh of the same scope that is still running is joined.
         if let Some(id) = self.local_running(user_id, &scope) {
             return Ok(id);
         }
         self.inner.prune_finished().await;
-        let job_id = uuid::Uuid::new_v4().to_string();
+        let job_id = JobId::new(uuid::Uuid::new_v4().to_string());
         let now = Utc::now();
         let job = BalanceJob {
             job_id: job_id.clone(),
@@ -233,8 +233,8 @@ impl BalanceRefresher {
         let record = NewJob {
             kind: KIND_BALANCE_REFRESH.to_owned(),
             // Another process running the same refresh for this user is joined too.
-            coalesce_key: Some(format!("{user_id}/{}", scope.as_deref().unwrap_or("*"))),
-            user_id: Some(user_id.to_owned()),
+            coalesce_key: Some(format!("{user_id}/{}", scope.as_ref().map_or("*", PlaidItemId::as_str))),
+            user_id: Some(user_id.clone()),
             item_id: scope.clone(),
             payload: serde_json::json!({ "item_id": scope }).to_string(),
             run_after: now,
@@ -253,7 +253,7 @@ impl BalanceRefresher {
         }
         let (tx, _) = watch::channel(job);
         let entry = JobEntry {
-            user_id: user_id.to_owned(),
+            user_id: user_id.clone(),
             scope,
             job: tx.clone(),
             persisted: Arc::default(),
@@ -284,15 +284,15 @@ impl BalanceRefresher {
     /// finished longer than `keep_finished_jobs` ago. Works for jobs started by any process sharing the database.
     pub async fn status(
         &self,
-        user_id: &str,
-        job_id: &str,
+        user_id: &UserId,
+        job_id: &JobId,
         wait: Duration,
     ) -> Result<Option<BalanceJob>, BalanceError> {
         self.evict_finished();
         let local = {
             let jobs = self.inner.jobs.lock();
             jobs.get(job_id).map(|e| {
-                (e.user_id == user_id && !self.expired(e.job.borrow().finished_at, Utc::now()))
+                (e.user_id == *user_id && !self.expired(e.job.borrow().finished_at, Utc::now()))
                     .then(|| e.job.subscribe())
             })
         };
@@ -323,33 +323,33 @@ impl BalanceRefresher {
                 Ok(Some(newer)) => job = newer,
                 // Deleted meanwhile: the last state seen is the answer.
                 Ok(None) => break,
-                Err(e) => tracing::warn!(job_id, error = %e, "cannot re-read a balance refresh job; retrying"),
+                Err(e) => tracing::warn!(%job_id, error = %e, "cannot re-read a balance refresh job; retrying"),
             }
         }
         Ok(Some(job))
     }
 
     /// The job of this user and scope running in this process, if any.
-    fn local_running(&self, user_id: &str, scope: &Option<String>) -> Option<String> {
+    fn local_running(&self, user_id: &UserId, scope: &Option<PlaidItemId>) -> Option<JobId> {
         let jobs = self.inner.jobs.lock();
         jobs.iter()
-            .find(|(_, e)| e.user_id == user_id && e.scope == *scope && e.job.borrow().state == RefreshState::Running)
+            .find(|(_, e)| e.user_id == *user_id && e.scope == *scope && e.job.borrow().state == RefreshState::Running)
             .map(|(id, _)| id.clone())
     }
 
     /// The job's record as the user sees it. `evict`: a job finished longer than `keep_finished_jobs` ago is gone.
-    async fn read(&self, user_id: &str, job_id: &str, evict: bool) -> Result<Option<BalanceJob>, BalanceError> {
+    async fn read(&self, user_id: &UserId, job_id: &JobId, evict: bool) -> Result<Option<BalanceJob>, BalanceError> {
         let record = match self.inner.store.get_job(job_id).await {
             Ok(record) => record,
             Err(StoreError::NotFound) => return Ok(None),
             Err(e) => return Err(BalanceError::Store(e)),
         };
-        if record.kind != KIND_BALANCE_REFRESH || record.user_id.as_deref() != Some(user_id) {
+        if record.kind != KIND_BALANCE_REFRESH || record.user_id.as_ref() != Some(user_id) {
             return Ok(None);
         }
         let now = Utc::now();
         let Some(job) = job_from_record(&record, now) else {
-            tracing::error!(job_id, "a balance refresh job's record cannot be read");
+            tracing::error!(%job_id, "a balance refresh job's record cannot be read");
             return Ok(None);
         };
         if evict && self.expired(job.finished_at, now) {
@@ -410,12 +410,12 @@ fn to_json(job: &BalanceJob) -> String {
 
 impl Inner {
     /// Stores one Item's outcome in the job; the last one finishes the job.
-    fn record(&self, job_id: &str, item_id: &str, outcome: Result<u64, UserFacingError>) {
+    fn record(&self, job_id: &JobId, item_id: &PlaidItemId, outcome: Result<u64, UserFacingError>) {
         let jobs = self.jobs.lock();
         let Some(entry) = jobs.get(job_id) else { return };
         let now = Utc::now();
         entry.job.send_modify(|job| {
-            for o in job.items.iter_mut().filter(|o| o.item_id == item_id) {
+            for o in job.items.iter_mut().filter(|o| o.item_id == *item_id) {
                 o.finished_at = Some(now);
                 match &outcome {
                     Ok(n) => {
@@ -437,7 +437,7 @@ impl Inner {
 
     /// Writes the job's current state to its record: progress, or the completion once every Item finished (then
     /// the record alone answers for the job). Writes are serialized and each writes the latest state.
-    async fn persist(&self, job_id: &str) {
+    async fn persist(&self, job_id: &JobId) {
         let Some((job, persisted)) = self.jobs.lock().get(job_id).map(|e| (e.job.clone(), e.persisted.clone())) else {
             return;
         };
@@ -462,9 +462,9 @@ impl Inner {
             }
             Ok(()) => return,
             Err(StoreError::NotFound) => {
-                tracing::warn!(job_id, "a balance refresh job's record is no longer held (its lease ran out)");
+                tracing::warn!(%job_id, "a balance refresh job's record is no longer held (its lease ran out)");
             }
-            Err(e) => tracing::warn!(job_id, error = %e, "cannot record a balance refresh job's progress"),
+            Err(e) => tracing::warn!(%job_id, error = %e, "cannot record a balance refresh job's progress"),
         }
         if done {
             if let Some(entry) = self.jobs.lock().get_mut(job_id) {
@@ -474,7 +474,7 @@ impl Inner {
     }
 
     /// Stops renewing the job record's lease: the job finished, nothing is left to hold.
-    async fn release_lease(&self, job_id: &str) {
+    async fn release_lease(&self, job_id: &JobId) {
         let lease = self.jobs.lock().get_mut(job_id).and_then(|e| e.lease.take());
         if let Some(lease) = lease {
             lease.release().await;
@@ -507,7 +507,7 @@ async fn refresh_item(inner: &Inner, item: &Item) -> Result<u64, UserFacingError
     // Wait for a slot without holding anything else; the slot covers only the Plaid call.
     let response = {
         let _permit = inner.permits.acquire().await.map_err(|_| internal("the refresher is shutting down"))?;
-        let token = inner.vault.decrypt(&item.access_token, &item.item_id).map_err(|e| {
+        let token = inner.vault.decrypt(&item.access_token, item.item_id.as_str()).map_err(|e| {
             tracing::error!(item_id = %item.item_id, error = %e, "cannot decrypt the access token");
             internal("This bank connection's stored credentials cannot be read. Link the bank again.")
         })?;

@@ -13,7 +13,7 @@ use futures::Stream;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::domain::Item;
+use crate::domain::{Item, JobId, PlaidItemId, UserId};
 use crate::store::Store;
 
 /// Events buffered per subscriber before it starts skipping.
@@ -26,11 +26,25 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A sync of one Item ended; `summary` is the run's summary, `error` a safe message when it failed.
-    SyncFinished { item_id: String, summary: Option<serde_json::Value>, error: Option<String> },
+    SyncFinished {
+        #[schema(value_type = String)]
+        item_id: PlaidItemId,
+        summary: Option<serde_json::Value>,
+        error: Option<String>,
+    },
     /// Live balances arrived for an Item (or all of a refresh job's Items).
-    BalancesUpdated { job_id: Option<String>, item_id: Option<String> },
+    BalancesUpdated {
+        #[schema(value_type = Option<String>)]
+        job_id: Option<JobId>,
+        #[schema(value_type = Option<String>)]
+        item_id: Option<PlaidItemId>,
+    },
     /// An Item's health changed (e.g. `login_required` after an ITEM ERROR webhook, `good` after a repair).
-    ItemHealthChanged { item_id: String, status: String },
+    ItemHealthChanged {
+        #[schema(value_type = String)]
+        item_id: PlaidItemId,
+        status: String,
+    },
 }
 
 impl Event {
@@ -46,7 +60,7 @@ impl Event {
 /// Cheap to clone; every clone publishes into the same channel.
 #[derive(Clone)]
 pub struct EventHub {
-    tx: broadcast::Sender<Arc<(String, Event)>>,
+    tx: broadcast::Sender<Arc<(UserId, Event)>>,
 }
 
 impl Default for EventHub {
@@ -62,16 +76,16 @@ impl EventHub {
     }
 
     /// Sends `event` to `user_id`'s open streams, if any. Never blocks.
-    pub fn publish(&self, user_id: &str, event: Event) {
+    pub fn publish(&self, user_id: &UserId, event: Event) {
         tracing::debug!(event = event.name(), "event published");
         // An error only means nobody is listening right now.
-        let _ = self.tx.send(Arc::new((user_id.to_owned(), event)));
+        let _ = self.tx.send(Arc::new((user_id.clone(), event)));
     }
 
     /// The events for `user_id` from now on. `Err(n)` items report `n` skipped events (the subscriber lagged).
-    pub fn subscribe(&self, user_id: &str) -> impl Stream<Item = Result<Event, u64>> + Send + 'static + use<> {
+    pub fn subscribe(&self, user_id: &UserId) -> impl Stream<Item = Result<Event, u64>> + Send + 'static + use<> {
         let rx = self.tx.subscribe();
-        let user_id = user_id.to_owned();
+        let user_id = user_id.clone();
         futures::stream::unfold((rx, user_id), |(mut rx, user_id)| async move {
             loop {
                 match rx.recv().await {
@@ -92,11 +106,11 @@ impl EventHub {
 
 /// Tells the Item's owner that a live balance refresh of the Item ended (balances when `ok`), and whether it
 /// changed the Item's health.
-pub async fn publish_balance_outcome(events: &EventHub, store: &Arc<Store>, item: &Item, job_id: &str, ok: bool) {
+pub async fn publish_balance_outcome(events: &EventHub, store: &Arc<Store>, item: &Item, job_id: &JobId, ok: bool) {
     if ok {
         events.publish(
             &item.user_id,
-            Event::BalancesUpdated { job_id: Some(job_id.to_owned()), item_id: Some(item.item_id.clone()) },
+            Event::BalancesUpdated { job_id: Some(job_id.clone()), item_id: Some(item.item_id.clone()) },
         );
     }
     publish_health_change(events, store, item).await;
@@ -127,10 +141,10 @@ mod tests {
     #[tokio::test]
     async fn subscribers_get_only_their_own_users_events() {
         let hub = EventHub::new();
-        let mut alice = Box::pin(hub.subscribe("alice"));
-        let mut bob = Box::pin(hub.subscribe("bob"));
-        hub.publish("bob", health("b1"));
-        hub.publish("alice", health("a1"));
+        let mut alice = Box::pin(hub.subscribe(&"alice".into()));
+        let mut bob = Box::pin(hub.subscribe(&"bob".into()));
+        hub.publish(&"bob".into(), health("b1"));
+        hub.publish(&"alice".into(), health("a1"));
         assert_eq!(alice.next().await, Some(Ok(health("a1"))));
         assert_eq!(bob.next().await, Some(Ok(health("b1"))));
         let nothing = tokio::time::timeout(Duration::from_millis(50), alice.next()).await;
@@ -140,10 +154,10 @@ mod tests {
     #[tokio::test]
     async fn a_slow_subscriber_skips_instead_of_blocking_the_producer() {
         let hub = EventHub::new();
-        let mut slow = Box::pin(hub.subscribe("u"));
+        let mut slow = Box::pin(hub.subscribe(&"u".into()));
         // Far more than the buffer holds: publish must neither block nor fail.
         for i in 0..(CAPACITY * 3) {
-            hub.publish("u", health(&i.to_string()));
+            hub.publish(&"u".into(), health(&i.to_string()));
         }
         let first = slow.next().await.expect("stream open");
         assert!(matches!(first, Err(n) if n > 0), "expected a lag report, got {first:?}");

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::config::Config;
-use crate::domain::Item;
+use crate::domain::{Item, ItemRef};
 use crate::store::Store;
 use crate::vault::{
     KEY_FILE_NAME, KeyOrigin, Keyring, MasterKey, OLD_KEY_FILE_PREFIX, TEMP_KEY_FILE_PREFIX, Vault, VaultError,
@@ -86,7 +86,7 @@ pub enum RotateOutcome {
 pub struct ResealReport {
     pub resealed: usize,
     /// Items whose record no configured key opens: (internal id, key id).
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<(ItemRef, String)>,
 }
 
 /// Re-seals every Item not sealed under the vault's primary key. Items that cannot be opened are reported, not
@@ -99,7 +99,7 @@ pub async fn reseal_all(
     let items = store.list_all_items().await.context("cannot list the Items")?;
     let mut report = ResealReport::default();
     for item in items.iter().filter(|i| vault.needs_rotation(&i.access_token)) {
-        match vault.reseal(&item.access_token, &item.item_id) {
+        match vault.reseal(&item.access_token, item.item_id.as_str()) {
             Ok(sealed) => {
                 store
                     .update_item_access_token(&item.id, &sealed)
@@ -187,7 +187,7 @@ pub async fn rotate(
 }
 
 fn check_all_open(vault: &Vault, items: &[Item]) -> anyhow::Result<()> {
-    let broken = items.iter().filter(|i| vault.decrypt(&i.access_token, &i.item_id).is_err()).count();
+    let broken = items.iter().filter(|i| vault.decrypt(&i.access_token, i.item_id.as_str()).is_err()).count();
     if broken > 0 {
         anyhow::bail!(
             "{broken} Item(s) do not open with the current master key (wrong key, or tampered records); \

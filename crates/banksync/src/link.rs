@@ -14,7 +14,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::domain::{Account, AccountFilter, BalanceSource, Item, ItemHealth, NewItem};
+use crate::domain::{Account, AccountFilter, BalanceSource, Item, ItemHealth, NewItem, PlaidItemId, UserId};
 use crate::normalize;
 use crate::store::{Store, StoreError};
 use crate::sync::{SyncEngine, SyncTrigger};
@@ -69,7 +69,7 @@ pub struct LinkToken {
     pub expiration: DateTime<Utc>,
     /// Set for an update-mode token: the Item it repairs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub item_id: Option<String>,
+    pub item_id: Option<PlaidItemId>,
 }
 
 /// Link's `onSuccess` metadata, as the browser sends it. Informational only: the institution is taken from Plaid.
@@ -130,8 +130,13 @@ impl LinkService {
 
     /// user.client_user_id = user id; webhook = config; transactions.days_requested = 730; products [transactions];
     /// with Some(item_id): update mode for that Item (NotFound if not the user's).
-    pub async fn create_link_token(&self, user_id: &str, item_id: Option<&str>) -> Result<LinkToken, LinkError> {
-        let request = LinkTokenCreateRequest::new(self.client_name.clone(), user_id).webhook(self.webhook_url.as_str());
+    pub async fn create_link_token(
+        &self,
+        user_id: &UserId,
+        item_id: Option<&PlaidItemId>,
+    ) -> Result<LinkToken, LinkError> {
+        let request =
+            LinkTokenCreateRequest::new(self.client_name.clone(), user_id.as_str()).webhook(self.webhook_url.as_str());
         let (request, item) = match item_id {
             None => (request.products([Product::Transactions]).days_requested(DAYS_REQUESTED), None),
             Some(item_id) => {
@@ -159,13 +164,13 @@ impl LinkService {
     /// runs the first sync in the background (spawned), returns the Item with its accounts.
     pub async fn exchange(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         public_token: &str,
         metadata: Option<LinkMetadata>,
         allow_duplicate: bool,
     ) -> Result<LinkedItem, LinkError> {
         let exchanged = self.plaid.item_public_token_exchange(&PublicToken::new(public_token)).await?;
-        let item_id = exchanged.item_id.clone();
+        let item_id = PlaidItemId::from(exchanged.item_id.clone());
         let token = exchanged.access_token;
         let result = crate::audit::with_item(
             &item_id,
@@ -188,7 +193,7 @@ impl LinkService {
                 // fact stored (linked before), which must keep working.
                 if !matches!(self.store.get_item_by_plaid_id(&item_id).await, Ok(Some(_)) | Err(_)) {
                     if let Err(remove) = crate::audit::with_item(&item_id, self.remove_at_plaid(&token)).await {
-                        tracing::warn!(item_id, error = %remove, "could not remove an Item that was not kept");
+                        tracing::warn!(%item_id, error = %remove, "could not remove an Item that was not kept");
                     }
                 }
                 Err(e)
@@ -198,8 +203,8 @@ impl LinkService {
 
     async fn store_new_item(
         &self,
-        user_id: &str,
-        item_id: &str,
+        user_id: &UserId,
+        item_id: &PlaidItemId,
         token: &AccessToken,
         metadata: Option<&LinkMetadata>,
         allow_duplicate: bool,
@@ -222,12 +227,12 @@ impl LinkService {
             }
         }
         let secret = SecretString::from(token.expose_secret().to_owned());
-        let sealed = self.vault.encrypt(&secret, item_id)?;
+        let sealed = self.vault.encrypt(&secret, item_id.as_str())?;
         let item = self
             .store
             .insert_item(&NewItem {
-                item_id: item_id.to_owned(),
-                user_id: user_id.to_owned(),
+                item_id: item_id.clone(),
+                user_id: user_id.clone(),
                 institution_id,
                 institution_name,
                 access_token: sealed,
@@ -239,20 +244,20 @@ impl LinkService {
         if let Err(e) = self.store.upsert_accounts(&item, &new_accounts, true).await {
             // Keep "all or nothing": without its accounts the Item is not linked.
             if let Err(cleanup) = self.store.delete_item(user_id, item_id).await {
-                tracing::error!(item_id, error = %cleanup, "could not undo a half-stored Item");
+                tracing::error!(%item_id, error = %cleanup, "could not undo a half-stored Item");
             }
             return Err(e.into());
         }
         let accounts = self
             .store
-            .list_accounts(user_id, &AccountFilter { item_id: Some(item_id.to_owned()), include_removed: false })
+            .list_accounts(user_id, &AccountFilter { item_id: Some(item_id.clone()), include_removed: false })
             .await?;
-        tracing::info!(item_id, institution = ?item.institution_id, accounts = accounts.len(), "Item linked");
+        tracing::info!(%item_id, institution = ?item.institution_id, accounts = accounts.len(), "Item linked");
         Ok(LinkedItem { item, accounts })
     }
 
     /// After update mode succeeded: mark the Item good again and sync.
-    pub async fn repaired(&self, user_id: &str, item_id: &str) -> Result<(), LinkError> {
+    pub async fn repaired(&self, user_id: &UserId, item_id: &PlaidItemId) -> Result<(), LinkError> {
         let item = self.store.get_item(user_id, item_id).await?;
         self.store.update_item_status(&item.id, &ItemHealth::good()).await?;
         if item.new_accounts_available {
@@ -270,19 +275,19 @@ impl LinkService {
 
     /// DELETE: /item/remove at Plaid, then delete local data (if Plaid says the token is already invalid, delete
     /// anyway).
-    pub async fn remove(&self, user_id: &str, item_id: &str) -> Result<(), LinkError> {
+    pub async fn remove(&self, user_id: &UserId, item_id: &PlaidItemId) -> Result<(), LinkError> {
         let item = self.store.get_item(user_id, item_id).await?;
         let token = self.access_token(&item)?;
         match crate::audit::with_item(item_id, self.remove_at_plaid(&token)).await {
             Ok(()) => {}
             Err(e) if e.has_code(codes::ITEM_NOT_FOUND) || e.has_code(codes::INVALID_ACCESS_TOKEN) => {
-                tracing::info!(item_id, "Item already gone at Plaid; deleting local data");
+                tracing::info!(%item_id, "Item already gone at Plaid; deleting local data");
             }
             // Keep local data: deleting it would leave an Item Plaid still bills with no way to remove it.
             Err(e) => return Err(e.into()),
         }
         self.store.delete_item(user_id, item_id).await?;
-        tracing::info!(item_id, "Item removed");
+        tracing::info!(%item_id, "Item removed");
         Ok(())
     }
 
@@ -291,6 +296,6 @@ impl LinkService {
     }
 
     fn access_token(&self, item: &Item) -> Result<AccessToken, LinkError> {
-        Ok(AccessToken::from(self.vault.decrypt(&item.access_token, &item.item_id)?))
+        Ok(AccessToken::from(self.vault.decrypt(&item.access_token, item.item_id.as_str())?))
     }
 }

@@ -59,9 +59,9 @@ pub fn transaction(t: &plaid::Transaction) -> Result<NewTransaction, NormalizeEr
     let raw = if built_in_code { serde_json::to_string(&typed_raw(t))? } else { t.raw.get().to_owned() };
 
     Ok(NewTransaction {
-        transaction_id: t.transaction_id.clone(),
+        transaction_id: t.transaction_id.clone().into(),
         fields: TransactionFields {
-            account_id: t.account_id.clone(),
+            account_id: t.account_id.clone().into(),
             amount: t.amount,
             currency,
             currency_is_official,
@@ -79,7 +79,7 @@ pub fn transaction(t: &plaid::Transaction) -> Result<NewTransaction, NormalizeEr
             pfc_icon_url: t.personal_finance_category_icon_url.clone(),
             payment_channel: Some(t.payment_channel.as_str().to_owned()),
             pending: t.pending,
-            pending_transaction_id: t.pending_transaction_id.clone().filter(|id| !id.is_empty()),
+            pending_transaction_id: t.pending_transaction_id.clone().filter(|id| !id.is_empty()).map(Into::into),
             counterparties,
             location,
             account_owner: t.account_owner.clone(),
@@ -122,7 +122,7 @@ fn all_null(object: &RawValue) -> Result<bool, serde_json::Error> {
 /// `as_of` unless Plaid says when the bank last updated the balance.
 pub fn account(a: &plaid::AccountBase, source: BalanceSource, as_of: DateTime<Utc>) -> NewAccount {
     NewAccount {
-        account_id: a.account_id.clone(),
+        account_id: a.account_id.clone().into(),
         name: a.name.clone(),
         official_name: a.official_name.clone(),
         mask: a.mask.clone(),
@@ -137,7 +137,7 @@ pub fn account(a: &plaid::AccountBase, source: BalanceSource, as_of: DateTime<Ut
 /// Only the balance part of [`account`], for refreshing balances of accounts already stored.
 pub fn balance_update(a: &plaid::AccountBase, source: BalanceSource, as_of: DateTime<Utc>) -> BalanceUpdate {
     BalanceUpdate {
-        account_id: a.account_id.clone(),
+        account_id: a.account_id.clone().into(),
         balances: balances(&a.balances),
         as_of: a.balances.last_updated_datetime.unwrap_or(as_of),
         source,
@@ -332,7 +332,7 @@ mod tests {
         assert_eq!(t.fields.pending_transaction_id, None);
         let t = with(json!({"pending_transaction_id": "tx0"}));
         assert!(!t.fields.pending);
-        assert_eq!(t.fields.pending_transaction_id.as_deref(), Some("tx0"));
+        assert_eq!(t.fields.pending_transaction_id.as_ref().map(crate::domain::TransactionId::as_str), Some("tx0"));
         // An empty id names nothing.
         assert_eq!(with(json!({"pending_transaction_id": ""})).fields.pending_transaction_id, None);
     }

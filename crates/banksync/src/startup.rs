@@ -237,7 +237,7 @@ async fn check_vault_opens_stored_tokens(store: &Arc<Store>, vault: &Vault) -> a
         if seen.contains_key(key_id) {
             continue;
         }
-        match vault.decrypt(&item.access_token, &item.item_id) {
+        match vault.decrypt(&item.access_token, item.item_id.as_str()) {
             Ok(_) => {
                 seen.insert(key_id, 1);
             }

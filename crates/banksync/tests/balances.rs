@@ -5,7 +5,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use banksync::balances::{BalanceError, BalanceOptions, BalanceRefresher, ItemRefreshState, RefreshState};
-use banksync::domain::{BalanceSource, ItemStatus};
+use banksync::domain::{BalanceSource, ItemStatus, PlaidItemId};
 use banksync::sync::SyncOptions;
 use serde_json::json;
 
@@ -36,7 +36,7 @@ async fn a_slow_bank_delays_nobody_and_a_failing_one_keeps_its_cached_balances()
     let done = refresher.status(&env.user.id, &job_id, Duration::from_secs(10)).await.unwrap().unwrap();
     assert_eq!(done.state, RefreshState::Done);
     assert!(done.finished_at.is_some());
-    let outcome = |id: &str| done.items.iter().find(|i| i.item_id == id).unwrap().clone();
+    let outcome = |id: &PlaidItemId| done.items.iter().find(|i| i.item_id == *id).unwrap().clone();
     for id in [&fast.item_id, &other.item_id] {
         let o = outcome(id);
         assert_eq!(o.state, ItemRefreshState::Ok, "{o:?}");
@@ -121,7 +121,7 @@ async fn jobs_are_scoped_joined_while_running_and_evicted_after_finishing() {
     let refresher =
         env.refresher(BalanceOptions { max_concurrency: 2, keep_finished_jobs: Duration::ZERO, ..Default::default() });
 
-    assert!(matches!(refresher.start(&env.user.id, Some("no-such-item")).await, Err(BalanceError::NotFound)));
+    assert!(matches!(refresher.start(&env.user.id, Some(&"no-such-item".into())).await, Err(BalanceError::NotFound)));
     assert!(matches!(refresher.start(&mallory.id, Some(&item.item_id)).await, Err(BalanceError::NotFound)));
     // A user without Items gets a job that is already done.
     let empty = refresher.start(&mallory.id, None).await.unwrap();
@@ -137,7 +137,7 @@ async fn jobs_are_scoped_joined_while_running_and_evicted_after_finishing() {
     let job_id = refresher.start(&env.user.id, None).await.unwrap();
     assert_eq!(refresher.start(&env.user.id, None).await.unwrap(), job_id, "a running refresh is joined");
     assert!(refresher.status(&mallory.id, &job_id, Duration::ZERO).await.unwrap().is_none(), "another user's job");
-    assert!(refresher.status(&env.user.id, "no-such-job", Duration::ZERO).await.unwrap().is_none());
+    assert!(refresher.status(&env.user.id, &"no-such-job".into(), Duration::ZERO).await.unwrap().is_none());
     let running = refresher.status(&env.user.id, &job_id, Duration::ZERO).await.unwrap().unwrap();
     assert_eq!(running.state, RefreshState::Running);
     let done = refresher.status(&env.user.id, &job_id, Duration::from_secs(10)).await.unwrap().unwrap();
@@ -172,7 +172,7 @@ async fn a_finished_job_is_readable_after_a_restart_by_its_owner_only() {
     assert_eq!(again.started_at, done.started_at);
     assert_eq!(again.finished_at, done.finished_at);
     assert_eq!(again.items.len(), 2);
-    let outcome = |id: &str| again.items.iter().find(|i| i.item_id == id).unwrap().clone();
+    let outcome = |id: &PlaidItemId| again.items.iter().find(|i| i.item_id == *id).unwrap().clone();
     assert_eq!(outcome(&good.item_id).state, ItemRefreshState::Ok);
     assert!(outcome(&good.item_id).accounts_updated > 0);
     let failed = outcome(&down.item_id);
@@ -184,7 +184,7 @@ async fn a_finished_job_is_readable_after_a_restart_by_its_owner_only() {
         "This financial institution is not currently responding to requests. We apologize for the inconvenience."
     );
     assert!(restarted.status(&mallory.id, &job_id, Duration::ZERO).await.unwrap().is_none(), "another user's job");
-    assert!(restarted.status(&env.user.id, "no-such-job", Duration::ZERO).await.unwrap().is_none());
+    assert!(restarted.status(&env.user.id, &"no-such-job".into(), Duration::ZERO).await.unwrap().is_none());
 
     // The record is an ordinary finished job that no worker runs.
     let record = env.store.get_job(&job_id).await.unwrap();

@@ -62,7 +62,7 @@ async fn fixture(key: &MasterKey, in_file: bool) -> Fixture {
         let sealed = vault.encrypt(&SecretString::from(token_of(i)), &item_id).unwrap();
         store
             .insert_item(&NewItem {
-                item_id: item_id.clone(),
+                item_id: item_id.clone().into(),
                 user_id: user.id.clone(),
                 institution_id: Some(format!("ins_{i}")),
                 institution_name: None,
@@ -131,9 +131,10 @@ async fn assert_all_open(fx: &Fixture, vault: &Vault) {
     let items = fx.store.list_all_items().await.unwrap();
     assert_eq!(items.len(), ITEMS);
     for item in items {
-        let plain =
-            vault.decrypt(&item.access_token, &item.item_id).unwrap_or_else(|e| panic!("{}: {e}", item.item_id));
-        assert_eq!(plain.expose_secret(), fx.tokens[&item.item_id]);
+        let plain = vault
+            .decrypt(&item.access_token, item.item_id.as_str())
+            .unwrap_or_else(|e| panic!("{}: {e}", item.item_id));
+        assert_eq!(plain.expose_secret(), fx.tokens[item.item_id.as_str()]);
     }
 }
 

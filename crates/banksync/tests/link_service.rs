@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use banksync::domain::{ItemStatus, SyncRunStatus};
+use banksync::domain::{ItemRef, ItemStatus, PlaidItemId, SyncRunStatus};
 use banksync::link::{LinkError, LinkInstitution, LinkMetadata};
 use banksync::store::StoreError;
 use banksync::sync::{SyncOptions, SyncTrigger};
@@ -22,7 +22,7 @@ async fn exchanges(env: &Env, path: &str) -> Vec<Value> {
     all.as_array().unwrap().iter().filter(|e| e["path"] == path).cloned().collect()
 }
 
-async fn first_sync_done(env: &Env, item_ref: &str) {
+async fn first_sync_done(env: &Env, item_ref: &ItemRef) {
     env.eventually("the first sync", Duration::from_secs(10), || async {
         let runs = env.store.list_sync_runs(item_ref, 10).await.unwrap();
         runs.iter().any(|r| r.triggered_by == "link" && r.status == SyncRunStatus::Succeeded)
@@ -124,7 +124,7 @@ async fn update_mode_repairs_a_login_required_item() {
     assert!(broken.display_message.is_some());
 
     let token = link.create_link_token(&env.user.id, Some(&item.item_id)).await.unwrap();
-    assert_eq!(token.item_id.as_deref(), Some(item.item_id.as_str()));
+    assert_eq!(token.item_id.as_ref().map(PlaidItemId::as_str), Some(item.item_id.as_str()));
     let request = exchanges(&env, "/link/token/create").await.pop().unwrap()["request"].clone();
     assert!(request.get("products").is_none(), "no products in update mode: {request}");
     assert!(request["access_token"].is_string());
@@ -150,7 +150,7 @@ async fn other_users_items_are_not_found() {
     assert!(matches!(link.create_link_token(&mallory.id, Some(&item.item_id)).await, Err(LinkError::NotFound)));
     assert!(matches!(link.repaired(&mallory.id, &item.item_id).await, Err(LinkError::NotFound)));
     assert!(matches!(link.remove(&mallory.id, &item.item_id).await, Err(LinkError::NotFound)));
-    assert!(matches!(link.remove(&env.user.id, "no-such-item").await, Err(LinkError::NotFound)));
+    assert!(matches!(link.remove(&env.user.id, &"no-such-item".into()).await, Err(LinkError::NotFound)));
     env.item(&item.item_id).await;
 }
 

@@ -178,7 +178,7 @@ fn txn(id: &str, account: &str, amount: &str, datetime: &str) -> NewTransaction 
 
 fn batch(added: Vec<NewTransaction>, modified: Vec<NewTransaction>, removed: &[&str], cursor: &str) -> SyncBatch {
     SyncBatch {
-        page: SyncPage { added, modified, removed: removed.iter().map(|s| s.to_string()).collect() },
+        page: SyncPage { added, modified, removed: removed.iter().map(|s| (*s).into()).collect() },
         next_cursor: Some(cursor.into()),
     }
 }
@@ -221,7 +221,7 @@ async fn users_sessions_and_tokens(s: S) {
     assert_eq!(s.find_user_by_username("alice").await.unwrap().unwrap().id, alice.id);
     assert!(s.find_user_by_username("nobody").await.unwrap().is_none());
     assert_eq!(s.get_user(&alice.id).await.unwrap().password_hash, "$argon2id$fake");
-    assert!(is_not_found(s.get_user("missing").await));
+    assert!(is_not_found(s.get_user(&"missing".into()).await));
     assert!(!format!("{alice:?}").contains("argon2"), "Debug redacts the password hash");
 
     let session = NewSession {
@@ -274,11 +274,11 @@ async fn items_are_unique_and_scoped_by_owner(s: S) {
         .await;
     assert!(is_conflict(dup), "Plaid's item_id is unique");
 
-    assert_eq!(s.get_item(&alice.id, "item-a").await.unwrap().id, a.id);
-    assert!(is_not_found(s.get_item(&bob.id, "item-a").await), "another user's Item is NotFound");
-    assert!(is_not_found(s.get_item(&alice.id, "nope").await));
-    assert_eq!(s.get_item_by_plaid_id("item-a").await.unwrap().unwrap().user_id, alice.id);
-    assert!(s.get_item_by_plaid_id("nope").await.unwrap().is_none());
+    assert_eq!(s.get_item(&alice.id, &"item-a".into()).await.unwrap().id, a.id);
+    assert!(is_not_found(s.get_item(&bob.id, &"item-a".into()).await), "another user's Item is NotFound");
+    assert!(is_not_found(s.get_item(&alice.id, &"nope".into()).await));
+    assert_eq!(s.get_item_by_plaid_id(&"item-a".into()).await.unwrap().unwrap().user_id, alice.id);
+    assert!(s.get_item_by_plaid_id(&"nope".into()).await.unwrap().is_none());
 
     assert_eq!(s.find_item_by_institution(&alice.id, "ins_1").await.unwrap().unwrap().item_id, "item-a");
     assert!(s.find_item_by_institution(&bob.id, "ins_1").await.unwrap().is_none());
@@ -286,8 +286,8 @@ async fn items_are_unique_and_scoped_by_owner(s: S) {
     assert_eq!(s.list_items(&alice.id).await.unwrap().len(), 1);
     assert_eq!(s.list_items(&bob.id).await.unwrap().len(), 1);
     assert_eq!(s.list_all_items().await.unwrap().len(), 2);
-    assert!(is_not_found(s.delete_item(&bob.id, "item-a").await), "cannot delete another user's Item");
-    assert!(s.get_item_by_plaid_id("item-a").await.unwrap().is_some());
+    assert!(is_not_found(s.delete_item(&bob.id, &"item-a".into()).await), "cannot delete another user's Item");
+    assert!(s.get_item_by_plaid_id(&"item-a".into()).await.unwrap().is_some());
 }
 
 async fn item_status_and_token_updates(s: S) {
@@ -318,7 +318,7 @@ async fn item_status_and_token_updates(s: S) {
     let resealed = Sealed { key_id: "k2".into(), nonce: vec![9; 12], ciphertext: b"new".to_vec() };
     s.update_item_access_token(&a.id, &resealed).await.unwrap();
     assert_eq!(fresh(&s, &a).await.access_token, resealed);
-    assert!(is_not_found(s.update_item_status("missing", &ItemHealth::good()).await));
+    assert!(is_not_found(s.update_item_status(&"missing".into(), &ItemHealth::good()).await));
 }
 
 async fn delete_item_cascades(s: S) {
@@ -342,15 +342,15 @@ async fn delete_item_cascades(s: S) {
     s.apply_sync(&b, &batch(vec![txn("t-b", "acc-b", "2", "2026-01-01T10:00:00Z")], vec![], &[], "c1")).await.unwrap();
     let run = s.start_sync_run(&a.id, "manual").await.unwrap();
 
-    s.delete_item(&alice.id, "item-a").await.unwrap();
-    assert!(s.get_item_by_plaid_id("item-a").await.unwrap().is_none());
+    s.delete_item(&alice.id, &"item-a".into()).await.unwrap();
+    assert!(s.get_item_by_plaid_id(&"item-a".into()).await.unwrap().is_none());
     let accounts =
         s.list_accounts(&alice.id, &AccountFilter { include_removed: true, ..Default::default() }).await.unwrap();
     assert_eq!(accounts.iter().map(|a| a.account_id.as_str()).collect::<Vec<_>>(), ["acc-b"]);
     assert_eq!(ids(&all_txns(&s, &alice, TransactionFilter::default()).await), ["t-b"]);
-    assert!(is_not_found(s.get_transaction(&alice.id, "t-a").await));
+    assert!(is_not_found(s.get_transaction(&alice.id, &"t-a".into()).await));
     assert!(s.list_sync_runs(&a.id, 10).await.unwrap().is_empty(), "run {} went with the Item", run.id);
-    assert!(is_not_found(s.delete_item(&alice.id, "item-a").await));
+    assert!(is_not_found(s.delete_item(&alice.id, &"item-a".into()).await));
 }
 
 async fn accounts_and_balances(s: S) {
@@ -446,7 +446,7 @@ async fn cached_balances_do_not_replace_newer_or_recent_live_ones(s: S) {
         as_of,
         source,
     };
-    async fn get(s: &S, user_id: &str) -> Account {
+    async fn get(s: &S, user_id: &UserId) -> Account {
         let all = s.list_accounts(user_id, &AccountFilter::default()).await.unwrap();
         all.into_iter().find(|x| x.account_id == "acc-1").unwrap()
     }
@@ -532,7 +532,7 @@ async fn apply_sync_upserts_removes_and_stores_cursor(s: S) {
     // Another user sees nothing.
     let bob = user(&s, "bob").await;
     assert!(all_txns(&s, &bob, TransactionFilter::default()).await.is_empty());
-    assert!(is_not_found(s.get_transaction(&bob.id, "t2").await));
+    assert!(is_not_found(s.get_transaction(&bob.id, &"t2".into()).await));
 }
 
 async fn failed_apply_leaves_old_cursor_and_no_rows(s: S) {
@@ -611,7 +611,7 @@ async fn staged_pages_commit_atomically(s: S) {
     let list = all_txns(&s, &alice, TransactionFilter::default()).await;
     assert_eq!(list.len(), 498);
     assert!(list.iter().all(|t| !["p008", "p009", "old"].contains(&t.transaction_id.as_str())));
-    let p7 = s.get_transaction(&alice.id, "p007").await.unwrap();
+    let p7 = s.get_transaction(&alice.id, &"p007".into()).await.unwrap();
     assert_eq!((p7.fields.name.as_str(), p7.fields.amount), ("modified on page 2", dec("7.77")));
     assert_eq!(fresh(&s, &a).await.cursor.as_deref(), Some("c1"));
     // The staging rows are gone: committing the same run again changes nothing.
@@ -620,11 +620,11 @@ async fn staged_pages_commit_atomically(s: S) {
 
     let stats = s.commit_sync(&b, &run_b.id, "b-c1").await.unwrap();
     assert_eq!(stats.upserted, 1, "the other run's pages were kept");
-    assert_eq!(s.get_transaction(&alice.id, "b1").await.unwrap().item_id, "item-b");
+    assert_eq!(s.get_transaction(&alice.id, &"b1".into()).await.unwrap().item_id, "item-b");
 }
 
 fn page(added: Vec<NewTransaction>, modified: Vec<NewTransaction>, removed: &[&str]) -> SyncPage {
-    SyncPage { added, modified, removed: removed.iter().map(|s| s.to_string()).collect() }
+    SyncPage { added, modified, removed: removed.iter().map(|s| (*s).into()).collect() }
 }
 
 fn pending(mut t: NewTransaction) -> NewTransaction {
@@ -697,9 +697,9 @@ async fn initial_sync_is_hidden_until_its_commit(s: S) {
 
     // Nothing of the Item is visible yet, by any reader; the other Item is.
     assert_eq!(ids(&all_txns(&s, &alice, TransactionFilter::default()).await), ["other-1"]);
-    assert!(is_not_found(s.get_transaction(&alice.id, "t001").await));
+    assert!(is_not_found(s.get_transaction(&alice.id, &"t001".into()).await));
     let note = UserFieldsPatch { note: Some(Some("too early".into())), category: None };
-    assert!(is_not_found(s.update_transaction_user_fields(&alice.id, "t001", &note).await));
+    assert!(is_not_found(s.update_transaction_user_fields(&alice.id, &"t001".into(), &note).await));
     assert_eq!(fresh(&s, &a).await.cursor, None);
 
     s.commit_initial_sync(&a, &run.id, "c1").await.unwrap();
@@ -708,10 +708,10 @@ async fn initial_sync_is_hidden_until_its_commit(s: S) {
     assert_eq!(list.len(), 600 - 1 + 2, "600 rows minus t008, plus both posted rows; no pending row");
     assert!(!listed.contains("t008") && !listed.contains("pend-early") && !listed.contains("pend-late"));
     assert!(listed.contains("t009"), "removed, then back on a later page");
-    let t7 = s.get_transaction(&alice.id, "t007").await.unwrap();
+    let t7 = s.get_transaction(&alice.id, &"t007".into()).await.unwrap();
     assert_eq!((t7.fields.name.as_str(), t7.fields.amount), ("modified later", dec("7.77")));
     assert_eq!(fresh(&s, &a).await.cursor.as_deref(), Some("c1"));
-    s.update_transaction_user_fields(&alice.id, "t001", &note).await.unwrap();
+    s.update_transaction_user_fields(&alice.id, &"t001".into(), &note).await.unwrap();
     // A committed Item is never claimed again: later syncs stage.
     let a = fresh(&s, &a).await;
     let next = s.start_sync_run(&a.id, "webhook").await.unwrap();
@@ -763,7 +763,7 @@ async fn initial_sync_claims_only_fresh_items_and_can_be_taken_over(s: S) {
     let d = item(&s, &alice, "item-d", "ins_4").await;
     assert!(s.claim_initial_sync(&d, "run-d").await.unwrap());
     s.write_initial_pages(&d, "run-d", &[one("d-row")]).await.unwrap();
-    s.delete_item(&alice.id, "item-d").await.unwrap();
+    s.delete_item(&alice.id, &"item-d".into()).await.unwrap();
     assert!(s.write_initial_pages(&d, "run-d", &[one("d-row-2")]).await.is_err());
 }
 
@@ -776,10 +776,10 @@ async fn pending_to_posted_keeps_user_edits_without_duplicates(s: S) {
     pending2.fields.pending = true;
     s.apply_sync(&a, &batch(vec![pending, pending2], vec![], &[], "c1")).await.unwrap();
     let patch = UserFieldsPatch { note: Some(Some("team lunch".into())), category: Some(Some("Work".into())) };
-    s.update_transaction_user_fields(&alice.id, "pend-1", &patch).await.unwrap();
+    s.update_transaction_user_fields(&alice.id, &"pend-1".into(), &patch).await.unwrap();
     s.update_transaction_user_fields(
         &alice.id,
-        "pend-2",
+        &"pend-2".into(),
         &UserFieldsPatch { note: Some(Some("coffee".into())), category: None },
     )
     .await
@@ -801,7 +801,7 @@ async fn pending_to_posted_keeps_user_edits_without_duplicates(s: S) {
     assert_eq!(list[0].user_category.as_deref(), Some("Work"));
     assert_eq!(list[1].user_note.as_deref(), Some("coffee"));
     assert_eq!(list[1].user_category, None);
-    assert!(is_not_found(s.get_transaction(&alice.id, "pend-1").await));
+    assert!(is_not_found(s.get_transaction(&alice.id, &"pend-1".into()).await));
     // The category filter sees the carried user category.
     let work = all_txns(&s, &alice, TransactionFilter { category: Some("Work".into()), ..Default::default() }).await;
     assert_eq!(ids(&work), ["post-1"]);
@@ -812,7 +812,7 @@ async fn pending_to_posted_keeps_user_edits_without_duplicates(s: S) {
     again.fields.name = "renamed".into();
     let a = fresh(&s, &a).await;
     s.apply_sync(&a, &batch(vec![], vec![again], &[], "c3")).await.unwrap();
-    let t = s.get_transaction(&alice.id, "post-1").await.unwrap();
+    let t = s.get_transaction(&alice.id, &"post-1".into()).await.unwrap();
     assert_eq!((t.fields.name.as_str(), t.user_note.as_deref()), ("renamed", Some("team lunch")));
 }
 
@@ -822,7 +822,7 @@ async fn removed_then_readded_is_restored(s: S) {
     s.apply_sync(&a, &batch(vec![txn("t1", "acc", "1", "2026-01-01T00:00:00Z")], vec![], &[], "c1")).await.unwrap();
     s.update_transaction_user_fields(
         &alice.id,
-        "t1",
+        &"t1".into(),
         &UserFieldsPatch { note: Some(Some("keep".into())), category: None },
     )
     .await
@@ -830,14 +830,14 @@ async fn removed_then_readded_is_restored(s: S) {
     let a = fresh(&s, &a).await;
     assert_eq!(s.apply_sync(&a, &batch(vec![], vec![], &["t1"], "c2")).await.unwrap().removed, 1);
     assert!(all_txns(&s, &alice, TransactionFilter::default()).await.is_empty());
-    assert!(is_not_found(s.get_transaction(&alice.id, "t1").await), "soft-deleted rows are hidden");
+    assert!(is_not_found(s.get_transaction(&alice.id, &"t1".into()).await), "soft-deleted rows are hidden");
     assert!(
-        is_not_found(s.update_transaction_user_fields(&alice.id, "t1", &UserFieldsPatch::default()).await),
+        is_not_found(s.update_transaction_user_fields(&alice.id, &"t1".into(), &UserFieldsPatch::default()).await),
         "and not editable"
     );
     let a = fresh(&s, &a).await;
     s.apply_sync(&a, &batch(vec![txn("t1", "acc", "1.5", "2026-01-01T00:00:00Z")], vec![], &[], "c3")).await.unwrap();
-    let t = s.get_transaction(&alice.id, "t1").await.unwrap();
+    let t = s.get_transaction(&alice.id, &"t1".into()).await.unwrap();
     assert_eq!((t.fields.amount, t.user_note.as_deref()), (dec("1.5"), Some("keep")), "restored with its edits");
 }
 
@@ -950,7 +950,7 @@ async fn filters_narrow_the_list(s: S) {
     // LIKE metacharacters are literal.
     assert_eq!(q(TransactionFilter { q: Some("0% p".into()), ..Default::default() }).await, ["pct"]);
     assert_eq!(q(TransactionFilter { q: Some("e_j".into()), ..Default::default() }).await, ["pct"]);
-    assert!(q(TransactionFilter { q: Some("_".into()), ..Default::default() }).await.contains(&"pct".to_owned()));
+    assert!(q(TransactionFilter { q: Some("_".into()), ..Default::default() }).await.contains(&"pct".into()));
     assert_eq!(q(TransactionFilter { q: Some("%".into()), ..Default::default() }).await, ["pct"]);
     assert_eq!(
         q(TransactionFilter { min_amount: Some(dec("4.5")), max_amount: Some(dec("10")), ..Default::default() }).await,
@@ -967,7 +967,7 @@ async fn filters_narrow_the_list(s: S) {
         .await,
         ["dated"]
     );
-    let dated = s.get_transaction(&alice.id, "dated").await.unwrap();
+    let dated = s.get_transaction(&alice.id, &"dated".into()).await.unwrap();
     assert!(dated.fields.time_unknown);
 }
 
@@ -991,11 +991,11 @@ async fn amounts_are_exact(s: S) {
         .collect();
     s.apply_sync(&a, &batch(added, vec![], &[], "c1")).await.unwrap();
     for (i, amt) in amounts.iter().enumerate() {
-        let t = s.get_transaction(&alice.id, &format!("m{i}")).await.unwrap();
+        let t = s.get_transaction(&alice.id, &format!("m{i}").into()).await.unwrap();
         assert_eq!(t.fields.amount.to_string(), *amt, "exact, scale included");
     }
-    let sum = s.get_transaction(&alice.id, "m0").await.unwrap().fields.amount
-        + s.get_transaction(&alice.id, "m1").await.unwrap().fields.amount;
+    let sum = s.get_transaction(&alice.id, &"m0".into()).await.unwrap().fields.amount
+        + s.get_transaction(&alice.id, &"m1".into()).await.unwrap().fields.amount;
     assert_eq!(sum, dec("1234567.991234"));
     let between = |min: &str, max: &str| TransactionFilter {
         min_amount: Some(dec(min)),
@@ -1027,24 +1027,26 @@ async fn user_field_patches(s: S) {
     let t = s
         .update_transaction_user_fields(
             &alice.id,
-            "t1",
+            &"t1".into(),
             &UserFieldsPatch { note: Some(Some("n1".into())), category: Some(Some("Cat".into())) },
         )
         .await
         .unwrap();
     assert_eq!((t.user_note.as_deref(), t.user_category.as_deref()), (Some("n1"), Some("Cat")));
     let t = s
-        .update_transaction_user_fields(&alice.id, "t1", &UserFieldsPatch { note: Some(None), category: None })
+        .update_transaction_user_fields(&alice.id, &"t1".into(), &UserFieldsPatch { note: Some(None), category: None })
         .await
         .unwrap();
     assert_eq!((t.user_note, t.user_category.as_deref()), (None, Some("Cat")), "absent field untouched");
     // A sync update of the row does not overwrite user fields.
     let a = fresh(&s, &a).await;
     s.apply_sync(&a, &batch(vec![], vec![txn("t1", "acc", "2", "2026-01-01T00:00:00Z")], &[], "c2")).await.unwrap();
-    assert_eq!(s.get_transaction(&alice.id, "t1").await.unwrap().user_category.as_deref(), Some("Cat"));
-    let other = s.update_transaction_user_fields(&bob.id, "t1", &UserFieldsPatch::default()).await;
+    assert_eq!(s.get_transaction(&alice.id, &"t1".into()).await.unwrap().user_category.as_deref(), Some("Cat"));
+    let other = s.update_transaction_user_fields(&bob.id, &"t1".into(), &UserFieldsPatch::default()).await;
     assert!(is_not_found(other), "another user's transaction");
-    assert!(is_not_found(s.update_transaction_user_fields(&alice.id, "nope", &UserFieldsPatch::default()).await));
+    assert!(is_not_found(
+        s.update_transaction_user_fields(&alice.id, &"nope".into(), &UserFieldsPatch::default()).await
+    ));
 }
 
 async fn sync_runs_plaid_calls_and_webhooks(s: S) {
@@ -1099,10 +1101,10 @@ async fn sync_runs_plaid_calls_and_webhooks(s: S) {
         .await
         .unwrap();
     }
-    let calls = s.list_plaid_calls(Some("item-a"), 10).await.unwrap();
+    let calls = s.list_plaid_calls(Some(&"item-a".into()), 10).await.unwrap();
     assert_eq!(calls.len(), 2);
     assert_eq!((calls[0].request_id.as_deref(), calls[0].http_status), (Some("req-1"), Some(400)), "newest first");
-    assert!(s.list_plaid_calls(Some("item-b"), 10).await.unwrap().is_empty());
+    assert!(s.list_plaid_calls(Some(&"item-b".into()), 10).await.unwrap().is_empty());
 
     let event = NewWebhookEvent {
         dedupe_key: "sha256-of-body".into(),
@@ -1120,25 +1122,26 @@ async fn sync_runs_plaid_calls_and_webhooks(s: S) {
 }
 
 async fn jobs_coalesce_while_queued(s: S) {
-    let first = s.enqueue_job(&NewJob::for_item("sync", "item-a")).await.unwrap();
+    let first = s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap();
     assert!(!first.coalesced);
     for _ in 0..3 {
-        let again = s.enqueue_job(&NewJob::for_item("sync", "item-a")).await.unwrap();
+        let again = s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap();
         assert_eq!(again, Enqueued { job_id: first.job_id.clone(), coalesced: true });
     }
-    let other_item = s.enqueue_job(&NewJob::for_item("sync", "item-b")).await.unwrap();
-    let other_kind = s.enqueue_job(&NewJob::for_item("balances", "item-a")).await.unwrap();
+    let other_item = s.enqueue_job(&NewJob::for_item("sync", &"item-b".into())).await.unwrap();
+    let other_kind = s.enqueue_job(&NewJob::for_item("balances", &"item-a".into())).await.unwrap();
     assert!(!other_item.coalesced && !other_kind.coalesced);
     assert_ne!(other_item.job_id, first.job_id);
     assert_ne!(other_kind.job_id, first.job_id);
     // No coalesce key: never coalesces.
-    let free = NewJob { coalesce_key: None, ..NewJob::for_item("refresh", "item-a") };
+    let free = NewJob { coalesce_key: None, ..NewJob::for_item("refresh", &"item-a".into()) };
     let f1 = s.enqueue_job(&free).await.unwrap();
     let f2 = s.enqueue_job(&free).await.unwrap();
     assert_ne!(f1.job_id, f2.job_id);
 
     // A later request that is more urgent moves the queued job earlier; a less urgent one does not delay it.
-    let later = NewJob { run_after: Utc::now() + chrono::Duration::hours(2), ..NewJob::for_item("sync", "item-c") };
+    let later =
+        NewJob { run_after: Utc::now() + chrono::Duration::hours(2), ..NewJob::for_item("sync", &"item-c".into()) };
     let c = s.enqueue_job(&later).await.unwrap();
     let even_later = NewJob { run_after: Utc::now() + chrono::Duration::hours(5), ..later.clone() };
     s.enqueue_job(&even_later).await.unwrap();
@@ -1147,7 +1150,7 @@ async fn jobs_coalesce_while_queued(s: S) {
         job.run_after > Utc::now() + chrono::Duration::minutes(100)
             && job.run_after < Utc::now() + chrono::Duration::hours(3)
     );
-    s.enqueue_job(&NewJob::for_item("sync", "item-c")).await.unwrap();
+    s.enqueue_job(&NewJob::for_item("sync", &"item-c".into())).await.unwrap();
     assert!(s.get_job(&c.job_id).await.unwrap().run_after <= Utc::now());
 
     // Once the job runs, a new request queues a new job (changes during a sync need another sync).
@@ -1156,7 +1159,7 @@ async fn jobs_coalesce_while_queued(s: S) {
         claimed.insert(job.id);
     }
     assert!(claimed.contains(&first.job_id));
-    let next = s.enqueue_job(&NewJob::for_item("sync", "item-a")).await.unwrap();
+    let next = s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap();
     assert!(!next.coalesced);
     assert_ne!(next.job_id, first.job_id);
 
@@ -1173,7 +1176,7 @@ async fn jobs_coalesce_while_queued(s: S) {
 }
 
 async fn job_lease_complete_and_fail(s: S) {
-    let mut new = NewJob::for_item("sync", "item-a");
+    let mut new = NewJob::for_item("sync", &"item-a".into());
     new.payload = r#"{"trigger":"webhook"}"#.into();
     new.max_attempts = 2;
     let id = s.enqueue_job(&new).await.unwrap().job_id;
@@ -1198,14 +1201,14 @@ async fn job_lease_complete_and_fail(s: S) {
     assert!(is_not_found(s.fail_job(&id, "w1", "again", None).await), "no longer held");
 
     // Make it due (a more urgent request coalesces into it), run it again and exhaust the attempts.
-    s.enqueue_job(&NewJob::for_item("sync", "item-a")).await.unwrap();
+    s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap();
     let job = s.claim_job("w1", Duration::from_secs(60)).await.unwrap().unwrap();
     assert_eq!((job.id.as_str(), job.attempts), (id.as_str(), 2));
     assert_eq!(s.fail_job(&id, "w1", "still broken", Some(Duration::ZERO)).await.unwrap(), JobState::Failed);
     assert!(s.claim_job("w1", Duration::from_secs(60)).await.unwrap().is_none());
 
     // Completion records the result.
-    let id = s.enqueue_job(&NewJob::for_item("balances", "item-a")).await.unwrap().job_id;
+    let id = s.enqueue_job(&NewJob::for_item("balances", &"item-a".into())).await.unwrap().job_id;
     let job = s.claim_job("w3", Duration::from_secs(60)).await.unwrap().unwrap();
     assert_eq!(job.id, id);
     s.complete_job(&id, "w3", Some(r#"{"ok":true}"#)).await.unwrap();
@@ -1214,17 +1217,17 @@ async fn job_lease_complete_and_fail(s: S) {
     assert!(is_not_found(s.complete_job(&id, "w3", None).await), "completing twice");
 
     // A retry while another request for the same work is already queued yields to that job.
-    let id = s.enqueue_job(&NewJob::for_item("sync", "item-z")).await.unwrap().job_id;
+    let id = s.enqueue_job(&NewJob::for_item("sync", &"item-z".into())).await.unwrap().job_id;
     s.claim_job("w4", Duration::from_secs(60)).await.unwrap().unwrap();
-    let queued = s.enqueue_job(&NewJob::for_item("sync", "item-z")).await.unwrap();
+    let queued = s.enqueue_job(&NewJob::for_item("sync", &"item-z".into())).await.unwrap();
     assert!(!queued.coalesced);
     assert_eq!(s.fail_job(&id, "w4", "boom", None).await.unwrap(), JobState::Failed);
     assert_eq!(s.get_job(&queued.job_id).await.unwrap().state, JobState::Queued);
-    assert!(is_not_found(s.get_job("missing").await));
+    assert!(is_not_found(s.get_job(&"missing".into()).await));
 }
 
 async fn expired_lease_is_reclaimed(s: S) {
-    let id = s.enqueue_job(&NewJob::for_item("sync", "item-a")).await.unwrap().job_id;
+    let id = s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap().job_id;
     let job = s.claim_job("crashed-worker", Duration::from_millis(50)).await.unwrap().unwrap();
     assert_eq!(job.id, id);
     assert!(s.claim_job("w2", Duration::from_secs(60)).await.unwrap().is_none());
@@ -1235,7 +1238,7 @@ async fn expired_lease_is_reclaimed(s: S) {
     s.complete_job(&id, "w2", None).await.unwrap();
 
     // With no attempts left, an expired lease is failed by the reclaimer instead.
-    let one_shot = NewJob { max_attempts: 1, ..NewJob::for_item("sync", "item-b") };
+    let one_shot = NewJob { max_attempts: 1, ..NewJob::for_item("sync", &"item-b".into()) };
     let id = s.enqueue_job(&one_shot).await.unwrap().job_id;
     s.claim_job("crashed-worker", Duration::from_millis(30)).await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_millis(80)).await;
@@ -1249,7 +1252,7 @@ async fn expired_lease_is_reclaimed(s: S) {
 async fn concurrent_claimers_never_share_a_job(s: S) {
     let mut expected = HashSet::new();
     for i in 0..60 {
-        expected.insert(s.enqueue_job(&NewJob::for_item("sync", &format!("item-{i}"))).await.unwrap().job_id);
+        expected.insert(s.enqueue_job(&NewJob::for_item("sync", &format!("item-{i}").into())).await.unwrap().job_id);
     }
     let mut workers = Vec::new();
     for w in 0..6 {
@@ -1279,65 +1282,69 @@ async fn running_jobs_are_recorded_joined_and_never_claimed(s: S) {
         coalesce_key: Some("u1/*".into()),
         user_id: Some("u1".into()),
         item_id: None,
-        ..NewJob::for_item("balance_refresh", "unused")
+        ..NewJob::for_item("balance_refresh", &"unused".into())
     };
-    let created = s.create_running_job("job-1", &new, "w1", lease, r#"{"n":0}"#).await.unwrap();
+    let created = s.create_running_job(&"job-1".into(), &new, "w1", lease, r#"{"n":0}"#).await.unwrap();
     assert_eq!(created, Enqueued { job_id: "job-1".into(), coalesced: false });
-    let job = s.get_job("job-1").await.unwrap();
+    let job = s.get_job(&"job-1".into()).await.unwrap();
     assert_eq!(
         (job.kind.as_str(), job.state, job.attempts, job.max_attempts, job.lease_owner.as_deref()),
         ("balance_refresh", JobState::Running, 1, 1, Some("w1"))
     );
     assert_eq!(
-        (job.user_id.as_deref(), job.item_id.as_deref(), job.result.as_deref()),
+        (
+            job.user_id.as_ref().map(UserId::as_str),
+            job.item_id.as_ref().map(PlaidItemId::as_str),
+            job.result.as_deref()
+        ),
         (Some("u1"), None, Some(r#"{"n":0}"#))
     );
     assert!(job.lease_expires_at.unwrap() > Utc::now() + chrono::Duration::seconds(50));
 
     // The same work while it runs under a live lease, from any worker: joined, nothing created.
-    let again = s.create_running_job("job-2", &new, "w2", lease, "{}").await.unwrap();
+    let again = s.create_running_job(&"job-2".into(), &new, "w2", lease, "{}").await.unwrap();
     assert_eq!(again, Enqueued { job_id: "job-1".into(), coalesced: true });
-    assert!(is_not_found(s.get_job("job-2").await));
+    assert!(is_not_found(s.get_job(&"job-2".into()).await));
     // Other work: its own job.
     let one_item = NewJob { coalesce_key: Some("u1/item-a".into()), item_id: Some("item-a".into()), ..new.clone() };
-    assert!(!s.create_running_job("job-3", &one_item, "w1", lease, "{}").await.unwrap().coalesced);
+    assert!(!s.create_running_job(&"job-3".into(), &one_item, "w1", lease, "{}").await.unwrap().coalesced);
     // Workers never claim such a job.
     assert!(s.claim_job("w9", lease).await.unwrap().is_none());
 
     // Progress is written by the holder only; completion ends it, and the same work then starts anew.
-    s.update_running_job_result("job-1", "w1", r#"{"n":1}"#).await.unwrap();
-    assert!(is_not_found(s.update_running_job_result("job-1", "w2", "{}").await), "only the holder");
-    assert_eq!(s.get_job("job-1").await.unwrap().result.as_deref(), Some(r#"{"n":1}"#));
-    s.heartbeat_job("job-1", "w1", lease).await.unwrap();
-    s.complete_job("job-1", "w1", Some(r#"{"n":2}"#)).await.unwrap();
-    let job = s.get_job("job-1").await.unwrap();
+    s.update_running_job_result(&"job-1".into(), "w1", r#"{"n":1}"#).await.unwrap();
+    assert!(is_not_found(s.update_running_job_result(&"job-1".into(), "w2", "{}").await), "only the holder");
+    assert_eq!(s.get_job(&"job-1".into()).await.unwrap().result.as_deref(), Some(r#"{"n":1}"#));
+    s.heartbeat_job(&"job-1".into(), "w1", lease).await.unwrap();
+    s.complete_job(&"job-1".into(), "w1", Some(r#"{"n":2}"#)).await.unwrap();
+    let job = s.get_job(&"job-1".into()).await.unwrap();
     assert_eq!((job.state, job.result.as_deref()), (JobState::Done, Some(r#"{"n":2}"#)));
-    assert!(is_not_found(s.update_running_job_result("job-1", "w1", "{}").await), "finished");
-    let next = s.create_running_job("job-4", &new, "w2", lease, "{}").await.unwrap();
+    assert!(is_not_found(s.update_running_job_result(&"job-1".into(), "w1", "{}").await), "finished");
+    let next = s.create_running_job(&"job-4".into(), &new, "w2", lease, "{}").await.unwrap();
     assert_eq!(next, Enqueued { job_id: "job-4".into(), coalesced: false });
 
     // A holder that dies stops renewing: its job is neither joined nor claimed once the lease ran out, and the
     // reclaimer fails it.
     let dying = NewJob { coalesce_key: Some("u2/*".into()), user_id: Some("u2".into()), ..new.clone() };
-    s.create_running_job("job-5", &dying, "crashed", Duration::from_millis(50), "{}").await.unwrap();
+    s.create_running_job(&"job-5".into(), &dying, "crashed", Duration::from_millis(50), "{}").await.unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
     assert!(s.claim_job("w9", lease).await.unwrap().is_none(), "a dead holder's job is not run again");
-    let fresh = s.create_running_job("job-6", &dying, "w3", lease, "{}").await.unwrap();
+    let fresh = s.create_running_job(&"job-6".into(), &dying, "w3", lease, "{}").await.unwrap();
     assert_eq!(fresh, Enqueued { job_id: "job-6".into(), coalesced: false });
     assert_eq!(s.reclaim_expired_jobs().await.unwrap(), 1);
-    let job = s.get_job("job-5").await.unwrap();
+    let job = s.get_job(&"job-5".into()).await.unwrap();
     assert_eq!((job.state, job.last_error.as_deref()), (JobState::Failed, Some("lease expired")));
 
     // Retention: finished jobs of the kind started before the cutoff go; running ones and other kinds stay.
-    let sync = s.enqueue_job(&NewJob::for_item("sync", "item-a")).await.unwrap().job_id;
+    let sync = s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap().job_id;
     s.claim_job("w1", lease).await.unwrap().unwrap();
     s.complete_job(&sync, "w1", None).await.unwrap();
     assert_eq!(s.delete_finished_jobs("balance_refresh", Utc::now() - chrono::Duration::hours(1)).await.unwrap(), 0);
     assert_eq!(s.delete_finished_jobs("balance_refresh", Utc::now() + chrono::Duration::seconds(1)).await.unwrap(), 2);
-    assert!(is_not_found(s.get_job("job-1").await));
-    assert!(is_not_found(s.get_job("job-5").await));
+    assert!(is_not_found(s.get_job(&"job-1".into()).await));
+    assert!(is_not_found(s.get_job(&"job-5".into()).await));
     for kept in ["job-3", "job-4", "job-6", sync.as_str()] {
-        s.get_job(kept).await.unwrap();
+        s.get_job(&kept.into()).await.unwrap();
     }
 }
 

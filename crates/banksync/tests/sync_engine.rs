@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use banksync::domain::{ItemStatus, SyncRunStatus, UserFieldsPatch};
+use banksync::domain::{ItemStatus, SyncRunStatus, TransactionId, UserFieldsPatch, UserId};
 use banksync::store::StoreError;
 use banksync::sync::{SyncEngine, SyncError, SyncOptions, SyncTrigger};
 use plaid::{CallObserver, CallOutcome, CallRecord, Endpoint};
@@ -172,7 +172,7 @@ async fn pending_to_posted_keeps_user_edits_without_duplicates() {
     let env = support::sqlite(support::sim_config(), SyncOptions::default()).await;
     let item = env.new_item("ins_109508", "user_good").await;
     env.engine.sync_item(&item, SyncTrigger::Manual).await.unwrap();
-    let pending: Vec<String> =
+    let pending: Vec<TransactionId> =
         env.stored(&item.item_id).await.into_values().filter(|t| t.fields.pending).map(|t| t.transaction_id).collect();
     assert!(!pending.is_empty(), "the world has pending transactions");
     for id in &pending {
@@ -187,20 +187,20 @@ async fn pending_to_posted_keeps_user_edits_without_duplicates() {
     env.assert_converged(&item.item_id).await;
 
     let stored = env.stored(&item.item_id).await;
-    let pending_set: BTreeSet<&String> = pending.iter().collect();
+    let pending_set: BTreeSet<&TransactionId> = pending.iter().collect();
     let posted: Vec<_> = stored
         .values()
         .filter(|t| t.fields.pending_transaction_id.as_ref().is_some_and(|p| pending_set.contains(p)))
         .collect();
     assert!(!posted.is_empty(), "some edited pending transactions posted");
     for t in &posted {
-        let from = t.fields.pending_transaction_id.as_deref().unwrap();
+        let from = t.fields.pending_transaction_id.as_ref().unwrap();
         assert!(!t.fields.pending);
         assert_eq!(t.user_note.as_deref(), Some(format!("note on {from}").as_str()), "{}", t.transaction_id);
         assert_eq!(t.user_category.as_deref(), Some("Treats"));
-        assert!(!stored.contains_key(from), "the pending row {from} is not shown beside its posted twin");
+        assert!(!stored.contains_key(from.as_str()), "the pending row {from} is not shown beside its posted twin");
         assert!(matches!(env.store.get_transaction(&env.user.id, from).await, Err(StoreError::NotFound)));
-        let twins = stored.values().filter(|s| s.fields.pending_transaction_id.as_deref() == Some(from)).count();
+        let twins = stored.values().filter(|s| s.fields.pending_transaction_id.as_ref() == Some(from)).count();
         assert_eq!(twins, 1);
     }
 }
@@ -438,7 +438,7 @@ async fn a_sync_keeps_a_recent_live_balance() {
 /// Counts what a reader sees of the Item after each successful sync page (from inside the engine's run).
 struct VisibleDuringSync {
     store: Arc<banksync::store::Store>,
-    user_id: String,
+    user_id: UserId,
     pages: AtomicUsize,
     seen: std::sync::Mutex<Vec<usize>>,
 }

@@ -4,7 +4,7 @@
 
 use axum::http::header;
 
-use crate::domain::User;
+use crate::domain::{User, UserId};
 
 pub const SESSION_COOKIE: &str = "banksync_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -30,7 +30,7 @@ pub enum AuthMethod {
 }
 
 impl CurrentUser {
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &UserId {
         &self.user.id
     }
 }

@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::{AccountId, PlaidItemId};
+
 /// Where a balance came from: `/accounts/balance/get` (live) or Plaid's cached `/accounts/get` data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -50,7 +52,7 @@ pub struct Balances {
 
 #[derive(Debug, Clone)]
 pub struct NewAccount {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub name: String,
     pub official_name: Option<String>,
     pub mask: Option<String>,
@@ -63,9 +65,9 @@ pub struct NewAccount {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Account {
-    pub account_id: String,
+    pub account_id: AccountId,
     /// Plaid's item_id of the owning Item.
-    pub item_id: String,
+    pub item_id: PlaidItemId,
     pub name: String,
     pub official_name: Option<String>,
     pub mask: Option<String>,
@@ -83,13 +85,13 @@ pub struct Account {
 #[derive(Debug, Clone, Default)]
 pub struct AccountFilter {
     /// Plaid's item_id.
-    pub item_id: Option<String>,
+    pub item_id: Option<PlaidItemId>,
     pub include_removed: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct BalanceUpdate {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub balances: Balances,
     pub as_of: DateTime<Utc>,
     pub source: BalanceSource,

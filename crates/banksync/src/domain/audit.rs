@@ -3,12 +3,14 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::PlaidItemId;
+
 /// One row of the Plaid call audit trail.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlaidCall {
     pub endpoint: String,
     /// Plaid's item_id, when the call concerned one Item.
-    pub item_id: Option<String>,
+    pub item_id: Option<PlaidItemId>,
     pub request_id: Option<String>,
     pub http_status: Option<i64>,
     /// e.g. "ok", "plaid_error", "timeout", "transport_error".
@@ -23,7 +25,7 @@ pub struct PlaidCall {
 pub struct NewWebhookEvent {
     /// Identifies one delivery so Plaid's retries and duplicates are recorded once (e.g. SHA-256 of the body).
     pub dedupe_key: String,
-    pub item_id: Option<String>,
+    pub item_id: Option<PlaidItemId>,
     pub webhook_type: String,
     pub webhook_code: String,
     pub body: String,

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::{ItemRef, PlaidItemId, UserId};
 use crate::vault::Sealed;
 
 /// Health of an Item, as Plaid reports it through errors and webhooks.
@@ -57,9 +58,9 @@ impl fmt::Display for ItemStatus {
 /// A linked Item. `id` is ours (foreign keys use it); `item_id` is Plaid's (URLs and webhooks use it).
 #[derive(Debug, Clone, Serialize)]
 pub struct Item {
-    pub id: String,
-    pub item_id: String,
-    pub user_id: String,
+    pub id: ItemRef,
+    pub item_id: PlaidItemId,
+    pub user_id: UserId,
     pub institution_id: Option<String>,
     pub institution_name: Option<String>,
     #[serde(skip)]
@@ -82,8 +83,8 @@ pub struct Item {
 
 #[derive(Debug, Clone)]
 pub struct NewItem {
-    pub item_id: String,
-    pub user_id: String,
+    pub item_id: PlaidItemId,
+    pub user_id: UserId,
     pub institution_id: Option<String>,
     pub institution_name: Option<String>,
     pub access_token: Sealed,

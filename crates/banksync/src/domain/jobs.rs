@@ -5,6 +5,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::{JobId, PlaidItemId, UserId};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
@@ -43,9 +45,9 @@ pub struct NewJob {
     pub kind: String,
     /// Jobs with the same (kind, coalesce_key) coalesce while queued; `None` never coalesces.
     pub coalesce_key: Option<String>,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// Plaid's item_id, when the job concerns one Item.
-    pub item_id: Option<String>,
+    pub item_id: Option<PlaidItemId>,
     /// JSON text.
     pub payload: String,
     pub run_after: DateTime<Utc>,
@@ -54,12 +56,12 @@ pub struct NewJob {
 
 impl NewJob {
     /// A job to run now, coalescing per (kind, item).
-    pub fn for_item(kind: &str, item_id: &str) -> Self {
+    pub fn for_item(kind: &str, item_id: &PlaidItemId) -> Self {
         Self {
             kind: kind.to_owned(),
-            coalesce_key: Some(item_id.to_owned()),
+            coalesce_key: Some(item_id.to_string()),
             user_id: None,
-            item_id: Some(item_id.to_owned()),
+            item_id: Some(item_id.clone()),
             payload: "{}".to_owned(),
             run_after: Utc::now(),
             max_attempts: 5,
@@ -69,18 +71,18 @@ impl NewJob {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enqueued {
-    pub job_id: String,
+    pub job_id: JobId,
     /// True when an identical queued job existed and this request joined it.
     pub coalesced: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
-    pub id: String,
+    pub id: JobId,
     pub kind: String,
     pub coalesce_key: Option<String>,
-    pub user_id: Option<String>,
-    pub item_id: Option<String>,
+    pub user_id: Option<UserId>,
+    pub item_id: Option<PlaidItemId>,
     pub payload: String,
     pub result: Option<String>,
     pub state: JobState,

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audit;
+mod ids;
 mod items;
 mod jobs;
 mod sync_runs;
@@ -12,6 +13,7 @@ mod users;
 
 pub use accounts::*;
 pub use audit::*;
+pub use ids::*;
 pub use items::*;
 pub use jobs::*;
 pub use sync_runs::*;

@@ -5,6 +5,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::ItemRef;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncRunStatus {
@@ -38,7 +40,7 @@ impl FromStr for SyncRunStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncRun {
     pub id: String,
-    pub item_ref: String,
+    pub item_ref: ItemRef,
     pub triggered_by: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,

@@ -4,6 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::{AccountId, PlaidItemId, TransactionId};
+
 /// Declares, once, the fields of a transaction that banksync takes from Plaid (normalized by `normalize.rs`).
 /// `$callback!` receives them as `#[attributes] name: Type,` entries. [`TransactionFields`] is defined from this
 /// list below (its serde attributes give the API's names and forms), and the store derives its columns, binds and
@@ -12,7 +14,8 @@ use serde::Serialize;
 macro_rules! transaction_fields {
     ($callback:ident) => {
         $callback! {
-            account_id: String,
+            #[schema(value_type = String)]
+            account_id: crate::domain::AccountId,
             /// Plaid's sign: positive = money out of the account. Exact decimal text in the API.
             #[serde(serialize_with = "crate::domain::money_text")]
             #[schema(value_type = String, example = "-12.34")]
@@ -40,7 +43,8 @@ macro_rules! transaction_fields {
             pfc_icon_url: Option<String>,
             payment_channel: Option<String>,
             pending: bool,
-            pending_transaction_id: Option<String>,
+            #[schema(value_type = Option<String>)]
+            pending_transaction_id: Option<crate::domain::TransactionId>,
             /// JSON text (an array of Plaid counterparties); a JSON value in the API.
             #[serde(serialize_with = "crate::domain::json_text")]
             #[schema(value_type = Option<Vec<Object>>)]
@@ -80,7 +84,7 @@ pub(crate) fn json_text<S: serde::Serializer>(text: &Option<String>, s: S) -> Re
 /// A transaction as the sync engine normalized it, before it is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTransaction {
-    pub transaction_id: String,
+    pub transaction_id: TransactionId,
     pub fields: TransactionFields,
     /// Plaid's transaction object as received (JSON text), for re-normalization without calling Plaid.
     pub raw: String,
@@ -97,9 +101,9 @@ impl NewTransaction {
 /// A stored transaction with the user's own fields.
 #[derive(Debug, Clone)]
 pub struct Transaction {
-    pub transaction_id: String,
+    pub transaction_id: TransactionId,
     /// Plaid's item_id.
-    pub item_id: String,
+    pub item_id: PlaidItemId,
     pub fields: TransactionFields,
     pub display_name: String,
     /// JSON text.
@@ -116,7 +120,7 @@ pub struct Transaction {
 pub struct SyncPage {
     pub added: Vec<NewTransaction>,
     pub modified: Vec<NewTransaction>,
-    pub removed: Vec<String>,
+    pub removed: Vec<TransactionId>,
 }
 
 /// A whole sync applied in one call: the changes plus the cursor to store with them.
@@ -142,9 +146,9 @@ pub struct ApplyStats {
 /// `datetime` descending, then `transaction_id` descending, which the cursor continues.
 #[derive(Debug, Clone, Default)]
 pub struct TransactionFilter {
-    pub account_id: Option<String>,
+    pub account_id: Option<AccountId>,
     /// Plaid's item_id.
-    pub item_id: Option<String>,
+    pub item_id: Option<PlaidItemId>,
     pub start: Option<NaiveDate>,
     pub end: Option<NaiveDate>,
     /// Matches the user's category, else the PFC primary category; or the PFC detailed category.

@@ -5,9 +5,11 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::UserId;
+
 #[derive(Clone, Serialize)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     #[serde(skip)]
     pub password_hash: String,
@@ -29,7 +31,7 @@ impl fmt::Debug for User {
 #[derive(Clone)]
 pub struct Session {
     pub id_hash: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub csrf_token: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -48,7 +50,7 @@ impl fmt::Debug for Session {
 #[derive(Clone)]
 pub struct NewSession {
     pub id_hash: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
 }
@@ -62,7 +64,7 @@ impl fmt::Debug for NewSession {
 #[derive(Clone, Serialize)]
 pub struct ApiToken {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub name: String,
     #[serde(skip)]
     pub token_hash: String,

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ApiResult, AppJson, ErrorBody};
 use super::views::AccountView;
 use crate::auth::CurrentUser;
-use crate::domain::AccountFilter;
+use crate::domain::{AccountFilter, PlaidItemId};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -49,7 +49,7 @@ async fn list(
     let mut filter = AccountFilter::default();
     for (name, value) in params {
         match name.as_str() {
-            "item_id" => filter.item_id = Some(value),
+            "item_id" => filter.item_id = Some(PlaidItemId::from(value)),
             "include_removed" => {
                 filter.include_removed = super::transactions::parse_bool("include_removed", &value)?;
             }

@@ -18,6 +18,7 @@ use super::error::{ApiError, ApiResult, AppJson, ErrorBody};
 use super::views::BalanceJobView;
 use crate::auth::CurrentUser;
 use crate::balances::BalanceJob;
+use crate::domain::{JobId, PlaidItemId};
 use crate::state::AppState;
 
 /// Longest long-poll: shorter than the route's time budget and than common proxy idle timeouts.
@@ -35,12 +36,14 @@ pub fn poll_router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct RefreshRequest {
     /// Only this Item; all of the caller's Items without it.
-    item_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    item_id: Option<PlaidItemId>,
 }
 
 #[derive(Serialize, ToSchema)]
 struct Started {
-    job_id: String,
+    #[schema(value_type = String)]
+    job_id: JobId,
 }
 
 /// Starts a live balance refresh in the background and answers its job id at once.
@@ -66,7 +69,7 @@ async fn start(
     body: Bytes,
 ) -> ApiResult<(StatusCode, AppJson<Started>)> {
     let request: RefreshRequest = optional_json(&body)?;
-    let job_id = state.balances.start(user.id(), request.item_id.as_deref()).await?;
+    let job_id = state.balances.start(user.id(), request.item_id.as_ref()).await?;
     Ok((StatusCode::ACCEPTED, AppJson(Started { job_id })))
 }
 
@@ -112,7 +115,10 @@ async fn status(
             }
         }
     }
-    let job =
-        state.balances.status(user.id(), &job_id, wait).await?.ok_or(ApiError::NotFound("balance refresh job"))?;
+    let job = state
+        .balances
+        .status(user.id(), &JobId::from(job_id), wait)
+        .await?
+        .ok_or(ApiError::NotFound("balance refresh job"))?;
     Ok(AppJson(job))
 }

@@ -12,7 +12,7 @@ use super::body::optional_json;
 use super::error::{ApiError, ApiResult, AppJson, ErrorBody, StoreResultExt as _};
 use super::views::{ItemView, SyncRunView};
 use crate::auth::CurrentUser;
-use crate::domain::AccountFilter;
+use crate::domain::{AccountFilter, PlaidItemId};
 use crate::state::AppState;
 use crate::sync::{SyncSummary, SyncTrigger};
 
@@ -75,7 +75,7 @@ async fn list(State(state): State<AppState>, user: CurrentUser) -> ApiResult<App
 async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(item_id): Path<String>,
+    Path(item_id): Path<PlaidItemId>,
 ) -> ApiResult<AppJson<ItemView>> {
     let item = state.store.get_item(user.id(), &item_id).await.or_not_found("item")?;
     let filter = AccountFilter { item_id: Some(item.item_id.clone()), include_removed: false };
@@ -105,7 +105,7 @@ async fn show(
 async fn remove(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(item_id): Path<String>,
+    Path(item_id): Path<PlaidItemId>,
 ) -> ApiResult<StatusCode> {
     state.link.remove(user.id(), &item_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -129,7 +129,7 @@ async fn remove(
 async fn repaired(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(item_id): Path<String>,
+    Path(item_id): Path<PlaidItemId>,
 ) -> ApiResult<AppJson<ItemView>> {
     state.link.repaired(user.id(), &item_id).await?;
     let item = state.store.get_item(user.id(), &item_id).await.or_not_found("item")?;
@@ -165,7 +165,7 @@ struct SyncRequest {}
 async fn sync(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(item_id): Path<String>,
+    Path(item_id): Path<PlaidItemId>,
     body: Bytes,
 ) -> ApiResult<AppJson<SyncSummary>> {
     let _: SyncRequest = optional_json(&body)?;

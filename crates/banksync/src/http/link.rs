@@ -13,6 +13,7 @@ use super::body::optional_json;
 use super::error::{ApiError, ApiResult, AppJson, ErrorBody};
 use super::views::ItemView;
 use crate::auth::CurrentUser;
+use crate::domain::PlaidItemId;
 use crate::link::LinkMetadata;
 use crate::state::AppState;
 
@@ -24,7 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct LinkTokenRequest {
     /// Update mode: repair this Item's login.
-    item_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    item_id: Option<PlaidItemId>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -32,7 +34,8 @@ struct LinkTokenView {
     link_token: String,
     expiration: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    item_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    item_id: Option<PlaidItemId>,
 }
 
 /// A Link token for a new Item, or with `item_id` an update-mode token to repair that Item's login.
@@ -59,7 +62,7 @@ async fn create_token(
     body: Bytes,
 ) -> ApiResult<AppJson<LinkTokenView>> {
     let request: LinkTokenRequest = optional_json(&body)?;
-    let token = state.link.create_link_token(user.id(), request.item_id.as_deref()).await?;
+    let token = state.link.create_link_token(user.id(), request.item_id.as_ref()).await?;
     Ok(AppJson(LinkTokenView { link_token: token.link_token, expiration: token.expiration, item_id: token.item_id }))
 }
 

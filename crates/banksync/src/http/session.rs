@@ -110,7 +110,8 @@ async fn login(State(state): State<AppState>, AppJson(body): AppJson<LoginReques
         SESSION_LIFETIME.num_seconds(),
         if state.web.secure_cookies { "; Secure" } else { "" }
     );
-    let body = SessionView { user: UserView { id: user.id, username: user.username }, csrf_token: Some(csrf_token) };
+    let body =
+        SessionView { user: UserView { id: user.id.into(), username: user.username }, csrf_token: Some(csrf_token) };
     Ok((set_cookie(cookie)?, AppJson(body)).into_response())
 }
 
@@ -131,7 +132,7 @@ async fn whoami(user: CurrentUser) -> AppJson<SessionView> {
         AuthMethod::Session { csrf_token, .. } => Some(csrf_token),
         AuthMethod::Bearer => None,
     };
-    AppJson(SessionView { user: UserView { id: user.user.id, username: user.user.username }, csrf_token })
+    AppJson(SessionView { user: UserView { id: user.user.id.into(), username: user.user.username }, csrf_token })
 }
 
 /// Ends the session (cookie-authenticated, so CSRF-checked by the extractor). Idempotent for bearer callers.

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ApiResult, AppJson, ErrorBody, StoreResultExt as _};
 use super::views::TransactionView;
 use crate::auth::CurrentUser;
-use crate::domain::{TransactionFilter, UserFieldsPatch};
+use crate::domain::{AccountId, PlaidItemId, TransactionFilter, TransactionId, UserFieldsPatch};
 use crate::state::AppState;
 
 const MAX_TEXT: usize = 200;
@@ -93,7 +93,7 @@ async fn list(
 async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(transaction_id): Path<String>,
+    Path(transaction_id): Path<TransactionId>,
 ) -> ApiResult<AppJson<TransactionView>> {
     let t = state.store.get_transaction(user.id(), &transaction_id).await.or_not_found("transaction")?;
     Ok(AppJson(TransactionView::of(&t)))
@@ -115,8 +115,8 @@ pub(crate) fn parse_filter(params: HashMap<String, String>) -> ApiResult<Transac
             Ok(Some(v.to_owned()).filter(|v| !v.is_empty()))
         };
         match name.as_str() {
-            "account_id" => filter.account_id = text(MAX_TEXT)?,
-            "item_id" => filter.item_id = text(MAX_TEXT)?,
+            "account_id" => filter.account_id = text(MAX_TEXT)?.map(AccountId::from),
+            "item_id" => filter.item_id = text(MAX_TEXT)?.map(PlaidItemId::from),
             "category" => filter.category = text(MAX_CATEGORY)?,
             "q" => filter.q = text(MAX_TEXT)?,
             "start" => filter.start = Some(parse_date(&name, &value)?),
@@ -235,7 +235,7 @@ fn clean(field: &str, value: Option<Option<String>>, max: usize) -> ApiResult<Op
 async fn update(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(transaction_id): Path<String>,
+    Path(transaction_id): Path<TransactionId>,
     AppJson(body): AppJson<PatchBody>,
 ) -> ApiResult<AppJson<TransactionView>> {
     let patch = UserFieldsPatch {

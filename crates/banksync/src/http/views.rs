@@ -12,7 +12,10 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{Account, BalanceSource, Item, ItemStatus, SyncRun, SyncRunStatus, Transaction, TransactionFields};
+use crate::domain::{
+    Account, AccountId, BalanceSource, Item, ItemStatus, PlaidItemId, SyncRun, SyncRunStatus, Transaction,
+    TransactionFields, TransactionId,
+};
 
 fn money(value: Option<Decimal>) -> Option<String> {
     value.map(|v| v.to_string())
@@ -80,7 +83,8 @@ fn status_sentence(status: crate::domain::ItemStatus) -> &'static str {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ItemView {
-    pub item_id: String,
+    #[schema(value_type = String)]
+    pub item_id: PlaidItemId,
     pub institution_id: Option<String>,
     pub institution_name: Option<String>,
     pub health: HealthView,
@@ -138,8 +142,10 @@ pub struct BalancesView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountView {
-    pub account_id: String,
-    pub item_id: String,
+    #[schema(value_type = String)]
+    pub account_id: AccountId,
+    #[schema(value_type = String)]
+    pub item_id: PlaidItemId,
     pub name: String,
     pub official_name: Option<String>,
     pub mask: Option<String>,
@@ -213,8 +219,10 @@ impl SyncRunView {
 /// user's own fields.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransactionView {
-    pub transaction_id: String,
-    pub item_id: String,
+    #[schema(value_type = String)]
+    pub transaction_id: TransactionId,
+    #[schema(value_type = String)]
+    pub item_id: PlaidItemId,
     #[serde(flatten)]
     pub fields: TransactionFields,
     pub display_name: String,

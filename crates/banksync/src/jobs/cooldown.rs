@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::domain::PlaidItemId;
+
 pub struct Cooldown {
     period: Duration,
     last: Mutex<HashMap<String, Instant>>,
@@ -22,8 +24,8 @@ impl Cooldown {
 
     /// Claims a manual sync of `item_id` now, or says how long until one is allowed. Check-and-set in one step, so
     /// two simultaneous clicks cannot both pass.
-    pub fn try_start(&self, item_id: &str) -> Result<(), Duration> {
-        self.try_start_at(item_id, Instant::now())
+    pub fn try_start(&self, item_id: &PlaidItemId) -> Result<(), Duration> {
+        self.try_start_at(item_id.as_str(), Instant::now())
     }
 
     fn try_start_at(&self, item_id: &str, now: Instant) -> Result<(), Duration> {
@@ -71,7 +73,7 @@ mod tests {
     #[test]
     fn a_zero_period_never_blocks() {
         let cooldown = Cooldown::new(Duration::ZERO);
-        assert!(cooldown.try_start("i").is_ok());
-        assert!(cooldown.try_start("i").is_ok());
+        assert!(cooldown.try_start(&"i".into()).is_ok());
+        assert!(cooldown.try_start(&"i".into()).is_ok());
     }
 }

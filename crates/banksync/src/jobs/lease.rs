@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use crate::domain::JobId;
 use crate::store::{Store, StoreError};
 
 /// Renews a job's lease every third of its length until [`LeaseKeeper::release`]d or dropped.
@@ -22,8 +23,8 @@ pub(crate) struct LeaseKeeper {
 
 impl LeaseKeeper {
     /// Starts renewing `job_id`'s lease, held by `owner`, for `lease` at a time.
-    pub(crate) fn start(store: Arc<Store>, job_id: &str, owner: &str, lease: Duration) -> Self {
-        let (job_id, owner) = (job_id.to_owned(), owner.to_owned());
+    pub(crate) fn start(store: Arc<Store>, job_id: &JobId, owner: &str, lease: Duration) -> Self {
+        let (job_id, owner) = (job_id.clone(), owner.to_owned());
         Self { renewals: tokio::spawn(async move { renew(&store, &job_id, &owner, lease).await }) }
     }
 
@@ -42,18 +43,18 @@ impl Drop for LeaseKeeper {
 }
 
 /// Renews the lease every third of its length (at least every 20 ms, so a tiny lease does not spin) until it is lost.
-async fn renew(store: &Store, job_id: &str, owner: &str, lease: Duration) {
+async fn renew(store: &Store, job_id: &JobId, owner: &str, lease: Duration) {
     let every = (lease / 3).max(Duration::from_millis(20));
     loop {
         tokio::time::sleep(every).await;
         match store.heartbeat_job(job_id, owner, lease).await {
             Ok(()) => {}
             Err(StoreError::NotFound) => {
-                tracing::warn!(job_id, "job lease lost (it ran out and the job was taken over or failed)");
+                tracing::warn!(%job_id, "job lease lost (it ran out and the job was taken over or failed)");
                 return;
             }
             // Transient, maybe: the lease may still be renewed in time.
-            Err(e) => tracing::warn!(job_id, error = %e, "cannot renew the job lease"),
+            Err(e) => tracing::warn!(%job_id, error = %e, "cannot renew the job lease"),
         }
     }
 }
@@ -64,11 +65,11 @@ mod tests {
     use crate::domain::NewJob;
     use crate::store::Store;
 
-    async fn store_with_claimed_job(lease: Duration) -> (tempfile::TempDir, Arc<Store>, String) {
+    async fn store_with_claimed_job(lease: Duration) -> (tempfile::TempDir, Arc<Store>, JobId) {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<Store> = Arc::new(Store::open_sqlite(&dir.path().join("j.db")).await.unwrap());
         store.migrate().await.unwrap();
-        store.enqueue_job(&NewJob::for_item("sync", "i1")).await.unwrap();
+        store.enqueue_job(&NewJob::for_item("sync", &"i1".into())).await.unwrap();
         let job = store.claim_job("w1", lease).await.unwrap().unwrap();
         (dir, store, job.id)
     }

@@ -23,7 +23,7 @@ pub(crate) use lease::LeaseKeeper;
 pub use scheduler::{Scheduler, SchedulerOptions};
 pub use worker::{WorkerOptions, WorkerPool};
 
-use crate::domain::{Enqueued, NewJob};
+use crate::domain::{Enqueued, NewJob, PlaidItemId};
 use crate::store::{Result as StoreResult, Store};
 use crate::sync::SyncTrigger;
 
@@ -38,7 +38,7 @@ pub struct JobQueue {
     store: Arc<Store>,
     wake: Arc<Notify>,
     /// Plaid item_id → no sync before this instant (after a Plaid rate limit for the Item).
-    backoff: Arc<parking_lot::Mutex<HashMap<String, Instant>>>,
+    backoff: Arc<parking_lot::Mutex<HashMap<PlaidItemId, Instant>>>,
 }
 
 impl JobQueue {
@@ -52,7 +52,12 @@ impl JobQueue {
 
     /// Queues a sync of the Item (Plaid's `item_id`), `delay` from now; joins an already queued sync of it. An Item
     /// that Plaid rate-limited is not synced before its backoff ends, whoever asks (webhook, scheduler).
-    pub async fn enqueue_sync(&self, item_id: &str, trigger: SyncTrigger, delay: Duration) -> StoreResult<Enqueued> {
+    pub async fn enqueue_sync(
+        &self,
+        item_id: &PlaidItemId,
+        trigger: SyncTrigger,
+        delay: Duration,
+    ) -> StoreResult<Enqueued> {
         let delay = delay.max(self.backoff_remaining(item_id));
         let job = NewJob {
             payload: serde_json::json!({ "trigger": trigger.as_str() }).to_string(),
@@ -68,15 +73,15 @@ impl JobQueue {
     }
 
     /// Holds the Item's syncs back until `until` (after a Plaid rate limit).
-    pub fn back_off(&self, item_id: &str, until: Instant) {
+    pub fn back_off(&self, item_id: &PlaidItemId, until: Instant) {
         let mut backoff = self.backoff.lock();
         let now = Instant::now();
         backoff.retain(|_, at| *at > now);
-        backoff.insert(item_id.to_owned(), until);
+        backoff.insert(item_id.clone(), until);
     }
 
     /// How long the Item's syncs are still held back (zero when they are not).
-    pub fn backoff_remaining(&self, item_id: &str) -> Duration {
+    pub fn backoff_remaining(&self, item_id: &PlaidItemId) -> Duration {
         self.backoff.lock().get(item_id).map_or(Duration::ZERO, |at| at.saturating_duration_since(Instant::now()))
     }
 
@@ -109,13 +114,13 @@ mod tests {
         let store: Arc<Store> = Arc::new(crate::store::Store::open_sqlite(&dir.path().join("j.db")).await.unwrap());
         store.migrate().await.unwrap();
         let queue = JobQueue::new(store.clone());
-        queue.back_off("i1", Instant::now() + Duration::from_secs(120));
-        assert!(queue.backoff_remaining("i1") > Duration::from_secs(119));
-        assert_eq!(queue.backoff_remaining("i2"), Duration::ZERO);
-        queue.back_off("i2", Instant::now());
-        assert_eq!(queue.backoff_remaining("i2"), Duration::ZERO);
+        queue.back_off(&"i1".into(), Instant::now() + Duration::from_secs(120));
+        assert!(queue.backoff_remaining(&"i1".into()) > Duration::from_secs(119));
+        assert_eq!(queue.backoff_remaining(&"i2".into()), Duration::ZERO);
+        queue.back_off(&"i2".into(), Instant::now());
+        assert_eq!(queue.backoff_remaining(&"i2".into()), Duration::ZERO);
         // A webhook for a rate-limited Item waits for the backoff instead of hitting Plaid again at once.
-        let job = queue.enqueue_sync("i1", SyncTrigger::Webhook, Duration::ZERO).await.unwrap();
+        let job = queue.enqueue_sync(&"i1".into(), SyncTrigger::Webhook, Duration::ZERO).await.unwrap();
         let job = store.get_job(&job.job_id).await.unwrap();
         assert!(job.run_after > Utc::now() + chrono::Duration::seconds(100), "run_after {}", job.run_after);
     }

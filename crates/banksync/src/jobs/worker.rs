@@ -204,7 +204,7 @@ fn skipped(why: &str) -> Outcome {
 
 async fn run_sync(ctx: &Ctx, job: &Job) -> Outcome {
     let store = ctx.queue.store();
-    let Some(item_id) = job.item_id.as_deref() else {
+    let Some(item_id) = job.item_id.as_ref() else {
         return skipped("no item");
     };
     let item = match store.get_item_by_plaid_id(item_id).await {
@@ -239,7 +239,7 @@ fn classify_failure(ctx: &Ctx, job: &Job, e: &SyncError) -> Outcome {
         let after = rate_limit_backoff(job.attempts);
         let pause_until = Instant::now() + ctx.options.rate_limit_pause;
         *ctx.paused_until.lock() = Some(pause_until);
-        if let Some(item_id) = job.item_id.as_deref() {
+        if let Some(item_id) = job.item_id.as_ref() {
             ctx.queue.back_off(item_id, (Instant::now() + after).into_std());
         }
         tracing::warn!(item_id = ?job.item_id, retry_in = ?after, "Plaid rate limit: backing off");

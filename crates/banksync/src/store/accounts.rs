@@ -3,7 +3,7 @@
 use super::codec::{money_opt, parse_enum, parse_money_opt, parse_ts, parse_ts_opt, ts, ts_opt};
 use super::exec::Sql;
 use super::{LIVE_BALANCE_RECENT, Result, Store, StoreError};
-use crate::domain::{Account, AccountFilter, BalanceUpdate, Balances, Item, NewAccount};
+use crate::domain::{Account, AccountFilter, BalanceUpdate, Balances, Item, ItemRef, NewAccount, UserId};
 
 /// `column = ` the stored value when the stored balance is the better one (see [`UPSERT_ACCOUNT`]), else the
 /// incoming value. Every SET expression sees the row as it was before the update, so all balance columns agree.
@@ -100,7 +100,7 @@ impl Store {
         tx.commit().await
     }
 
-    pub async fn list_accounts(&self, user_id: &str, filter: &AccountFilter) -> Result<Vec<Account>> {
+    pub async fn list_accounts(&self, user_id: &UserId, filter: &AccountFilter) -> Result<Vec<Account>> {
         let mut select = Sql::new(format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts a JOIN items i ON i.id = a.item_ref WHERE a.user_id = "
         ));
@@ -117,7 +117,7 @@ impl Store {
     }
 
     /// Updates balances of the Item's accounts; unknown account ids are ignored. Returns rows updated.
-    pub async fn update_balances(&self, item_ref: &str, updates: &[BalanceUpdate]) -> Result<u64> {
+    pub async fn update_balances(&self, item_ref: &ItemRef, updates: &[BalanceUpdate]) -> Result<u64> {
         let now = ts(chrono::Utc::now());
         let mut tx = self.writer.begin().await?;
         let mut n = 0;
@@ -166,8 +166,8 @@ impl TryFrom<AccountRow> for Account {
     type Error = StoreError;
     fn try_from(r: AccountRow) -> Result<Self, StoreError> {
         Ok(Account {
-            account_id: r.account_id,
-            item_id: r.item_id,
+            account_id: r.account_id.into(),
+            item_id: r.item_id.into(),
             name: r.name,
             official_name: r.official_name,
             mask: r.mask,

@@ -3,7 +3,9 @@
 use super::codec::{self, parse_enum, parse_ts, parse_ts_opt};
 use super::exec::Sql;
 use super::{Result, Store, StoreError, one_row};
-use crate::domain::{NewWebhookEvent, PlaidCall, SyncRun, SyncRunOutcome, SyncRunStatus, WebhookRecord};
+use crate::domain::{
+    ItemRef, NewWebhookEvent, PlaidCall, PlaidItemId, SyncRun, SyncRunOutcome, SyncRunStatus, WebhookRecord,
+};
 
 const INSERT_SYNC_RUN: &str = "INSERT INTO sync_runs (id, item_ref, triggered_by, started_at, status) \
     VALUES ($1, $2, $3, $4, 'running')";
@@ -21,7 +23,7 @@ const WEBHOOK_BY_KEY: &str = "SELECT id FROM webhook_events WHERE dedupe_key = $
 const MARK_WEBHOOK: &str = "UPDATE webhook_events SET processed_at = $2 WHERE id = $1";
 
 impl Store {
-    pub async fn start_sync_run(&self, item_ref: &str, triggered_by: &str) -> Result<SyncRun> {
+    pub async fn start_sync_run(&self, item_ref: &ItemRef, triggered_by: &str) -> Result<SyncRun> {
         let id = uuid::Uuid::new_v4().to_string();
         let insert =
             Sql::new(INSERT_SYNC_RUN).bind(&id).bind(item_ref).bind(triggered_by).bind(codec::ts(chrono::Utc::now()));
@@ -51,7 +53,7 @@ impl Store {
         self.get_sync_run(run_id).await
     }
 
-    pub async fn list_sync_runs(&self, item_ref: &str, limit: u32) -> Result<Vec<SyncRun>> {
+    pub async fn list_sync_runs(&self, item_ref: &ItemRef, limit: u32) -> Result<Vec<SyncRun>> {
         let select = Sql::new(format!(
             "SELECT {SYNC_RUN_COLUMNS} FROM sync_runs WHERE item_ref = $1 ORDER BY started_at DESC, id DESC LIMIT $2"
         ))
@@ -82,7 +84,7 @@ impl Store {
     }
 
     /// Newest first; all Items when `item_id` is `None`.
-    pub async fn list_plaid_calls(&self, item_id: Option<&str>, limit: u32) -> Result<Vec<PlaidCall>> {
+    pub async fn list_plaid_calls(&self, item_id: Option<&PlaidItemId>, limit: u32) -> Result<Vec<PlaidCall>> {
         let mut select = Sql::new(format!("SELECT {PLAID_CALL_COLUMNS} FROM plaid_calls"));
         if let Some(item_id) = item_id {
             select.push(" WHERE item_id = ").push_bind(item_id);
@@ -140,7 +142,7 @@ impl TryFrom<SyncRunRow> for SyncRun {
     fn try_from(r: SyncRunRow) -> Result<Self, StoreError> {
         Ok(SyncRun {
             id: r.id,
-            item_ref: r.item_ref,
+            item_ref: r.item_ref.into(),
             triggered_by: r.triggered_by,
             started_at: parse_ts(&r.started_at)?,
             finished_at: parse_ts_opt(r.finished_at.as_deref())?,
@@ -177,7 +179,7 @@ impl TryFrom<PlaidCallRow> for PlaidCall {
     fn try_from(r: PlaidCallRow) -> Result<Self, StoreError> {
         Ok(PlaidCall {
             endpoint: r.endpoint,
-            item_id: r.item_id,
+            item_id: r.item_id.map(Into::into),
             request_id: r.request_id,
             http_status: r.http_status,
             outcome: r.outcome,

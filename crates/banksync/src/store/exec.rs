@@ -16,6 +16,7 @@ use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection, SqlitePool, Sqlite
 use sqlx::{Arguments as _, FromRow};
 
 use super::{Result, StoreError};
+use crate::domain::{AccountId, ItemRef, JobId, PlaidItemId, TransactionId, UserId};
 
 /// One bound value. `None` binds SQL NULL of the variant's type (PostgreSQL checks a parameter's type even when it
 /// is NULL, so a nullable boolean column needs `Bool(None)`, not a text NULL).
@@ -87,6 +88,28 @@ impl<'a> From<&'a Vec<u8>> for Value<'a> {
         Value::Bytes(Some(Cow::Borrowed(v)))
     }
 }
+
+/// Ids bind as their text.
+macro_rules! id_values {
+    ($($id:ty),*) => {$(
+        impl<'a> From<&'a $id> for Value<'a> {
+            fn from(v: &'a $id) -> Self {
+                Value::Text(Some(Cow::Borrowed(v.as_str())))
+            }
+        }
+        impl<'a> From<Option<&'a $id>> for Value<'a> {
+            fn from(v: Option<&'a $id>) -> Self {
+                Value::Text(v.map(|v| Cow::Borrowed(v.as_str())))
+            }
+        }
+        impl<'a> From<&'a Option<$id>> for Value<'a> {
+            fn from(v: &'a Option<$id>) -> Self {
+                Value::Text(v.as_ref().map(|v| Cow::Borrowed(v.as_str())))
+            }
+        }
+    )*};
+}
+id_values!(UserId, ItemRef, PlaidItemId, AccountId, TransactionId, JobId);
 
 /// A statement and its values. Constant SQL names its placeholders (`$1`, `$2`, …) and [`Sql::bind`] fills them
 /// in order; dynamic SQL is assembled with [`Sql::push`] and [`Sql::push_bind`], which writes the next `$n`.

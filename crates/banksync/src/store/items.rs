@@ -3,7 +3,7 @@
 use super::codec::{self, parse_enum, parse_ts, parse_ts_opt};
 use super::exec::Sql;
 use super::{Result, Store, StoreError, one_row};
-use crate::domain::{Item, ItemHealth, NewItem};
+use crate::domain::{Item, ItemHealth, ItemRef, NewItem, PlaidItemId, UserId};
 use crate::vault::Sealed;
 
 const INSERT_ITEM: &str = "INSERT INTO items (id, item_id, user_id, institution_id, institution_name, \
@@ -25,7 +25,7 @@ const ITEM_COLUMNS: &str = "id, item_id, user_id, institution_id, institution_na
 impl Store {
     /// `Conflict` when Plaid's item_id is already stored.
     pub async fn insert_item(&self, item: &NewItem) -> Result<Item> {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = ItemRef::new(uuid::Uuid::new_v4().to_string());
         let insert = Sql::new(INSERT_ITEM)
             .bind(&id)
             .bind(&item.item_id)
@@ -40,29 +40,30 @@ impl Store {
             StoreError::Conflict(_) => StoreError::Conflict("this Item is already linked".into()),
             other => other,
         })?;
-        self.fetch_items("WHERE id = $1", &[&id]).await?.pop().ok_or(StoreError::NotFound)
+        self.fetch_items("WHERE id = $1", &[id.as_str()]).await?.pop().ok_or(StoreError::NotFound)
     }
 
     /// The user's Item at that institution, to refuse linking it twice.
-    pub async fn find_item_by_institution(&self, user_id: &str, institution_id: &str) -> Result<Option<Item>> {
-        let found = self.fetch_items("WHERE user_id = $1 AND institution_id = $2", &[user_id, institution_id]).await?;
+    pub async fn find_item_by_institution(&self, user_id: &UserId, institution_id: &str) -> Result<Option<Item>> {
+        let found =
+            self.fetch_items("WHERE user_id = $1 AND institution_id = $2", &[user_id.as_str(), institution_id]).await?;
         Ok(found.into_iter().next())
     }
 
-    pub async fn get_item(&self, user_id: &str, item_id: &str) -> Result<Item> {
-        self.fetch_items("WHERE item_id = $1 AND user_id = $2", &[item_id, user_id])
+    pub async fn get_item(&self, user_id: &UserId, item_id: &PlaidItemId) -> Result<Item> {
+        self.fetch_items("WHERE item_id = $1 AND user_id = $2", &[item_id.as_str(), user_id.as_str()])
             .await?
             .pop()
             .ok_or(StoreError::NotFound)
     }
 
     /// Unscoped, for webhooks and jobs.
-    pub async fn get_item_by_plaid_id(&self, item_id: &str) -> Result<Option<Item>> {
-        Ok(self.fetch_items("WHERE item_id = $1", &[item_id]).await?.pop())
+    pub async fn get_item_by_plaid_id(&self, item_id: &PlaidItemId) -> Result<Option<Item>> {
+        Ok(self.fetch_items("WHERE item_id = $1", &[item_id.as_str()]).await?.pop())
     }
 
-    pub async fn list_items(&self, user_id: &str) -> Result<Vec<Item>> {
-        self.fetch_items("WHERE user_id = $1", &[user_id]).await
+    pub async fn list_items(&self, user_id: &UserId) -> Result<Vec<Item>> {
+        self.fetch_items("WHERE user_id = $1", &[user_id.as_str()]).await
     }
 
     /// Every Item of every user, for the scheduler and key rotation.
@@ -70,7 +71,7 @@ impl Store {
         self.fetch_items("", &[]).await
     }
 
-    pub async fn update_item_status(&self, item_ref: &str, h: &ItemHealth) -> Result<()> {
+    pub async fn update_item_status(&self, item_ref: &ItemRef, h: &ItemHealth) -> Result<()> {
         let update = Sql::new(UPDATE_ITEM_STATUS)
             .bind(item_ref)
             .bind(h.status.as_str())
@@ -84,7 +85,7 @@ impl Store {
 
     pub async fn set_item_consent_expiration(
         &self,
-        item_ref: &str,
+        item_ref: &ItemRef,
         at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<()> {
         let update =
@@ -92,14 +93,14 @@ impl Store {
         one_row(self.writer.execute(&update).await?)
     }
 
-    pub async fn set_new_accounts_available(&self, item_ref: &str, available: bool) -> Result<()> {
+    pub async fn set_new_accounts_available(&self, item_ref: &ItemRef, available: bool) -> Result<()> {
         let update =
             Sql::new(UPDATE_ITEM_NEW_ACCOUNTS).bind(item_ref).bind(available).bind(codec::ts(chrono::Utc::now()));
         one_row(self.writer.execute(&update).await?)
     }
 
     /// Re-sealed access token (key rotation, or a new token from Plaid).
-    pub async fn update_item_access_token(&self, item_ref: &str, sealed: &Sealed) -> Result<()> {
+    pub async fn update_item_access_token(&self, item_ref: &ItemRef, sealed: &Sealed) -> Result<()> {
         let update = Sql::new(UPDATE_ITEM_TOKEN)
             .bind(item_ref)
             .bind(&sealed.ciphertext)
@@ -110,7 +111,7 @@ impl Store {
     }
 
     /// Forgets the cursor so the next sync starts from scratch.
-    pub async fn reset_item_cursor(&self, item_ref: &str) -> Result<()> {
+    pub async fn reset_item_cursor(&self, item_ref: &ItemRef) -> Result<()> {
         one_row(
             self.writer
                 .execute(&Sql::new(RESET_ITEM_CURSOR).bind(item_ref).bind(codec::ts(chrono::Utc::now())))
@@ -119,7 +120,7 @@ impl Store {
     }
 
     /// Deletes the Item with its accounts, transactions and sync runs (foreign keys cascade).
-    pub async fn delete_item(&self, user_id: &str, item_id: &str) -> Result<()> {
+    pub async fn delete_item(&self, user_id: &UserId, item_id: &PlaidItemId) -> Result<()> {
         one_row(self.writer.execute(&Sql::new(DELETE_ITEM).bind(item_id).bind(user_id)).await?)
     }
 
@@ -161,9 +162,9 @@ impl TryFrom<ItemRow> for Item {
     type Error = StoreError;
     fn try_from(r: ItemRow) -> Result<Self, StoreError> {
         Ok(Item {
-            id: r.id,
-            item_id: r.item_id,
-            user_id: r.user_id,
+            id: r.id.into(),
+            item_id: r.item_id.into(),
+            user_id: r.user_id.into(),
             institution_id: r.institution_id,
             institution_name: r.institution_name,
             access_token: Sealed {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::codec::{self, parse_enum, parse_ts, parse_ts_opt};
 use super::exec::Sql;
 use super::{Result, Store, StoreError, chrono_duration, job_backoff, one_row};
-use crate::domain::{Enqueued, Job, JobState, NewJob};
+use crate::domain::{Enqueued, Job, JobId, JobState, NewJob};
 
 /// Joins a queued job with the same (kind, coalesce_key) through the partial unique index; the earlier
 /// `run_after` wins. Returns the id of the row that now stands for the request.
@@ -66,7 +66,7 @@ impl Store {
             .bind(codec::ts(chrono::Utc::now()));
         let (job_id,): (String,) = self.writer.fetch_one(&insert).await?;
         let coalesced = job_id != id;
-        Ok(Enqueued { job_id, coalesced })
+        Ok(Enqueued { job_id: job_id.into(), coalesced })
     }
 
     /// Leases the next due job (or one whose lease expired and has attempts left) to `worker_id`.
@@ -81,7 +81,7 @@ impl Store {
     }
 
     /// Extends the lease; `NotFound` when the worker no longer holds it.
-    pub async fn heartbeat_job(&self, job_id: &str, worker_id: &str, lease: Duration) -> Result<()> {
+    pub async fn heartbeat_job(&self, job_id: &JobId, worker_id: &str, lease: Duration) -> Result<()> {
         let now = chrono::Utc::now();
         let renew = Sql::new(HEARTBEAT_JOB)
             .bind(job_id)
@@ -92,7 +92,7 @@ impl Store {
     }
 
     /// `NotFound` when the worker no longer holds the lease.
-    pub async fn complete_job(&self, job_id: &str, worker_id: &str, result: Option<&str>) -> Result<()> {
+    pub async fn complete_job(&self, job_id: &JobId, worker_id: &str, result: Option<&str>) -> Result<()> {
         let complete =
             Sql::new(COMPLETE_JOB).bind(job_id).bind(worker_id).bind(result).bind(codec::ts(chrono::Utc::now()));
         one_row(self.writer.execute(&complete).await?)
@@ -102,7 +102,7 @@ impl Store {
     /// hour) while attempts remain, else `failed`. Returns the new state.
     pub async fn fail_job(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         worker_id: &str,
         error: &str,
         retry_after: Option<Duration>,
@@ -135,7 +135,7 @@ impl Store {
         self.writer.execute(&Sql::new(RECLAIM_EXHAUSTED_JOBS).bind(codec::ts(chrono::Utc::now()))).await
     }
 
-    pub async fn get_job(&self, job_id: &str) -> Result<Job> {
+    pub async fn get_job(&self, job_id: &JobId) -> Result<Job> {
         let select = Sql::new(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1")).bind(job_id);
         self.reader.fetch_one::<JobRow>(&select).await?.try_into()
     }
@@ -147,7 +147,7 @@ impl Store {
     /// best effort across processes on PostgreSQL (two simultaneous requests may both create one).
     pub async fn create_running_job(
         &self,
-        id: &str,
+        id: &JobId,
         job: &NewJob,
         worker_id: &str,
         lease: Duration,
@@ -168,18 +168,18 @@ impl Store {
                 .bind(worker_id)
                 .bind(codec::ts(now + chrono_duration(lease)));
             if self.writer.execute(&insert).await? == 1 {
-                return Ok(Enqueued { job_id: id.to_owned(), coalesced: false });
+                return Ok(Enqueued { job_id: id.clone(), coalesced: false });
             }
             let live = Sql::new(LIVE_RUNNING_JOB).bind(&job.kind).bind(&job.coalesce_key).bind(codec::ts(now));
             if let Some((job_id,)) = self.writer.fetch_optional::<(String,)>(&live).await? {
-                return Ok(Enqueued { job_id, coalesced: true });
+                return Ok(Enqueued { job_id: job_id.into(), coalesced: true });
             }
         }
         Err(StoreError::Conflict("the same job keeps starting and ending".into()))
     }
 
     /// Replaces the progress (`result`) of a running job; `NotFound` when the worker no longer holds it.
-    pub async fn update_running_job_result(&self, job_id: &str, worker_id: &str, result: &str) -> Result<()> {
+    pub async fn update_running_job_result(&self, job_id: &JobId, worker_id: &str, result: &str) -> Result<()> {
         let update = Sql::new(UPDATE_RUNNING_JOB_RESULT)
             .bind(job_id)
             .bind(worker_id)
@@ -221,11 +221,11 @@ impl TryFrom<JobRow> for Job {
     type Error = StoreError;
     fn try_from(r: JobRow) -> Result<Self, StoreError> {
         Ok(Job {
-            id: r.id,
+            id: r.id.into(),
             kind: r.kind,
             coalesce_key: r.coalesce_key,
-            user_id: r.user_id,
-            item_id: r.item_id,
+            user_id: r.user_id.map(Into::into),
+            item_id: r.item_id.map(Into::into),
             payload: r.payload,
             result: r.result,
             state: parse_enum(&r.state)?,

@@ -10,7 +10,7 @@ use super::transaction_row::{
     BOUND_PER_TRANSACTION, DATA_COLUMNS, SET_DATA_FROM_EXCLUDED, bind_new_transaction, bind_nulls,
 };
 use super::{Result, Store, StoreError, rows_per_statement};
-use crate::domain::{ApplyStats, Item, NewTransaction, SyncBatch, SyncPage};
+use crate::domain::{ApplyStats, Item, ItemRef, NewTransaction, SyncBatch, SyncPage, TransactionId};
 
 /// Compare-and-set of the sync cursor: the row changes only if nobody committed since `$3` was read.
 const CAS_ITEM_CURSOR: &str = "UPDATE items SET cursor = $2, last_sync_at = $4, last_successful_sync_at = $4, \
@@ -98,11 +98,11 @@ const DIRECT_COLUMN_COUNT: usize = 5 + BOUND_PER_TRANSACTION;
 /// One change of a sync page.
 enum PageOp<'a> {
     Upsert(&'a NewTransaction),
-    Remove(&'a str),
+    Remove(&'a TransactionId),
 }
 
 impl PageOp<'_> {
-    fn id(&self) -> &str {
+    fn id(&self) -> &TransactionId {
         match self {
             PageOp::Upsert(t) => &t.transaction_id,
             PageOp::Remove(id) => id,
@@ -116,11 +116,7 @@ fn last_change_per_id(pages: &[SyncPage]) -> Vec<PageOp<'_>> {
     let all: Vec<PageOp<'_>> = pages
         .iter()
         .flat_map(|page| {
-            page.added
-                .iter()
-                .chain(&page.modified)
-                .map(PageOp::Upsert)
-                .chain(page.removed.iter().map(|id| PageOp::Remove(id.as_str())))
+            page.added.iter().chain(&page.modified).map(PageOp::Upsert).chain(page.removed.iter().map(PageOp::Remove))
         })
         .collect();
     let mut last = std::collections::HashMap::with_capacity(all.len());
@@ -312,9 +308,9 @@ async fn write_direct(tx: &mut Tx, item: &Item, pages: &[SyncPage]) -> Result<Ap
         PageOp::Upsert(_) => None,
     });
     stats.removed = hide(tx, &item.id, &now, removed_ids, false).await?;
-    let named = upserts.iter().filter_map(|t| t.fields.pending_transaction_id.as_deref());
+    let named = upserts.iter().filter_map(|t| t.fields.pending_transaction_id.as_ref());
     stats.pending_replaced = hide(tx, &item.id, &now, named, false).await?;
-    let pending = upserts.iter().filter(|t| t.fields.pending).map(|t| t.transaction_id.as_str());
+    let pending = upserts.iter().filter(|t| t.fields.pending).map(|t| &t.transaction_id);
     stats.pending_replaced += hide(tx, &item.id, &now, pending, true).await?;
     Ok(stats)
 }
@@ -323,12 +319,12 @@ async fn write_direct(tx: &mut Tx, item: &Item, pages: &[SyncPage]) -> Result<Ap
 /// page, or on an earlier one: `named_by_posted`).
 async fn hide<'a>(
     tx: &mut Tx,
-    item_ref: &str,
+    item_ref: &ItemRef,
     now: &str,
-    ids: impl Iterator<Item = &'a str>,
+    ids: impl Iterator<Item = &'a TransactionId>,
     named_by_posted: bool,
 ) -> Result<u64> {
-    let ids: Vec<&str> = ids.collect();
+    let ids: Vec<&TransactionId> = ids.collect();
     let mut hidden = 0;
     for chunk in ids.chunks(rows_per_statement(1)) {
         let mut update = Sql::new("UPDATE transactions SET deleted_at = ");

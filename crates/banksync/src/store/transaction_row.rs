@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use super::codec;
 use super::exec::{Row, Value};
 use super::{Result, StoreError};
-use crate::domain::{NewTransaction, Transaction, TransactionFields, transaction_fields};
+use crate::domain::{AccountId, NewTransaction, Transaction, TransactionFields, TransactionId, transaction_fields};
 
 /// How a field type is stored: what it binds as, the NULL of its column type (PostgreSQL types NULL parameters
 /// too), and how it is read back. Money, dates and timestamps are fixed-width text (see `codec`).
@@ -117,6 +117,38 @@ impl Column for Option<NaiveDate> {
     }
 }
 
+/// Ids are stored as their text.
+macro_rules! id_columns {
+    ($($id:ty),*) => {$(
+        impl Column for $id {
+            type Stored = String;
+            fn value(&self) -> Value<'_> {
+                Value::from(self)
+            }
+            fn null() -> Value<'static> {
+                Value::Text(None)
+            }
+            fn decode(stored: String) -> Result<Self> {
+                Ok(stored.into())
+            }
+        }
+
+        impl Column for Option<$id> {
+            type Stored = Option<String>;
+            fn value(&self) -> Value<'_> {
+                Value::from(self)
+            }
+            fn null() -> Value<'static> {
+                Value::Text(None)
+            }
+            fn decode(stored: Option<String>) -> Result<Self> {
+                Ok(stored.map(Into::into))
+            }
+        }
+    )*};
+}
+id_columns!(AccountId, TransactionId);
+
 macro_rules! stored_fields {
     ($($(#[$attr:meta])* $name:ident: $ty:ty,)*) => {
         /// The columns of [`TransactionFields`], in declaration order.
@@ -212,8 +244,8 @@ impl TryFrom<TxnRow> for Transaction {
     type Error = StoreError;
     fn try_from(r: TxnRow) -> Result<Self> {
         Ok(Transaction {
-            transaction_id: r.transaction_id,
-            item_id: r.item_id,
+            transaction_id: r.transaction_id.into(),
+            item_id: r.item_id.into(),
             fields: r.fields.decode()?,
             display_name: r.display_name,
             raw: r.raw,

@@ -7,7 +7,7 @@ use super::codec::{self, TxnCursor};
 use super::exec::Sql;
 use super::transaction_row::{SELECT_COLUMNS, TxnRow};
 use super::{Result, Store, one_row};
-use crate::domain::{Page, Transaction, TransactionFilter, UserFieldsPatch};
+use crate::domain::{Page, Transaction, TransactionFilter, TransactionId, UserFieldsPatch, UserId};
 
 static GET_TRANSACTION: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -25,7 +25,7 @@ const PATCH_TRANSACTION: &str = "UPDATE transactions SET \
 
 impl Store {
     /// Newest first (`datetime`, then `transaction_id`), a page at a time; `Page::next_cursor` continues it.
-    pub async fn list_transactions(&self, user_id: &str, f: &TransactionFilter) -> Result<Page<Transaction>> {
+    pub async fn list_transactions(&self, user_id: &UserId, f: &TransactionFilter) -> Result<Page<Transaction>> {
         let limit = f.effective_limit();
         let mut select = Sql::new(format!(
             "SELECT {} FROM transactions t JOIN items i ON i.id = t.item_ref WHERE t.user_id = ",
@@ -81,7 +81,7 @@ impl Store {
         Ok(Page { items, next_cursor })
     }
 
-    pub async fn get_transaction(&self, user_id: &str, transaction_id: &str) -> Result<Transaction> {
+    pub async fn get_transaction(&self, user_id: &UserId, transaction_id: &TransactionId) -> Result<Transaction> {
         let select = Sql::new(GET_TRANSACTION.as_str()).bind(transaction_id).bind(user_id);
         self.reader.fetch_one::<TxnRow>(&select).await?.try_into()
     }
@@ -89,8 +89,8 @@ impl Store {
     /// The user's note and category; kept across Plaid's updates (see `sync_write`).
     pub async fn update_transaction_user_fields(
         &self,
-        user_id: &str,
-        transaction_id: &str,
+        user_id: &UserId,
+        transaction_id: &TransactionId,
         patch: &UserFieldsPatch,
     ) -> Result<Transaction> {
         let update = Sql::new(PATCH_TRANSACTION)

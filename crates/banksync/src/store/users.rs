@@ -3,7 +3,7 @@
 use super::codec::{self, parse_ts, parse_ts_opt};
 use super::exec::Sql;
 use super::{Result, Store, StoreError, one_row};
-use crate::domain::{ApiToken, NewSession, Session, User};
+use crate::domain::{ApiToken, NewSession, Session, User, UserId};
 
 const INSERT_USER: &str = "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)";
 const USER_BY_NAME: &str = "SELECT id, username, password_hash, created_at FROM users WHERE username = $1";
@@ -28,7 +28,7 @@ impl Store {
     /// `Conflict` when the username is taken.
     pub async fn create_user(&self, username: &str, password_hash: &str) -> Result<User> {
         let user = User {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: UserId::new(uuid::Uuid::new_v4().to_string()),
             username: username.to_owned(),
             password_hash: password_hash.to_owned(),
             created_at: codec::now(),
@@ -50,7 +50,7 @@ impl Store {
         row.map(TryInto::try_into).transpose()
     }
 
-    pub async fn get_user(&self, user_id: &str) -> Result<User> {
+    pub async fn get_user(&self, user_id: &UserId) -> Result<User> {
         self.reader.fetch_one::<UserRow>(&Sql::new(USER_BY_ID).bind(user_id)).await?.try_into()
     }
 
@@ -88,10 +88,10 @@ impl Store {
         self.writer.execute(&Sql::new(DELETE_EXPIRED_SESSIONS).bind(codec::ts(chrono::Utc::now()))).await
     }
 
-    pub async fn create_api_token(&self, user_id: &str, name: &str, token_hash: &str) -> Result<ApiToken> {
+    pub async fn create_api_token(&self, user_id: &UserId, name: &str, token_hash: &str) -> Result<ApiToken> {
         let token = ApiToken {
             id: uuid::Uuid::new_v4().to_string(),
-            user_id: user_id.to_owned(),
+            user_id: user_id.clone(),
             name: name.to_owned(),
             token_hash: token_hash.to_owned(),
             created_at: codec::now(),
@@ -120,15 +120,15 @@ impl Store {
         if last_used_at.is_none_or(|t| t < stale) {
             self.writer.execute(&Sql::new(TOUCH_API_TOKEN).bind(token_hash).bind(codec::ts(now))).await?;
         }
-        Ok(Some(self.get_user(&user_id).await?))
+        Ok(Some(self.get_user(&UserId::from(user_id)).await?))
     }
 
-    pub async fn list_api_tokens(&self, user_id: &str) -> Result<Vec<ApiToken>> {
+    pub async fn list_api_tokens(&self, user_id: &UserId) -> Result<Vec<ApiToken>> {
         let rows: Vec<ApiTokenRow> = self.reader.fetch_all(&Sql::new(LIST_API_TOKENS).bind(user_id)).await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    pub async fn delete_api_token(&self, user_id: &str, token_id: &str) -> Result<()> {
+    pub async fn delete_api_token(&self, user_id: &UserId, token_id: &str) -> Result<()> {
         one_row(self.writer.execute(&Sql::new(DELETE_API_TOKEN).bind(token_id).bind(user_id)).await?)
     }
 }
@@ -145,7 +145,7 @@ impl TryFrom<UserRow> for User {
     type Error = StoreError;
     fn try_from(r: UserRow) -> Result<Self, StoreError> {
         Ok(User {
-            id: r.id,
+            id: r.id.into(),
             username: r.username,
             password_hash: r.password_hash,
             created_at: parse_ts(&r.created_at)?,
@@ -167,7 +167,7 @@ impl TryFrom<SessionRow> for Session {
     fn try_from(r: SessionRow) -> Result<Self, StoreError> {
         Ok(Session {
             id_hash: r.id_hash,
-            user_id: r.user_id,
+            user_id: r.user_id.into(),
             csrf_token: r.csrf_token,
             created_at: parse_ts(&r.created_at)?,
             expires_at: parse_ts(&r.expires_at)?,
@@ -190,7 +190,7 @@ impl TryFrom<ApiTokenRow> for ApiToken {
     fn try_from(r: ApiTokenRow) -> Result<Self, StoreError> {
         Ok(ApiToken {
             id: r.id,
-            user_id: r.user_id,
+            user_id: r.user_id.into(),
             name: r.name,
             token_hash: r.token_hash,
             created_at: parse_ts(&r.created_at)?,

@@ -32,7 +32,7 @@ use tokio::sync::{oneshot, watch};
 
 pub use error::SyncError;
 
-use crate::domain::Item;
+use crate::domain::{Item, ItemRef, PlaidItemId};
 use crate::store::Store;
 use crate::vault::Vault;
 
@@ -84,7 +84,8 @@ impl SyncTrigger {
 pub struct SyncSummary {
     pub run_id: String,
     /// Plaid's item_id.
-    pub item_id: String,
+    #[schema(value_type = String)]
+    pub item_id: PlaidItemId,
     /// Counts as Plaid reported them, summed over the committed pages.
     pub added: u64,
     pub modified: u64,
@@ -110,7 +111,7 @@ struct Inner {
     vault: Arc<Vault>,
     options: SyncOptions,
     /// Item ref → the running sync's outcome channel (None until it finishes).
-    in_flight: Mutex<HashMap<String, watch::Receiver<Option<Outcome>>>>,
+    in_flight: Mutex<HashMap<ItemRef, watch::Receiver<Option<Outcome>>>>,
     /// Live events for the browser (set once at startup).
     events: std::sync::OnceLock<crate::events::EventHub>,
 }
@@ -140,7 +141,7 @@ impl SyncEngine {
     }
 
     /// True while a sync of this Item (our `Item::id`) runs.
-    pub fn is_syncing(&self, item_ref: &str) -> bool {
+    pub fn is_syncing(&self, item_ref: &ItemRef) -> bool {
         self.inner.in_flight.lock().contains_key(item_ref)
     }
 
@@ -193,7 +194,7 @@ impl SyncEngine {
             // Removes the map entry even if the run panics, so the Item can sync again.
             struct Release {
                 inner: Arc<Inner>,
-                item_ref: String,
+                item_ref: ItemRef,
             }
             impl Drop for Release {
                 fn drop(&mut self) {

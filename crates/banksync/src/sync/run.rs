@@ -6,7 +6,7 @@ use chrono::Utc;
 use plaid::{AccessToken, TransactionsSyncRequest, TransactionsSyncResponse, codes};
 
 use super::{Inner, SyncError, SyncSummary, SyncTrigger};
-use crate::domain::{BalanceSource, Item, ItemHealth, ItemStatus, SyncPage, SyncRunOutcome};
+use crate::domain::{BalanceSource, Item, ItemHealth, ItemStatus, PlaidItemId, SyncPage, SyncRunOutcome};
 use crate::health::health_from_error;
 use crate::normalize;
 
@@ -103,7 +103,7 @@ pub(super) async fn run(inner: &Inner, item: &Item, trigger: SyncTrigger) -> Res
 /// Runs attempts until one commits, is not ready, or fails. Returns the committed tally and whether the Item was
 /// not ready.
 async fn attempt_all(inner: &Inner, item: &Item, run_id: &str, restarts: &mut u32) -> Result<(Tally, bool), SyncError> {
-    let token = AccessToken::from(inner.vault.decrypt(&item.access_token, &item.item_id)?);
+    let token = AccessToken::from(inner.vault.decrypt(&item.access_token, item.item_id.as_str())?);
     let start_cursor = item.cursor.clone().unwrap_or_default();
     // Rate-limit pauses of the whole run, across restarts.
     let mut rate_limit_waited = Duration::ZERO;
@@ -204,7 +204,7 @@ struct Fetched {
 type Normalizing = tokio::task::JoinHandle<Fetched>;
 
 impl Fetched {
-    fn normalized(item_id: &str, response: TransactionsSyncResponse) -> Self {
+    fn normalized(item_id: &PlaidItemId, response: TransactionsSyncResponse) -> Self {
         let TransactionsSyncResponse { added, modified, removed, accounts, next_cursor, has_more, .. } = response;
         Fetched {
             added: added.len() as u64,
@@ -213,7 +213,7 @@ impl Fetched {
             page: SyncPage {
                 added: normalize_all(item_id, &added),
                 modified: normalize_all(item_id, &modified),
-                removed: removed.into_iter().map(|r| r.transaction_id).collect(),
+                removed: removed.into_iter().map(|r| r.transaction_id.into()).collect(),
             },
             accounts,
             next_cursor,
@@ -323,7 +323,7 @@ impl<T> Drop for AbortOnDrop<T> {
 struct Fetcher {
     plaid: plaid::PlaidClient,
     options: super::SyncOptions,
-    item_id: String,
+    item_id: PlaidItemId,
     token: AccessToken,
     /// Rate-limit pauses of the run so far.
     waited: Duration,
@@ -397,13 +397,13 @@ impl Fetcher {
 
 /// A transaction Plaid sent without the ids everything hangs on cannot be stored; skipping it (loudly) keeps one
 /// bad record from blocking the Item's sync forever. Its raw form is in the log's context only by id.
-fn normalize_all(item_id: &str, transactions: &[plaid::Transaction]) -> Vec<crate::domain::NewTransaction> {
+fn normalize_all(item_id: &PlaidItemId, transactions: &[plaid::Transaction]) -> Vec<crate::domain::NewTransaction> {
     transactions
         .iter()
         .filter_map(|t| match normalize::transaction(t) {
             Ok(n) => Some(n),
             Err(e) => {
-                tracing::error!(item_id, transaction_id = %t.transaction_id, error = %e, "skipping a transaction");
+                tracing::error!(%item_id, transaction_id = %t.transaction_id, error = %e, "skipping a transaction");
                 None
             }
         })

@@ -33,7 +33,7 @@ use plaid::{Webhook, WebhookEvent};
 
 pub use keys::WebhookKeys;
 
-use crate::domain::{Item, ItemHealth, ItemStatus, NewWebhookEvent};
+use crate::domain::{Item, ItemHealth, ItemStatus, NewWebhookEvent, PlaidItemId};
 use crate::events::{Event, EventHub};
 use crate::health::{health_from_error, health_from_item_webhook};
 use crate::jobs::JobQueue;
@@ -124,7 +124,7 @@ impl WebhookReceiver {
             .store
             .record_webhook_event(&NewWebhookEvent {
                 dedupe_key: format!("{}:{}", claims.request_body_sha256, claims.issued_at.timestamp()),
-                item_id: webhook.item_id.clone(),
+                item_id: webhook.item_id.as_deref().map(PlaidItemId::from),
                 webhook_type: webhook.webhook_type.as_str().to_owned(),
                 webhook_code: webhook.webhook_code.as_str().to_owned(),
                 body: String::from_utf8_lossy(body).into_owned(),
@@ -150,12 +150,12 @@ impl WebhookReceiver {
         if matches!(webhook.event, WebhookEvent::LegacyTransactions { .. } | WebhookEvent::Unknown) {
             return Ok(Handled::Ignored);
         }
-        let Some(item_id) = webhook.item_id.as_deref() else {
+        let Some(item_id) = webhook.item_id.as_deref().map(PlaidItemId::from) else {
             tracing::warn!(webhook_code = %webhook.webhook_code, "webhook without item_id ignored");
             return Ok(Handled::Ignored);
         };
-        let Some(item) = self.store.get_item_by_plaid_id(item_id).await? else {
-            tracing::warn!(item_id, webhook_code = %webhook.webhook_code, "webhook for an unknown Item");
+        let Some(item) = self.store.get_item_by_plaid_id(&item_id).await? else {
+            tracing::warn!(%item_id, webhook_code = %webhook.webhook_code, "webhook for an unknown Item");
             return Ok(Handled::UnknownItem);
         };
         match &webhook.event {
@@ -186,9 +186,9 @@ impl WebhookReceiver {
             }
             WebhookEvent::WebhookUpdateAcknowledged { new_webhook_url, error } => {
                 match error {
-                    Some(e) => tracing::warn!(item_id, error_code = %e.error_code, "webhook URL update failed"),
+                    Some(e) => tracing::warn!(%item_id, error_code = %e.error_code, "webhook URL update failed"),
                     None => tracing::info!(
-                        item_id,
+                        %item_id,
                         url = new_webhook_url.as_deref().unwrap_or("-"),
                         "Plaid acknowledged the new webhook URL"
                     ),

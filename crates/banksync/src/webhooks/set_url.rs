@@ -7,13 +7,14 @@ use std::sync::Arc;
 use plaid::AccessToken;
 use serde::Serialize;
 
+use crate::domain::PlaidItemId;
 use crate::store::Store;
 use crate::vault::Vault;
 
 /// What happened to one Item.
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemReport {
-    pub item_id: String,
+    pub item_id: PlaidItemId,
     pub institution: Option<String>,
     /// `None` on success; a message safe to print otherwise.
     pub error: Option<String>,
@@ -29,7 +30,7 @@ pub async fn set_webhook_url(
     let items = store.list_all_items().await?;
     let mut reports = Vec::with_capacity(items.len());
     for item in items {
-        let error = match vault.decrypt(&item.access_token, &item.item_id) {
+        let error = match vault.decrypt(&item.access_token, item.item_id.as_str()) {
             Err(e) => Some(format!("cannot decrypt the access token: {e}")),
             Ok(token) => {
                 let token = AccessToken::from(token);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use banksync::domain::{JobState, NewItem};
+use banksync::domain::{JobState, NewItem, PlaidItemId};
 use banksync::jobs::{JobQueue, WorkerOptions, WorkerPool};
 use banksync::store::Store;
 use banksync::sync::{SyncEngine, SyncOptions, SyncTrigger};
@@ -33,7 +33,7 @@ async fn process(db: &std::path::Path, sim_url: &str, key: [u8; 32]) -> Process 
 
 /// An Item of a new user with a real access token at the simulator, stored (sealed under `key`) the way the link
 /// flow stores it; returns its item_id.
-async fn item_at_the_bank(p: &Process, sim_url: &str, key: [u8; 32], username: &str) -> String {
+async fn item_at_the_bank(p: &Process, sim_url: &str, key: [u8; 32], username: &str) -> PlaidItemId {
     let plaid = plaid_client(sim_url);
     let public = plaid
         .sandbox_public_token_create(&SandboxPublicTokenCreateRequest::new("ins_109508", [Product::Transactions]))
@@ -46,7 +46,7 @@ async fn item_at_the_bank(p: &Process, sim_url: &str, key: [u8; 32], username: &
         .unwrap();
     p.store
         .insert_item(&NewItem {
-            item_id: exchanged.item_id.clone(),
+            item_id: exchanged.item_id.clone().into(),
             user_id: user.id.clone(),
             institution_id: Some("ins_109508".into()),
             institution_name: None,
@@ -54,7 +54,7 @@ async fn item_at_the_bank(p: &Process, sim_url: &str, key: [u8; 32], username: &
         })
         .await
         .unwrap();
-    exchanged.item_id
+    exchanged.item_id.into()
 }
 
 fn short_lease() -> WorkerOptions {

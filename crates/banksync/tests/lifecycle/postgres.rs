@@ -99,7 +99,7 @@ async fn converge(app: &TestApp, items: &[String], what: &str) {
 
 /// No two sync runs of one Item overlapped in time (whichever process ran them), and none is left running.
 async fn assert_runs_never_overlap(app: &TestApp, item_id: &str) {
-    let item = app.store.get_item_by_plaid_id(item_id).await.unwrap().unwrap();
+    let item = app.store.get_item_by_plaid_id(&item_id.into()).await.unwrap().unwrap();
     let mut runs = app.store.list_sync_runs(&item.id, 1000).await.unwrap();
     runs.sort_by_key(|r| r.started_at);
     for pair in runs.windows(2) {
@@ -297,7 +297,7 @@ async fn two_instances_on_one_schema_share_the_work_and_one_reclaims_the_others_
         // to its holder, unchanged: the holder is the dead instance B, and nobody runs the job before the lease
         // runs out.
         tokio::time::sleep(Duration::from_secs(7)).await;
-        let job = app.store.get_job(&job_id).await.unwrap();
+        let job = app.store.get_job(&job_id.as_str().into()).await.unwrap();
         assert_eq!(
             (job.state, job.lease_owner.as_deref(), job.attempts),
             (banksync::domain::JobState::Running, Some(owner.as_str()), 1),
@@ -306,13 +306,13 @@ async fn two_instances_on_one_schema_share_the_work_and_one_reclaims_the_others_
         // Default lease: 60 s, polled every 5 s by the survivor.
         let mut done = false;
         while killed_at.elapsed() < Duration::from_secs(120) {
-            if app.store.get_job(&job_id).await.unwrap().state == banksync::domain::JobState::Done {
+            if app.store.get_job(&job_id.as_str().into()).await.unwrap().state == banksync::domain::JobState::Done {
                 done = true;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        let job = app.store.get_job(&job_id).await.unwrap();
+        let job = app.store.get_job(&job_id.as_str().into()).await.unwrap();
         assert!(done, "instance A never completed the crashed instance's job: {job:?}");
         assert_eq!(job.attempts, 2, "one attempt by B (crashed), one by A: {job:?}");
         eprintln!("reclaimed and completed {:?} after the crash", killed_at.elapsed());

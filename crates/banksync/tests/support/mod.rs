@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use banksync::balances::{BalanceOptions, BalanceRefresher};
-use banksync::domain::{AccountFilter, Item, NewItem, TransactionFilter, User};
+use banksync::domain::{AccountFilter, Item, NewItem, PlaidItemId, TransactionFilter, TransactionId, User};
 use banksync::link::LinkService;
 use banksync::store::{self, Store};
 use banksync::sync::{SyncEngine, SyncOptions};
@@ -130,7 +130,7 @@ impl Env {
         let item = self
             .store
             .insert_item(&NewItem {
-                item_id: exchanged.item_id.clone(),
+                item_id: exchanged.item_id.clone().into(),
                 user_id: self.user.id.clone(),
                 institution_id: Some(institution.to_owned()),
                 institution_name: None,
@@ -149,12 +149,12 @@ impl Env {
         item
     }
 
-    pub async fn item(&self, item_id: &str) -> Item {
+    pub async fn item(&self, item_id: &PlaidItemId) -> Item {
         self.store.get_item(&self.user.id, item_id).await.unwrap()
     }
 
     pub fn access_token(&self, item: &Item) -> AccessToken {
-        AccessToken::from(self.vault.decrypt(&item.access_token, &item.item_id).unwrap())
+        AccessToken::from(self.vault.decrypt(&item.access_token, item.item_id.as_str()).unwrap())
     }
 
     pub async fn sim_post(&self, path: &str, body: Value) -> Value {
@@ -169,12 +169,12 @@ impl Env {
         self.sim_post("/sim/faults", spec).await;
     }
 
-    pub async fn advance(&self, item_id: &str, days: u32) -> Value {
+    pub async fn advance(&self, item_id: &PlaidItemId, days: u32) -> Value {
         self.sim_post(&format!("/sim/items/{item_id}/advance"), json!({"days": days})).await
     }
 
     /// The simulator's ground truth, by transaction_id.
-    pub async fn ground_truth(&self, item_id: &str) -> BTreeMap<String, Value> {
+    pub async fn ground_truth(&self, item_id: &PlaidItemId) -> BTreeMap<String, Value> {
         let v = self.sim_get(&format!("/sim/items/{item_id}/transactions")).await;
         v["transactions"]
             .as_array()
@@ -185,15 +185,14 @@ impl Env {
     }
 
     /// Every visible stored transaction of the Item, through keyset pagination.
-    pub async fn stored(&self, item_id: &str) -> BTreeMap<String, banksync::domain::Transaction> {
+    pub async fn stored(&self, item_id: &PlaidItemId) -> BTreeMap<String, banksync::domain::Transaction> {
         let mut all = BTreeMap::new();
         let mut after = None;
         loop {
-            let filter =
-                TransactionFilter { item_id: Some(item_id.to_owned()), limit: 500, after, ..Default::default() };
+            let filter = TransactionFilter { item_id: Some(item_id.clone()), limit: 500, after, ..Default::default() };
             let page = self.store.list_transactions(&self.user.id, &filter).await.unwrap();
             for t in page.items {
-                let id = t.transaction_id.clone();
+                let id = t.transaction_id.to_string();
                 assert!(all.insert(id.clone(), t).is_none(), "transaction {id} listed twice");
             }
             match page.next_cursor {
@@ -204,7 +203,7 @@ impl Env {
     }
 
     /// The store shows exactly the simulator's transactions: same ids, amounts, pending flags and names.
-    pub async fn assert_converged(&self, item_id: &str) -> usize {
+    pub async fn assert_converged(&self, item_id: &PlaidItemId) -> usize {
         let truth = self.ground_truth(item_id).await;
         let stored = self.stored(item_id).await;
         let truth_ids: Vec<_> = truth.keys().collect();
@@ -227,7 +226,7 @@ impl Env {
             assert_eq!(s.fields.merchant_name.as_deref(), t["merchant_name"].as_str(), "{id} merchant_name");
             assert_eq!(s.fields.account_id, t["account_id"].as_str().unwrap(), "{id} account");
             assert_eq!(
-                s.fields.pending_transaction_id.as_deref(),
+                s.fields.pending_transaction_id.as_ref().map(TransactionId::as_str),
                 t["pending_transaction_id"].as_str(),
                 "{id} pending id"
             );
@@ -235,8 +234,8 @@ impl Env {
         truth.len()
     }
 
-    pub async fn accounts(&self, item_id: &str) -> Vec<banksync::domain::Account> {
-        let filter = AccountFilter { item_id: Some(item_id.to_owned()), include_removed: false };
+    pub async fn accounts(&self, item_id: &PlaidItemId) -> Vec<banksync::domain::Account> {
+        let filter = AccountFilter { item_id: Some(item_id.clone()), include_removed: false };
         self.store.list_accounts(&self.user.id, &filter).await.unwrap()
     }
 
