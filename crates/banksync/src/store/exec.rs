@@ -287,7 +287,9 @@ impl On<'_> {
     /// Rows changed.
     async fn execute(self, sql: &Sql<'_>) -> Result<u64> {
         Ok(match self {
-            On::SqlitePool(p) => sqlx::query_with(sql.sqlite_text(), sql.sqlite_args()?).execute(p).await?.rows_affected(),
+            On::SqlitePool(p) => {
+                sqlx::query_with(sql.sqlite_text(), sql.sqlite_args()?).execute(p).await?.rows_affected()
+            }
             On::PgPool(p) => sqlx::query_with(sql.text(), sql.pg_args()?).execute(p).await?.rows_affected(),
             On::Sqlite(c) => sqlx::query_with(sql.sqlite_text(), sql.sqlite_args()?).execute(c).await?.rows_affected(),
             On::Postgres(c) => sqlx::query_with(sql.text(), sql.pg_args()?).execute(c).await?.rows_affected(),
