@@ -11,9 +11,9 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use sqlx::FromRow;
 use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection, SqlitePool, SqliteRow};
-use sqlx::{Arguments as _, FromRow};
 
 use super::{Result, StoreError};
 use crate::domain::{AccountId, ItemRef, JobId, PlaidItemId, TransactionId, UserId};
@@ -200,34 +200,36 @@ impl<'a> Sql<'a> {
     }
 
     fn sqlite_args(&self) -> Result<SqliteArguments<'_>> {
-        let mut args = SqliteArguments::default();
-        args.reserve(self.values.len(), 0);
-        for v in &self.values {
-            let added = match v {
-                Value::Text(t) => args.add(t.as_deref()),
-                Value::Bool(b) => args.add(*b),
-                Value::Int(i) => args.add(*i),
-                Value::Bytes(b) => args.add(b.as_deref()),
-            };
-            added.map_err(bind_error)?;
-        }
-        Ok(args)
+        arguments(&self.values)
     }
 
     fn pg_args(&self) -> Result<PgArguments> {
-        let mut args = PgArguments::default();
-        args.reserve(self.values.len(), 0);
-        for v in &self.values {
-            let added = match v {
-                Value::Text(t) => args.add(t.as_deref()),
-                Value::Bool(b) => args.add(*b),
-                Value::Int(i) => args.add(*i),
-                Value::Bytes(b) => args.add(b.as_deref()),
-            };
-            added.map_err(bind_error)?;
-        }
-        Ok(args)
+        arguments(&self.values)
     }
+}
+
+/// `values` as one backend's arguments (the same four kinds of value for both).
+fn arguments<'q, DB, A>(values: &'q [Value<'_>]) -> Result<A>
+where
+    DB: sqlx::Database,
+    A: sqlx::Arguments<'q, Database = DB> + Default,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<bool>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q [u8]>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut args = A::default();
+    args.reserve(values.len(), 0);
+    for v in values {
+        let added = match v {
+            Value::Text(t) => args.add(t.as_deref()),
+            Value::Bool(b) => args.add(*b),
+            Value::Int(i) => args.add(*i),
+            Value::Bytes(b) => args.add(b.as_deref()),
+        };
+        added.map_err(bind_error)?;
+    }
+    Ok(args)
 }
 
 /// The numbers of the `$n` placeholders of `text`, in order.
