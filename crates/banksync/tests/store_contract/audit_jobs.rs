@@ -1,0 +1,302 @@
+//! Audit trails and the durable job queue.
+
+use super::*;
+
+pub(crate) async fn sync_runs_plaid_calls_and_webhooks(s: S) {
+    let alice = user(&s, "alice").await;
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    let run = s.start_sync_run(&a.id, "webhook").await.unwrap();
+    assert_eq!((run.status, run.triggered_by.as_str()), (SyncRunStatus::Running, "webhook"));
+    let outcome = SyncRunOutcome {
+        succeeded: true,
+        added: 5,
+        modified: 2,
+        removed: 1,
+        pages: 2,
+        restarts: 1,
+        ..Default::default()
+    };
+    let done = s.finish_sync_run(&run.id, &outcome).await.unwrap();
+    assert_eq!(
+        (done.status, done.added, done.modified, done.removed, done.pages, done.restarts),
+        (SyncRunStatus::Succeeded, 5, 2, 1, 2, 1)
+    );
+    assert!(done.finished_at.is_some());
+    let failed = s.start_sync_run(&a.id, "schedule").await.unwrap();
+    let outcome = SyncRunOutcome {
+        succeeded: false,
+        error_code: Some("ITEM_LOGIN_REQUIRED".into()),
+        error_message: Some("login".into()),
+        ..Default::default()
+    };
+    s.finish_sync_run(&failed.id, &outcome).await.unwrap();
+    let runs = s.list_sync_runs(&a.id, 10).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(
+        runs.iter()
+            .any(|r| r.status == SyncRunStatus::Failed && r.error_code.as_deref() == Some("ITEM_LOGIN_REQUIRED"))
+    );
+    assert!(fresh(&s, &a).await.last_sync_at.is_some());
+    assert!(is_not_found(s.finish_sync_run("missing", &SyncRunOutcome::default()).await));
+
+    for (i, outcome) in ["ok", "plaid_error"].iter().enumerate() {
+        s.record_plaid_call(&PlaidCall {
+            endpoint: "/transactions/sync".into(),
+            item_id: Some("item-a".into()),
+            request_id: Some(format!("req-{i}")),
+            http_status: Some(if i == 0 { 200 } else { 400 }),
+            outcome: (*outcome).into(),
+            error_type: (i == 1).then(|| "ITEM_ERROR".into()),
+            error_code: (i == 1).then(|| "ITEM_LOGIN_REQUIRED".into()),
+            latency_ms: 12 + i as i64,
+            at: at(&format!("2026-01-01T00:00:0{i}Z")),
+        })
+        .await
+        .unwrap();
+    }
+    let calls = s.list_plaid_calls(Some(&"item-a".into()), 10).await.unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!((calls[0].request_id.as_deref(), calls[0].http_status), (Some("req-1"), Some(400)), "newest first");
+    assert!(s.list_plaid_calls(Some(&"item-b".into()), 10).await.unwrap().is_empty());
+
+    let event = NewWebhookEvent {
+        dedupe_key: "sha256-of-body".into(),
+        item_id: Some("item-a".into()),
+        webhook_type: "TRANSACTIONS".into(),
+        webhook_code: "SYNC_UPDATES_AVAILABLE".into(),
+        body: "{}".into(),
+    };
+    let first = s.record_webhook_event(&event).await.unwrap();
+    assert!(first.is_new);
+    let again = s.record_webhook_event(&event).await.unwrap();
+    assert_eq!(again, WebhookRecord { id: first.id.clone(), is_new: false });
+    s.mark_webhook_processed(&first.id).await.unwrap();
+    assert!(is_not_found(s.mark_webhook_processed("missing").await));
+}
+
+pub(crate) async fn jobs_coalesce_while_queued(s: S) {
+    let first = s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap();
+    assert!(!first.coalesced);
+    for _ in 0..3 {
+        let again = s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap();
+        assert_eq!(again, Enqueued { job_id: first.job_id.clone(), coalesced: true });
+    }
+    let other_item = s.enqueue_job(&NewJob::for_item("sync", &"item-b".into())).await.unwrap();
+    let other_kind = s.enqueue_job(&NewJob::for_item("balances", &"item-a".into())).await.unwrap();
+    assert!(!other_item.coalesced && !other_kind.coalesced);
+    assert_ne!(other_item.job_id, first.job_id);
+    assert_ne!(other_kind.job_id, first.job_id);
+    // No coalesce key: never coalesces.
+    let free = NewJob { coalesce_key: None, ..NewJob::for_item("refresh", &"item-a".into()) };
+    let f1 = s.enqueue_job(&free).await.unwrap();
+    let f2 = s.enqueue_job(&free).await.unwrap();
+    assert_ne!(f1.job_id, f2.job_id);
+
+    // A later request that is more urgent moves the queued job earlier; a less urgent one does not delay it.
+    let later =
+        NewJob { run_after: Utc::now() + chrono::Duration::hours(2), ..NewJob::for_item("sync", &"item-c".into()) };
+    let c = s.enqueue_job(&later).await.unwrap();
+    let even_later = NewJob { run_after: Utc::now() + chrono::Duration::hours(5), ..later.clone() };
+    s.enqueue_job(&even_later).await.unwrap();
+    let job = s.get_job(&c.job_id).await.unwrap();
+    assert!(
+        job.run_after > Utc::now() + chrono::Duration::minutes(100)
+            && job.run_after < Utc::now() + chrono::Duration::hours(3)
+    );
+    s.enqueue_job(&NewJob::for_item("sync", &"item-c".into())).await.unwrap();
+    assert!(s.get_job(&c.job_id).await.unwrap().run_after <= Utc::now());
+
+    // Once the job runs, a new request queues a new job (changes during a sync need another sync).
+    let mut claimed = HashSet::new();
+    while let Some(job) = s.claim_job("w1", Duration::from_secs(60)).await.unwrap() {
+        claimed.insert(job.id);
+    }
+    assert!(claimed.contains(&first.job_id));
+    let next = s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap();
+    assert!(!next.coalesced);
+    assert_ne!(next.job_id, first.job_id);
+
+    // ...but it waits while the first one runs under a live lease, in any process: one Item never syncs twice at
+    // once. It becomes claimable when the running job ends.
+    assert!(
+        s.claim_job("w2", Duration::from_secs(60)).await.unwrap().is_none(),
+        "a job must not be claimed while another job for the same Item runs"
+    );
+    s.complete_job(&first.job_id, "w1", None).await.unwrap();
+    let claimed_next =
+        s.claim_job("w2", Duration::from_secs(60)).await.unwrap().expect("claimable after the first ended");
+    assert_eq!(claimed_next.id, next.job_id);
+}
+
+pub(crate) async fn job_lease_complete_and_fail(s: S) {
+    let mut new = NewJob::for_item("sync", &"item-a".into());
+    new.payload = r#"{"trigger":"webhook"}"#.into();
+    new.max_attempts = 2;
+    let id = s.enqueue_job(&new).await.unwrap().job_id;
+    let job = s.claim_job("w1", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!((job.id.as_str(), job.state, job.attempts), (id.as_str(), JobState::Running, 1));
+    assert_eq!(job.lease_owner.as_deref(), Some("w1"));
+    assert_eq!(job.payload, r#"{"trigger":"webhook"}"#);
+    assert!(job.lease_expires_at.unwrap() > Utc::now() + chrono::Duration::seconds(50));
+    assert!(s.claim_job("w2", Duration::from_secs(60)).await.unwrap().is_none(), "leased job is not claimable");
+
+    s.heartbeat_job(&id, "w1", Duration::from_secs(120)).await.unwrap();
+    assert!(s.get_job(&id).await.unwrap().lease_expires_at.unwrap() > Utc::now() + chrono::Duration::seconds(100));
+    assert!(is_not_found(s.heartbeat_job(&id, "w2", Duration::from_secs(1)).await), "only the holder extends");
+    assert!(is_not_found(s.complete_job(&id, "w2", None).await), "only the holder completes");
+
+    // Failure with attempts left: queued again after the backoff.
+    assert_eq!(s.fail_job(&id, "w1", "bank timeout", None).await.unwrap(), JobState::Queued);
+    let job = s.get_job(&id).await.unwrap();
+    assert_eq!((job.last_error.as_deref(), job.lease_owner.as_deref()), (Some("bank timeout"), None));
+    assert!(job.run_after > Utc::now(), "backoff");
+    assert!(s.claim_job("w1", Duration::from_secs(60)).await.unwrap().is_none(), "not due yet");
+    assert!(is_not_found(s.fail_job(&id, "w1", "again", None).await), "no longer held");
+
+    // Make it due (a more urgent request coalesces into it), run it again and exhaust the attempts.
+    s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap();
+    let job = s.claim_job("w1", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!((job.id.as_str(), job.attempts), (id.as_str(), 2));
+    assert_eq!(s.fail_job(&id, "w1", "still broken", Some(Duration::ZERO)).await.unwrap(), JobState::Failed);
+    assert!(s.claim_job("w1", Duration::from_secs(60)).await.unwrap().is_none());
+
+    // Completion records the result.
+    let id = s.enqueue_job(&NewJob::for_item("balances", &"item-a".into())).await.unwrap().job_id;
+    let job = s.claim_job("w3", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!(job.id, id);
+    s.complete_job(&id, "w3", Some(r#"{"ok":true}"#)).await.unwrap();
+    let job = s.get_job(&id).await.unwrap();
+    assert_eq!((job.state, job.result.as_deref(), job.lease_owner), (JobState::Done, Some(r#"{"ok":true}"#), None));
+    assert!(is_not_found(s.complete_job(&id, "w3", None).await), "completing twice");
+
+    // A retry while another request for the same work is already queued yields to that job.
+    let id = s.enqueue_job(&NewJob::for_item("sync", &"item-z".into())).await.unwrap().job_id;
+    s.claim_job("w4", Duration::from_secs(60)).await.unwrap().unwrap();
+    let queued = s.enqueue_job(&NewJob::for_item("sync", &"item-z".into())).await.unwrap();
+    assert!(!queued.coalesced);
+    assert_eq!(s.fail_job(&id, "w4", "boom", None).await.unwrap(), JobState::Failed);
+    assert_eq!(s.get_job(&queued.job_id).await.unwrap().state, JobState::Queued);
+    assert!(is_not_found(s.get_job(&"missing".into()).await));
+}
+
+pub(crate) async fn expired_lease_is_reclaimed(s: S) {
+    let id = s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap().job_id;
+    let job = s.claim_job("crashed-worker", Duration::from_millis(50)).await.unwrap().unwrap();
+    assert_eq!(job.id, id);
+    assert!(s.claim_job("w2", Duration::from_secs(60)).await.unwrap().is_none());
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let again = s.claim_job("w2", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!((again.id.as_str(), again.attempts, again.lease_owner.as_deref()), (id.as_str(), 2, Some("w2")));
+    assert!(is_not_found(s.complete_job(&id, "crashed-worker", None).await), "the old holder lost the lease");
+    s.complete_job(&id, "w2", None).await.unwrap();
+
+    // With no attempts left, an expired lease is failed by the reclaimer instead.
+    let one_shot = NewJob { max_attempts: 1, ..NewJob::for_item("sync", &"item-b".into()) };
+    let id = s.enqueue_job(&one_shot).await.unwrap().job_id;
+    s.claim_job("crashed-worker", Duration::from_millis(30)).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert!(s.claim_job("w2", Duration::from_secs(60)).await.unwrap().is_none());
+    assert_eq!(s.reclaim_expired_jobs().await.unwrap(), 1);
+    let job = s.get_job(&id).await.unwrap();
+    assert_eq!((job.state, job.last_error.as_deref()), (JobState::Failed, Some("lease expired")));
+    assert_eq!(s.reclaim_expired_jobs().await.unwrap(), 0);
+}
+
+pub(crate) async fn concurrent_claimers_never_share_a_job(s: S) {
+    let mut expected = HashSet::new();
+    for i in 0..60 {
+        expected.insert(s.enqueue_job(&NewJob::for_item("sync", &format!("item-{i}").into())).await.unwrap().job_id);
+    }
+    let mut workers = Vec::new();
+    for w in 0..6 {
+        let s = s.clone();
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(job) = s.claim_job(&format!("w{w}"), Duration::from_secs(60)).await.unwrap() {
+                assert_eq!(job.lease_owner.as_deref(), Some(format!("w{w}").as_str()));
+                mine.push(job.id);
+                tokio::task::yield_now().await;
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let unique: HashSet<_> = all.iter().cloned().collect();
+    assert_eq!(all.len(), unique.len(), "a job was claimed twice");
+    assert_eq!(unique, expected);
+}
+
+pub(crate) async fn running_jobs_are_recorded_joined_and_never_claimed(s: S) {
+    let lease = Duration::from_secs(60);
+    let new = NewJob {
+        coalesce_key: Some("u1/*".into()),
+        user_id: Some("u1".into()),
+        item_id: None,
+        ..NewJob::for_item("balance_refresh", &"unused".into())
+    };
+    let created = s.create_running_job(&"job-1".into(), &new, "w1", lease, r#"{"n":0}"#).await.unwrap();
+    assert_eq!(created, Enqueued { job_id: "job-1".into(), coalesced: false });
+    let job = s.get_job(&"job-1".into()).await.unwrap();
+    assert_eq!(
+        (job.kind.as_str(), job.state, job.attempts, job.max_attempts, job.lease_owner.as_deref()),
+        ("balance_refresh", JobState::Running, 1, 1, Some("w1"))
+    );
+    assert_eq!(
+        (
+            job.user_id.as_ref().map(UserId::as_str),
+            job.item_id.as_ref().map(PlaidItemId::as_str),
+            job.result.as_deref()
+        ),
+        (Some("u1"), None, Some(r#"{"n":0}"#))
+    );
+    assert!(job.lease_expires_at.unwrap() > Utc::now() + chrono::Duration::seconds(50));
+
+    // The same work while it runs under a live lease, from any worker: joined, nothing created.
+    let again = s.create_running_job(&"job-2".into(), &new, "w2", lease, "{}").await.unwrap();
+    assert_eq!(again, Enqueued { job_id: "job-1".into(), coalesced: true });
+    assert!(is_not_found(s.get_job(&"job-2".into()).await));
+    // Other work: its own job.
+    let one_item = NewJob { coalesce_key: Some("u1/item-a".into()), item_id: Some("item-a".into()), ..new.clone() };
+    assert!(!s.create_running_job(&"job-3".into(), &one_item, "w1", lease, "{}").await.unwrap().coalesced);
+    // Workers never claim such a job.
+    assert!(s.claim_job("w9", lease).await.unwrap().is_none());
+
+    // Progress is written by the holder only; completion ends it, and the same work then starts anew.
+    s.update_running_job_result(&"job-1".into(), "w1", r#"{"n":1}"#).await.unwrap();
+    assert!(is_not_found(s.update_running_job_result(&"job-1".into(), "w2", "{}").await), "only the holder");
+    assert_eq!(s.get_job(&"job-1".into()).await.unwrap().result.as_deref(), Some(r#"{"n":1}"#));
+    s.heartbeat_job(&"job-1".into(), "w1", lease).await.unwrap();
+    s.complete_job(&"job-1".into(), "w1", Some(r#"{"n":2}"#)).await.unwrap();
+    let job = s.get_job(&"job-1".into()).await.unwrap();
+    assert_eq!((job.state, job.result.as_deref()), (JobState::Done, Some(r#"{"n":2}"#)));
+    assert!(is_not_found(s.update_running_job_result(&"job-1".into(), "w1", "{}").await), "finished");
+    let next = s.create_running_job(&"job-4".into(), &new, "w2", lease, "{}").await.unwrap();
+    assert_eq!(next, Enqueued { job_id: "job-4".into(), coalesced: false });
+
+    // A holder that dies stops renewing: its job is neither joined nor claimed once the lease ran out, and the
+    // reclaimer fails it.
+    let dying = NewJob { coalesce_key: Some("u2/*".into()), user_id: Some("u2".into()), ..new.clone() };
+    s.create_running_job(&"job-5".into(), &dying, "crashed", Duration::from_millis(50), "{}").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(s.claim_job("w9", lease).await.unwrap().is_none(), "a dead holder's job is not run again");
+    let fresh = s.create_running_job(&"job-6".into(), &dying, "w3", lease, "{}").await.unwrap();
+    assert_eq!(fresh, Enqueued { job_id: "job-6".into(), coalesced: false });
+    assert_eq!(s.reclaim_expired_jobs().await.unwrap(), 1);
+    let job = s.get_job(&"job-5".into()).await.unwrap();
+    assert_eq!((job.state, job.last_error.as_deref()), (JobState::Failed, Some("lease expired")));
+
+    // Retention: finished jobs of the kind started before the cutoff go; running ones and other kinds stay.
+    let sync = s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap().job_id;
+    s.claim_job("w1", lease).await.unwrap().unwrap();
+    s.complete_job(&sync, "w1", None).await.unwrap();
+    assert_eq!(s.delete_finished_jobs("balance_refresh", Utc::now() - chrono::Duration::hours(1)).await.unwrap(), 0);
+    assert_eq!(s.delete_finished_jobs("balance_refresh", Utc::now() + chrono::Duration::seconds(1)).await.unwrap(), 2);
+    assert!(is_not_found(s.get_job(&"job-1".into()).await));
+    assert!(is_not_found(s.get_job(&"job-5".into()).await));
+    for kept in ["job-3", "job-4", "job-6", sync.as_str()] {
+        s.get_job(&kept.into()).await.unwrap();
+    }
+}

@@ -1,0 +1,211 @@
+//! Reading and editing transactions: paging, filters, exact amounts, user fields.
+
+use super::*;
+
+pub(crate) async fn keyset_pagination_is_stable_across_pages(s: S) {
+    let alice = user(&s, "alice").await;
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    // 57 transactions over 12 distinct datetimes, so ties are broken by transaction_id.
+    let mut added = Vec::new();
+    for i in 0..57u32 {
+        let hour = i % 12;
+        let acct = if i % 3 == 0 { "acc-x" } else { "acc-y" };
+        added.push(txn(&format!("tx{i:02}"), acct, &format!("{i}.25"), &format!("2026-02-01T{hour:02}:00:00Z")));
+    }
+    s.apply_sync(&a, &batch(added.clone(), vec![], &[], "c1")).await.unwrap();
+    let mut expected = added.clone();
+    expected.sort_by(|x, y| (y.fields.datetime, &y.transaction_id).cmp(&(x.fields.datetime, &x.transaction_id)));
+    let expected: Vec<&str> = expected.iter().map(|t| t.transaction_id.as_str()).collect();
+
+    let mut filter = TransactionFilter { limit: 10, ..Default::default() };
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    let mut inserted_between_pages = false;
+    loop {
+        let page = s.list_transactions(&alice.id, &filter).await.unwrap();
+        pages += 1;
+        assert!(page.items.len() <= 10);
+        seen.extend(page.items.iter().map(|t| t.transaction_id.clone()));
+        if !inserted_between_pages {
+            // New rows arriving between pages (newer ones and one equal to the cursor position) neither shift
+            // nor repeat the following pages.
+            inserted_between_pages = true;
+            let a = fresh(&s, &a).await;
+            let newer = txn("zz-new", "acc-x", "1", "2026-03-01T00:00:00Z");
+            s.apply_sync(&a, &batch(vec![newer], vec![], &[], "c2")).await.unwrap();
+        }
+        match page.next_cursor {
+            Some(c) => filter.after = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 6);
+    assert_eq!(seen, expected);
+
+    // With a filter, pages continue within the filter.
+    let mut filter = TransactionFilter { account_id: Some("acc-x".into()), limit: 4, ..Default::default() };
+    let mut seen = Vec::new();
+    loop {
+        let page = s.list_transactions(&alice.id, &filter).await.unwrap();
+        seen.extend(page.items.iter().map(|t| t.transaction_id.clone()));
+        match page.next_cursor {
+            Some(c) => filter.after = Some(c),
+            None => break,
+        }
+    }
+    let mut want: Vec<&str> = expected.iter().copied().filter(|id| id[2..].parse::<u32>().unwrap() % 3 == 0).collect();
+    want.insert(0, "zz-new");
+    assert_eq!(seen, want);
+
+    let bad = TransactionFilter { after: Some("garbage".into()), ..Default::default() };
+    assert!(matches!(s.list_transactions(&alice.id, &bad).await, Err(StoreError::InvalidInput(_))));
+    // limit 0 means the default; limits above the maximum are capped.
+    let page = s.list_transactions(&alice.id, &TransactionFilter::default()).await.unwrap();
+    assert_eq!((page.items.len(), page.next_cursor), (58, None));
+}
+
+pub(crate) async fn filters_narrow_the_list(s: S) {
+    let alice = user(&s, "alice").await;
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    let b = item(&s, &alice, "item-b", "ins_2").await;
+    let mut coffee = txn("coffee", "acc-1", "4.50", "2026-01-10T08:00:00Z");
+    coffee.fields.merchant_name = Some("Blue Bottle Coffee".into());
+    coffee.fields.pfc_primary = Some("FOOD_AND_DRINK".into());
+    coffee.fields.pfc_detailed = Some("FOOD_AND_DRINK_COFFEE".into());
+    let mut pct = txn("pct", "acc-1", "10.00", "2026-01-11T08:00:00Z");
+    pct.fields.name = "100% Pure_Juice".into();
+    let mut refund = txn("refund", "acc-2", "-25.00", "2026-01-12T08:00:00Z");
+    refund.fields.pending = true;
+    let mut unknown_time = txn("dated", "acc-1", "99.99", "2026-01-13T00:00:00Z");
+    unknown_time.fields.time_unknown = true;
+    unknown_time.fields.date = day("2026-01-13");
+    s.apply_sync(&a, &batch(vec![coffee, pct, refund, unknown_time], vec![], &[], "c1")).await.unwrap();
+    s.apply_sync(&b, &batch(vec![txn("other", "acc-9", "1000", "2026-01-20T00:00:00Z")], vec![], &[], "c1"))
+        .await
+        .unwrap();
+
+    let q = |f: TransactionFilter| {
+        let s = s.clone();
+        let alice = alice.clone();
+        async move { all_txns(&s, &alice, f).await.iter().map(|t| t.transaction_id.clone()).collect::<Vec<_>>() }
+    };
+    assert_eq!(q(TransactionFilter { account_id: Some("acc-2".into()), ..Default::default() }).await, ["refund"]);
+    assert_eq!(q(TransactionFilter { item_id: Some("item-b".into()), ..Default::default() }).await, ["other"]);
+    assert_eq!(
+        q(TransactionFilter { start: Some(day("2026-01-11")), end: Some(day("2026-01-12")), ..Default::default() })
+            .await,
+        ["refund", "pct"]
+    );
+    assert_eq!(
+        q(TransactionFilter { category: Some("FOOD_AND_DRINK".into()), ..Default::default() }).await,
+        ["coffee"]
+    );
+    assert_eq!(
+        q(TransactionFilter { category: Some("FOOD_AND_DRINK_COFFEE".into()), ..Default::default() }).await,
+        ["coffee"]
+    );
+    assert_eq!(q(TransactionFilter { pending: Some(true), ..Default::default() }).await, ["refund"]);
+    assert_eq!(q(TransactionFilter { pending: Some(false), ..Default::default() }).await.len(), 4);
+    assert_eq!(q(TransactionFilter { q: Some("bottle".into()), ..Default::default() }).await, ["coffee"]);
+    assert_eq!(q(TransactionFilter { q: Some("COFFEE".into()), ..Default::default() }).await, ["coffee"]);
+    // LIKE metacharacters are literal.
+    assert_eq!(q(TransactionFilter { q: Some("0% p".into()), ..Default::default() }).await, ["pct"]);
+    assert_eq!(q(TransactionFilter { q: Some("e_j".into()), ..Default::default() }).await, ["pct"]);
+    assert!(q(TransactionFilter { q: Some("_".into()), ..Default::default() }).await.contains(&"pct".into()));
+    assert_eq!(q(TransactionFilter { q: Some("%".into()), ..Default::default() }).await, ["pct"]);
+    assert_eq!(
+        q(TransactionFilter { min_amount: Some(dec("4.5")), max_amount: Some(dec("10")), ..Default::default() }).await,
+        ["pct", "coffee"]
+    );
+    assert_eq!(q(TransactionFilter { max_amount: Some(dec("0")), ..Default::default() }).await, ["refund"]);
+    assert_eq!(
+        q(TransactionFilter {
+            account_id: Some("acc-1".into()),
+            min_amount: Some(dec("5")),
+            q: Some("name".into()),
+            ..Default::default()
+        })
+        .await,
+        ["dated"]
+    );
+    let dated = s.get_transaction(&alice.id, &"dated".into()).await.unwrap();
+    assert!(dated.fields.time_unknown);
+}
+
+pub(crate) async fn amounts_are_exact(s: S) {
+    let alice = user(&s, "alice").await;
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    let amounts = [
+        "0.1",
+        "1234567.891234",
+        "1234567.991234",
+        "-0.10",
+        "0.10000001",
+        "79228162514264337593543950335",
+        "-0.0000000000000000000000000001",
+        "100.00",
+    ];
+    let added: Vec<_> = amounts
+        .iter()
+        .enumerate()
+        .map(|(i, amt)| txn(&format!("m{i}"), "acc", amt, &format!("2026-01-01T00:00:{i:02}Z")))
+        .collect();
+    s.apply_sync(&a, &batch(added, vec![], &[], "c1")).await.unwrap();
+    for (i, amt) in amounts.iter().enumerate() {
+        let t = s.get_transaction(&alice.id, &format!("m{i}").into()).await.unwrap();
+        assert_eq!(t.fields.amount.to_string(), *amt, "exact, scale included");
+    }
+    let sum = s.get_transaction(&alice.id, &"m0".into()).await.unwrap().fields.amount
+        + s.get_transaction(&alice.id, &"m1".into()).await.unwrap().fields.amount;
+    assert_eq!(sum, dec("1234567.991234"));
+    let between = |min: &str, max: &str| TransactionFilter {
+        min_amount: Some(dec(min)),
+        max_amount: Some(dec(max)),
+        ..Default::default()
+    };
+    let got = all_txns(&s, &alice, between("0.1", "0.1")).await;
+    assert_eq!(ids(&got), ["m0"], "0.1 matches exactly, 0.10000001 does not");
+    let got = all_txns(&s, &alice, between("1234567.991234", "1234567.991234")).await;
+    assert_eq!(ids(&got), ["m2"]);
+    let got = all_txns(&s, &alice, between("-0.1", "-0.1")).await;
+    assert_eq!(ids(&got), ["m3"], "-0.10 equals -0.1");
+    let got = all_txns(&s, &alice, between("100", "100")).await;
+    assert_eq!(ids(&got), ["m7"]);
+    let negative = all_txns(
+        &s,
+        &alice,
+        TransactionFilter { max_amount: Some(dec("-0.0000000000000000000000000001")), ..Default::default() },
+    )
+    .await;
+    assert_eq!(ids(&negative), ["m6", "m3"]);
+}
+
+pub(crate) async fn user_field_patches(s: S) {
+    let alice = user(&s, "alice").await;
+    let bob = user(&s, "bob").await;
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    s.apply_sync(&a, &batch(vec![txn("t1", "acc", "1", "2026-01-01T00:00:00Z")], vec![], &[], "c1")).await.unwrap();
+    let t = s
+        .update_transaction_user_fields(
+            &alice.id,
+            &"t1".into(),
+            &UserFieldsPatch { note: Some(Some("n1".into())), category: Some(Some("Cat".into())) },
+        )
+        .await
+        .unwrap();
+    assert_eq!((t.user_note.as_deref(), t.user_category.as_deref()), (Some("n1"), Some("Cat")));
+    let t = s
+        .update_transaction_user_fields(&alice.id, &"t1".into(), &UserFieldsPatch { note: Some(None), category: None })
+        .await
+        .unwrap();
+    assert_eq!((t.user_note, t.user_category.as_deref()), (None, Some("Cat")), "absent field untouched");
+    // A sync update of the row does not overwrite user fields.
+    let a = fresh(&s, &a).await;
+    s.apply_sync(&a, &batch(vec![], vec![txn("t1", "acc", "2", "2026-01-01T00:00:00Z")], &[], "c2")).await.unwrap();
+    assert_eq!(s.get_transaction(&alice.id, &"t1".into()).await.unwrap().user_category.as_deref(), Some("Cat"));
+    let other = s.update_transaction_user_fields(&bob.id, &"t1".into(), &UserFieldsPatch::default()).await;
+    assert!(is_not_found(other), "another user's transaction");
+    assert!(is_not_found(
+        s.update_transaction_user_fields(&alice.id, &"nope".into(), &UserFieldsPatch::default()).await
+    ));
+}
