@@ -5,7 +5,6 @@
 //! ([`DERIVED_COLUMNS`]); `transactions` adds the user's own fields and timestamps, `sync_staging` the run and
 //! the kind of change.
 
-use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -17,22 +16,22 @@ use super::{Result, StoreError};
 use crate::domain::{AccountId, NewTransaction, Transaction, TransactionFields, TransactionId, transaction_fields};
 
 /// How a field type is stored: what it binds as, the NULL of its column type (PostgreSQL types NULL parameters
-/// too), and how it is read back. Money, dates and timestamps are fixed-width text (see `codec`).
+/// too; every column is text but the flags), and how it is read back. Money, dates and timestamps are fixed-width
+/// text (see `codec`).
 trait Column: Sized {
     /// What the database returns for the column.
     type Stored;
     fn value(&self) -> Value<'_>;
-    fn null() -> Value<'static>;
+    fn null() -> Value<'static> {
+        Value::Text(None)
+    }
     fn decode(stored: Self::Stored) -> Result<Self>;
 }
 
 impl Column for String {
     type Stored = String;
     fn value(&self) -> Value<'_> {
-        Value::Text(Some(Cow::Borrowed(self)))
-    }
-    fn null() -> Value<'static> {
-        Value::Text(None)
+        Value::from(self)
     }
     fn decode(stored: String) -> Result<Self> {
         Ok(stored)
@@ -42,10 +41,7 @@ impl Column for String {
 impl Column for Option<String> {
     type Stored = Option<String>;
     fn value(&self) -> Value<'_> {
-        Value::Text(self.as_deref().map(Cow::Borrowed))
-    }
-    fn null() -> Value<'static> {
-        Value::Text(None)
+        Value::from(self)
     }
     fn decode(stored: Option<String>) -> Result<Self> {
         Ok(stored)
@@ -55,7 +51,7 @@ impl Column for Option<String> {
 impl Column for bool {
     type Stored = bool;
     fn value(&self) -> Value<'_> {
-        Value::Bool(Some(*self))
+        Value::from(*self)
     }
     fn null() -> Value<'static> {
         Value::Bool(None)
@@ -68,10 +64,7 @@ impl Column for bool {
 impl Column for Decimal {
     type Stored = String;
     fn value(&self) -> Value<'_> {
-        Value::Text(Some(Cow::Owned(codec::money(*self))))
-    }
-    fn null() -> Value<'static> {
-        Value::Text(None)
+        Value::from(codec::money(*self))
     }
     fn decode(stored: String) -> Result<Self> {
         codec::parse_money(&stored)
@@ -81,10 +74,7 @@ impl Column for Decimal {
 impl Column for DateTime<Utc> {
     type Stored = String;
     fn value(&self) -> Value<'_> {
-        Value::Text(Some(Cow::Owned(codec::ts(*self))))
-    }
-    fn null() -> Value<'static> {
-        Value::Text(None)
+        Value::from(codec::ts(*self))
     }
     fn decode(stored: String) -> Result<Self> {
         codec::parse_ts(&stored)
@@ -94,10 +84,7 @@ impl Column for DateTime<Utc> {
 impl Column for NaiveDate {
     type Stored = String;
     fn value(&self) -> Value<'_> {
-        Value::Text(Some(Cow::Owned(codec::date(*self))))
-    }
-    fn null() -> Value<'static> {
-        Value::Text(None)
+        Value::from(codec::date(*self))
     }
     fn decode(stored: String) -> Result<Self> {
         codec::parse_date(&stored)
@@ -107,10 +94,7 @@ impl Column for NaiveDate {
 impl Column for Option<NaiveDate> {
     type Stored = Option<String>;
     fn value(&self) -> Value<'_> {
-        Value::Text(self.map(|d| Cow::Owned(codec::date(d))))
-    }
-    fn null() -> Value<'static> {
-        Value::Text(None)
+        Value::from(self.map(codec::date))
     }
     fn decode(stored: Option<String>) -> Result<Self> {
         codec::parse_date_opt(stored.as_deref())
@@ -125,9 +109,6 @@ macro_rules! id_columns {
             fn value(&self) -> Value<'_> {
                 Value::from(self)
             }
-            fn null() -> Value<'static> {
-                Value::Text(None)
-            }
             fn decode(stored: String) -> Result<Self> {
                 Ok(stored.into())
             }
@@ -137,9 +118,6 @@ macro_rules! id_columns {
             type Stored = Option<String>;
             fn value(&self) -> Value<'_> {
                 Value::from(self)
-            }
-            fn null() -> Value<'static> {
-                Value::Text(None)
             }
             fn decode(stored: Option<String>) -> Result<Self> {
                 Ok(stored.map(Into::into))
