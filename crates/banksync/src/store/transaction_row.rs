@@ -175,16 +175,12 @@ pub(super) fn bind_nulls(row: &mut Row<'_, '_>) {
     }
 }
 
-/// Fields and derived columns, comma-separated, each as `prefix` + name.
-fn columns(prefix: &str) -> String {
-    FIELD_COLUMNS.iter().chain(&DERIVED_COLUMNS).map(|c| format!("{prefix}{c}")).collect::<Vec<_>>().join(", ")
-}
-
 /// How many values [`bind_new_transaction`] (and [`bind_nulls`]) binds.
 pub(super) const BOUND_PER_TRANSACTION: usize = FIELD_COLUMNS.len() + DERIVED_COLUMNS.len();
 
 /// `account_id, amount, …, raw`.
-pub(super) static DATA_COLUMNS: LazyLock<String> = LazyLock::new(|| columns(""));
+pub(super) static DATA_COLUMNS: LazyLock<String> =
+    LazyLock::new(|| FIELD_COLUMNS.iter().chain(&DERIVED_COLUMNS).copied().collect::<Vec<_>>().join(", "));
 
 /// `c = excluded.c, …` for the fields and derived columns: the incoming version replaces the stored one.
 pub(super) static SET_DATA_FROM_EXCLUDED: LazyLock<String> = LazyLock::new(|| {
@@ -193,10 +189,15 @@ pub(super) static SET_DATA_FROM_EXCLUDED: LazyLock<String> = LazyLock::new(|| {
 
 /// The columns of a [`TxnRow`] from `transactions t JOIN items i`.
 pub(super) static SELECT_COLUMNS: LazyLock<String> = LazyLock::new(|| {
-    format!("t.transaction_id, i.item_id, {}, t.user_note, t.user_category, t.created_at, t.updated_at", columns("t."))
+    let fields: Vec<String> = FIELD_COLUMNS.iter().map(|c| format!("t.{c}")).collect();
+    format!(
+        "t.transaction_id, i.item_id, {}, t.display_name, t.raw, t.user_note, t.user_category, t.created_at, \
+        t.updated_at",
+        fields.join(", ")
+    )
 });
 
-/// A stored transaction as both backends return it ([`SELECT_COLUMNS`]; `amount_key` is selected but not read).
+/// A stored transaction as both backends return it ([`SELECT_COLUMNS`]).
 #[derive(sqlx::FromRow)]
 pub(super) struct TxnRow {
     transaction_id: String,
