@@ -59,6 +59,10 @@ pub struct Settings {
     /// Minimum time between two manual "sync now" of one Item, e.g. `10m`; `0s` disables it [default: 10m].
     #[arg(long, env = "BANKSYNC_SYNC_COOLDOWN")]
     pub sync_cooldown: Option<String>,
+    /// `auto`: "sync now" first asks the bank for new data (`/transactions/refresh`, a Plaid add-on; banksync stops
+    /// asking once Plaid says it is not enabled); `off`: sync what Plaid already has [default: auto].
+    #[arg(long, env = "BANKSYNC_TRANSACTIONS_REFRESH")]
+    pub transactions_refresh: Option<String>,
     /// Background jobs (syncs) run at the same time [default: 4].
     #[arg(long, env = "BANKSYNC_WORKERS")]
     pub workers: Option<usize>,
@@ -80,6 +84,7 @@ impl fmt::Debug for Settings {
             .field("plaid_base_url", &self.plaid_base_url)
             .field("sync_interval", &self.sync_interval)
             .field("sync_cooldown", &self.sync_cooldown)
+            .field("transactions_refresh", &self.transactions_refresh)
             .field("workers", &self.workers)
             .finish()
     }
@@ -102,6 +107,7 @@ impl Settings {
             plaid_base_url: self.plaid_base_url.or(lower.plaid_base_url),
             sync_interval: self.sync_interval.or(lower.sync_interval),
             sync_cooldown: self.sync_cooldown.or(lower.sync_cooldown),
+            transactions_refresh: self.transactions_refresh.or(lower.transactions_refresh),
             workers: self.workers.or(lower.workers),
         }
     }
@@ -182,6 +188,8 @@ pub struct JobSettings {
     pub sync_interval: std::time::Duration,
     /// Per-Item cooldown of manual syncs.
     pub sync_cooldown: std::time::Duration,
+    /// Whether "sync now" asks the bank first.
+    pub transactions_refresh: crate::jobs::RefreshMode,
     /// Concurrent background jobs.
     pub workers: usize,
 }
@@ -191,6 +199,7 @@ impl Default for JobSettings {
         JobSettings {
             sync_interval: std::time::Duration::from_secs(6 * 3600),
             sync_cooldown: std::time::Duration::from_secs(10 * 60),
+            transactions_refresh: crate::jobs::RefreshMode::Auto,
             workers: 4,
         }
     }
@@ -266,7 +275,11 @@ impl Config {
 
         let plaid = resolve_plaid(s.plaid_client_id, s.plaid_secret, s.plaid_env.as_deref(), s.plaid_base_url)?;
 
-        let jobs = resolve_jobs(s.sync_interval.as_deref(), s.sync_cooldown.as_deref(), s.workers)?;
+        let mut jobs = resolve_jobs(s.sync_interval.as_deref(), s.sync_cooldown.as_deref(), s.workers)?;
+        if let Some(raw) = s.transactions_refresh.as_deref() {
+            jobs.transactions_refresh =
+                raw.parse().map_err(|e| ConfigError::new("BANKSYNC_TRANSACTIONS_REFRESH", e))?;
+        }
 
         Ok(Config { listen, data_dir, database, public_url, master_key, old_master_keys, plaid, jobs })
     }
@@ -317,7 +330,7 @@ fn resolve_jobs(
     if !(1..=64).contains(&workers) {
         return Err(ConfigError::new("BANKSYNC_WORKERS", format!("{workers} is not between 1 and 64")));
     }
-    Ok(JobSettings { sync_interval, sync_cooldown, workers })
+    Ok(JobSettings { sync_interval, sync_cooldown, workers, ..defaults })
 }
 
 fn resolve_plaid(

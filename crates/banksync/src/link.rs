@@ -3,10 +3,11 @@
 //!
 //! Exchange order matters for "nothing stored half-way" and for billing: exchange → `/accounts/get` (accounts and
 //! the authoritative institution id, never the browser's metadata) → refuse a second Item at the same institution →
-//! seal the token and store Item + accounts → first sync in the background (it also arms SYNC_UPDATES_AVAILABLE
-//! webhooks). Whenever we give up after the exchange, the new Item is removed at Plaid so it is not billed.
+//! seal the token and store Item + accounts → first sync queued (it also arms SYNC_UPDATES_AVAILABLE webhooks; while
+//! Plaid's data is not ready, the sync job keeps looking on its own). Whenever we give up after the exchange, the new Item is removed at Plaid so it is not billed.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use plaid::{AccessToken, AccountsGetRequest, ItemRemoveRequest, LinkTokenCreateRequest, Product, PublicToken, codes};
@@ -14,10 +15,13 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::domain::{Account, AccountFilter, BalanceSource, Item, ItemHealth, NewItem, PlaidItemId, UserId};
+use crate::domain::{
+    Account, AccountFilter, BalanceSource, Item, ItemHealth, ItemStatus, NewItem, PlaidItemId, UserId,
+};
+use crate::jobs::{JobQueue, SyncRefused};
 use crate::normalize;
 use crate::store::{Store, StoreError};
-use crate::sync::{SyncEngine, SyncTrigger};
+use crate::sync::SyncTrigger;
 use crate::vault::{Vault, VaultError};
 
 /// History requested at link time; it cannot be changed later without linking again.
@@ -111,7 +115,7 @@ pub struct LinkService {
     store: Arc<Store>,
     plaid: plaid::PlaidClient,
     vault: Arc<Vault>,
-    sync: SyncEngine,
+    jobs: JobQueue,
     webhook_url: Url,
     client_name: String,
 }
@@ -121,11 +125,11 @@ impl LinkService {
         store: Arc<Store>,
         plaid: plaid::PlaidClient,
         vault: Arc<Vault>,
-        sync: SyncEngine,
+        jobs: JobQueue,
         webhook_url: Url,
         client_name: String,
     ) -> Self {
-        Self { store, plaid, vault, sync, webhook_url, client_name }
+        Self { store, plaid, vault, jobs, webhook_url, client_name }
     }
 
     /// user.client_user_id = user id; webhook = config; transactions.days_requested = 730; products [transactions];
@@ -161,7 +165,7 @@ impl LinkService {
 
     /// Exchanges, refuses a second Item of the same institution for this user unless allow_duplicate (409, clear
     /// message; the new Item is removed at Plaid so it is not billed), stores the sealed token + item + accounts,
-    /// runs the first sync in the background (spawned), returns the Item with its accounts.
+    /// queues the first sync, returns the Item with its accounts.
     pub async fn exchange(
         &self,
         user_id: &UserId,
@@ -179,13 +183,10 @@ impl LinkService {
         .await;
         match result {
             Ok(linked) => {
-                let sync = self.sync.clone();
-                let item = linked.item.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = sync.sync_item(&item, SyncTrigger::Link).await {
-                        tracing::warn!(item_id = %item.item_id, error = %e, "first sync after link failed");
-                    }
-                });
+                // The Item is linked either way; the scheduler would pick it up later if this fails.
+                if let Err(e) = self.jobs.request_sync(&linked.item, SyncTrigger::Link, Duration::ZERO).await {
+                    tracing::warn!(%item_id, error = %e, "could not queue the first sync");
+                }
                 Ok(linked)
             }
             Err(e) => {
@@ -256,20 +257,21 @@ impl LinkService {
         Ok(LinkedItem { item, accounts })
     }
 
-    /// After update mode succeeded: mark the Item good again and sync.
+    /// After update mode succeeded: mark the Item good again and queue a sync, which confirms the repair (if the
+    /// bank still refuses, it sets the health back). The sync claims the Item's manual cooldown: a repair repeated
+    /// in a loop syncs once per cooldown, not once per call.
     pub async fn repaired(&self, user_id: &UserId, item_id: &PlaidItemId) -> Result<(), LinkError> {
-        let item = self.store.get_item(user_id, item_id).await?;
+        let mut item = self.store.get_item(user_id, item_id).await?;
         self.store.update_item_status(&item.id, &ItemHealth::good()).await?;
         if item.new_accounts_available {
             self.store.set_new_accounts_available(&item.id, false).await?;
         }
-        // The sync confirms the repair; if the bank still refuses, it sets the health back.
-        let sync = self.sync.clone();
-        tokio::spawn(async move {
-            if let Err(e) = sync.sync_item(&item, SyncTrigger::Manual).await {
-                tracing::warn!(item_id = %item.item_id, error = %e, "sync after repair failed");
-            }
-        });
+        item.status = ItemStatus::Good;
+        match self.jobs.request_sync(&item, SyncTrigger::Repair, Duration::ZERO).await {
+            Ok(_) => {}
+            Err(SyncRefused::Store(e)) => return Err(e.into()),
+            Err(refused) => tracing::info!(%item_id, %refused, "no sync after this repair"),
+        }
         Ok(())
     }
 

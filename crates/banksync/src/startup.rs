@@ -56,11 +56,15 @@ impl Application {
 
         let sync = SyncEngine::new(store.clone(), plaid.clone(), vault.clone(), SyncOptions::default());
         let balances = BalanceRefresher::new(store.clone(), plaid.clone(), vault.clone(), BalanceOptions::default());
+        let jobs = crate::jobs::JobQueue::with_rules(
+            store.clone(),
+            crate::jobs::SyncRules { cooldown: config.jobs.sync_cooldown, refresh: config.jobs.transactions_refresh },
+        );
         let link = Arc::new(LinkService::new(
             store.clone(),
             plaid.clone(),
             vault.clone(),
-            sync.clone(),
+            jobs.clone(),
             public_url.join("webhooks/plaid").context("cannot build the webhook URL from BANKSYNC_PUBLIC_URL")?,
             "banksync".to_owned(),
         ));
@@ -68,7 +72,6 @@ impl Application {
         let events = crate::events::EventHub::new();
         sync.set_events(events.clone());
         balances.set_events(events.clone());
-        let jobs = crate::jobs::JobQueue::new(store.clone());
         let webhooks = Arc::new(crate::webhooks::WebhookReceiver::new(
             store.clone(),
             crate::webhooks::WebhookKeys::plaid(plaid.clone()),
@@ -82,7 +85,6 @@ impl Application {
         );
         let scheduler = crate::jobs::Scheduler::start(
             jobs.clone(),
-            sync.clone(),
             crate::jobs::SchedulerOptions::for_interval(config.jobs.sync_interval),
         );
 
@@ -97,7 +99,6 @@ impl Application {
             web: Arc::new(WebSettings { secure_cookies: public_url.scheme() == "https", link_script_url, plaid_mode }),
             events,
             jobs,
-            sync_cooldown: Arc::new(crate::jobs::Cooldown::new(config.jobs.sync_cooldown)),
             webhooks,
         };
         let router = crate::http::router(state);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::balances::BalanceRefresher;
 use crate::events::EventHub;
-use crate::jobs::{Cooldown, JobQueue};
+use crate::jobs::JobQueue;
 use crate::link::LinkService;
 use crate::store::Store;
 use crate::sync::SyncEngine;
@@ -25,10 +25,8 @@ pub struct AppState {
     pub login_throttle: Arc<crate::auth::throttle::LoginThrottle>,
     /// Live events for `GET /api/events`.
     pub events: EventHub,
-    /// The durable job queue (background syncs).
+    /// The durable job queue: every sync goes through it, by its rules (cooldown, holds, follow-ups).
     pub jobs: JobQueue,
-    /// Per-Item cooldown of manual "sync now" (429 `sync_cooldown`).
-    pub sync_cooldown: Arc<Cooldown>,
     /// `POST /webhooks/plaid`.
     pub webhooks: Arc<crate::webhooks::WebhookReceiver>,
 }

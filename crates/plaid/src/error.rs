@@ -50,6 +50,9 @@ impl Default for ErrorType {
 pub mod codes {
     pub const ITEM_LOGIN_REQUIRED: &str = "ITEM_LOGIN_REQUIRED";
     pub const PRODUCT_NOT_READY: &str = "PRODUCT_NOT_READY";
+    /// The client is not enabled for a product it asked for (e.g. the Transactions Refresh add-on).
+    pub const INVALID_PRODUCT: &str = "INVALID_PRODUCT";
+    pub const PRODUCTS_NOT_SUPPORTED: &str = "PRODUCTS_NOT_SUPPORTED";
     pub const TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION: &str = "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION";
     pub const INSTITUTION_NOT_RESPONDING: &str = "INSTITUTION_NOT_RESPONDING";
     pub const INSTITUTION_DOWN: &str = "INSTITUTION_DOWN";

@@ -8,6 +8,7 @@ mod ids;
 mod items;
 mod jobs;
 mod sync_runs;
+mod sync_state;
 mod transactions;
 mod users;
 
@@ -17,6 +18,7 @@ pub use ids::*;
 pub use items::*;
 pub use jobs::*;
 pub use sync_runs::*;
+pub use sync_state::*;
 pub use transactions::*;
 pub(crate) use transactions::{json_text, money_text, transaction_fields};
 pub use users::*;

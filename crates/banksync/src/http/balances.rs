@@ -3,7 +3,6 @@
 //! long-polls for the outcome per Item.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -20,9 +19,6 @@ use crate::auth::CurrentUser;
 use crate::balances::BalanceJob;
 use crate::domain::{JobId, PlaidItemId};
 use crate::state::AppState;
-
-/// Longest long-poll: shorter than the route's time budget and than common proxy idle timeouts.
-pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
 pub fn start_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(start))
@@ -97,24 +93,7 @@ async fn status(
     Path(job_id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<AppJson<BalanceJob>> {
-    let mut wait = Duration::ZERO;
-    for (name, value) in params {
-        match name.as_str() {
-            "wait" => {
-                let seconds =
-                    value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).ok_or_else(|| {
-                        ApiError::bad_request("invalid_query", "wait must be a number of seconds (0 to 30)")
-                    })?;
-                wait = Duration::from_secs_f64(seconds.min(MAX_WAIT.as_secs_f64()));
-            }
-            other => {
-                return Err(ApiError::bad_request(
-                    "invalid_query",
-                    format!("unknown query parameter {other:?}; expected wait"),
-                ));
-            }
-        }
-    }
+    let wait = super::jobs::wait_param(params)?;
     let job = state
         .balances
         .status(user.id(), &JobId::from(job_id), wait)

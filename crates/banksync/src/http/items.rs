@@ -1,8 +1,11 @@
-//! `/api/items`: the caller's linked Items (bank connections) with their health.
+//! `/api/items`: the caller's linked Items (bank connections) with their health and sync state; "sync now".
+
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -12,7 +15,8 @@ use super::body::optional_json;
 use super::error::{ApiError, ApiResult, AppJson, ErrorBody, StoreResultExt as _};
 use super::views::{ItemView, SyncRunView};
 use crate::auth::CurrentUser;
-use crate::domain::{AccountFilter, PlaidItemId};
+use crate::domain::{AccountFilter, Job, JobId, JobState, PlaidItemId};
+use crate::jobs::{JobQueue, SyncJobResult, SyncRefused};
 use crate::state::AppState;
 use crate::sync::{SyncSummary, SyncTrigger};
 
@@ -23,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(show, remove)).routes(routes!(repaired))
 }
 
-/// Routes that may legitimately run long (a first sync of years of history); they get their own time budget.
+/// "Sync now" waits up to [`SYNC_WAIT`] for its job; it gets the long-poll time budget.
 pub fn sync_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(sync))
 }
@@ -48,11 +52,12 @@ struct ItemList {
 async fn list(State(state): State<AppState>, user: CurrentUser) -> ApiResult<AppJson<ItemList>> {
     let items = state.store.list_items(user.id()).await?;
     let accounts = state.store.list_accounts(user.id(), &AccountFilter::default()).await?;
+    let sync_states = state.store.sync_states_of_user(user.id()).await?;
     let items = items
         .iter()
         .map(|item| {
             let own: Vec<_> = accounts.iter().filter(|a| a.item_id == item.item_id).cloned().collect();
-            ItemView::of(item).with_accounts(&own)
+            ItemView::of(item).with_accounts(&own).with_sync_state(sync_states.get(&item.id))
         })
         .collect();
     Ok(AppJson(ItemList { items }))
@@ -81,7 +86,8 @@ async fn show(
     let filter = AccountFilter { item_id: Some(item.item_id.clone()), include_removed: false };
     let accounts = state.store.list_accounts(user.id(), &filter).await?;
     let runs = state.store.list_sync_runs(&item.id, RECENT_SYNC_RUNS).await?;
-    let mut view = ItemView::of(&item).with_accounts(&accounts);
+    let sync_state = state.store.sync_state(&item.id).await?;
+    let mut view = ItemView::of(&item).with_accounts(&accounts).with_sync_state(Some(&sync_state));
     view.recent_sync_runs = Some(runs.iter().map(SyncRunView::of).collect());
     Ok(AppJson(view))
 }
@@ -111,7 +117,8 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Called after Link in update mode succeeded: the Item is marked good and synced again (in the background).
+/// Called after Link in update mode succeeded: the Item is marked good and a sync is queued (at most one per sync
+/// cooldown, like "sync now").
 #[utoipa::path(
     post,
     path = "/api/items/{item_id}/repaired",
@@ -133,7 +140,8 @@ async fn repaired(
 ) -> ApiResult<AppJson<ItemView>> {
     state.link.repaired(user.id(), &item_id).await?;
     let item = state.store.get_item(user.id(), &item_id).await.or_not_found("item")?;
-    Ok(AppJson(ItemView::of(&item)))
+    let sync_state = state.store.sync_state(&item.id).await?;
+    Ok(AppJson(ItemView::of(&item).with_sync_state(Some(&sync_state))))
 }
 
 /// No options yet: an empty body or `{}`.
@@ -141,7 +149,18 @@ async fn repaired(
 #[serde(deny_unknown_fields)]
 struct SyncRequest {}
 
-/// Runs a sync now and answers with its summary. A sync already running for the Item is joined, not repeated.
+/// The sync is still running when "sync now" stops waiting: poll `GET /api/jobs/{job_id}`.
+#[derive(Serialize, ToSchema)]
+struct SyncAccepted {
+    #[schema(value_type = String)]
+    job_id: JobId,
+    /// `queued` or `running`.
+    state: String,
+}
+
+/// Syncs now: asks the bank for new data (`/transactions/refresh`, unless off or not enabled), waits for its answer,
+/// then syncs, all as a job in the durable queue (joining a sync already queued for the Item). Answers `200` with
+/// the summary when the job ends within 30 s, else `202` with its id.
 #[utoipa::path(
     post,
     path = "/api/items/{item_id}/sync",
@@ -152,13 +171,14 @@ struct SyncRequest {}
         content_type = "application/json"),
     responses(
         (status = 200, description = "The sync's summary", body = SyncSummary),
+        (status = 202, description = "Still running: poll `GET /api/jobs/{job_id}`", body = SyncAccepted),
         (status = 400, description = "`malformed_json`, `invalid_body`", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 403, description = "`csrf_token_invalid`", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
         (status = 409, description = "`item_revoked`, or Plaid's `item_login_required`", body = ErrorBody),
-        (status = 429, description = "`sync_cooldown`: synced a moment ago", body = ErrorBody),
-        (status = 503, description = "`request_timeout`, `sync_restarts_exhausted`, or the bank is down", body = ErrorBody),
+        (status = 429, description = "`sync_cooldown`: synced a moment ago; or Plaid's rate limit", body = ErrorBody),
+        (status = 503, description = "`sync_restarts_exhausted`, `sync_failed`, or the bank is down", body = ErrorBody),
     ),
     security(("bearer" = []), ("session" = [], "csrf" = [])),
 )]
@@ -167,24 +187,55 @@ async fn sync(
     user: CurrentUser,
     Path(item_id): Path<PlaidItemId>,
     body: Bytes,
-) -> ApiResult<AppJson<SyncSummary>> {
+) -> ApiResult<Response> {
     let _: SyncRequest = optional_json(&body)?;
     let item = state.store.get_item(user.id(), &item_id).await.or_not_found("item")?;
-    // The user revoked access at Plaid: a sync can only fail (and is billed). Removal or a new link is the way out.
-    if item.status == crate::domain::ItemStatus::Revoked {
-        return Err(ApiError::Conflict {
+    let enqueued = state.jobs.request_sync(&item, SyncTrigger::Manual, Duration::ZERO).await.map_err(refused)?;
+    // A failed attempt is answered at once (the job may retry by itself): it is one made after this request joined.
+    let joined = state.store.get_job(&enqueued.job_id).await?;
+    let attempts_before = if joined.state == JobState::Queued { joined.attempts } else { joined.attempts - 1 };
+    let answered = |job: &Job| {
+        JobQueue::is_finished(job)
+            || (job.state == JobState::Queued && job.attempts > attempts_before && job.result.is_some())
+    };
+    let job = state.jobs.wait_for(&enqueued.job_id, SYNC_WAIT, answered).await.or_not_found("job")?;
+    if !answered(&job) {
+        let accepted = SyncAccepted { job_id: job.id.clone(), state: job.state.as_str().to_owned() };
+        let location = format!("/api/jobs/{}", job.id);
+        return Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], AppJson(accepted)).into_response());
+    }
+    match job.result.as_deref().map(serde_json::from_str::<SyncJobResult>) {
+        Some(Ok(SyncJobResult::Synced { summary, .. })) => Ok(AppJson(summary).into_response()),
+        Some(Ok(SyncJobResult::Failed { error, .. })) => Err(match error.into_error() {
+            crate::sync::SyncError::Other(message) => {
+                ApiError::Upstream { status: StatusCode::SERVICE_UNAVAILABLE, code: "sync_failed".into(), message }
+            }
+            other => other.into(),
+        }),
+        Some(Ok(SyncJobResult::Skipped { reason })) if reason.contains("revoked") => Err(refused(SyncRefused::Revoked)),
+        Some(Ok(SyncJobResult::Skipped { .. })) => Err(ApiError::NotFound("item")),
+        _ => Err(ApiError::Internal(anyhow::anyhow!("sync job {} ended without a readable result", job.id))),
+    }
+}
+
+/// Longest "sync now" waits for its job: shorter than the long-poll time budget and common proxy timeouts.
+pub const SYNC_WAIT: Duration = Duration::from_secs(30);
+
+fn refused(refused: SyncRefused) -> ApiError {
+    match refused {
+        // The user revoked access at Plaid: a sync can only fail (and is billed). Removal or a new link is the way out.
+        SyncRefused::Revoked => ApiError::Conflict {
             code: "item_revoked",
             message: "Access to this bank was revoked. Remove it here, or link the bank again.".into(),
-        });
+        },
+        // Plaid bills and throttles syncs: one manual sync per Item per cooldown period.
+        SyncRefused::Cooldown(remaining) => {
+            let seconds = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0);
+            ApiError::TooManyRequests {
+                code: "sync_cooldown",
+                message: format!("This bank was synced a moment ago; try again in {seconds} seconds."),
+            }
+        }
+        SyncRefused::Store(e) => e.into(),
     }
-    // Plaid bills and throttles syncs: one manual sync per Item per cooldown period.
-    if let Err(remaining) = state.sync_cooldown.try_start(&item.item_id) {
-        let seconds = crate::jobs::Cooldown::retry_after_secs(remaining);
-        return Err(ApiError::TooManyRequests {
-            code: "sync_cooldown",
-            message: format!("This bank was synced a moment ago; try again in {seconds} seconds."),
-        });
-    }
-    let summary = state.sync.sync_item(&item, SyncTrigger::Manual).await?;
-    Ok(AppJson(summary))
 }

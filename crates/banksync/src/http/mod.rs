@@ -16,6 +16,7 @@ mod events;
 mod extract;
 mod health;
 mod items;
+mod jobs;
 mod link;
 mod middleware;
 mod openapi;
@@ -45,8 +46,6 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Budget of the balance long-poll: its longest wait plus room to answer.
 pub const LONG_POLL_TIMEOUT: Duration = Duration::from_secs(40);
-/// Budget of a manual sync.
-pub const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Every route, with its group's time budget, and the OpenAPI document of exactly these routes.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -61,11 +60,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(balances::start_router())
         .merge(openapi::router())
         .layer(axum::middleware::from_fn(|req, next| middleware::time_limit(REQUEST_TIMEOUT, req, next)));
-    // The long-poll waits up to MAX_WAIT by design; a sync of a large Item may take minutes.
+    // Long-polls wait up to 30 s by design ("sync now" waits for its job as long).
     let long_poll = balances::poll_router()
+        .merge(jobs::router())
+        .merge(items::sync_router())
         .layer(axum::middleware::from_fn(|req, next| middleware::time_limit(LONG_POLL_TIMEOUT, req, next)));
-    let sync = items::sync_router()
-        .layer(axum::middleware::from_fn(|req, next| middleware::time_limit(SYNC_TIMEOUT, req, next)));
 
     // Webhooks verify Plaid's signature instead of a user; the event stream stays open as long as the page does.
     let mut all = OpenApiRouter::with_openapi(openapi::base())
@@ -73,7 +72,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(events::router())
         .merge(normal)
         .merge(long_poll)
-        .merge(sync)
         .merge(health::router())
         .merge(web::router());
     openapi::add_default_error_responses(all.get_openapi_mut());

@@ -13,8 +13,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::{
-    Account, AccountId, BalanceSource, Item, ItemStatus, PlaidItemId, SyncRun, SyncRunStatus, Transaction,
-    TransactionFields, TransactionId,
+    Account, AccountId, BalanceSource, Item, ItemStatus, PlaidItemId, SyncPhase, SyncRun, SyncRunStatus, SyncState,
+    Transaction, TransactionFields, TransactionId,
 };
 
 fn money(value: Option<Decimal>) -> Option<String> {
@@ -96,6 +96,40 @@ pub struct ItemView {
     pub accounts: Option<Vec<AccountView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recent_sync_runs: Option<Vec<SyncRunView>>,
+    pub sync: SyncStateView,
+}
+
+/// Where an Item's data stands and when it may sync next.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct SyncStateView {
+    /// Plaid's data phase as of the last sync: `not_ready`, `initial_update_complete` (the last ~30 days are in, the
+    /// rest of the history is coming), `historical_update_complete`, `unknown`; null before the first sync.
+    pub phase: Option<SyncPhase>,
+    /// Since when banksync has been waiting for Plaid's data (it keeps looking on its own); null when complete.
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// The wait has lasted too long: what to tell the user.
+    pub stalled_message: Option<String>,
+    /// When Plaid last heard from the bank (its `last_successful_update`), beside banksync's own last sync.
+    pub institution_last_update: Option<DateTime<Utc>>,
+    /// "Sync now" is refused (429 `sync_cooldown`) until then.
+    pub manual_sync_available_at: Option<DateTime<Utc>>,
+    /// Plaid rate-limited the Item: no sync before then.
+    pub held_until: Option<DateTime<Utc>>,
+}
+
+impl SyncStateView {
+    pub fn of(state: &SyncState) -> Self {
+        let now = Utc::now();
+        let future = |t: Option<DateTime<Utc>>| t.filter(|t| *t > now);
+        SyncStateView {
+            phase: state.phase,
+            waiting_since: state.waiting_since,
+            stalled_message: state.stalled_message.clone(),
+            institution_last_update: state.institution_updated_at,
+            manual_sync_available_at: future(state.cooldown_until),
+            held_until: future(state.hold_until),
+        }
+    }
 }
 
 impl ItemView {
@@ -111,7 +145,13 @@ impl ItemView {
             created_at: item.created_at,
             accounts: None,
             recent_sync_runs: None,
+            sync: SyncStateView::default(),
         }
+    }
+
+    pub fn with_sync_state(mut self, state: Option<&SyncState>) -> Self {
+        self.sync = state.map(SyncStateView::of).unwrap_or_default();
+        self
     }
 
     pub fn with_accounts(mut self, accounts: &[Account]) -> Self {

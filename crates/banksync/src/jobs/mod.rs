@@ -1,30 +1,44 @@
-//! Background work on the store's durable job queue: the worker pool, the scheduler and the manual-sync cooldown.
+//! Background work on the store's durable job queue: every sync of an Item, whoever asks for it, plus the worker
+//! pool and the scheduler.
 //!
 //! Jobs live in the database (`jobs` table), so they survive restarts and can be shared by several banksync
 //! processes on one PostgreSQL: a worker *leases* a job for a while and keeps extending the lease while it runs; a
 //! crashed worker's lease runs out and any worker claims the job again. Jobs for one Item coalesce while queued, so
-//! three webhooks for one update become one sync. Producers in this process ([`JobQueue::enqueue_sync`]) wake the
-//! local workers at once; jobs enqueued by other processes are found by polling.
+//! three webhooks for one update become one sync, and a queued job waits while another for the same Item runs.
+//!
+//! **One way in.** Link, repair, "sync now", webhooks, the schedule and the follow-ups all call
+//! [`JobQueue::request_sync`]; the rules that decide whether and when an Item syncs live here and in
+//! [`sync_job`], stored per Item in the database (`item_sync_state`) so every process obeys the same ones:
+//! - a revoked Item never syncs (only a new link or a removal helps);
+//! - "sync now" and repairs claim the Item's cooldown (one per `cooldown` period); a sync that brought nothing
+//!   (not ready, failed) gives it back;
+//! - an Item Plaid rate-limited is held back until its hold ends, whoever asks;
+//! - while Plaid's data is not ready or the history incomplete, follow-ups are queued (2 s, 5 s, 15 s, 30 s, 1 min,
+//!   then every 5 min; stalled after 6 h), so a new Item fills in within seconds with no webhook at all.
 
-mod cooldown;
+mod bank_refresh;
+mod follow_up;
 mod lease;
 mod scheduler;
+mod sync_job;
 mod worker;
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::Notify;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, watch};
 
-pub use cooldown::Cooldown;
+pub use bank_refresh::RefreshMode;
+pub use follow_up::{STALLED_AFTER, follow_up_delay};
 pub(crate) use lease::LeaseKeeper;
 pub use scheduler::{Scheduler, SchedulerOptions};
+pub use sync_job::{SyncFailure, SyncJobResult};
 pub use worker::{WorkerOptions, WorkerPool};
 
-use crate::domain::{Enqueued, NewJob, PlaidItemId};
-use crate::store::{Result as StoreResult, Store};
+use crate::domain::{Enqueued, Item, ItemStatus, Job, JobId, JobState, NewJob, PlaidItemId};
+use crate::store::{Result as StoreResult, Store, StoreError};
 use crate::sync::SyncTrigger;
 
 /// `jobs.kind` of a transactions sync of one Item (`item_id` = Plaid's item_id).
@@ -32,75 +46,171 @@ pub const KIND_SYNC: &str = "sync";
 /// Attempts of a sync job before it is given up (transient errors back off exponentially in between).
 pub const SYNC_MAX_ATTEMPTS: i64 = 5;
 
-/// Enqueues jobs and wakes this process's workers.
+/// The rules of [`JobQueue::request_sync`] that are settings.
+#[derive(Debug, Clone)]
+pub struct SyncRules {
+    /// Minimum time between manual (or repair) syncs of one Item.
+    pub cooldown: Duration,
+    /// Whether "sync now" first asks the bank for new data (`/transactions/refresh`).
+    pub refresh: RefreshMode,
+}
+
+impl Default for SyncRules {
+    fn default() -> Self {
+        Self { cooldown: Duration::from_secs(600), refresh: RefreshMode::Auto }
+    }
+}
+
+/// What a sync job's payload says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncJobPayload {
+    pub trigger: SyncTrigger,
+    /// Ask the bank for new data first ("sync now").
+    #[serde(default)]
+    pub refresh: bool,
+}
+
+impl SyncJobPayload {
+    pub(crate) fn parse(payload: &str) -> Self {
+        serde_json::from_str(payload).unwrap_or(SyncJobPayload { trigger: SyncTrigger::Webhook, refresh: false })
+    }
+}
+
+/// Why a sync was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncRefused {
+    #[error("access to this bank was revoked")]
+    Revoked,
+    /// A manual sync ran a moment ago; the next is allowed after this.
+    #[error("synced a moment ago")]
+    Cooldown(Duration),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Enqueues jobs, wakes this process's workers, and lets callers wait for a job.
 #[derive(Clone)]
 pub struct JobQueue {
     store: Arc<Store>,
+    rules: Arc<SyncRules>,
     wake: Arc<Notify>,
-    /// Plaid item_id → no sync before this instant (after a Plaid rate limit for the Item).
-    backoff: Arc<parking_lot::Mutex<HashMap<PlaidItemId, Instant>>>,
+    /// Bumped whenever this process records a job's outcome: waiters re-read their job at once instead of at their
+    /// next poll.
+    finished: Arc<watch::Sender<u64>>,
 }
+
+/// How often a waiter re-reads a job that may be run by another process.
+const WAIT_POLL: Duration = Duration::from_millis(250);
 
 impl JobQueue {
     pub fn new(store: Arc<Store>) -> Self {
-        Self { store, wake: Arc::new(Notify::new()), backoff: Arc::default() }
+        Self::with_rules(store, SyncRules::default())
+    }
+
+    pub fn with_rules(store: Arc<Store>, rules: SyncRules) -> Self {
+        Self { store, rules: Arc::new(rules), wake: Arc::new(Notify::new()), finished: Arc::new(watch::channel(0).0) }
     }
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 
-    /// Queues a sync of the Item (Plaid's `item_id`), `delay` from now; joins an already queued sync of it. An Item
-    /// that Plaid rate-limited is not synced before its backoff ends, whoever asks (webhook, scheduler).
+    pub fn rules(&self) -> &SyncRules {
+        &self.rules
+    }
+
+    /// Queues a sync of `item` `delay` from now, by the rules: refused for a revoked Item, or for a manual/repair
+    /// sync within the Item's cooldown; never before the Item's rate-limit hold ends. Joins a sync already queued
+    /// for the Item (the earlier time wins; a manual request's payload replaces the queued one's, so "sync now"
+    /// still asks the bank).
+    pub async fn request_sync(
+        &self,
+        item: &Item,
+        trigger: SyncTrigger,
+        delay: Duration,
+    ) -> Result<Enqueued, SyncRefused> {
+        if item.status == ItemStatus::Revoked {
+            return Err(SyncRefused::Revoked);
+        }
+        let manual = trigger.is_user_request();
+        if manual && !self.rules.cooldown.is_zero() {
+            self.store.claim_sync_cooldown(&item.id, self.rules.cooldown).await?.map_err(SyncRefused::Cooldown)?;
+        }
+        let hold = self.store.sync_state(&item.id).await?.hold_remaining(Utc::now());
+        let payload = SyncJobPayload { trigger, refresh: trigger == SyncTrigger::Manual };
+        let enqueued = self.enqueue(&item.item_id, payload, delay.max(hold), manual).await;
+        if enqueued.is_err() && manual {
+            // Nothing was queued: the cooldown must not block the next try.
+            let _ = self.store.release_sync_cooldown(&item.id).await;
+        }
+        Ok(enqueued?)
+    }
+
+    /// Queues a sync with no rules applied (the rules need the Item: see [`JobQueue::request_sync`]). For tools and
+    /// tests that drive the queue directly.
     pub async fn enqueue_sync(
         &self,
         item_id: &PlaidItemId,
         trigger: SyncTrigger,
         delay: Duration,
     ) -> StoreResult<Enqueued> {
-        let delay = delay.max(self.backoff_remaining(item_id));
+        self.enqueue(item_id, SyncJobPayload { trigger, refresh: false }, delay, false).await
+    }
+
+    async fn enqueue(
+        &self,
+        item_id: &PlaidItemId,
+        payload: SyncJobPayload,
+        delay: Duration,
+        urgent: bool,
+    ) -> StoreResult<Enqueued> {
         let job = NewJob {
-            payload: serde_json::json!({ "trigger": trigger.as_str() }).to_string(),
+            payload: serde_json::to_string(&payload).expect("a payload serializes"),
             run_after: Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default(),
             max_attempts: SYNC_MAX_ATTEMPTS,
             ..NewJob::for_item(KIND_SYNC, item_id)
         };
-        let enqueued = self.store.enqueue_job(&job).await?;
+        let enqueued = if urgent {
+            self.store.enqueue_job_replacing_payload(&job).await?
+        } else {
+            self.store.enqueue_job(&job).await?
+        };
         if delay.is_zero() {
             self.wake.notify_one();
         }
         Ok(enqueued)
     }
 
-    /// Holds the Item's syncs back until `until` (after a Plaid rate limit).
-    pub fn back_off(&self, item_id: &PlaidItemId, until: Instant) {
-        let mut backoff = self.backoff.lock();
-        let now = Instant::now();
-        backoff.retain(|_, at| *at > now);
-        backoff.insert(item_id.clone(), until);
+    /// Waits up to `timeout` until `done(job)` holds, re-reading the job whenever this process finishes one and
+    /// every [`WAIT_POLL`] (another process may run it). Returns the job as last read; `NotFound` if it is gone.
+    pub async fn wait_for(&self, job_id: &JobId, timeout: Duration, done: impl Fn(&Job) -> bool) -> StoreResult<Job> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut finished = self.finished.subscribe();
+        loop {
+            let job = self.store.get_job(job_id).await?;
+            let now = tokio::time::Instant::now();
+            if done(&job) || now >= deadline {
+                return Ok(job);
+            }
+            tokio::select! {
+                _ = finished.changed() => {}
+                () = tokio::time::sleep(WAIT_POLL.min(deadline - now)) => {}
+            }
+        }
     }
 
-    /// How long the Item's syncs are still held back (zero when they are not).
-    pub fn backoff_remaining(&self, item_id: &PlaidItemId) -> Duration {
-        self.backoff.lock().get(item_id).map_or(Duration::ZERO, |at| at.saturating_duration_since(Instant::now()))
+    /// Whether a job has ended for good.
+    pub fn is_finished(job: &Job) -> bool {
+        matches!(job.state, JobState::Done | JobState::Failed)
     }
 
     /// Resolves when something was enqueued in this process (a missed wake-up is kept for the next wait).
     pub(crate) async fn woken(&self) {
         self.wake.notified().await;
     }
-}
 
-/// The trigger recorded in a sync job's payload.
-pub(crate) fn trigger_of(payload: &str) -> SyncTrigger {
-    let trigger = serde_json::from_str::<serde_json::Value>(payload)
-        .ok()
-        .and_then(|v| v.get("trigger").and_then(|t| t.as_str()).map(str::to_owned));
-    match trigger.as_deref() {
-        Some("manual") => SyncTrigger::Manual,
-        Some("schedule") => SyncTrigger::Schedule,
-        Some("link") => SyncTrigger::Link,
-        _ => SyncTrigger::Webhook,
+    pub(crate) fn job_finished(&self) {
+        self.finished.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
@@ -108,29 +218,24 @@ pub(crate) fn trigger_of(payload: &str) -> SyncTrigger {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn backoff_is_per_item_ends_and_delays_enqueues() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<Store> = Arc::new(crate::store::Store::open_sqlite(&dir.path().join("j.db")).await.unwrap());
-        store.migrate().await.unwrap();
-        let queue = JobQueue::new(store.clone());
-        queue.back_off(&"i1".into(), Instant::now() + Duration::from_secs(120));
-        assert!(queue.backoff_remaining(&"i1".into()) > Duration::from_secs(119));
-        assert_eq!(queue.backoff_remaining(&"i2".into()), Duration::ZERO);
-        queue.back_off(&"i2".into(), Instant::now());
-        assert_eq!(queue.backoff_remaining(&"i2".into()), Duration::ZERO);
-        // A webhook for a rate-limited Item waits for the backoff instead of hitting Plaid again at once.
-        let job = queue.enqueue_sync(&"i1".into(), SyncTrigger::Webhook, Duration::ZERO).await.unwrap();
-        let job = store.get_job(&job.job_id).await.unwrap();
-        assert!(job.run_after > Utc::now() + chrono::Duration::seconds(100), "run_after {}", job.run_after);
-    }
-
     #[test]
-    fn triggers_round_trip_through_the_payload() {
-        for t in [SyncTrigger::Manual, SyncTrigger::Schedule, SyncTrigger::Link, SyncTrigger::Webhook] {
-            let payload = serde_json::json!({ "trigger": t.as_str() }).to_string();
-            assert_eq!(trigger_of(&payload), t);
+    fn payloads_round_trip_and_old_ones_still_read() {
+        for trigger in [
+            SyncTrigger::Manual,
+            SyncTrigger::Schedule,
+            SyncTrigger::Link,
+            SyncTrigger::Webhook,
+            SyncTrigger::Repair,
+            SyncTrigger::FollowUp,
+        ] {
+            let payload = SyncJobPayload { trigger, refresh: trigger == SyncTrigger::Manual };
+            assert_eq!(SyncJobPayload::parse(&serde_json::to_string(&payload).unwrap()), payload);
         }
-        assert_eq!(trigger_of("not json"), SyncTrigger::Webhook);
+        // Jobs queued by the previous version carried only the trigger.
+        assert_eq!(
+            SyncJobPayload::parse(r#"{"trigger":"schedule"}"#),
+            SyncJobPayload { trigger: SyncTrigger::Schedule, refresh: false }
+        );
+        assert_eq!(SyncJobPayload::parse("not json").trigger, SyncTrigger::Webhook);
     }
 }

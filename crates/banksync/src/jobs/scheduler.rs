@@ -2,7 +2,8 @@
 //! [`SchedulerOptions::scan_every`] it enqueues a sync for each Item whose last successful sync is older than
 //! [`SchedulerOptions::interval`], spread over [`SchedulerOptions::jitter`] so a restart does not hit Plaid with
 //! every Item at once. Items that need the user (revoked, login required) are skipped: a sync cannot succeed and
-//! Plaid bills and throttles. Several processes may schedule at once; the queue coalesces their requests.
+//! Plaid bills and throttles. Several processes may schedule at once; the queue coalesces their requests and holds
+//! rate-limited Items back. (A new Item's first data does not wait for this: follow-ups fetch it within seconds.)
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::JobQueue;
 use crate::domain::{Item, ItemStatus};
-use crate::sync::{SyncEngine, SyncTrigger};
+use crate::sync::SyncTrigger;
 
 #[derive(Debug, Clone)]
 pub struct SchedulerOptions {
@@ -50,7 +51,7 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn start(queue: JobQueue, engine: SyncEngine, options: SchedulerOptions) -> Scheduler {
+    pub fn start(queue: JobQueue, options: SchedulerOptions) -> Scheduler {
         let (stop, mut stop_rx) = watch::channel(false);
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(options.scan_every);
@@ -60,7 +61,7 @@ impl Scheduler {
                     _ = tick.tick() => {}
                     _ = stop_rx.changed() => return,
                 }
-                match scan(&queue, &engine, &options).await {
+                match scan(&queue, &options).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(items = n, "scheduled syncs for stale Items"),
                     Err(e) => tracing::warn!(error = %e, "scheduler scan failed"),
@@ -87,18 +88,17 @@ impl Drop for Scheduler {
 }
 
 /// Enqueues a sync for every due Item; returns how many were enqueued.
-pub async fn scan(queue: &JobQueue, engine: &SyncEngine, options: &SchedulerOptions) -> anyhow::Result<usize> {
+pub async fn scan(queue: &JobQueue, options: &SchedulerOptions) -> anyhow::Result<usize> {
     let items = queue.store().list_all_items().await?;
     let now = Utc::now();
     let mut enqueued = 0;
     for item in items.iter().filter(|item| is_due(item, now, options.interval)) {
-        // Running now, or held back after a Plaid rate limit: nothing to add.
-        if engine.is_syncing(&item.id) || !queue.backoff_remaining(&item.item_id).is_zero() {
-            continue;
-        }
         let delay = jitter(options.jitter);
-        queue.enqueue_sync(&item.item_id, SyncTrigger::Schedule, delay).await?;
-        enqueued += 1;
+        match queue.request_sync(item, SyncTrigger::Schedule, delay).await {
+            Ok(_) => enqueued += 1,
+            Err(super::SyncRefused::Store(e)) => return Err(e.into()),
+            Err(refused) => tracing::debug!(item_id = %item.item_id, %refused, "not scheduled"),
+        }
     }
     Ok(enqueued)
 }

@@ -6,25 +6,22 @@
 //! - **Leases.** Each claim leases the job for [`WorkerOptions::lease`]; a heartbeat ([`LeaseKeeper`]) renews it every
 //!   third of that. A worker that dies stops renewing, and after the lease runs out any worker (in any process) claims
 //!   the job again, while attempts remain. Expired jobs without attempts left are marked failed periodically.
-//! - **Outcomes.** Success completes the job. Plaid rate limits (429) retry after a growing delay and pause this
-//!   pool's claims briefly (the limit is often per client). Errors that describe the Item (login required, revoked,
-//!   …) are not retried: the sync engine already recorded the Item's health and only the user can fix it. Other
-//!   failures retry with the store's exponential backoff.
+//! - **Outcomes.** What a job kind's runner returns: done, retry (after its own delay or the store's exponential
+//!   backoff, while attempts remain), or reschedule (put back without using an attempt: the job may not run yet).
+//!   Sync jobs are [`super::sync_job`].
 //! - **Shutdown.** [`WorkerPool::shutdown`] stops claiming and lets running jobs finish up to a deadline; what is
 //!   still running then is dropped and its lease expires, so another worker picks it up later.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
-use tokio::time::Instant;
 
-use super::{JobQueue, KIND_SYNC, LeaseKeeper, trigger_of};
-use crate::domain::{ItemStatus, Job};
+use super::{JobQueue, KIND_SYNC, LeaseKeeper, sync_job};
+use crate::domain::Job;
 use crate::store::StoreError;
-use crate::sync::{SyncEngine, SyncError};
+use crate::sync::SyncEngine;
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -38,8 +35,6 @@ pub struct WorkerOptions {
     pub reclaim_interval: Duration,
     /// How long shutdown waits for running jobs.
     pub shutdown_grace: Duration,
-    /// Claims pause this long after a Plaid rate limit.
-    pub rate_limit_pause: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -50,7 +45,6 @@ impl Default for WorkerOptions {
             poll_interval: Duration::from_secs(5),
             reclaim_interval: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(20),
-            rate_limit_pause: Duration::from_secs(10),
         }
     }
 }
@@ -63,18 +57,46 @@ pub struct WorkerPool {
     reclaimer: JoinHandle<()>,
 }
 
-struct Ctx {
+pub(super) struct Ctx {
     worker_id: String,
-    queue: JobQueue,
-    engine: SyncEngine,
+    pub queue: JobQueue,
+    pub engine: SyncEngine,
     options: WorkerOptions,
-    /// No claims before this instant (after a Plaid rate limit).
-    paused_until: Mutex<Option<Instant>>,
+    permits: Arc<Semaphore>,
 }
 
-enum Outcome {
+pub(super) enum Outcome {
+    /// Finished, with its `result`.
     Done(String),
-    Retry { error: String, after: Option<Duration> },
+    /// Failed; runs again after `after` (else the store's backoff) while attempts remain. `result` replaces the
+    /// job's result meanwhile.
+    Retry { error: String, after: Option<Duration>, result: Option<String> },
+    /// May not run yet: back to the queue after `after`, without using an attempt.
+    Reschedule { after: Duration },
+}
+
+impl Outcome {
+    pub fn retry(error: String, after: Option<Duration>, result: Option<String>) -> Self {
+        Self::Retry { error, after, result }
+    }
+}
+
+/// A job's share of the pool's concurrency, which it can give up while it only waits.
+pub(super) struct Slot {
+    permits: Arc<Semaphore>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Slot {
+    pub fn release(&mut self) {
+        self.permit = None;
+    }
+
+    pub async fn reacquire(&mut self) {
+        if self.permit.is_none() {
+            self.permit = Some(self.permits.clone().acquire_owned().await.expect("the semaphore is never closed"));
+        }
+    }
 }
 
 impl WorkerPool {
@@ -83,8 +105,8 @@ impl WorkerPool {
     pub fn start(queue: JobQueue, engine: SyncEngine, options: WorkerOptions) -> WorkerPool {
         let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let (stop, stop_rx) = watch::channel(false);
-        let ctx =
-            Arc::new(Ctx { worker_id: worker_id.clone(), queue, engine, options, paused_until: Mutex::new(None) });
+        let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
+        let ctx = Arc::new(Ctx { worker_id: worker_id.clone(), queue, engine, options, permits });
         let reclaimer = tokio::spawn(reclaim_loop(ctx.clone()));
         let task = tokio::spawn(run(ctx, stop_rx));
         tracing::info!(worker_id = %worker_id, "job workers started");
@@ -117,7 +139,6 @@ impl Drop for WorkerPool {
 }
 
 async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
-    let permits = Arc::new(Semaphore::new(ctx.options.concurrency.max(1)));
     let mut running = JoinSet::new();
     loop {
         while running.try_join_next().is_some() {}
@@ -125,16 +146,9 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
             break;
         }
         let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            permit = ctx.permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             _ = stop.changed() => break,
         };
-        let pause = *ctx.paused_until.lock();
-        if let Some(until) = pause.filter(|u| *u > Instant::now()) {
-            tokio::select! {
-                () = tokio::time::sleep_until(until) => {}
-                _ = stop.changed() => break,
-            }
-        }
         match ctx.queue.store().claim_job(&ctx.worker_id, ctx.options.lease).await {
             Ok(Some(job)) => {
                 running.spawn(run_job(ctx.clone(), job, permit));
@@ -176,18 +190,23 @@ async fn reclaim_loop(ctx: Arc<Ctx>) {
     }
 }
 
-async fn run_job(ctx: Arc<Ctx>, job: Job, _permit: OwnedSemaphorePermit) {
+async fn run_job(ctx: Arc<Ctx>, job: Job, permit: OwnedSemaphorePermit) {
     let store = ctx.queue.store();
     let lease = LeaseKeeper::start(store.clone(), &job.id, &ctx.worker_id, ctx.options.lease);
+    let mut slot = Slot { permits: ctx.permits.clone(), permit: Some(permit) };
     let outcome = match job.kind.as_str() {
-        KIND_SYNC => run_sync(&ctx, &job).await,
+        KIND_SYNC => sync_job::run(&ctx, &job, &mut slot).await,
         other => Outcome::Done(serde_json::json!({ "skipped": format!("unknown job kind {other:?}") }).to_string()),
     };
     lease.release().await;
     let recorded = match &outcome {
         Outcome::Done(result) => store.complete_job(&job.id, &ctx.worker_id, Some(result)).await.map(|()| None),
-        Outcome::Retry { error, after } => store.fail_job(&job.id, &ctx.worker_id, error, *after).await.map(Some),
+        Outcome::Retry { error, after, result } => {
+            store.fail_job(&job.id, &ctx.worker_id, error, *after, result.as_deref()).await.map(Some)
+        }
+        Outcome::Reschedule { after } => store.reschedule_job(&job.id, &ctx.worker_id, *after).await.map(|()| None),
     };
+    ctx.queue.job_finished();
     match recorded {
         Ok(None) => tracing::debug!(job_id = %job.id, kind = %job.kind, "job done"),
         Ok(Some(state)) => tracing::info!(job_id = %job.id, kind = %job.kind, attempts = job.attempts,
@@ -195,80 +214,5 @@ async fn run_job(ctx: Arc<Ctx>, job: Job, _permit: OwnedSemaphorePermit) {
         // Another worker took the job over after our lease ran out; its run is the one that counts.
         Err(StoreError::NotFound) => tracing::warn!(job_id = %job.id, "lost the job's lease before finishing"),
         Err(e) => tracing::warn!(job_id = %job.id, error = %e, "cannot record the job's outcome"),
-    }
-}
-
-fn skipped(why: &str) -> Outcome {
-    Outcome::Done(serde_json::json!({ "skipped": why }).to_string())
-}
-
-async fn run_sync(ctx: &Ctx, job: &Job) -> Outcome {
-    let store = ctx.queue.store();
-    let Some(item_id) = job.item_id.as_ref() else {
-        return skipped("no item");
-    };
-    let item = match store.get_item_by_plaid_id(item_id).await {
-        Ok(Some(item)) => item,
-        Ok(None) => return skipped("item removed"),
-        Err(e) => return Outcome::Retry { error: format!("store: {e}"), after: None },
-    };
-    if item.status == ItemStatus::Revoked {
-        return skipped("item revoked");
-    }
-    let trigger = trigger_of(&job.payload);
-    let mut result = ctx.engine.sync_item(&item, trigger).await;
-    // Joining a sync that was already running is not enough: it may have fetched its pages before the change this
-    // job announces (a webhook that arrived mid-run). Run once more after it, from its new cursor.
-    for _ in 0..2 {
-        if !matches!(&result, Ok(summary) if summary.coalesced) {
-            break;
-        }
-        let Ok(Some(fresh)) = store.get_item_by_plaid_id(item_id).await else { break };
-        result = ctx.engine.sync_item(&fresh, trigger).await;
-    }
-
-    match result {
-        Ok(summary) => Outcome::Done(serde_json::to_string(&summary).unwrap_or_default()),
-        Err(e) => classify_failure(ctx, job, &e),
-    }
-}
-
-fn classify_failure(ctx: &Ctx, job: &Job, e: &SyncError) -> Outcome {
-    let error = e.to_string();
-    if e.is_rate_limited() {
-        let after = rate_limit_backoff(job.attempts);
-        let pause_until = Instant::now() + ctx.options.rate_limit_pause;
-        *ctx.paused_until.lock() = Some(pause_until);
-        if let Some(item_id) = job.item_id.as_ref() {
-            ctx.queue.back_off(item_id, (Instant::now() + after).into_std());
-        }
-        tracing::warn!(item_id = ?job.item_id, retry_in = ?after, "Plaid rate limit: backing off");
-        return Outcome::Retry { error, after: Some(after) };
-    }
-    if let Some(p) = e.plaid_error() {
-        if crate::health::health_from_error(p).is_some() {
-            // An Item problem (the engine updated its health): retrying cannot help until the user acts.
-            return Outcome::Done(serde_json::json!({ "error": p.error_code }).to_string());
-        }
-    }
-    Outcome::Retry { error, after: None }
-}
-
-/// Delay before retrying a sync that hit a rate limit: one minute, doubling per attempt, at most an hour (Plaid's
-/// per-Item sync limit is per minute).
-fn rate_limit_backoff(attempts: i64) -> Duration {
-    let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 6)).unwrap_or(6);
-    Duration::from_secs(60 * 2u64.pow(exp)).min(Duration::from_secs(3600))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_limit_backoff_grows_and_is_capped() {
-        assert_eq!(rate_limit_backoff(1), Duration::from_secs(60));
-        assert_eq!(rate_limit_backoff(2), Duration::from_secs(120));
-        assert_eq!(rate_limit_backoff(20), Duration::from_secs(3600));
     }
 }

@@ -18,6 +18,16 @@ const ENQUEUE_JOB: &str = "INSERT INTO jobs (id, kind, coalesce_key, user_id, it
     updated_at = excluded.updated_at \
     RETURNING id";
 
+/// [`ENQUEUE_JOB`], but a joined queued job takes this request's payload and user (a "sync now" must still ask the
+/// bank when it joins a queued webhook sync).
+const ENQUEUE_JOB_REPLACING_PAYLOAD: &str = "INSERT INTO jobs (id, kind, coalesce_key, user_id, item_id, payload, \
+    state, attempts, max_attempts, run_after, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $9, $9) \
+    ON CONFLICT (kind, coalesce_key) WHERE state = 'queued' DO UPDATE SET \
+    run_after = CASE WHEN excluded.run_after < jobs.run_after THEN excluded.run_after ELSE jobs.run_after END, \
+    payload = excluded.payload, user_id = COALESCE(excluded.user_id, jobs.user_id), updated_at = excluded.updated_at \
+    RETURNING id";
+
 const HEARTBEAT_JOB: &str = "UPDATE jobs SET lease_expires_at = $3, updated_at = $4 \
     WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
 const COMPLETE_JOB: &str = "UPDATE jobs SET state = 'done', result = $3, lease_owner = NULL, \
@@ -29,10 +39,21 @@ const FAIL_JOB: &str = "UPDATE jobs SET \
     state = CASE WHEN $3 = 'queued' AND coalesce_key IS NOT NULL AND EXISTS (SELECT 1 FROM jobs q \
         WHERE q.kind = jobs.kind AND q.coalesce_key = jobs.coalesce_key AND q.state = 'queued') \
         THEN 'failed' ELSE $3 END, \
-    last_error = $4, run_after = $5, lease_owner = NULL, lease_expires_at = NULL, updated_at = $6 \
-    WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING state";
+    last_error = $4, run_after = $5, lease_owner = NULL, lease_expires_at = NULL, updated_at = $6, \
+    result = COALESCE($7, result) WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING state";
 const FAIL_JOB_SUPERSEDED: &str = "UPDATE jobs SET state = 'failed', last_error = $3, lease_owner = NULL, \
+    lease_expires_at = NULL, updated_at = $4, result = COALESCE($5, result) \
+    WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
+/// $3 run_after, $4 now. Back to `queued` without using an attempt; `done` instead when another queued job already
+/// stands for the same work (it runs in this one's place).
+const RESCHEDULE_JOB: &str = "UPDATE jobs SET \
+    state = CASE WHEN coalesce_key IS NOT NULL AND EXISTS (SELECT 1 FROM jobs q \
+        WHERE q.kind = jobs.kind AND q.coalesce_key = jobs.coalesce_key AND q.state = 'queued') \
+        THEN 'done' ELSE 'queued' END, \
+    attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, run_after = $3, lease_owner = NULL, \
     lease_expires_at = NULL, updated_at = $4 WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
+const RESCHEDULE_JOB_SUPERSEDED: &str = "UPDATE jobs SET state = 'done', lease_owner = NULL, \
+    lease_expires_at = NULL, updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
 const RECLAIM_EXHAUSTED_JOBS: &str = "UPDATE jobs SET state = 'failed', \
     last_error = COALESCE(last_error, 'lease expired'), lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
     WHERE state = 'running' AND lease_expires_at < $1 AND attempts >= max_attempts";
@@ -53,8 +74,17 @@ impl Store {
     /// Adds a job, or joins the queued job with the same (kind, coalesce_key), moving its `run_after` earlier if
     /// this request is more urgent (the queued job keeps its payload).
     pub async fn enqueue_job(&self, job: &NewJob) -> Result<Enqueued> {
+        self.insert_job(ENQUEUE_JOB, job).await
+    }
+
+    /// Like [`Store::enqueue_job`], but a joined queued job takes this request's payload (and user, if given).
+    pub async fn enqueue_job_replacing_payload(&self, job: &NewJob) -> Result<Enqueued> {
+        self.insert_job(ENQUEUE_JOB_REPLACING_PAYLOAD, job).await
+    }
+
+    async fn insert_job(&self, statement: &'static str, job: &NewJob) -> Result<Enqueued> {
         let id = uuid::Uuid::new_v4().to_string();
-        let insert = Sql::new(ENQUEUE_JOB)
+        let insert = Sql::new(statement)
             .bind(&id)
             .bind(&job.kind)
             .bind(&job.coalesce_key)
@@ -99,13 +129,15 @@ impl Store {
     }
 
     /// Records a failure: back to `queued` after a backoff (`retry_after`, else exponential from 5 s, capped at one
-    /// hour) while attempts remain, else `failed`. Returns the new state.
+    /// hour) while attempts remain, else `failed`; `result`, if given, replaces the job's result. Returns the new
+    /// state.
     pub async fn fail_job(
         &self,
         job_id: &JobId,
         worker_id: &str,
         error: &str,
         retry_after: Option<Duration>,
+        result: Option<&str>,
     ) -> Result<JobState> {
         let (attempts, max_attempts): (i64, i64) =
             self.writer.fetch_one(&Sql::new(HELD_JOB_ATTEMPTS).bind(job_id).bind(worker_id)).await?;
@@ -114,19 +146,47 @@ impl Store {
         let delay = retry_after.unwrap_or_else(|| job_backoff(attempts));
         let run_after = codec::ts(now + chrono_duration(delay));
         let now = codec::ts(now);
-        let fail = Sql::new(FAIL_JOB).bind(job_id).bind(worker_id).bind(wanted).bind(error).bind(&run_after).bind(&now);
+        let fail = Sql::new(FAIL_JOB)
+            .bind(job_id)
+            .bind(worker_id)
+            .bind(wanted)
+            .bind(error)
+            .bind(&run_after)
+            .bind(&now)
+            .bind(result);
         let state = match self.writer.fetch_optional::<(String,)>(&fail).await {
             Ok(Some((state,))) => state,
             Ok(None) => return Err(StoreError::NotFound),
             // Another process queued the same work between our check and our update.
             Err(StoreError::Conflict(_)) => {
-                let superseded = Sql::new(FAIL_JOB_SUPERSEDED).bind(job_id).bind(worker_id).bind(error).bind(&now);
+                let superseded =
+                    Sql::new(FAIL_JOB_SUPERSEDED).bind(job_id).bind(worker_id).bind(error).bind(&now).bind(result);
                 one_row(self.writer.execute(&superseded).await?)?;
                 "failed".to_owned()
             }
             Err(e) => return Err(e),
         };
         parse_enum(&state)
+    }
+
+    /// Puts a running job back in the queue for `after` without using an attempt (it was not allowed to run yet).
+    /// When another queued job already stands for the same work, this one ends (`done`) and that one runs.
+    pub async fn reschedule_job(&self, job_id: &JobId, worker_id: &str, after: Duration) -> Result<()> {
+        let now = chrono::Utc::now();
+        let reschedule = Sql::new(RESCHEDULE_JOB)
+            .bind(job_id)
+            .bind(worker_id)
+            .bind(codec::ts(now + chrono_duration(after)))
+            .bind(codec::ts(now));
+        match self.writer.execute(&reschedule).await {
+            Ok(n) => one_row(n),
+            // Another process queued the same work between the check and the update.
+            Err(StoreError::Conflict(_)) => {
+                let superseded = Sql::new(RESCHEDULE_JOB_SUPERSEDED).bind(job_id).bind(worker_id).bind(codec::ts(now));
+                one_row(self.writer.execute(&superseded).await?)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Fails running jobs whose lease expired with no attempts left (those with attempts left are simply claimable

@@ -42,6 +42,7 @@ mod items;
 mod jobs;
 mod postgres;
 mod sqlite;
+mod sync_state;
 mod sync_write;
 mod transaction_row;
 mod transactions;

@@ -27,12 +27,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
 pub use error::SyncError;
 
-use crate::domain::{Item, ItemRef, PlaidItemId};
+use crate::domain::{Item, ItemRef, PlaidItemId, SyncPhase};
 use crate::store::Store;
 use crate::vault::Vault;
 
@@ -61,12 +61,19 @@ impl Default for SyncOptions {
 }
 
 /// What started a sync (recorded in the sync run history).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SyncTrigger {
+    /// The first sync of a newly linked Item.
     Link,
+    /// "Sync now".
     Manual,
+    /// After the user repaired the login in Link's update mode.
+    Repair,
     Webhook,
     Schedule,
+    /// Looking again while Plaid's data is not ready or the history incomplete.
+    FollowUp,
 }
 
 impl SyncTrigger {
@@ -74,13 +81,20 @@ impl SyncTrigger {
         match self {
             Self::Link => "link",
             Self::Manual => "manual",
+            Self::Repair => "repair",
             Self::Webhook => "webhook",
             Self::Schedule => "schedule",
+            Self::FollowUp => "follow_up",
         }
+    }
+
+    /// A person asked for this sync: it claims the Item's cooldown.
+    pub fn is_user_request(self) -> bool {
+        matches!(self, Self::Manual | Self::Repair)
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SyncSummary {
     pub run_id: String,
     /// Plaid's item_id.
@@ -94,6 +108,9 @@ pub struct SyncSummary {
     pub restarts: u64,
     /// Plaid has no transactions for the Item yet (empty `next_cursor`); nothing changed.
     pub not_ready: bool,
+    /// Where Plaid is with the Item's data after this sync (`not_ready`, `initial_update_complete`: the last ~30
+    /// days, `historical_update_complete`: everything); banksync keeps looking until it is complete.
+    pub phase: SyncPhase,
     /// This caller joined a sync that was already running.
     pub coalesced: bool,
 }
@@ -133,6 +150,14 @@ impl SyncEngine {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
+    }
+
+    pub fn plaid(&self) -> &plaid::PlaidClient {
+        &self.inner.plaid
+    }
+
+    pub fn vault(&self) -> &Arc<Vault> {
+        &self.inner.vault
     }
 
     /// Publishes `sync_finished` (and health changes) for every run from now on.

@@ -6,7 +6,7 @@ use chrono::Utc;
 use plaid::{AccessToken, TransactionsSyncRequest, TransactionsSyncResponse, codes};
 
 use super::{Inner, SyncError, SyncSummary, SyncTrigger};
-use crate::domain::{BalanceSource, Item, ItemHealth, ItemStatus, PlaidItemId, SyncPage, SyncRunOutcome};
+use crate::domain::{BalanceSource, Item, ItemHealth, ItemStatus, PlaidItemId, SyncPage, SyncPhase, SyncRunOutcome};
 use crate::health::health_from_error;
 use crate::normalize;
 
@@ -39,7 +39,8 @@ pub(super) async fn run(inner: &Inner, item: &Item, trigger: SyncTrigger) -> Res
     let result = attempt_all(inner, &item, &run.id, &mut restarts).await;
 
     match result {
-        Ok((tally, not_ready)) => {
+        Ok((tally, phase)) => {
+            let not_ready = phase == SyncPhase::NotReady;
             if !not_ready && matches!(item.status, ItemStatus::LoginRequired | ItemStatus::Error) {
                 inner.store.update_item_status(&item.id, &ItemHealth::good()).await?;
             }
@@ -59,8 +60,11 @@ pub(super) async fn run(inner: &Inner, item: &Item, trigger: SyncTrigger) -> Res
                     },
                 )
                 .await?;
+            if let Err(e) = inner.store.record_sync_phase(&item.id, phase).await {
+                tracing::warn!(item_id = %item.item_id, error = %e, "could not record the Item's data phase");
+            }
             tracing::info!(
-                item_id = %item.item_id, run_id = %run.id, added = tally.added, modified = tally.modified,
+                item_id = %item.item_id, run_id = %run.id, phase = phase.as_str(), added = tally.added, modified = tally.modified,
                 removed = tally.removed, pages = tally.pages, restarts, not_ready,
                 fetch_ms = tally.fetch.as_millis() as u64, stage_ms = tally.stage.as_millis() as u64,
                 commit_ms = tally.commit.as_millis() as u64, "sync finished"
@@ -74,6 +78,7 @@ pub(super) async fn run(inner: &Inner, item: &Item, trigger: SyncTrigger) -> Res
                 pages: tally.pages,
                 restarts: u64::from(restarts),
                 not_ready,
+                phase,
                 coalesced: false,
             })
         }
@@ -100,9 +105,13 @@ pub(super) async fn run(inner: &Inner, item: &Item, trigger: SyncTrigger) -> Res
     }
 }
 
-/// Runs attempts until one commits, is not ready, or fails. Returns the committed tally and whether the Item was
-/// not ready.
-async fn attempt_all(inner: &Inner, item: &Item, run_id: &str, restarts: &mut u32) -> Result<(Tally, bool), SyncError> {
+/// Runs attempts until one commits, is not ready, or fails. Returns the committed tally and Plaid's data phase.
+async fn attempt_all(
+    inner: &Inner,
+    item: &Item,
+    run_id: &str,
+    restarts: &mut u32,
+) -> Result<(Tally, SyncPhase), SyncError> {
     let token = AccessToken::from(inner.vault.decrypt(&item.access_token, item.item_id.as_str())?);
     let start_cursor = item.cursor.clone().unwrap_or_default();
     // Rate-limit pauses of the whole run, across restarts.
@@ -198,6 +207,8 @@ struct Fetched {
     accounts: Vec<plaid::AccountBase>,
     next_cursor: String,
     has_more: bool,
+    /// Plaid's `transactions_update_status` (the last page's is the run's).
+    status: plaid::TransactionsUpdateStatus,
 }
 
 /// A page being normalized off the async threads.
@@ -205,7 +216,16 @@ type Normalizing = tokio::task::JoinHandle<Fetched>;
 
 impl Fetched {
     fn normalized(item_id: &PlaidItemId, response: TransactionsSyncResponse) -> Self {
-        let TransactionsSyncResponse { added, modified, removed, accounts, next_cursor, has_more, .. } = response;
+        let TransactionsSyncResponse {
+            added,
+            modified,
+            removed,
+            accounts,
+            next_cursor,
+            has_more,
+            transactions_update_status,
+            ..
+        } = response;
         Fetched {
             added: added.len() as u64,
             modified: modified.len() as u64,
@@ -218,6 +238,7 @@ impl Fetched {
             accounts,
             next_cursor,
             has_more,
+            status: transactions_update_status,
         }
     }
 }
@@ -233,7 +254,7 @@ async fn attempt(
     token: &AccessToken,
     start_cursor: &str,
     rate_limit_waited: &mut Duration,
-) -> Result<(Tally, bool), SyncError> {
+) -> Result<(Tally, SyncPhase), SyncError> {
     let sink = Sink::choose(inner, item, run_id).await?;
     // While the stager writes a batch of several pages, the fetcher keeps going until the next batch is ready.
     let batch_pages = sink.batch_changes().div_ceil(inner.options.page_size as usize);
@@ -264,7 +285,7 @@ async fn attempt(
                 if tally.pages > 0 || sink == Sink::Initial {
                     sink.discard(inner, item, run_id).await?;
                 }
-                return Ok((Tally::default(), true));
+                return Ok((Tally::default(), SyncPhase::NotReady));
             }
             tally.pages += 1;
             tally.added += fetched.added;
@@ -284,7 +305,7 @@ async fn attempt(
             if !fetched.has_more {
                 timed(&mut tally.commit, sink.commit(inner, item, run_id, &fetched.next_cursor)).await?;
                 refresh_cached_balances(inner, item, &fetched.accounts).await;
-                return Ok((tally, false));
+                return Ok((tally, SyncPhase::of(&fetched.status, false)));
             }
         }
         Err(SyncError::Other("the page fetcher stopped before the last page".into()))
@@ -304,9 +325,9 @@ async fn attempt(
     if let Some((_, waited)) = stats {
         *rate_limit_waited = waited;
     }
-    result.map(|(mut tally, not_ready)| {
+    result.map(|(mut tally, phase)| {
         tally.fetch = stats.map(|(fetch, _)| fetch).unwrap_or_default();
-        (tally, not_ready)
+        (tally, phase)
     })
 }
 

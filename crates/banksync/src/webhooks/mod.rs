@@ -10,9 +10,11 @@
 //!    does nothing. A new delivery with the same body (Plaid's duplicates and retries are signed anew) is recorded
 //!    and handled again, which is safe: handling is idempotent and sync jobs coalesce per Item in the queue. A
 //!    plain body-hash window would be unsafe: SYNC_UPDATES_AVAILABLE bodies for one Item are identical from one
-//!    update to the next, so a second real update inside the window would be lost. (Two updates announced in the
-//!    same second produce byte-identical signed deliveries that no receiver can tell from a replay; the second is
-//!    acknowledged as a duplicate and the scheduler is the safety net. Plaid updates an Item hours apart.)
+//!    update to the next, so a second real update inside the window would be lost. Two updates announced in the
+//!    same second produce byte-identical signed deliveries that no receiver can tell from a replay, so a duplicate
+//!    SYNC_UPDATES_AVAILABLE still asks for a sync: it joins the one already queued, or queues one if the first
+//!    delivery's sync already ran (maybe before the second update). A replay can thus cost at most one extra sync,
+//!    and a real update is never lost.
 //! 3. **Enqueue, never sync inline.** SYNC_UPDATES_AVAILABLE becomes a queued sync (coalesced per Item); ITEM
 //!    webhooks update the Item's health in one small write. The answer is 200 unless the store failed (then 500,
 //!    and Plaid retries).
@@ -36,7 +38,7 @@ pub use keys::WebhookKeys;
 use crate::domain::{Item, ItemHealth, ItemStatus, NewWebhookEvent, PlaidItemId};
 use crate::events::{Event, EventHub};
 use crate::health::{health_from_error, health_from_item_webhook};
-use crate::jobs::JobQueue;
+use crate::jobs::{JobQueue, SyncRefused};
 use crate::store::{Store, StoreError};
 use crate::sync::SyncTrigger;
 
@@ -132,6 +134,11 @@ impl WebhookReceiver {
             .await?;
         if !record.is_new {
             tracing::debug!(webhook_code = %webhook.webhook_code, "duplicate webhook delivery acknowledged");
+            if matches!(webhook.event, WebhookEvent::SyncUpdatesAvailable { .. }) {
+                if let Some(item) = self.item_of(&webhook).await? {
+                    self.enqueue_sync(&item).await?;
+                }
+            }
             return Ok(Handled::Duplicate);
         }
         let handled = self.apply(&webhook).await?;
@@ -154,7 +161,7 @@ impl WebhookReceiver {
             tracing::warn!(webhook_code = %webhook.webhook_code, "webhook without item_id ignored");
             return Ok(Handled::Ignored);
         };
-        let Some(item) = self.store.get_item_by_plaid_id(&item_id).await? else {
+        let Some(item) = self.item_of(webhook).await? else {
             tracing::warn!(%item_id, webhook_code = %webhook.webhook_code, "webhook for an unknown Item");
             return Ok(Handled::UnknownItem);
         };
@@ -199,12 +206,19 @@ impl WebhookReceiver {
         }
     }
 
-    async fn enqueue_sync(&self, item: &Item) -> Result<Handled, StoreError> {
-        if matches!(item.status, ItemStatus::Revoked) {
-            return Ok(Handled::Ignored);
+    async fn item_of(&self, webhook: &Webhook) -> Result<Option<Item>, StoreError> {
+        match webhook.item_id.as_deref() {
+            Some(item_id) => self.store.get_item_by_plaid_id(&PlaidItemId::from(item_id)).await,
+            None => Ok(None),
         }
-        self.queue.enqueue_sync(&item.item_id, SyncTrigger::Webhook, Duration::ZERO).await?;
-        Ok(Handled::Enqueued)
+    }
+
+    async fn enqueue_sync(&self, item: &Item) -> Result<Handled, StoreError> {
+        match self.queue.request_sync(item, SyncTrigger::Webhook, Duration::ZERO).await {
+            Ok(_) => Ok(Handled::Enqueued),
+            Err(SyncRefused::Store(e)) => Err(e),
+            Err(SyncRefused::Revoked | SyncRefused::Cooldown(_)) => Ok(Handled::Ignored),
+        }
     }
 
     async fn set_code_health(&self, item: &Item, code: &str, at: Option<DateTime<Utc>>) -> Result<Handled, StoreError> {

@@ -64,7 +64,6 @@ fn short_lease() -> WorkerOptions {
         poll_interval: Duration::from_millis(200),
         reclaim_interval: Duration::from_millis(500),
         shutdown_grace: Duration::from_secs(5),
-        rate_limit_pause: Duration::from_millis(100),
     }
 }
 

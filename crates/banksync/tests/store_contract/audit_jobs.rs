@@ -146,18 +146,18 @@ pub(crate) async fn job_lease_complete_and_fail(s: S) {
     assert!(is_not_found(s.complete_job(&id, "w2", None).await), "only the holder completes");
 
     // Failure with attempts left: queued again after the backoff.
-    assert_eq!(s.fail_job(&id, "w1", "bank timeout", None).await.unwrap(), JobState::Queued);
+    assert_eq!(s.fail_job(&id, "w1", "bank timeout", None, None).await.unwrap(), JobState::Queued);
     let job = s.get_job(&id).await.unwrap();
     assert_eq!((job.last_error.as_deref(), job.lease_owner.as_deref()), (Some("bank timeout"), None));
     assert!(job.run_after > Utc::now(), "backoff");
     assert!(s.claim_job("w1", Duration::from_secs(60)).await.unwrap().is_none(), "not due yet");
-    assert!(is_not_found(s.fail_job(&id, "w1", "again", None).await), "no longer held");
+    assert!(is_not_found(s.fail_job(&id, "w1", "again", None, None).await), "no longer held");
 
     // Make it due (a more urgent request coalesces into it), run it again and exhaust the attempts.
     s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap();
     let job = s.claim_job("w1", Duration::from_secs(60)).await.unwrap().unwrap();
     assert_eq!((job.id.as_str(), job.attempts), (id.as_str(), 2));
-    assert_eq!(s.fail_job(&id, "w1", "still broken", Some(Duration::ZERO)).await.unwrap(), JobState::Failed);
+    assert_eq!(s.fail_job(&id, "w1", "still broken", Some(Duration::ZERO), None).await.unwrap(), JobState::Failed);
     assert!(s.claim_job("w1", Duration::from_secs(60)).await.unwrap().is_none());
 
     // Completion records the result.
@@ -174,7 +174,7 @@ pub(crate) async fn job_lease_complete_and_fail(s: S) {
     s.claim_job("w4", Duration::from_secs(60)).await.unwrap().unwrap();
     let queued = s.enqueue_job(&NewJob::for_item("sync", &"item-z".into())).await.unwrap();
     assert!(!queued.coalesced);
-    assert_eq!(s.fail_job(&id, "w4", "boom", None).await.unwrap(), JobState::Failed);
+    assert_eq!(s.fail_job(&id, "w4", "boom", None, None).await.unwrap(), JobState::Failed);
     assert_eq!(s.get_job(&queued.job_id).await.unwrap().state, JobState::Queued);
     assert!(is_not_found(s.get_job(&"missing".into()).await));
 }

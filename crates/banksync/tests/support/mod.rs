@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use banksync::balances::{BalanceOptions, BalanceRefresher};
 use banksync::domain::{AccountFilter, Item, NewItem, PlaidItemId, TransactionFilter, TransactionId, User};
+use banksync::jobs::{JobQueue, WorkerOptions, WorkerPool};
 use banksync::link::LinkService;
 use banksync::store::{self, Store};
 use banksync::sync::{SyncEngine, SyncOptions};
@@ -36,7 +37,10 @@ pub struct Env {
     pub plaid: PlaidClient,
     pub vault: Arc<Vault>,
     pub engine: SyncEngine,
+    /// The job queue, with a worker pool running its jobs (the link flow's first sync goes through it).
+    pub queue: JobQueue,
     pub user: User,
+    _workers: WorkerPool,
     _dir: Option<tempfile::TempDir>,
     pg: Option<(sqlx::PgConnection, String, Arc<Store>)>,
 }
@@ -71,8 +75,26 @@ async fn build(
     let plaid = client(&sim).with_observer(banksync::audit::observer(store.clone()));
     let vault = Arc::new(Vault::new(MasterKey::generate()));
     let engine = SyncEngine::new(store.clone(), plaid.clone(), vault.clone(), options);
+    let queue = JobQueue::new(store.clone());
+    let workers = WorkerPool::start(
+        queue.clone(),
+        engine.clone(),
+        WorkerOptions { poll_interval: Duration::from_millis(200), ..WorkerOptions::default() },
+    );
     let user = store.create_user("alice", "$argon2id$not-used-here").await.unwrap();
-    Env { sim, http: reqwest::Client::new(), store, plaid, vault, engine, user, _dir: dir, pg }
+    Env {
+        sim,
+        http: reqwest::Client::new(),
+        store,
+        plaid,
+        vault,
+        engine,
+        queue,
+        user,
+        _workers: workers,
+        _dir: dir,
+        pg,
+    }
 }
 
 /// A plain client for the simulator (no observer).
@@ -102,7 +124,7 @@ impl Env {
             self.store.clone(),
             self.plaid.clone(),
             self.vault.clone(),
-            self.engine.clone(),
+            self.queue.clone(),
             url::Url::parse("http://127.0.0.1:9/webhooks/plaid").unwrap(),
             "banksync tests".into(),
         )
