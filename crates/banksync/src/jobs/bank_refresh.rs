@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike as _, Utc};
 use plaid::{AccessToken, codes};
 
 use crate::domain::{Item, ItemRef};
@@ -111,14 +111,17 @@ impl BankRefresh<'_> {
             return BankAnswer::NotAsked("Plaid refused the refresh");
         }
         while_waiting();
-        let since = before.unwrap_or(asked_at);
+        // Plaid's timestamps have whole seconds: an update in the second of the request counts, or one right after
+        // a previous update in the same second would never be seen.
+        let asked_second = asked_at.with_nanosecond(0).unwrap_or(asked_at);
+        let moved = |at: DateTime<Utc>| before.is_none_or(|before| at > before) || at >= asked_second;
         let deadline = tokio::time::Instant::now() + BANK_ANSWER_DEADLINE;
         for delay in POLL_DELAYS.iter().chain(std::iter::repeat(&POLL_DELAYS[POLL_DELAYS.len() - 1])) {
             if tokio::time::Instant::now() + *delay >= deadline {
                 break;
             }
             tokio::time::sleep(*delay).await;
-            if let Some(at) = self.last_update(&item.id, token).await.filter(|at| *at > since) {
+            if let Some(at) = self.last_update(&item.id, token).await.filter(|at| moved(*at)) {
                 return BankAnswer::Updated(at);
             }
         }
