@@ -89,6 +89,8 @@ pub struct TestApp {
     pub bodies: Mutex<Vec<String>>,
     pub data_dir: tempfile::TempDir,
     settings: Settings,
+    /// The running application; [`TestApp::restart`] stops it.
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
     webhook_keys: Option<key_proxy::Keys>,
     /// Kept alive as long as the app.
     _sim: plaid_sim::RunningSim,
@@ -126,6 +128,18 @@ impl TestApp {
     /// The settings this app started with, for another instance on its data directory, database and Plaid.
     pub fn settings(&self) -> Settings {
         self.settings.clone()
+    }
+
+    /// Stops the application (its server, job workers and scheduler go away; what it queued stays in the database)
+    /// and starts a new one on the same data directory, database and simulator, as a restart would.
+    pub async fn restart(&mut self) {
+        self.server.abort();
+        let _ = (&mut self.server).await;
+        let config = Config::resolve(self.settings.clone()).expect("valid test config");
+        let app = Application::build(config).await.expect("application builds again");
+        self.address = app.url();
+        self.store = app.store();
+        self.server = tokio::spawn(app.run_until_stopped());
     }
 
     /// Serves `jwk` as the webhook verification key `kid` (needs [`AppBuilder::webhooks`]).
@@ -221,7 +235,7 @@ impl AppBuilder {
         let app = Application::build(config).await.expect("application builds");
         let address = app.url();
         let store = app.store();
-        tokio::spawn(app.run_until_stopped());
+        let server = tokio::spawn(app.run_until_stopped());
 
         // Connected on first use: most tests never look at the database themselves.
         let db = match settings.database_url.as_deref() {
@@ -244,6 +258,7 @@ impl AppBuilder {
             bodies: Mutex::new(Vec::new()),
             data_dir,
             settings,
+            server,
             webhook_keys,
             _sim: sim,
         }
