@@ -125,9 +125,10 @@ async fn sync_now_answers_202_with_a_job_to_poll_when_the_sync_takes_longer() {
     let item_id = app.link_bank(0).await["item_id"].as_str().unwrap().to_owned();
     wait_long("the first sync", 10, || converged(&app, &item_id)).await;
 
-    // Plaid is slow to say whether the bank answered the refresh: three /item/get calls of 11 s each take "sync now"
-    // past its 30 s wait.
-    app.sim_post("/sim/faults", json!({"endpoint": "/item/get", "latency_ms": 11_000, "count": 3})).await;
+    // Plaid is slow: the refresh request and the two /item/get calls around it take "sync now" past its 30 s wait
+    // (each stays inside the client's 15 s timeout).
+    app.sim_post("/sim/faults", json!({"endpoint": "/transactions/refresh", "latency_ms": 13_000, "count": 1})).await;
+    app.sim_post("/sim/faults", json!({"endpoint": "/item/get", "latency_ms": 10_000, "count": 2})).await;
     let accepted = app.post_sync(&item_id).await.expect(202);
     let job_id = accepted["job_id"].as_str().unwrap().to_owned();
     assert!(matches!(accepted["state"].as_str(), Some("queued" | "running")), "{accepted}");
