@@ -6,9 +6,19 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{Sim, start};
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+use parking_lot::Mutex;
 use plaid_sim::persist::JOURNAL_FILE;
 use plaid_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
@@ -223,22 +233,75 @@ async fn login_state_webhook_url_clock_and_readiness_survive() {
     stop(sim).await;
 }
 
+type Received = Arc<Mutex<Vec<String>>>;
+
+/// A loopback webhook receiver keeping each delivery's `Plaid-Verification` JWT.
+async fn receiver() -> (String, Received) {
+    let received: Received = Arc::default();
+    async fn hook(State(r): State<Received>, headers: HeaderMap) -> &'static str {
+        let jwt = headers.get("plaid-verification").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        r.lock().push(jwt.to_owned());
+        "ok"
+    }
+    let app = Router::new().route("/hook", post(hook)).with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+/// Fires a webhook at the Item and returns the `kid` its JWT was signed with, after checking the
+/// signature against the key the simulator publishes for that kid.
+async fn fire_and_verify(sim: &Sim, token: &str, received: &Received) -> String {
+    let before = received.lock().len();
+    sim.ok("/sandbox/item/fire_webhook", json!({"access_token": token, "webhook_code": "DEFAULT_UPDATE"})).await;
+    for _ in 0..250 {
+        if received.lock().len() > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let jwt = received.lock().get(before).cloned().expect("the webhook arrived");
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).expect("b64")).expect("json");
+    let kid = header["kid"].as_str().expect("kid").to_owned();
+    let jwk = key(sim, kid.clone()).await;
+    let mut sec1 = vec![4u8];
+    sec1.extend(URL_SAFE_NO_PAD.decode(jwk["x"].as_str().expect("x")).expect("b64"));
+    sec1.extend(URL_SAFE_NO_PAD.decode(jwk["y"].as_str().expect("y")).expect("b64"));
+    let vk = VerifyingKey::from_sec1_bytes(&sec1).expect("point");
+    let sig = Signature::from_slice(&URL_SAFE_NO_PAD.decode(parts[2]).expect("b64")).expect("sig");
+    assert!(vk.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig).is_ok(), "signature verifies");
+    kid
+}
+
 #[tokio::test]
 async fn webhook_signing_keys_survive_and_old_kids_still_verify() {
     let tmp = TempDir::new("keys");
-    let sim = start(config(&tmp.state())).await;
-    let (_, first) = sim.post("/sim/keys/rotate", json!({})).await;
-    let (_, second) = sim.post("/sim/keys/rotate", json!({})).await;
-    let first = first["kid"].as_str().expect("kid").to_owned();
-    let second = second["kid"].as_str().expect("kid").to_owned();
-    let (first_key, second_key) = (key(&sim, first.clone()).await, key(&sim, second.clone()).await);
+    let (url, received) = receiver().await;
+    let delivering = |dir: &Path| SimConfig { deliver_webhooks: true, ..config(dir) };
+    let sim = start(delivering(&tmp.state())).await;
+    let (token, _) = sim.item_with("ins_109508", json!({"webhook": url})).await;
+    let initial = fire_and_verify(&sim, &token, &received).await;
+    let initial_key = key(&sim, initial.clone()).await;
     stop(sim).await;
 
-    let sim = start(config(&tmp.state())).await;
-    assert_eq!(key(&sim, first.clone()).await, first_key, "the rotated-out key is unchanged, still expired");
-    assert!(first_key["expired_at"].is_i64());
-    assert_eq!(key(&sim, second.clone()).await, second_key, "the current key is the same key");
-    assert!(second_key["expired_at"].is_null());
+    // The key a new simulator started with is the one it signs with after a restart.
+    let sim = start(delivering(&tmp.state())).await;
+    assert_eq!(fire_and_verify(&sim, &token, &received).await, initial);
+    assert_eq!(key(&sim, initial.clone()).await, initial_key);
+    let (_, rotated) = sim.post("/sim/keys/rotate", json!({})).await;
+    let rotated = rotated["kid"].as_str().expect("kid").to_owned();
+    assert_eq!(fire_and_verify(&sim, &token, &received).await, rotated);
+    let (old_key, new_key) = (key(&sim, initial.clone()).await, key(&sim, rotated.clone()).await);
+    assert!(old_key["expired_at"].is_i64());
+    stop(sim).await;
+
+    // A rotation survives too: the new key signs, the old one still verifies old webhooks.
+    let sim = start(delivering(&tmp.state())).await;
+    assert_eq!(fire_and_verify(&sim, &token, &received).await, rotated);
+    assert_eq!(key(&sim, initial).await, old_key);
+    assert_eq!(key(&sim, rotated).await, new_key);
     stop(sim).await;
 }
 
