@@ -26,6 +26,8 @@ use crate::vault::{Vault, VaultError};
 pub const PLAID_LINK_SCRIPT: &str = "https://cdn.plaid.com/link/v2/stable/link-initialize.js";
 /// Path of the drop-in Link script every simulator serves.
 pub const SIM_LINK_SCRIPT_PATH: &str = "/link/v2/stable/link-initialize.js";
+/// Where, inside the data directory, the embedded simulator keeps its state (Items, tokens, clock, signing keys).
+pub const SIM_STATE_DIR: &str = "simulator";
 
 pub struct Application {
     listener: TcpListener,
@@ -293,14 +295,20 @@ async fn plaid_client(
             Ok((client, None, "plaid", link_script))
         }
         PlaidTarget::EmbeddedSimulator => {
+            // The database keeps the Items' access tokens, so the simulated banks must outlive a restart too.
+            let state_dir = config.data_dir.join(SIM_STATE_DIR);
             let sim_config = plaid_sim::SimConfig {
                 // Demo-friendly realism: live balances take a moment, a new Item's transactions need ~2 s.
                 balance_latency: Duration::from_secs(1)..=Duration::from_secs(3),
                 product_ready_delay: Duration::from_secs(2),
+                state_dir: Some(state_dir.clone()),
                 ..plaid_sim::SimConfig::default()
             };
             let (client_id, secret) = (sim_config.client_id.clone(), sim_config.secret.clone());
-            let sim = plaid_sim::Simulator::new(sim_config)
+            let sim = plaid_sim::Simulator::open(sim_config)
+                .with_context(|| {
+                    format!("cannot load the embedded Plaid simulator's saved banks from {}", state_dir.display())
+                })?
                 .spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
                 .await
                 .context("cannot start the embedded Plaid simulator")?;

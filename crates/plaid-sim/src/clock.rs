@@ -1,17 +1,40 @@
 //! The simulator's clock: real time plus an offset that tests move with `POST /sim/clock/advance`
 //! (token expiry, product readiness). Rate limits and webhook `iat` use real time.
+//!
+//! While a saved state is replayed (`persist`), the clock is pinned to each recorded operation's
+//! time, so code that reads `now()` inside an operation sees the time it first ran at.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use std::sync::atomic::{AtomicI64, Ordering};
 
-#[derive(Debug, Default)]
+/// `pinned_nanos` value meaning "not pinned".
+const UNPINNED: i64 = i64::MIN;
+
+#[derive(Debug)]
 pub struct Clock {
     offset_seconds: AtomicI64,
+    pinned_nanos: AtomicI64,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self { offset_seconds: AtomicI64::new(0), pinned_nanos: AtomicI64::new(UNPINNED) }
+    }
 }
 
 impl Clock {
     pub fn now(&self) -> DateTime<Utc> {
+        let pinned = self.pinned_nanos.load(Ordering::SeqCst);
+        if pinned != UNPINNED {
+            return DateTime::from_timestamp_nanos(pinned);
+        }
         Utc::now() + chrono::Duration::seconds(self.offset_seconds.load(Ordering::SeqCst))
+    }
+
+    /// Makes `now()` return `at` (None: real time plus offset again). Only replay pins the clock.
+    pub(crate) fn pin(&self, at: Option<DateTime<Utc>>) {
+        let nanos = at.and_then(|t| t.timestamp_nanos_opt()).unwrap_or(UNPINNED);
+        self.pinned_nanos.store(nanos, Ordering::SeqCst);
     }
 
     /// Moves the clock forward and returns the total offset.

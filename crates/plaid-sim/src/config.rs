@@ -1,6 +1,7 @@
 //! The simulator's configuration (the public contract in `notes/sim-contract.md`).
 
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Clone)]
@@ -19,6 +20,9 @@ pub struct SimConfig {
     pub record_exchanges: bool,
     /// POST webhooks to Items' webhook URLs (attempts are logged either way).
     pub deliver_webhooks: bool,
+    /// Where the simulator keeps its state across restarts (see `persist`): None keeps everything
+    /// in memory only. Open a simulator with a state directory through `Simulator::open`.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -32,6 +36,7 @@ impl Default for SimConfig {
             rate_limits: true,
             record_exchanges: false,
             deliver_webhooks: true,
+            state_dir: None,
         }
     }
 }
@@ -48,6 +53,7 @@ impl std::fmt::Debug for SimConfig {
             .field("rate_limits", &self.rate_limits)
             .field("record_exchanges", &self.record_exchanges)
             .field("deliver_webhooks", &self.deliver_webhooks)
+            .field("state_dir", &self.state_dir)
             .finish()
     }
 }

@@ -11,9 +11,11 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use crate::api::errors::ApiError;
 use crate::api::sandbox::{force_login_required, webhook_body};
 use crate::faults::FaultSpec;
 use crate::model::Txn;
+use crate::persist::ItemChange;
 use crate::state::{SharedItem, SimState};
 
 type S = State<Arc<SimState>>;
@@ -38,6 +40,13 @@ struct CtlError(StatusCode, String);
 impl IntoResponse for CtlError {
     fn into_response(self) -> Response {
         (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+/// A Plaid error inside a control endpoint (a state change that could not be saved).
+impl From<ApiError> for CtlError {
+    fn from(e: ApiError) -> Self {
+        CtlError(e.status, e.error_message)
     }
 }
 
@@ -89,13 +98,13 @@ async fn advance(State(state): S, Path(item_id): Path<String>, body: Bytes) -> R
         };
         let shared = item(&state, &item_id)?;
         let mut item = shared.lock();
-        let report = item.advance(days);
-        item.last_successful_update = state.clock.now();
+        let report = state.change_item(&mut item, ItemChange::Advance { days })?;
+        state.change_item(&mut item, ItemChange::Updated)?;
         let changed = report.added + report.modified + report.removed > 0;
         // Plaid only sends SYNC_UPDATES_AVAILABLE once /transactions/sync was called on the Item.
         if changed && item.sync_called {
             if let Some(b) = webhook_body(&state, &item, "TRANSACTIONS", "SYNC_UPDATES_AVAILABLE") {
-                state.fire_item_webhook(&mut item, b);
+                state.fire_item_webhook(&mut item, b)?;
             }
         }
         Ok(json!(report))
@@ -108,10 +117,10 @@ async fn advance(State(state): S, Path(item_id): Path<String>, body: Bytes) -> R
 
 async fn reset_login(State(state): S, Path(item_id): Path<String>) -> Response {
     match item(&state, &item_id) {
-        Ok(shared) => {
-            force_login_required(&state, &mut shared.lock());
-            ok(json!({ "reset_login": true }))
-        }
+        Ok(shared) => match force_login_required(&state, &mut shared.lock()) {
+            Ok(()) => ok(json!({ "reset_login": true })),
+            Err(e) => CtlError::from(e).into_response(),
+        },
         Err(e) => e.into_response(),
     }
 }
@@ -129,14 +138,17 @@ async fn fire_webhook(State(state): S, Path(item_id): Path<String>, body: Bytes)
             return Err(error(StatusCode::BAD_REQUEST, "the Item has no webhook URL"));
         }
         // Keep the Item's state coherent with what the webhook announces.
-        match (webhook_type.as_str(), code.as_str()) {
-            ("ITEM", "ERROR") => item.login_required = true,
-            ("ITEM", "LOGIN_REPAIRED") => item.login_required = false,
-            _ => {}
+        let required = match (webhook_type.as_str(), code.as_str()) {
+            ("ITEM", "ERROR") => Some(true),
+            ("ITEM", "LOGIN_REPAIRED") => Some(false),
+            _ => None,
+        };
+        if let Some(required) = required {
+            state.change_item(&mut item, ItemChange::LoginRequired { required })?;
         }
         let body = webhook_body(&state, &item, &webhook_type, &code)
             .ok_or_else(|| error(StatusCode::BAD_REQUEST, format!("unsupported webhook {webhook_type}/{code}")))?;
-        Ok(json!({ "webhook_fired": state.fire_item_webhook(&mut item, body) }))
+        Ok(json!({ "webhook_fired": state.fire_item_webhook(&mut item, body)? }))
     };
     match run() {
         Ok(v) => ok(v),
@@ -185,10 +197,10 @@ async fn clock_advance(State(state): S, body: Bytes) -> Response {
         Err(e) => return e.into_response(),
     };
     match req.get("seconds").and_then(Value::as_i64) {
-        Some(s) if s >= 0 => {
-            let offset = state.clock.advance(s);
-            ok(json!({ "offset_seconds": offset, "now": crate::clock::rfc3339(state.clock.now()) }))
-        }
+        Some(s) if s >= 0 => match state.advance_clock(s) {
+            Ok(offset) => ok(json!({ "offset_seconds": offset, "now": crate::clock::rfc3339(state.clock.now()) })),
+            Err(e) => CtlError::from(e).into_response(),
+        },
         _ => error(StatusCode::BAD_REQUEST, "seconds must be a non-negative integer").into_response(),
     }
 }
@@ -212,5 +224,8 @@ async fn clear_exchanges(State(state): S) -> Response {
 }
 
 async fn rotate_key(State(state): S) -> Response {
-    ok(json!({ "kid": state.webhooks.rotate() }))
+    match state.rotate_key() {
+        Ok(kid) => ok(json!({ "kid": kid })),
+        Err(e) => CtlError::from(e).into_response(),
+    }
 }

@@ -21,6 +21,7 @@ pub mod faults;
 pub mod ids;
 pub mod item;
 pub mod model;
+pub mod persist;
 pub mod rate_limit;
 pub mod state;
 pub mod webhooks;
@@ -44,8 +45,22 @@ pub struct Simulator {
 }
 
 impl Simulator {
+    /// A simulator; with `config.state_dir` set, the one saved there (see [`Simulator::open`]).
+    ///
+    /// # Panics
+    /// If `config.state_dir` is set and its state cannot be loaded: use `open` to handle that.
     pub fn new(config: SimConfig) -> Self {
-        Self { state: Arc::new(SimState::new(config)) }
+        match Self::open(config) {
+            Ok(sim) => sim,
+            Err(e) => panic!("cannot open the simulator state: {e}"),
+        }
+    }
+
+    /// A simulator that keeps its state in `config.state_dir` (restoring what is saved there, see
+    /// [`persist`]), or a fresh in-memory one when it is None. Fails with a message naming the
+    /// problem when the directory cannot be used or holds a journal this build cannot replay.
+    pub fn open(config: SimConfig) -> std::io::Result<Self> {
+        Ok(Self { state: Arc::new(SimState::open(config)?) })
     }
 
     pub fn config(&self) -> &SimConfig {

@@ -1,13 +1,17 @@
 //! Shared simulator state. Locks are parking_lot locks held only for short synchronous sections,
 //! never across an `.await`; each Item has its own lock so Items never wait for each other.
+//! Lock order: `commit_order`, then the maps, then an Item, then the journal.
+//!
+//! State that outlives a restart changes only through `commit` and `change_item` (`persist`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use parking_lot::{Mutex, RwLock};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::errors::ApiError;
@@ -16,6 +20,7 @@ use crate::config::SimConfig;
 use crate::faults::Faults;
 use crate::ids::{self, ID_LEN, mix, tag};
 use crate::item::{Item, NewItem};
+use crate::persist::{ItemChange, Journal, Op};
 use crate::rate_limit::RateLimiter;
 use crate::webhooks::Webhooks;
 use crate::world::institutions::{self, Institution};
@@ -33,13 +38,14 @@ pub struct PublicToken {
     pub used: bool,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LinkMode {
     Create { webhook: Option<String>, days: u32, products: Vec<String> },
     Update { item_id: String },
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LinkToken {
     pub client_name: String,
     pub expires_at: DateTime<Utc>,
@@ -70,8 +76,24 @@ pub struct SimState {
     pub rate_limits: RateLimiter,
     pub exchanges: Mutex<Vec<Value>>,
     pub latency_rng: Mutex<ChaCha8Rng>,
-    item_counter: AtomicU64,
-    token_counter: AtomicU64,
+    pub(crate) item_counter: AtomicU64,
+    pub(crate) token_counter: AtomicU64,
+    /// Where changes are saved (`SimConfig::state_dir`); None keeps them in memory only.
+    pub(crate) journal: Option<Journal>,
+    /// Serializes `commit`, so simulator-wide changes are saved in the order they are applied.
+    pub(crate) commit_order: Mutex<()>,
+}
+
+/// Item number `n`'s creation parameters, from a live request or the journal.
+pub(crate) struct ItemParams<'a> {
+    pub n: u64,
+    pub institution: &'static Institution,
+    pub username: &'a str,
+    pub bulk: Option<u64>,
+    pub webhook: Option<String>,
+    pub days: u32,
+    pub products: Vec<String>,
+    pub created_at: DateTime<Utc>,
 }
 
 impl SimState {
@@ -91,15 +113,17 @@ impl SimState {
             latency_rng: Mutex::new(ids::rng(mix(seed, tag("latency")))),
             item_counter: AtomicU64::new(0),
             token_counter: AtomicU64::new(0),
+            journal: None,
+            commit_order: Mutex::new(()),
             config,
         }
     }
 
-    /// A deterministic token such as `public-sandbox-<uuid>`.
-    pub fn new_token(&self, prefix: &str) -> String {
+    /// A deterministic token such as `public-sandbox-<uuid>`, with its counter value.
+    pub fn new_token(&self, prefix: &str) -> (u64, String) {
         let n = self.token_counter.fetch_add(1, Ordering::SeqCst);
         let id = ids::uuid(mix(mix(self.config.seed, tag(prefix)), n));
-        format!("{prefix}-sandbox-{id}")
+        (n, format!("{prefix}-sandbox-{id}"))
     }
 
     /// Sandbox credentials: `user_good`/`pass_good`, `user_transactions_dynamic` or
@@ -119,37 +143,51 @@ impl SimState {
     pub fn create_item(&self, req: CreateItem<'_>) -> Result<String, ApiError> {
         let bulk = Self::check_credentials(req.username, req.password)?;
         let n = self.item_counter.fetch_add(1, Ordering::SeqCst);
-        let seed = mix(mix(self.config.seed, n), mix(tag(req.institution.id), tag(req.username)));
+        let item_id = ids::base62(mix(self.item_seed(n, req.institution, req.username), tag("item")), ID_LEN);
+        self.commit(&Op::CreateItem {
+            n,
+            item_id: item_id.clone(),
+            institution_id: req.institution.id.to_owned(),
+            username: req.username.to_owned(),
+            bulk,
+            webhook: req.webhook,
+            days: req.days,
+            products: req.products,
+        })?;
+        Ok(item_id)
+    }
+
+    fn item_seed(&self, n: u64, institution: &Institution, username: &str) -> u64 {
+        mix(mix(self.config.seed, n), mix(tag(institution.id), tag(username)))
+    }
+
+    /// Builds Item number `n` and makes it reachable (the `Op::CreateItem` of `create_item` and
+    /// of replay); returns its item_id.
+    pub(crate) fn insert_item(&self, p: ItemParams<'_>) -> String {
+        let seed = self.item_seed(p.n, p.institution, p.username);
         let item_id = ids::base62(mix(seed, tag("item")), ID_LEN);
         let access_token = format!("access-sandbox-{}", ids::uuid(mix(seed, tag("access"))));
         let item = Item::new(NewItem {
             seed,
             item_id: item_id.clone(),
             access_token: access_token.clone(),
-            institution: req.institution,
-            webhook: req.webhook,
-            created_at: self.clock.now(),
-            username: req.username.to_owned(),
-            products: req.products,
-            days: req.days,
-            bulk,
+            institution: p.institution,
+            webhook: p.webhook,
+            created_at: p.created_at,
+            username: p.username.to_owned(),
+            products: p.products,
+            days: p.days,
+            bulk: p.bulk,
         });
         self.access_tokens.write().insert(access_token, item_id.clone());
         self.items.write().insert(item_id.clone(), Arc::new(Mutex::new(item)));
-        Ok(item_id)
+        item_id
     }
 
-    pub fn issue_public_token(&self, item_id: &str) -> String {
-        let token = self.new_token("public");
-        self.public_tokens.lock().insert(
-            token.clone(),
-            PublicToken {
-                item_id: item_id.to_owned(),
-                expires_at: self.clock.now() + Duration::minutes(PUBLIC_TOKEN_TTL_MINUTES),
-                used: false,
-            },
-        );
-        token
+    pub fn issue_public_token(&self, item_id: &str) -> Result<String, ApiError> {
+        let (n, token) = self.new_token("public");
+        self.commit(&Op::PublicToken { n, token: token.clone(), item_id: item_id.to_owned() })?;
+        Ok(token)
     }
 
     /// Exchanges a public token once; returns (access_token, item_id).
@@ -172,6 +210,8 @@ impl SimState {
                     "provided public token is expired. Public tokens expire 30 minutes after creation at which point they can no longer be exchanged",
                 ));
             }
+            // Saved under the lock, so a token is exchanged once; replay marks it used the same way.
+            self.record(&Op::Exchange { token: token.to_owned() })?;
             rec.used = true;
             rec.item_id.clone()
         };
@@ -194,22 +234,33 @@ impl SimState {
         self.item_by_id(&item_id).ok_or_else(ApiError::invalid_access_token)
     }
 
-    pub fn remove_item(&self, item_id: &str) {
-        if let Some(item) = self.items.write().remove(item_id) {
-            let token = item.lock().access_token.clone();
-            self.access_tokens.write().remove(&token);
-        }
+    pub fn remove_item(&self, item_id: &str) -> Result<(), ApiError> {
+        self.commit(&Op::RemoveItem { item_id: item_id.to_owned() })
     }
 
     /// Sends `body` to the Item's webhook; false if the Item has none.
-    pub fn fire_item_webhook(&self, item: &mut Item, body: Value) -> bool {
+    pub fn fire_item_webhook(&self, item: &mut Item, body: Value) -> Result<bool, ApiError> {
         let Some(url) = item.webhook.clone() else {
-            return false;
+            return Ok(false);
         };
         let code = body.get("webhook_code").and_then(Value::as_str).unwrap_or_default().to_owned();
-        item.last_webhook = Some((self.clock.now(), code));
+        self.change_item(item, ItemChange::WebhookSent { code })?;
         self.webhooks.send(&url, body);
-        true
+        Ok(true)
+    }
+
+    /// A new webhook signing key signs from now on; returns its kid.
+    pub fn rotate_key(&self) -> Result<String, ApiError> {
+        let key = crate::webhooks::Webhooks::new_key();
+        let kid = key.kid.clone();
+        self.commit(&Op::RotateKey { key })?;
+        Ok(kid)
+    }
+
+    /// Moves the clock forward; returns the total offset.
+    pub fn advance_clock(&self, seconds: i64) -> Result<i64, ApiError> {
+        self.commit(&Op::ClockAdvance { seconds })?;
+        Ok(self.clock.offset_seconds())
     }
 
     pub fn institution(id: &str) -> Option<&'static Institution> {

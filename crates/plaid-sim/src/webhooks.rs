@@ -12,7 +12,7 @@ use chrono::Utc;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use parking_lot::{Mutex, RwLock};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -24,6 +24,32 @@ struct KeyEntry {
     signing: SigningKey,
     created_at: i64,
     expired_at: Option<i64>,
+}
+
+/// A signing key as the state journal saves it, so webhooks signed before a restart still verify
+/// (`/webhook_verification_key/get` keeps answering their `kid`). `secret` is the private scalar in
+/// hex: it only ever goes to the state directory, never to logs (Debug redacts it).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyMaterial {
+    pub kid: String,
+    pub secret: String,
+    pub created_at: i64,
+}
+
+impl KeyMaterial {
+    fn of(k: &KeyEntry) -> Self {
+        Self { kid: k.kid.clone(), secret: hex::encode(k.signing.to_bytes()), created_at: k.created_at }
+    }
+}
+
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyMaterial")
+            .field("kid", &self.kid)
+            .field("secret", &"[redacted]")
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 /// One delivery attempt, as listed by `GET /sim/webhooks`.
@@ -72,6 +98,34 @@ impl Webhooks {
         }
     }
 
+    /// A new random key, not yet in use (see [`Webhooks::install`]).
+    pub fn new_key() -> KeyMaterial {
+        KeyMaterial::of(&Self::fresh_key())
+    }
+
+    /// The key that signs now, for saving.
+    pub fn current_key(&self) -> Option<KeyMaterial> {
+        self.keys.read().last().map(KeyMaterial::of)
+    }
+
+    /// Puts `key` in use. `replace`: it becomes the only key (a restored initial key); otherwise it
+    /// is a rotation and the older keys expire when it was created.
+    pub fn install(&self, key: &KeyMaterial, replace: bool) -> Result<(), String> {
+        let bytes = hex::decode(&key.secret).map_err(|_| format!("signing key {} is not hex", key.kid))?;
+        let signing =
+            SigningKey::from_slice(&bytes).map_err(|_| format!("signing key {} is not a P-256 key", key.kid))?;
+        let entry = KeyEntry { kid: key.kid.clone(), signing, created_at: key.created_at, expired_at: None };
+        let mut keys = self.keys.write();
+        if replace {
+            keys.clear();
+        }
+        for k in keys.iter_mut() {
+            k.expired_at.get_or_insert(key.created_at);
+        }
+        keys.push(entry);
+        Ok(())
+    }
+
     /// The current signing key id.
     pub fn current_kid(&self) -> String {
         self.keys.read().last().map(|k| k.kid.clone()).unwrap_or_default()
@@ -79,15 +133,10 @@ impl Webhooks {
 
     /// A new key signs from now on; the old ones stay retrievable, marked expired.
     pub fn rotate(&self) -> String {
-        let mut keys = self.keys.write();
-        let now = Utc::now().timestamp();
-        for k in keys.iter_mut() {
-            k.expired_at.get_or_insert(now);
-        }
-        let key = Self::fresh_key();
-        let kid = key.kid.clone();
-        keys.push(key);
-        kid
+        let key = Self::new_key();
+        // A key this module just made always installs.
+        let _ = self.install(&key, false);
+        key.kid
     }
 
     /// The JWK for `/webhook_verification_key/get`.

@@ -1,9 +1,13 @@
 //! Startup: the master key checks, the embedded simulator, and the error format of axum's own rejections.
 
+use std::time::Duration;
+
 use banksync::config::{Config, Settings};
 use banksync::startup::Application;
+use serde_json::{Value, json};
 
-use crate::helpers::{captured_logs, spawn_app, start_log_capture};
+use crate::app::client::urlencode;
+use crate::helpers::{captured_logs, seed_user, spawn_app, start_log_capture};
 
 #[tokio::test]
 async fn the_key_file_is_private_and_a_wrong_or_malformed_master_key_stops_the_start() {
@@ -62,6 +66,92 @@ async fn without_plaid_keys_banksync_runs_the_embedded_simulator_and_the_page_lo
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("Link a bank"));
     assert!(captured_logs().contains("built-in Plaid simulator"), "the start must say it runs the simulator");
+}
+
+#[tokio::test]
+async fn a_demo_bank_linked_to_the_embedded_simulator_still_syncs_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(dir.path().to_owned()),
+        sync_cooldown: Some("0s".into()),
+        ..Settings::default()
+    };
+    let app = Application::build(Config::resolve(settings.clone()).unwrap()).await.unwrap();
+    let (url, sim_url) = (app.url(), app.simulator_url().expect("the embedded simulator runs"));
+    let user = seed_user(&app.store(), "alice").await;
+    let running = tokio::spawn(app.run_until_stopped());
+    let http = reqwest::Client::new();
+    let call = |base: String, path: &str, body: Option<Value>| {
+        let request = match body {
+            Some(body) => http.post(format!("{base}{path}")).json(&body),
+            None => http.get(format!("{base}{path}")),
+        };
+        let request = request.bearer_auth(&user.token);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    // Link a demo bank through the simulator's Link and let the first sync finish.
+    let (_, link) = call(url.clone(), "/api/link/token", Some(json!({}))).await;
+    let (_, done) = crate::app::sim::link(&http, &sim_url, link["link_token"].as_str().unwrap(), 0).await;
+    let (status, item) =
+        call(url.clone(), "/api/link/exchange", Some(json!({"public_token": done["public_token"]}))).await;
+    assert_eq!(status, 201, "{item}");
+    let item_id = item["item_id"].as_str().unwrap().to_owned();
+    let synced = |base: String| {
+        let call = &call;
+        let path = format!("/api/items/{item_id}");
+        async move { call(base, &path, None).await.1["last_successful_sync_at"].is_string() }
+    };
+    crate::eventually::eventually("the first sync", Duration::from_secs(30), || synced(url.clone())).await;
+
+    // Restart: the server (and its simulator) goes away, a new one starts on the same data directory.
+    running.abort();
+    let _ = running.await;
+    assert!(dir.path().join("simulator").join(plaid_sim::persist::JOURNAL_FILE).is_file());
+    let app = Application::build(Config::resolve(settings).unwrap()).await.unwrap();
+    let (url, sim_url) = (app.url(), app.simulator_url().expect("the embedded simulator runs"));
+    tokio::spawn(app.run_until_stopped());
+
+    // The bank still knows the Item: time moves on and a manual sync picks the news up from the stored cursor.
+    crate::app::sim::post(&http, &sim_url, &format!("/sim/items/{item_id}/advance"), json!({"days": 3})).await;
+    let mut summary = Value::Null;
+    for _ in 0..50 {
+        let (status, body) = call(url.clone(), &format!("/api/items/{item_id}/sync"), Some(json!({}))).await;
+        assert_eq!(status, 200, "the sync after the restart failed: {body}");
+        summary = body;
+        if summary["coalesced"] != true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let changed = ["added", "modified", "removed"].iter().map(|k| summary[k].as_u64().unwrap()).sum::<u64>();
+    assert!(changed > 0, "three new days should bring changes: {summary}");
+    let (_, detail) = call(url.clone(), &format!("/api/items/{item_id}"), None).await;
+    assert_eq!(detail["health"]["status"], "good", "{detail}");
+    // What banksync holds is exactly the simulated bank's ground truth (no duplicates from the old cursor).
+    let truth = crate::app::sim::get(&http, &sim_url, &format!("/sim/items/{item_id}/transactions")).await;
+    let mut ours = Vec::new();
+    let mut query = format!("/api/transactions?item_id={item_id}&limit=500");
+    loop {
+        let (status, page) = call(url.clone(), &query, None).await;
+        assert_eq!(status, 200, "{page}");
+        ours.extend(page["transactions"].as_array().unwrap().iter().map(|t| t["transaction_id"].clone()));
+        match page["next_cursor"].as_str() {
+            Some(c) => query = format!("/api/transactions?item_id={item_id}&limit=500&cursor={}", urlencode(c)),
+            None => break,
+        }
+    }
+    let mut truth: Vec<Value> =
+        truth["transactions"].as_array().unwrap().iter().map(|t| t["transaction_id"].clone()).collect();
+    let key = |v: &Value| v.as_str().unwrap().to_owned();
+    ours.sort_by_key(key);
+    truth.sort_by_key(key);
+    assert_eq!(ours, truth);
 }
 
 #[tokio::test]

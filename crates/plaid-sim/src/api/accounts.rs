@@ -13,6 +13,7 @@ use serde_json::json;
 use super::errors::ApiError;
 use super::{ApiResult, Req, item_for, only_fields, opt_obj, opt_str, opt_str_array, prelude, respond};
 use crate::item::Item;
+use crate::persist::ItemChange;
 use crate::state::SimState;
 
 pub async fn get(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -95,7 +96,7 @@ async fn balance(state: &SimState, headers: &HeaderMap, body: &Bytes) -> ApiResu
         tokio::time::sleep(latency).await;
     }
     let mut item = shared.lock();
-    item.refresh_cache();
+    state.change_item(&mut item, ItemChange::RefreshCache)?;
     let live = item.live_balances();
     Ok(json!({
         "accounts": item.accounts_json(&live, ids.as_deref()),

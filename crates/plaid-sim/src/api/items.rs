@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::errors::ApiError;
 use super::{ApiResult, check_url, item_for, opt_str, prelude, req_str, respond};
 use crate::clock::rfc3339;
+use crate::persist::ItemChange;
 use crate::state::SimState;
 use crate::webhooks;
 
@@ -79,7 +80,7 @@ async fn item_remove(state: &SimState, headers: &HeaderMap, body: &Bytes) -> Api
         return Err(ApiError::invalid_field("reason_note must be at most 512 characters"));
     }
     let item_id = item.lock().item_id.clone();
-    state.remove_item(&item_id);
+    state.remove_item(&item_id)?;
     Ok(json!({}))
 }
 
@@ -95,7 +96,7 @@ async fn update_webhook(state: &SimState, headers: &HeaderMap, body: &Bytes) -> 
         check_url(w, "webhook")?;
     }
     let mut item = item.lock();
-    item.webhook = webhook.map(str::to_owned);
+    state.change_item(&mut item, ItemChange::Webhook { url: webhook.map(str::to_owned) })?;
     if let Some(url) = webhook {
         let body = webhooks::body(
             "ITEM",
@@ -103,7 +104,7 @@ async fn update_webhook(state: &SimState, headers: &HeaderMap, body: &Bytes) -> 
             &item.item_id,
             json!({ "new_webhook_url": url, "error": null }),
         );
-        state.fire_item_webhook(&mut item, body);
+        state.fire_item_webhook(&mut item, body)?;
     }
     Ok(json!({ "item": item.item_json() }))
 }

@@ -13,6 +13,7 @@ use serde_json::json;
 use super::errors::ApiError;
 use super::{ApiResult, Req, check_url, opt_int, opt_obj, opt_str, opt_str_array, prelude, products, require, respond};
 use crate::clock::rfc3339;
+use crate::persist::Op;
 use crate::state::{LinkMode, LinkToken, SimState};
 
 const ALLOWED: &[&str] = &[
@@ -146,8 +147,8 @@ fn create(state: &SimState, req: &Req) -> ApiResult {
             },
         },
     };
-    let link_token = state.new_token("link");
+    let (n, link_token) = state.new_token("link");
     let expiration = rfc3339(token.expires_at);
-    state.link_tokens.lock().insert(link_token.clone(), token);
+    state.commit(&Op::LinkToken { n, token: link_token.clone(), link: token })?;
     Ok(json!({ "link_token": link_token, "expiration": expiration }))
 }

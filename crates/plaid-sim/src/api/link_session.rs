@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::errors::ApiError;
 use super::{Req, json_response, req_str};
+use crate::persist::{ItemChange, Op};
 use crate::state::{CreateItem, LinkMode, LinkToken, SimState};
 use crate::world::institutions::INSTITUTIONS;
 
@@ -59,7 +60,7 @@ fn run_start(state: &SimState, body: &Bytes) -> Result<Value, ApiError> {
     let link_token = req_str(&req, "", "link_token")?;
     let token = valid_token(state, link_token)?;
     let session = format!("link-session-{}", uuid::Uuid::new_v4());
-    state.link_sessions.lock().insert(session.clone(), link_token.to_owned());
+    state.commit(&Op::LinkSession { session: session.clone(), link_token: link_token.to_owned() })?;
     let (mode, institution) = match &token.mode {
         LinkMode::Create { .. } => ("create", Value::Null),
         LinkMode::Update { item_id } => {
@@ -110,14 +111,14 @@ fn run_submit(state: &SimState, body: &Bytes) -> Result<Value, ApiError> {
             if username != item.username {
                 return Err(ApiError::invalid_credentials());
             }
-            item.login_required = false;
+            state.change_item(&mut item, ItemChange::LoginRequired { required: false })?;
             (item_id.clone(), item.institution)
         }
     };
     let shared = state.item_by_id(&item_id).ok_or_else(|| ApiError::invalid_link_token("the Item no longer exists"))?;
     let accounts = shared.lock().link_accounts_json();
     Ok(json!({
-        "public_token": state.issue_public_token(&item_id),
+        "public_token": state.issue_public_token(&item_id)?,
         "metadata": {
             "institution": institution_json(institution.id, institution.name),
             "accounts": accounts,

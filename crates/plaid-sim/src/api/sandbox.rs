@@ -16,6 +16,7 @@ use super::{
     respond,
 };
 use crate::item::Item;
+use crate::persist::ItemChange;
 use crate::state::{CreateItem, SimState};
 use crate::webhooks;
 
@@ -75,7 +76,7 @@ async fn create(state: &SimState, headers: &HeaderMap, body: &Bytes) -> ApiResul
     }
     let item_id =
         state.create_item(CreateItem { institution, username, password, webhook, days, products: initial })?;
-    Ok(json!({ "public_token": state.issue_public_token(&item_id) }))
+    Ok(json!({ "public_token": state.issue_public_token(&item_id)? }))
 }
 
 const FIRE_CODES: &[&str] = &[
@@ -188,7 +189,7 @@ async fn fire(state: &SimState, headers: &HeaderMap, body: &Bytes) -> ApiResult 
             "The product for this webhook is not enabled for this item. Please initialize the item with the product and try again.",
         ));
     };
-    Ok(json!({ "webhook_fired": state.fire_item_webhook(&mut item, body) }))
+    Ok(json!({ "webhook_fired": state.fire_item_webhook(&mut item, body)? }))
 }
 
 pub async fn reset_login(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -199,14 +200,15 @@ async fn reset(state: &SimState, headers: &HeaderMap, body: &Bytes) -> ApiResult
     let req = prelude(state, "/sandbox/item/reset_login", headers, body, &["access_token"]).await?;
     let shared = item_for(state, &req)?;
     let mut item = shared.lock();
-    force_login_required(state, &mut item);
+    force_login_required(state, &mut item)?;
     Ok(json!({ "reset_login": true }))
 }
 
 /// ITEM_LOGIN_REQUIRED plus the ITEM/ERROR webhook (when the Item has one).
-pub fn force_login_required(state: &SimState, item: &mut Item) {
-    item.login_required = true;
+pub fn force_login_required(state: &SimState, item: &mut Item) -> Result<(), ApiError> {
+    state.change_item(item, ItemChange::LoginRequired { required: true })?;
     if let Some(body) = webhook_body(state, item, "ITEM", "ERROR") {
-        state.fire_item_webhook(item, body);
+        state.fire_item_webhook(item, body)?;
     }
+    Ok(())
 }

@@ -13,6 +13,7 @@ use super::{ApiResult, item_for, only_fields, opt_bool, opt_int, opt_obj, opt_st
 use crate::api::sandbox::webhook_body;
 use crate::item::{SyncError, SyncPage};
 use crate::model::Txn;
+use crate::persist::ItemChange;
 use crate::state::{SharedItem, SimState};
 use std::time::Duration;
 
@@ -107,10 +108,7 @@ async fn run_sync(state: &Arc<SimState>, headers: &HeaderMap, body: &Bytes) -> R
         }
     }
     // Calling sync arms SYNC_UPDATES_AVAILABLE and initializes Transactions on the Item.
-    item.sync_called = true;
-    if !item.products.iter().any(|p| p == "transactions") {
-        item.products.push("transactions".to_owned());
-    }
+    state.change_item(&mut item, ItemChange::SyncCalled)?;
     if !item.is_ready(state.clock.now(), state.config.product_ready_delay) {
         if item.webhook.is_some() && !item.ready_webhook_scheduled {
             item.ready_webhook_scheduled = true;
@@ -163,7 +161,9 @@ fn notify_when_ready(state: Arc<SimState>, shared: SharedItem) {
         }
         let mut item = shared.lock();
         if let Some(body) = webhook_body(&state, &item, "TRANSACTIONS", "SYNC_UPDATES_AVAILABLE") {
-            state.fire_item_webhook(&mut item, body);
+            if state.fire_item_webhook(&mut item, body).is_err() {
+                tracing::warn!("the transactions-ready webhook was not sent: its record could not be saved");
+            }
         }
     });
 }
@@ -189,14 +189,14 @@ async fn run_refresh(state: &SimState, headers: &HeaderMap, body: &Bytes) -> Api
     // The world changes when time moves (`/sim/.../advance`); a refresh re-reads balances. Like
     // Plaid's `user_transactions_dynamic`, such Items also get a new day of activity per refresh.
     if item.username == "user_transactions_dynamic" {
-        let report = item.advance(1);
+        let report = state.change_item(&mut item, ItemChange::Advance { days: 1 })?;
         if report.added + report.modified + report.removed > 0 && item.sync_called {
             if let Some(body) = webhook_body(state, &item, "TRANSACTIONS", "SYNC_UPDATES_AVAILABLE") {
-                state.fire_item_webhook(&mut item, body);
+                state.fire_item_webhook(&mut item, body)?;
             }
         }
     }
-    item.refresh_cache();
-    item.last_successful_update = state.clock.now();
+    state.change_item(&mut item, ItemChange::RefreshCache)?;
+    state.change_item(&mut item, ItemChange::Updated)?;
     Ok(json!({}))
 }
