@@ -396,6 +396,10 @@ pub struct SimArgs {
     /// Keep every API request/response for `GET /sim/exchanges` (for conformance checks).
     #[arg(long)]
     pub record_exchanges: bool,
+    /// Keep the simulator's Items, tokens and clock in this directory, so a restart keeps them (created 0700).
+    /// Without it, everything is forgotten when the simulator stops.
+    #[arg(long, env = "BANKSYNC_SIM_STATE_DIR")]
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl SimArgs {
@@ -408,6 +412,7 @@ impl SimArgs {
             product_ready_delay: self.product_ready_delay,
             rate_limits: !self.no_rate_limits,
             record_exchanges: self.record_exchanges,
+            state_dir: self.state_dir.clone(),
             ..plaid_sim::SimConfig::default()
         }
     }
@@ -415,7 +420,7 @@ impl SimArgs {
 
 /// Runs the standalone simulator until Ctrl-C or SIGTERM.
 pub async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
-    let sim = plaid_sim::Simulator::new(args.to_config());
+    let sim = plaid_sim::Simulator::open(args.to_config()).context("cannot open the simulator's state directory")?;
     let running = sim.spawn(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(
         url = %running.url(),
