@@ -119,11 +119,16 @@ impl SimState {
     pub fn create_item(&self, req: CreateItem<'_>) -> Result<String, ApiError> {
         let bulk = Self::check_credentials(req.username, req.password)?;
         let n = self.item_counter.fetch_add(1, Ordering::SeqCst);
+        // The persona (what the bank holds for this login) depends on who logs in where, not on which Item
+        // this is: linking the same login again (a relink) finds the same accounts and history. Ids come
+        // from the per-Item seed, so each Item's are new.
+        let persona_seed = mix(self.config.seed, mix(tag(req.institution.id), tag(req.username)));
         let seed = mix(mix(self.config.seed, n), mix(tag(req.institution.id), tag(req.username)));
         let item_id = ids::base62(mix(seed, tag("item")), ID_LEN);
         let access_token = format!("access-sandbox-{}", ids::uuid(mix(seed, tag("access"))));
         let item = Item::new(NewItem {
             seed,
+            persona_seed,
             item_id: item_id.clone(),
             access_token: access_token.clone(),
             institution: req.institution,
