@@ -14,6 +14,7 @@ mod eventually;
 mod health;
 mod helpers;
 mod openapi;
+mod relink;
 mod startup;
 mod sync;
 mod tokens;
