@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod keys;
 pub mod link;
 pub mod normalize;
+pub mod relink;
 pub mod startup;
 pub mod state;
 pub mod store;

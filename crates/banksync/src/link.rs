@@ -2,9 +2,12 @@
 //! removal.
 //!
 //! Exchange order matters for "nothing stored half-way" and for billing: exchange → `/accounts/get` (accounts and
-//! the authoritative institution id, never the browser's metadata) → refuse a second Item at the same institution →
-//! seal the token and store Item + accounts → first sync queued (it also arms SYNC_UPDATES_AVAILABLE webhooks; while
-//! Plaid's data is not ready, the sync job keeps looking on its own). Whenever we give up after the exchange, the new Item is removed at Plaid so it is not billed.
+//! the authoritative institution id, never the browser's metadata) → refuse a second Item at the same institution
+//! unless asked to keep both or to replace the existing one ([`SameInstitution`]) → seal the token and store Item +
+//! accounts (+ the pointer to the Item it replaces) → first sync queued (it also arms SYNC_UPDATES_AVAILABLE
+//! webhooks; while Plaid's data is not ready, the sync job keeps looking on its own). Whenever we give up after the
+//! exchange, the new Item is removed at Plaid so it is not billed. A replacing Item's merge (`relink.rs`) runs once
+//! its history is complete.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,9 +37,19 @@ pub enum LinkError {
     /// Unknown Item, or another user's.
     #[error("not found")]
     NotFound,
-    /// A second Item at an institution the user already linked; the message says what to do.
+    /// A second Item at an institution the user already linked; the message says what to do (and names the
+    /// existing Item's id, to replace it).
     #[error("{0}")]
     Conflict(String),
+    /// `replaces_item_id` names no Item of this user.
+    #[error("the Item to replace was not found")]
+    ReplacedNotFound,
+    /// `replaces_item_id` names an Item that cannot be replaced by this one (another institution).
+    #[error("{0}")]
+    InvalidReplace(String),
+    /// The Item to replace already has a replacement waiting for its merge.
+    #[error("{0}")]
+    ReplaceConflict(String),
     #[error("store: {0}")]
     Store(StoreError),
     #[error("token vault: {0}")]
@@ -111,6 +124,19 @@ pub struct LinkedItem {
     pub accounts: Vec<Account>,
 }
 
+/// What to do when the user already has an Item at the institution just linked.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SameInstitution {
+    /// Refuse (409) and remove the new Item at Plaid: a second connection is billed separately.
+    #[default]
+    Refuse,
+    /// Keep both connections (the user confirmed).
+    KeepBoth,
+    /// The new Item replaces this one of the user's Items (same institution required): its history, notes and
+    /// categories are merged into the new Item and it is removed (`relink.rs`).
+    Replace(PlaidItemId),
+}
+
 pub struct LinkService {
     store: Arc<Store>,
     plaid: plaid::PlaidClient,
@@ -163,9 +189,7 @@ impl LinkService {
         })
     }
 
-    /// Exchanges, refuses a second Item of the same institution for this user unless allow_duplicate (409, clear
-    /// message; the new Item is removed at Plaid so it is not billed), stores the sealed token + item + accounts,
-    /// queues the first sync, returns the Item with its accounts.
+    /// [`Self::exchange_with`] with `allow_duplicate` as [`SameInstitution::KeepBoth`], else `Refuse`.
     pub async fn exchange(
         &self,
         user_id: &UserId,
@@ -173,12 +197,30 @@ impl LinkService {
         metadata: Option<LinkMetadata>,
         allow_duplicate: bool,
     ) -> Result<LinkedItem, LinkError> {
+        let policy = if allow_duplicate { SameInstitution::KeepBoth } else { SameInstitution::Refuse };
+        self.exchange_with(user_id, public_token, metadata, policy).await
+    }
+
+    /// Exchanges, handles a second Item of the same institution for this user as `same_institution` says (refused:
+    /// 409, clear message; the new Item is removed at Plaid so it is not billed), stores the sealed token + item +
+    /// accounts, runs the first sync in the background (spawned), returns the Item with its accounts.
+    pub async fn exchange_with(
+        &self,
+        user_id: &UserId,
+        public_token: &str,
+        metadata: Option<LinkMetadata>,
+        same_institution: SameInstitution,
+    ) -> Result<LinkedItem, LinkError> {
+        // An unknown Item to replace is refused before anything is created at Plaid.
+        if let SameInstitution::Replace(old) = &same_institution {
+            self.check_replaceable(user_id, old).await?;
+        }
         let exchanged = self.plaid.item_public_token_exchange(&PublicToken::new(public_token)).await?;
         let item_id = PlaidItemId::from(exchanged.item_id.clone());
         let token = exchanged.access_token;
         let result = crate::audit::with_item(
             &item_id,
-            self.store_new_item(user_id, &item_id, &token, metadata.as_ref(), allow_duplicate),
+            self.store_new_item(user_id, &item_id, &token, metadata.as_ref(), &same_institution),
         )
         .await;
         match result {
@@ -208,7 +250,7 @@ impl LinkService {
         item_id: &PlaidItemId,
         token: &AccessToken,
         metadata: Option<&LinkMetadata>,
-        allow_duplicate: bool,
+        same_institution: &SameInstitution,
     ) -> Result<LinkedItem, LinkError> {
         let accounts = self.plaid.accounts_get(&AccountsGetRequest::new(token.clone())).await?;
         let institution_id = accounts.item.institution_id.clone();
@@ -218,14 +260,33 @@ impl LinkService {
                 .filter(|m| Some(&m.institution_id) == institution_id.as_ref() && !m.name.is_empty())
                 .map(|m| m.name.clone())
         });
-        if let (Some(institution), false) = (&institution_id, allow_duplicate) {
-            if let Some(existing) = self.store.find_item_by_institution(user_id, institution).await? {
-                let name = existing.institution_name.or(institution_name).unwrap_or_else(|| institution.clone());
-                return Err(LinkError::Conflict(format!(
-                    "{name} is already linked. Linking it again would create a second connection that Plaid bills \
-                     separately; repair the existing one instead, or confirm that you want a second connection."
-                )));
+        match (same_institution, &institution_id) {
+            (SameInstitution::Refuse, Some(institution)) => {
+                if let Some(existing) = self.store.find_item_by_institution(user_id, institution).await? {
+                    let name = existing.institution_name.or(institution_name).unwrap_or_else(|| institution.clone());
+                    return Err(LinkError::Conflict(format!(
+                        "{name} is already linked (Item {id}). Linking it again would create a second connection \
+                         that Plaid bills separately: repair the existing one, replace it with this one (send \
+                         replaces_item_id \"{id}\"; its history, notes and categories move over), or confirm that \
+                         you want a second connection (allow_duplicate).",
+                        id = existing.item_id
+                    )));
+                }
             }
+            (SameInstitution::Replace(old), _) => {
+                let old = self.check_replaceable(user_id, old).await?;
+                if old.institution_id.is_none() || old.institution_id != institution_id {
+                    let name = |i: &Option<String>| i.clone().unwrap_or_else(|| "an unknown institution".into());
+                    return Err(LinkError::InvalidReplace(format!(
+                        "Item {} is at {}, the new connection at {}: an Item can only be replaced by a connection to \
+                         the same institution.",
+                        old.item_id,
+                        name(&old.institution_id),
+                        name(&institution_id)
+                    )));
+                }
+            }
+            _ => {}
         }
         let secret = SecretString::from(token.expose_secret().to_owned());
         let sealed = self.vault.encrypt(&secret, item_id.as_str())?;
@@ -239,10 +300,21 @@ impl LinkService {
                 access_token: sealed,
             })
             .await?;
+        let replaces = match same_institution {
+            SameInstitution::Replace(old) => Some(old),
+            _ => None,
+        };
         let now = Utc::now();
         let new_accounts: Vec<_> =
             accounts.accounts.iter().map(|a| normalize::account(a, BalanceSource::Cached, now)).collect();
-        if let Err(e) = self.store.upsert_accounts(&item, &new_accounts, true).await {
+        let stored = match replaces {
+            Some(old) => self.store.set_item_replaces(&item.id, old).await,
+            None => Ok(()),
+        };
+        if let Err(e) = match stored {
+            Ok(()) => self.store.upsert_accounts(&item, &new_accounts, true).await,
+            Err(e) => Err(e),
+        } {
             // Keep "all or nothing": without its accounts the Item is not linked.
             if let Err(cleanup) = self.store.delete_item(user_id, item_id).await {
                 tracing::error!(%item_id, error = %cleanup, "could not undo a half-stored Item");
@@ -253,8 +325,25 @@ impl LinkService {
             .store
             .list_accounts(user_id, &AccountFilter { item_id: Some(item_id.clone()), include_removed: false })
             .await?;
-        tracing::info!(%item_id, institution = ?item.institution_id, accounts = accounts.len(), "Item linked");
+        let item = if replaces.is_some() { self.store.get_item(user_id, item_id).await? } else { item };
+        tracing::info!(%item_id, institution = ?item.institution_id, accounts = accounts.len(), replaces = ?replaces,
+            "Item linked");
         Ok(LinkedItem { item, accounts })
+    }
+
+    /// The user's Item `old`, if a new Item may replace it: it exists and no other replacement awaits its merge.
+    async fn check_replaceable(&self, user_id: &UserId, old: &PlaidItemId) -> Result<Item, LinkError> {
+        let item = match self.store.get_item(user_id, old).await {
+            Err(StoreError::NotFound) => return Err(LinkError::ReplacedNotFound),
+            other => other?,
+        };
+        if let Some(pending) = self.store.pending_replacement_of(user_id, old).await? {
+            return Err(LinkError::ReplaceConflict(format!(
+                "Item {old} is already being replaced by Item {pending}, whose history is still syncing; wait for \
+                 it, or remove Item {pending} first."
+            )));
+        }
+        Ok(item)
     }
 
     /// After update mode succeeded: mark the Item good again and queue a sync, which confirms the repair (if the

@@ -123,6 +123,7 @@ fn all_null(object: &RawValue) -> Result<bool, serde_json::Error> {
 pub fn account(a: &plaid::AccountBase, source: BalanceSource, as_of: DateTime<Utc>) -> NewAccount {
     NewAccount {
         account_id: a.account_id.clone().into(),
+        persistent_account_id: a.persistent_account_id.clone().filter(|p| !p.trim().is_empty()),
         name: a.name.clone(),
         official_name: a.official_name.clone(),
         mask: a.mask.clone(),

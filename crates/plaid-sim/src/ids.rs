@@ -38,6 +38,19 @@ pub fn base62(seed: u64, len: usize) -> String {
     String::from_utf8(bytes).unwrap_or_default()
 }
 
+/// A random-looking lowercase hex string of `len` characters derived from `seed` (Plaid's
+/// `persistent_account_id` is 56 hex digits).
+pub fn hex(seed: u64, len: usize) -> String {
+    let mut x = seed;
+    let mut out = String::with_capacity(len + 16);
+    while out.len() < len {
+        x = splitmix64(x);
+        out.push_str(&format!("{x:016x}"));
+    }
+    out.truncate(len);
+    out
+}
+
 /// A version-4-shaped UUID derived from `seed` (Plaid's tokens end in a UUID).
 pub fn uuid(seed: u64) -> String {
     let hi = splitmix64(seed);
@@ -69,6 +82,10 @@ mod tests {
         assert_eq!(base62(7, ID_LEN).len(), ID_LEN);
         assert_eq!(uuid(3), uuid(3));
         assert_eq!(uuid(3).len(), 36);
+        assert_eq!(hex(5, 56), hex(5, 56));
+        assert_eq!(hex(5, 56).len(), 56);
+        assert!(hex(5, 56).bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_ne!(hex(5, 56), hex(6, 56));
         assert_ne!(request_id(), request_id());
     }
 }

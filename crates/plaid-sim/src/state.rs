@@ -165,10 +165,15 @@ impl SimState {
     /// of replay); returns its item_id.
     pub(crate) fn insert_item(&self, p: ItemParams<'_>) -> String {
         let seed = self.item_seed(p.n, p.institution, p.username);
+        // The persona (what the bank holds for this login) depends on who logs in where, not on which Item
+        // this is: linking the same login again (a relink) finds the same accounts and history. Ids come
+        // from the per-Item seed, so each Item's are new.
+        let persona_seed = mix(self.config.seed, mix(tag(p.institution.id), tag(p.username)));
         let item_id = ids::base62(mix(seed, tag("item")), ID_LEN);
         let access_token = format!("access-sandbox-{}", ids::uuid(mix(seed, tag("access"))));
         let item = Item::new(NewItem {
             seed,
+            persona_seed,
             item_id: item_id.clone(),
             access_token: access_token.clone(),
             institution: p.institution,

@@ -287,3 +287,62 @@ async fn dynamic_user_moves_on_each_refresh() {
     let all = sim.ok("/accounts/get", json!({"access_token": token, "options": {"account_ids": []}})).await;
     assert_eq!(all["accounts"].as_array().map(Vec::len), Some(3));
 }
+
+/// A relink: a second Item for the same login at the same institution is the same person (accounts, history,
+/// `persistent_account_id`) under new ids; another login or another institution is someone else.
+#[tokio::test]
+async fn linking_the_same_login_again_gives_the_same_persona_with_new_ids() {
+    let sim = start_default().await;
+    let options = json!({"transactions": {"days_requested": 90}});
+    let (old_token, old_item) = sim.item_with("ins_109508", options.clone()).await;
+    let (new_token, new_item) = sim.item_with("ins_109508", options.clone()).await;
+    assert_ne!(old_item, new_item);
+
+    let accounts = |token: String| {
+        let sim = &sim;
+        async move {
+            let got = sim.ok("/accounts/get", json!({"access_token": token})).await;
+            got["accounts"].as_array().expect("accounts").clone()
+        }
+    };
+    let (old_accounts, new_accounts) = (accounts(old_token.clone()).await, accounts(new_token).await);
+    assert_eq!(old_accounts.len(), new_accounts.len());
+    let mut new_account_of = std::collections::HashMap::new();
+    for (o, n) in old_accounts.iter().zip(&new_accounts) {
+        for key in ["type", "subtype", "mask", "name", "official_name", "persistent_account_id"] {
+            assert_eq!(o[key], n[key], "{key}");
+        }
+        assert_eq!(o["persistent_account_id"].as_str().expect("persistent id").len(), 56);
+        assert_ne!(o["account_id"], n["account_id"]);
+        new_account_of.insert(o["account_id"].clone(), n["account_id"].clone());
+    }
+    let balance = sim.ok("/accounts/balance/get", json!({"access_token": old_token})).await;
+    assert_eq!(balance["accounts"][0]["persistent_account_id"], old_accounts[0]["persistent_account_id"]);
+
+    // Same history, in the same order (the ground truth is sorted by date), with every id new.
+    let (old, new) = (sim.ground_truth(&old_item).await, sim.ground_truth(&new_item).await);
+    let content = |t: &Value, account: &Value| {
+        json!([t["date"], t["amount"], t["name"], t["merchant_name"], t["pending"], account])
+    };
+    let mut old_content: Vec<String> =
+        old.iter().map(|t| content(t, &new_account_of[&t["account_id"]]).to_string()).collect();
+    let mut new_content: Vec<String> = new.iter().map(|t| content(t, &t["account_id"]).to_string()).collect();
+    old_content.sort();
+    new_content.sort();
+    assert!(!old_content.is_empty());
+    assert_eq!(old_content, new_content);
+    let old_ids: std::collections::HashSet<_> = old.iter().map(|t| t["transaction_id"].clone()).collect();
+    assert!(new.iter().all(|t| !old_ids.contains(&t["transaction_id"])), "transaction ids are per Item");
+
+    // A longer history holds the shorter one's days unchanged.
+    let (_, long_item) = sim.item_with("ins_109508", json!({"transactions": {"days_requested": 200}})).await;
+    let long = sim.ground_truth(&long_item).await;
+    let first = old.iter().map(|t| t["date"].as_str().expect("date").to_owned()).min().expect("a date");
+    let overlap = long.iter().filter(|t| t["date"].as_str().expect("date") >= first.as_str()).count();
+    assert_eq!(overlap, old.len());
+
+    // Another institution or another login is another persona.
+    let (other_token, _) = sim.item_with("ins_109509", options.clone()).await;
+    let other = accounts(other_token).await;
+    assert_ne!(other[0]["persistent_account_id"], old_accounts[0]["persistent_account_id"]);
+}

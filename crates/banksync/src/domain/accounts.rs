@@ -53,6 +53,8 @@ pub struct Balances {
 #[derive(Debug, Clone)]
 pub struct NewAccount {
     pub account_id: AccountId,
+    /// Plaid's `persistent_account_id`: the same account across Items (relink matches on it).
+    pub persistent_account_id: Option<String>,
     pub name: String,
     pub official_name: Option<String>,
     pub mask: Option<String>,
@@ -66,6 +68,7 @@ pub struct NewAccount {
 #[derive(Debug, Clone, Serialize)]
 pub struct Account {
     pub account_id: AccountId,
+    pub persistent_account_id: Option<String>,
     /// Plaid's item_id of the owning Item.
     pub item_id: PlaidItemId,
     pub name: String,

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{ItemRef, PlaidItemId, UserId};
+use super::{ItemRef, MergeReport, PlaidItemId, UserId};
 use crate::vault::Sealed;
 
 /// Health of an Item, as Plaid reports it through errors and webhooks.
@@ -79,6 +79,11 @@ pub struct Item {
     pub last_successful_sync_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set when this Item was linked to replace another of the user's Items at the same institution (Plaid's
+    /// item_id of that one); kept after the merge as its record.
+    pub replaces_item_id: Option<PlaidItemId>,
+    /// What the merge of the replaced Item did; `None` while it has not run.
+    pub relink_report: Option<MergeReport>,
 }
 
 #[derive(Debug, Clone)]

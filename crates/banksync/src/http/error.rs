@@ -222,6 +222,9 @@ impl From<crate::link::LinkError> for ApiError {
             LinkError::Plaid(e) => e.into(),
             LinkError::NotFound => ApiError::NotFound("item"),
             LinkError::Conflict(message) => ApiError::conflict("institution_already_linked", message),
+            LinkError::ReplacedNotFound => ApiError::NotFound("item to replace"),
+            LinkError::InvalidReplace(message) => ApiError::bad_request("invalid_replaces_item_id", message),
+            LinkError::ReplaceConflict(message) => ApiError::conflict("replacement_pending", message),
             LinkError::Store(e) => e.into(),
             LinkError::Vault(e) => ApiError::Internal(anyhow::Error::new(e).context("token vault")),
         }

@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiResult, AppJson, ErrorBody};
 use super::views::ItemView;
 use crate::auth::CurrentUser;
 use crate::domain::PlaidItemId;
-use crate::link::LinkMetadata;
+use crate::link::{LinkMetadata, SameInstitution};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -76,6 +76,12 @@ struct ExchangeRequest {
     /// Link a second Item at an institution this user already linked.
     #[serde(default)]
     allow_duplicate: bool,
+    /// Replace this Item of the user (same institution): once the new Item's history is synced, the old one's
+    /// history, notes and categories are merged into it and the old Item is removed (here and at Plaid). The
+    /// merge's report shows in `GET /api/items/{item_id}` as `relink_report`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    replaces_item_id: Option<PlaidItemId>,
 }
 
 /// Exchanges Link's public token: stores the new Item with its accounts and starts its first sync.
@@ -87,10 +93,14 @@ struct ExchangeRequest {
     request_body = ExchangeRequest,
     responses(
         (status = 201, description = "The new Item with its accounts", body = ItemView),
-        (status = 400, description = "`malformed_json`, `invalid_body`, `invalid_public_token`", body = ErrorBody),
+        (status = 400, description = "`malformed_json`, `invalid_body`, `invalid_public_token`, \
+            `invalid_replaces_item_id` (another institution's Item)", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 403, description = "`csrf_token_invalid`", body = ErrorBody),
-        (status = 409, description = "`institution_already_linked` (unless `allow_duplicate`)", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such Item to replace", body = ErrorBody),
+        (status = 409, description = "`institution_already_linked` (unless `allow_duplicate` or `replaces_item_id`; \
+            the message names the existing Item), `replacement_pending` (that Item already has a replacement)",
+            body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: not a JSON body", body = ErrorBody),
         (status = 502, description = "Plaid failed (its error code in lower case)", body = ErrorBody),
     ),
@@ -105,6 +115,23 @@ async fn exchange(
     if public_token.is_empty() || public_token.len() > 512 {
         return Err(ApiError::bad_request("invalid_body", "public_token must be the token Link's onSuccess gave"));
     }
-    let linked = state.link.exchange(user.id(), public_token, body.metadata, body.allow_duplicate).await?;
+    let same_institution = match (body.replaces_item_id, body.allow_duplicate) {
+        (Some(_), true) => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "replaces_item_id and allow_duplicate exclude each other: replace the existing connection, or keep both",
+            ));
+        }
+        (Some(old), false) if old.as_str().trim().is_empty() || old.as_str().len() > 128 => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "replaces_item_id must be the item_id of one of your Items",
+            ));
+        }
+        (Some(old), false) => SameInstitution::Replace(old),
+        (None, true) => SameInstitution::KeepBoth,
+        (None, false) => SameInstitution::Refuse,
+    };
+    let linked = state.link.exchange_with(user.id(), public_token, body.metadata, same_institution).await?;
     Ok((StatusCode::CREATED, AppJson(ItemView::of(&linked.item).with_accounts(&linked.accounts))))
 }

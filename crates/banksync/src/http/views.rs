@@ -13,8 +13,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::{
-    Account, AccountId, BalanceSource, Item, ItemStatus, PlaidItemId, SyncPhase, SyncRun, SyncRunStatus, SyncState,
-    Transaction, TransactionFields, TransactionId,
+    Account, AccountId, BalanceSource, Item, ItemStatus, MergeReport, PlaidItemId, SyncPhase, SyncRun, SyncRunStatus,
+    SyncState, Transaction, TransactionFields, TransactionId,
 };
 
 fn money(value: Option<Decimal>) -> Option<String> {
@@ -96,6 +96,11 @@ pub struct ItemView {
     pub accounts: Option<Vec<AccountView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recent_sync_runs: Option<Vec<SyncRunView>>,
+    /// The Item this one was linked to replace (Plaid's item_id), if any.
+    #[schema(value_type = Option<String>)]
+    pub replaces_item_id: Option<PlaidItemId>,
+    /// What merging the replaced Item did; null while the merge has not run (or nothing is replaced).
+    pub relink_report: Option<MergeReport>,
     pub sync: SyncStateView,
 }
 
@@ -145,6 +150,8 @@ impl ItemView {
             created_at: item.created_at,
             accounts: None,
             recent_sync_runs: None,
+            replaces_item_id: item.replaces_item_id.clone(),
+            relink_report: item.relink_report.clone(),
             sync: SyncStateView::default(),
         }
     }

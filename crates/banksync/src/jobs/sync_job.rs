@@ -161,10 +161,35 @@ async fn after_success(ctx: &Ctx, item: &Item, trigger: SyncTrigger, summary: &S
         if let Err(e) = queue_follow_up(ctx, item, summary.phase).await {
             tracing::warn!(item_id = %item.item_id, error = %e, "cannot queue a follow-up sync");
         }
-    } else if trigger != SyncTrigger::Manual {
+    } else {
+        merge_replaced_item(ctx, item).await;
+    }
+    if !summary.phase.awaits_data() && trigger != SyncTrigger::Manual {
         // "Sync now" already asked /item/get; other syncs record when Plaid last heard from the bank here, so the
         // Item's view can show it beside banksync's own last sync.
         record_institution_update(ctx, item).await;
+    }
+}
+
+/// A relinked Item takes over the Item it replaces once its own history is complete (`relink`): the merge needs the
+/// whole overlap to match transactions exactly. It runs once; a merge that found both Items busy is tried again
+/// after the next sync.
+async fn merge_replaced_item(ctx: &Ctx, item: &Item) {
+    if item.replaces_item_id.is_none() || item.relink_report.is_some() {
+        return;
+    }
+    let relinker =
+        crate::relink::Relinker::new(ctx.queue.store().clone(), ctx.engine.plaid().clone(), ctx.engine.vault().clone());
+    match relinker.merge_replaced(item).await {
+        Ok(Some(report)) => tracing::info!(item_id = %item.item_id, ?report, "relinked Item merged"),
+        Ok(None) => {}
+        Err(crate::relink::RelinkError::Busy) => {
+            tracing::info!(item_id = %item.item_id, "relink merge found the Items busy; trying again shortly");
+            if let Err(e) = ctx.queue.request_sync(item, SyncTrigger::FollowUp, Duration::from_secs(30)).await {
+                tracing::warn!(item_id = %item.item_id, error = %e, "cannot queue the relink merge's retry");
+            }
+        }
+        Err(e) => tracing::warn!(item_id = %item.item_id, error = %e, "relink merge failed"),
     }
 }
 

@@ -22,16 +22,18 @@ macro_rules! keep_newer_balance {
         )
     };
 }
-/// $16 now, $17 the moment before which a live balance no longer counts as recent. The account's details are
+/// $16 now, $17 the moment before which a live balance no longer counts as recent, $18 `persistent_account_id` (kept
+/// when Plaid stops sending it: it is what a relink matches accounts on). The account's details are
 /// always updated; its balance only when the incoming one is not older than the stored one, and a cached balance
 /// (from a sync or /accounts/get, whose age Plaid often does not say) never replaces a recent live one.
 const UPSERT_ACCOUNT: &str = concat!(
     "INSERT INTO accounts (account_id, item_ref, user_id, name, official_name, mask, \
     type, subtype, balance_available, balance_current, balance_limit, currency, currency_is_official, balance_as_of, \
-    balance_source, removed, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, FALSE, $16, $16) \
+    balance_source, removed, created_at, updated_at, persistent_account_id) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, FALSE, $16, $16, $18) \
     ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, official_name = excluded.official_name, \
-    mask = excluded.mask, type = excluded.type, subtype = excluded.subtype, ",
+    mask = excluded.mask, type = excluded.type, subtype = excluded.subtype, \
+    persistent_account_id = COALESCE(excluded.persistent_account_id, accounts.persistent_account_id), ",
     keep_newer_balance!("balance_available"),
     ", ",
     keep_newer_balance!("balance_current"),
@@ -52,7 +54,7 @@ const UPDATE_BALANCE: &str = "UPDATE accounts SET balance_available = $3, balanc
     updated_at = $10 WHERE account_id = $1 AND item_ref = $2";
 
 /// Selected with `a.*`-style explicit columns plus the owning Item's Plaid id.
-const ACCOUNT_COLUMNS: &str = "a.account_id, i.item_id, a.name, a.official_name, a.mask, a.type, a.subtype, \
+const ACCOUNT_COLUMNS: &str = "a.account_id, a.persistent_account_id, i.item_id, a.name, a.official_name, a.mask, a.type, a.subtype, \
     a.balance_available, a.balance_current, a.balance_limit, a.currency, a.currency_is_official, a.balance_as_of, \
     a.balance_source, a.removed, a.created_at, a.updated_at";
 
@@ -82,7 +84,8 @@ impl Store {
                 .bind(ts_opt(a.balance_as_of))
                 .bind(a.balance_source.as_str())
                 .bind(&now)
-                .bind(&live_recent_since);
+                .bind(&live_recent_since)
+                .bind(&a.persistent_account_id);
             tx.execute(&upsert).await?;
         }
         if full_list {
@@ -143,6 +146,7 @@ impl Store {
 #[derive(sqlx::FromRow)]
 struct AccountRow {
     account_id: String,
+    persistent_account_id: Option<String>,
     item_id: String,
     name: String,
     official_name: Option<String>,
@@ -167,6 +171,7 @@ impl TryFrom<AccountRow> for Account {
     fn try_from(r: AccountRow) -> Result<Self, StoreError> {
         Ok(Account {
             account_id: r.account_id.into(),
+            persistent_account_id: r.persistent_account_id,
             item_id: r.item_id.into(),
             name: r.name,
             official_name: r.official_name,

@@ -20,7 +20,7 @@ const DELETE_ITEM: &str = "DELETE FROM items WHERE item_id = $1 AND user_id = $2
 const ITEM_COLUMNS: &str = "id, item_id, user_id, institution_id, institution_name, access_token_ciphertext, \
     access_token_nonce, access_token_key_id, cursor, status, error_code, error_message, display_message, \
     consent_expires_at, disconnect_at, new_accounts_available, last_sync_at, last_successful_sync_at, created_at, \
-    updated_at";
+    updated_at, replaces_item_id, relink_report";
 
 impl Store {
     /// `Conflict` when Plaid's item_id is already stored.
@@ -156,6 +156,8 @@ struct ItemRow {
     last_successful_sync_at: Option<String>,
     created_at: String,
     updated_at: String,
+    replaces_item_id: Option<String>,
+    relink_report: Option<String>,
 }
 
 impl TryFrom<ItemRow> for Item {
@@ -184,6 +186,13 @@ impl TryFrom<ItemRow> for Item {
             last_successful_sync_at: parse_ts_opt(r.last_successful_sync_at.as_deref())?,
             created_at: parse_ts(&r.created_at)?,
             updated_at: parse_ts(&r.updated_at)?,
+            replaces_item_id: r.replaces_item_id.map(Into::into),
+            relink_report: r
+                .relink_report
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| StoreError::corrupt(format_args!("items.relink_report: {e}")))?,
         })
     }
 }

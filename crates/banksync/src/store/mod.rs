@@ -41,6 +41,7 @@ mod exec;
 mod items;
 mod jobs;
 mod postgres;
+mod relink;
 mod sqlite;
 mod sync_state;
 mod sync_write;

@@ -10,6 +10,8 @@ let events = null; // the EventSource while logged in
 // Each table draws only the answer to its latest request: an older, slower answer must not overwrite a newer one
 // when an event and a click ask for the same table at about the same time.
 const latest = { items: 0, accounts: 0, transactions: 0 };
+// The Items the page shows, to offer replacing one when its bank is linked again.
+let shownItems = [];
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -77,8 +79,12 @@ async function openLink(itemId) {
           await api("POST", `/api/items/${encodeURIComponent(itemId)}/repaired`, {});
           showMessage("Bank reconnected.");
         } else {
-          const item = await api("POST", "/api/link/exchange", { public_token: publicToken, metadata });
-          showMessage(`Linked ${item.institution_name || "bank"}; transactions are syncing.`);
+          const body = { public_token: publicToken, metadata };
+          Object.assign(body, sameBankChoice(metadata));
+          const item = await api("POST", "/api/link/exchange", body);
+          showMessage(item.replaces_item_id
+            ? `Linked ${item.institution_name || "bank"} again; the old connection's history, notes and categories move over once transactions have synced.`
+            : `Linked ${item.institution_name || "bank"}; transactions are syncing.`);
         }
         // The first sync runs in the background; its sync_finished event brings the transactions.
         await refresh();
@@ -91,10 +97,26 @@ async function openLink(itemId) {
   handler.open();
 }
 
+// A bank the page already shows was linked again: replace that connection (its history, notes and categories are
+// merged into the new one and it is removed), keep both (billed separately), or neither (the server refuses it and
+// removes the new one at Plaid).
+function sameBankChoice(metadata) {
+  const institutionId = metadata && metadata.institution && metadata.institution.institution_id;
+  const existing = institutionId && shownItems.find((i) => i.institution_id === institutionId);
+  if (!existing) return {};
+  const name = existing.institution_name || (metadata.institution.name) || "this bank";
+  if (confirm(`Replace the existing connection to ${name}? Its history, notes and categories move to the new connection and the old one is removed.`)) {
+    return { replaces_item_id: existing.item_id };
+  }
+  if (confirm(`Keep both connections to ${name}? Each is billed separately.`)) return { allow_duplicate: true };
+  return {};
+}
+
 async function renderItems() {
   const seq = ++latest.items;
   const { items } = await api("GET", "/api/items");
   if (seq !== latest.items) return;
+  shownItems = items;
   const body = $("#items tbody");
   body.replaceChildren();
   for (const item of items) {

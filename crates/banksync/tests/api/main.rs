@@ -15,6 +15,7 @@ mod eventually;
 mod health;
 mod helpers;
 mod openapi;
+mod relink;
 mod startup;
 mod sync;
 mod tokens;

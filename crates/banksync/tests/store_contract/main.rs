@@ -20,12 +20,14 @@ use rust_decimal::Decimal;
 
 mod audit_jobs;
 mod backends;
+mod relink;
 mod sync_write;
 mod throughput;
 mod transactions;
 mod users_items_accounts;
 
 use audit_jobs::*;
+use relink::*;
 use sync_write::*;
 use transactions::*;
 use users_items_accounts::*;
@@ -118,6 +120,7 @@ contract!(
     expired_lease_is_reclaimed,
     concurrent_claimers_never_share_a_job,
     running_jobs_are_recorded_joined_and_never_claimed,
+    relink_merge_is_atomic_and_guarded,
 );
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -114,6 +114,7 @@ pub(crate) async fn delete_item_cascades(s: S) {
     let b = item(&s, &alice, "item-b", "ins_2").await;
     let acct = |id: &str| NewAccount {
         account_id: id.into(),
+        persistent_account_id: None,
         name: "Checking".into(),
         official_name: None,
         mask: Some("0000".into()),
@@ -148,6 +149,7 @@ pub(crate) async fn accounts_and_balances(s: S) {
     let as_of = at("2026-03-01T12:00:00Z");
     let acct = |id: &str, current: &str| NewAccount {
         account_id: id.into(),
+        persistent_account_id: None,
         name: format!("Account {id}"),
         official_name: Some("Official".into()),
         mask: Some("1234".into()),
@@ -213,6 +215,7 @@ pub(crate) async fn cached_balances_do_not_replace_newer_or_recent_live_ones(s: 
     let a = item(&s, &alice, "item-a", "ins_1").await;
     let acct = |id: &str, name: &str, current: &str, as_of: Option<DateTime<Utc>>| NewAccount {
         account_id: id.into(),
+        persistent_account_id: None,
         name: name.into(),
         official_name: None,
         mask: None,

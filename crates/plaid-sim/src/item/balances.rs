@@ -10,6 +10,8 @@ use crate::world::generator::AccountKind;
 #[derive(Debug, Clone)]
 pub struct Account {
     pub account_id: String,
+    /// The same for this account in every Item of the persona (Plaid's `persistent_account_id`).
+    pub persistent_account_id: String,
     pub kind: AccountKind,
     /// The current balance at creation; the implied opening balance is `base ± Σ history`.
     pub(super) base: Decimal,
@@ -29,7 +31,12 @@ pub struct Balances {
 
 impl Account {
     /// A new account of `kind`, its balance (and credit limit) drawn from `rng`.
-    pub(super) fn open(kind: AccountKind, account_id: String, rng: &mut impl Rng) -> Self {
+    pub(super) fn open(
+        kind: AccountKind,
+        account_id: String,
+        persistent_account_id: String,
+        rng: &mut impl Rng,
+    ) -> Self {
         let (base, limit) = match kind {
             AccountKind::Checking => (Decimal::new(rng.gen_range(120_000..800_000), 2), None),
             AccountKind::Savings => (Decimal::new(rng.gen_range(500_000..4_000_000), 2), None),
@@ -39,7 +46,15 @@ impl Account {
             ),
             AccountKind::Crypto => (Decimal::new(rng.gen_range(20_000_000..150_000_000), 8), None),
         };
-        Account { account_id, kind, base, limit, posted_delta: Decimal::ZERO, pending_sum: Decimal::ZERO }
+        Account {
+            account_id,
+            persistent_account_id,
+            kind,
+            base,
+            limit,
+            posted_delta: Decimal::ZERO,
+            pending_sum: Decimal::ZERO,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The virtual history: positions `0..N` of the update log, where entry `i` adds transaction `i`,
 //! a pure function of the Item's seed and `i` (nothing is stored but the per-day layout).
 
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 
 use super::Item;
 use crate::ids::{mix, tag};
@@ -38,20 +38,30 @@ impl History {
 }
 
 impl Item {
+    /// The content key of history transaction `i`: its date and its slot within that day, not its index, so
+    /// two Items of one persona with different history lengths or start dates (a relink, another
+    /// `days_requested`) generate the same transaction for the same day and slot.
     pub(super) fn history_key(&self, i: u64) -> u64 {
-        mix(mix(self.persona.seed, tag("history")), i)
+        let day = self.history.day_of(i);
+        self.day_slot_key(day, i - self.history.offsets[day])
+    }
+
+    fn day_slot_key(&self, day: usize, slot: u64) -> u64 {
+        let date = self.history.date(day).num_days_from_ce() as u64;
+        mix(mix(self.persona.seed, tag("history")), (date << 32) | slot)
     }
 
     /// Virtual history transaction `i` (a pure function of the seed and `i`).
     pub(super) fn generate(&self, i: u64) -> Txn {
         let day = self.history.day_of(i);
         let date = self.history.date(day);
-        let key = self.history_key(i);
+        let slot_index = i - self.history.offsets[day];
+        let key = self.day_slot_key(day, slot_index);
         let slot = if self.history.bulk {
             Slot::Purchase
         } else {
             let plan = self.persona.plan(date);
-            plan.get((i - self.history.offsets[day]) as usize).copied().unwrap_or(Slot::Purchase)
+            plan.get(slot_index as usize).copied().unwrap_or(Slot::Purchase)
         };
         let age = (self.history.end - date).num_days();
         let pending = !self.history.bulk && slot.starts_pending() && age < Persona::pending_lag(key);

@@ -43,7 +43,11 @@ use log::{Entry, Overlay};
 
 /// Everything needed to create an Item.
 pub struct NewItem {
+    /// Names this Item's things (item, account and transaction ids); unique per Item.
     pub seed: u64,
+    /// Shapes its content (accounts, balances, history, `persistent_account_id`s): shared by every Item of one
+    /// login at one institution, so linking it again shows the same person with new ids.
+    pub persona_seed: u64,
     pub item_id: String,
     pub access_token: String,
     pub institution: &'static Institution,
@@ -96,13 +100,17 @@ impl Item {
         let account_count = if n.institution.has_crypto { 4 } else { 3 };
         let account_ids: Vec<String> =
             (0..account_count).map(|k| ids::base62(mix(n.seed, tag("account") + k), ID_LEN)).collect();
-        let persona = Persona::new(n.seed, n.institution, account_ids.clone());
-        let mut rng = ids::rng(mix(n.seed, tag("balances")));
+        let persona = Persona::new(n.persona_seed, n.seed, n.institution, account_ids.clone());
+        let mut rng = ids::rng(mix(n.persona_seed, tag("balances")));
         let accounts = persona
             .kinds
             .iter()
             .zip(account_ids)
-            .map(|(kind, account_id)| Account::open(*kind, account_id, &mut rng))
+            .enumerate()
+            .map(|(k, (kind, account_id))| {
+                let persistent_id = ids::hex(mix(n.persona_seed, tag("persistent-account") + k as u64), 56);
+                Account::open(*kind, account_id, persistent_id, &mut rng)
+            })
             .collect();
         let days = n.days.max(1) as usize;
         let start = n.created_at.date_naive() - Duration::days(days as i64 - 1);

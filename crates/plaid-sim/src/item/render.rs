@@ -41,6 +41,7 @@ impl Item {
             "official_name": official,
             "type": ty,
             "subtype": subtype,
+            "persistent_account_id": a.persistent_account_id,
         })
     }
 

@@ -19,6 +19,7 @@ fn item(seed: u64, bulk: Option<u64>) -> Item {
 fn new_item(seed: u64, bulk: Option<u64>) -> NewItem {
     NewItem {
         seed,
+        persona_seed: seed,
         item_id: ids::base62(seed, ID_LEN),
         access_token: "access-sandbox-x".into(),
         institution: institutions::find("ins_109508").expect("known institution"),

@@ -73,9 +73,15 @@ fn entity_id(name: &str) -> String {
 }
 
 /// The stable facts of one Item's owner that shape its transactions.
+///
+/// `seed` (the *persona* seed: config seed, institution and username) decides everything a person would
+/// recognise — salary, rent, which merchants on which days, amounts, names — so a new Item for the same login
+/// at the same bank (a relink) shows the same history. `id_seed` (the persona seed plus the Item counter) only
+/// names things: transaction ids differ between two Items of one persona, as Plaid's do.
 #[derive(Debug, Clone)]
 pub struct Persona {
     pub seed: u64,
+    pub id_seed: u64,
     pub institution: &'static Institution,
     pub account_ids: Vec<String>,
     pub kinds: Vec<AccountKind>,
@@ -88,7 +94,7 @@ pub struct Persona {
 }
 
 impl Persona {
-    pub fn new(seed: u64, institution: &'static Institution, account_ids: Vec<String>) -> Self {
+    pub fn new(seed: u64, id_seed: u64, institution: &'static Institution, account_ids: Vec<String>) -> Self {
         let mut kinds = vec![AccountKind::Checking, AccountKind::Savings, AccountKind::Credit];
         if institution.has_crypto {
             kinds.push(AccountKind::Crypto);
@@ -96,6 +102,7 @@ impl Persona {
         let mut rng = ids::rng(mix(seed, tag("persona")));
         Self {
             seed,
+            id_seed,
             institution,
             account_ids,
             kinds,
@@ -150,9 +157,10 @@ impl Persona {
         1 + (ids::splitmix64(key ^ 0x5eed) % 3) as i64
     }
 
-    /// The id of a generated transaction with this key.
+    /// The id of a generated transaction with this key: the content key plus this Item's id seed, so two
+    /// Items of one persona never share an id.
     pub fn txn_id(&self, key: u64) -> String {
-        ids::base62(mix(key, tag("txn-id")), ID_LEN)
+        ids::base62(mix(mix(key, self.id_seed), tag("txn-id")), ID_LEN)
     }
 
     fn day_amount(&self, date: NaiveDate, what: &str, lo: i64, hi: i64) -> i64 {
@@ -514,7 +522,7 @@ mod tests {
     fn persona(seed: u64) -> Persona {
         let inst = institutions::find("ins_109511").expect("known institution");
         let ids = (0..4).map(|i| ids::base62(mix(seed, i), ID_LEN)).collect();
-        Persona::new(seed, inst, ids)
+        Persona::new(seed, seed, inst, ids)
     }
 
     #[test]
