@@ -35,6 +35,7 @@
 
 mod accounts;
 mod audit;
+mod budget;
 mod codec;
 mod dialect;
 mod exec;
@@ -50,6 +51,7 @@ mod users;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use budget::{CallLimit, Reservation};
 pub use codec::{TxnCursor, amount_key};
 
 use dialect::Dialect;

@@ -114,6 +114,8 @@ struct Inner {
     in_flight: Mutex<HashMap<ItemRef, watch::Receiver<Option<Outcome>>>>,
     /// Live events for the browser (set once at startup).
     events: std::sync::OnceLock<crate::events::EventHub>,
+    /// Plaid's rate budget, asked before each page (set once at startup; none = unbudgeted).
+    budget: std::sync::OnceLock<crate::budget::Budget>,
 }
 
 impl SyncEngine {
@@ -127,6 +129,7 @@ impl SyncEngine {
                 options,
                 in_flight: Mutex::new(HashMap::new()),
                 events: Default::default(),
+                budget: Default::default(),
             }),
         }
     }
@@ -138,6 +141,11 @@ impl SyncEngine {
     /// Publishes `sync_finished` (and health changes) for every run from now on.
     pub fn set_events(&self, events: crate::events::EventHub) {
         let _ = self.inner.events.set(events);
+    }
+
+    /// Reserves each `/transactions/sync` page in Plaid's rate budget from now on.
+    pub fn set_budget(&self, budget: crate::budget::Budget) {
+        let _ = self.inner.budget.set(budget);
     }
 
     /// True while a sync of this Item (our `Item::id`) runs.

@@ -244,6 +244,7 @@ async fn attempt(
         item_id: item.item_id.clone(),
         token: token.clone(),
         waited: *rate_limit_waited,
+        budget: inner.budget.get().cloned(),
     };
     let item_id = item.item_id.clone();
     let cursor = start_cursor.to_owned();
@@ -327,6 +328,7 @@ struct Fetcher {
     token: AccessToken,
     /// Rate-limit pauses of the run so far.
     waited: Duration,
+    budget: Option<crate::budget::Budget>,
 }
 
 impl Fetcher {
@@ -375,6 +377,9 @@ impl Fetcher {
         patient: bool,
     ) -> Result<(TransactionsSyncResponse, Duration), SyncError> {
         loop {
+            if let Some(budget) = &self.budget {
+                budget.acquire(plaid::Endpoint::TransactionsSync, &self.item_id).await;
+            }
             let started = Instant::now();
             let request = TransactionsSyncRequest::new(self.token.clone()).cursor(cursor).count(self.options.page_size);
             match self.plaid.transactions_sync(&request).await {
