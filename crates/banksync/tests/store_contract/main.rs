@@ -20,12 +20,14 @@ use rust_decimal::Decimal;
 
 mod audit_jobs;
 mod backends;
+mod budget;
 mod sync_write;
 mod throughput;
 mod transactions;
 mod users_items_accounts;
 
 use audit_jobs::*;
+use budget::*;
 use sync_write::*;
 use transactions::*;
 use users_items_accounts::*;
@@ -118,6 +120,9 @@ contract!(
     expired_lease_is_reclaimed,
     concurrent_claimers_never_share_a_job,
     running_jobs_are_recorded_joined_and_never_claimed,
+    call_budget_counts_sliding_windows_per_item_and_per_client,
+    call_budget_blocks_cover_an_item_or_the_client_and_only_grow,
+    concurrent_reservations_never_exceed_the_window,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
