@@ -381,13 +381,8 @@ impl BalanceRefresher {
         scope: &Option<PlaidItemId>,
     ) -> Result<std::collections::HashSet<PlaidItemId>, BalanceError> {
         let max_age = self.inner.options.max_age;
-        let Some(since) = chrono::Duration::from_std(max_age).ok().and_then(|age| Utc::now().checked_sub_signed(age))
-        else {
-            return Ok(Default::default());
-        };
-        if max_age.is_zero() {
-            return Ok(Default::default());
-        }
+        let since = chrono::Duration::from_std(max_age).ok().and_then(|age| Utc::now().checked_sub_signed(age));
+        let Some(since) = since.filter(|_| !max_age.is_zero()) else { return Ok(Default::default()) };
         let filter = crate::domain::AccountFilter { item_id: scope.clone(), include_removed: false };
         let mut by_item: HashMap<PlaidItemId, bool> = HashMap::new();
         for account in self.inner.store.list_accounts(user_id, &filter).await? {
