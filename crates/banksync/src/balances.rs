@@ -1,12 +1,22 @@
 //! Live balances, asynchronously: `/accounts/balance/get` asks the bank in real time and can take 30 s or more, so a
 //! refresh is a background job. `start` returns a job id at once; `status` long-polls it.
 //!
-//! - Items run concurrently, bounded by a semaphore shared by all jobs (a rate budget for a billed call), each under
-//!   its own timeout (the client's balance timeout), so one slow bank delays nobody else.
+//! - Calls go out as fast as Plaid's rate limits allow: each one is reserved in the shared rate budget
+//!   ([`crate::budget`], counted across every instance sharing the database) and waits there for room, never
+//!   failing on a full window. Every Item has its own task, so a slow bank (1–3 s, sometimes 30 s+) holds back
+//!   nobody; [`BalanceOptions::max_concurrency`] only caps calls in flight, generously. Each call runs under the
+//!   client's balance timeout.
+//! - Plaid may still answer 429 (another client of the same keys, skew): the budget is told, the call waits for the
+//!   window and goes again. An Item gives up only at its deadline ([`BalanceOptions::item_deadline`]), so a refresh
+//!   always ends.
+//! - An Item whose accounts all hold a live balance younger than [`BalanceOptions::max_age`] is not asked again:
+//!   its outcome is `ok` with `fresh` set, at once (the call is billed, and Plaid limits it per Item).
 //! - An Item that fails keeps its last cached balances and reports `{code, message}` (Plaid's display_message or an
 //!   actionable sentence); its health is updated when the error says so.
 //! - A second refresh for the same scope while one is running joins it (the call is billed per request), in this
-//!   process or, through the store, in another one sharing the database (best effort).
+//!   process or, through the store, in another one sharing the database: on PostgreSQL the look-up and the
+//!   record's creation hold a named lock ([`Store::serialized`]), so two instances starting at once still share one
+//!   job; on SQLite the creation is one statement, serialized by the database's single writer.
 //! - A refresh runs in the process that started it, but its record lives in the durable `jobs` table (kind
 //!   [`KIND_BALANCE_REFRESH`]): created `running` with its only attempt used (so no job worker ever claims it),
 //!   leased to this process and renewed every third of [`BalanceOptions::lease`] while it runs, its `result` the
@@ -26,7 +36,9 @@ use parking_lot::Mutex;
 use plaid::{AccessToken, AccountsBalanceGetRequest};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
 
+use crate::budget::{Budget, RateLimits};
 use crate::domain::{BalanceSource, Item, ItemHealth, ItemStatus, JobId, NewJob, PlaidItemId, UserId};
 use crate::health::health_from_error;
 use crate::jobs::LeaseKeeper;
@@ -47,8 +59,14 @@ const PRUNE_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 #[derive(Debug, Clone)]
 pub struct BalanceOptions {
-    /// `/accounts/balance/get` calls in flight at once, over all jobs.
+    /// `/accounts/balance/get` calls in flight at once, over all jobs: a cap, not the pace (the rate budget sets
+    /// that), so high enough that slow banks never hold back fast ones.
     pub max_concurrency: usize,
+    /// How long one Item may wait for Plaid's rate limit (and retry after a 429) before it gives up with
+    /// `rate_limited`. A call started before it still runs to the client's balance timeout.
+    pub item_deadline: Duration,
+    /// A live balance younger than this is returned as is, without a Plaid call (`Duration::ZERO`: always call).
+    pub max_age: Duration,
     /// How long a finished job stays readable.
     pub keep_finished_jobs: Duration,
     /// How long a running job's record stays valid without being renewed; this process renews it every third of
@@ -61,7 +79,9 @@ pub struct BalanceOptions {
 impl Default for BalanceOptions {
     fn default() -> Self {
         Self {
-            max_concurrency: 8,
+            max_concurrency: 256,
+            item_deadline: Duration::from_secs(300),
+            max_age: Duration::from_secs(60),
             keep_finished_jobs: Duration::from_secs(3600),
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_millis(250),
@@ -121,6 +141,9 @@ pub struct ItemBalanceOutcome {
     pub institution_name: Option<String>,
     pub state: ItemRefreshState,
     pub accounts_updated: u64,
+    /// Every account already had a live balance younger than the refresher's max age: Plaid was not called.
+    #[serde(default)]
+    pub fresh: bool,
     pub error: Option<UserFacingError>,
     pub finished_at: Option<DateTime<Utc>>,
 }
@@ -155,6 +178,8 @@ struct Inner {
     pruned_at: Mutex<Option<std::time::Instant>>,
     /// Live events for the browser (set once at startup).
     events: std::sync::OnceLock<crate::events::EventHub>,
+    /// Plaid's rate budget (set once at startup; Plaid's sandbox limits on this store otherwise).
+    budget: std::sync::OnceLock<Budget>,
 }
 
 struct JobEntry {
@@ -187,6 +212,7 @@ impl BalanceRefresher {
                 starting: tokio::sync::Mutex::new(()),
                 pruned_at: Mutex::new(None),
                 events: Default::default(),
+                budget: Default::default(),
             }),
         }
     }
@@ -194,6 +220,12 @@ impl BalanceRefresher {
     /// Publishes `balances_updated` (and health changes) for every refreshed Item from now on.
     pub fn set_events(&self, events: crate::events::EventHub) {
         let _ = self.inner.events.set(events);
+    }
+
+    /// Reserves every balance call in `budget` (the one the whole process shares). Call it before the first
+    /// refresh; without it the refresher keeps to Plaid's sandbox limits on its own.
+    pub fn set_budget(&self, budget: Budget) {
+        let _ = self.inner.budget.set(budget);
     }
 
     /// Starts refreshing all the user's Items (or one, by Plaid item_id) in the background; returns at once.
@@ -204,7 +236,9 @@ impl BalanceRefresher {
             Some(id) => vec![self.inner.store.get_item(user_id, id).await?],
             None => self.inner.store.list_items(user_id).await?,
         };
+        let order: Vec<PlaidItemId> = items.iter().map(|i| i.item_id.clone()).collect();
         let scope = item_id.cloned();
+        let fresh = self.fresh_items(user_id, &scope).await?;
         let starting = self.inner.starting.lock().await;
         // The call is billed per request: a refresh of the same scope that is still running is joined.
         if let Some(id) = self.local_running(user_id, &scope) {
@@ -213,22 +247,28 @@ impl BalanceRefresher {
         self.inner.prune_finished().await;
         let job_id = JobId::new(uuid::Uuid::new_v4().to_string());
         let now = Utc::now();
+        // Items whose live balances are young enough are done already; the others are asked.
+        let (done_already, items): (Vec<Item>, Vec<Item>) = items.into_iter().partition(|i| fresh.contains(&i.item_id));
+        let mut outcomes: HashMap<PlaidItemId, ItemBalanceOutcome> = HashMap::new();
+        for (item, fresh) in done_already.iter().map(|i| (i, true)).chain(items.iter().map(|i| (i, false))) {
+            let outcome = ItemBalanceOutcome {
+                item_id: item.item_id.clone(),
+                institution_name: item.institution_name.clone(),
+                state: if fresh { ItemRefreshState::Ok } else { ItemRefreshState::Pending },
+                accounts_updated: 0,
+                fresh,
+                error: None,
+                finished_at: fresh.then_some(now),
+            };
+            outcomes.insert(item.item_id.clone(), outcome);
+        }
         let job = BalanceJob {
             job_id: job_id.clone(),
             state: if items.is_empty() { RefreshState::Done } else { RefreshState::Running },
             started_at: now,
             finished_at: items.is_empty().then_some(now),
-            items: items
-                .iter()
-                .map(|i| ItemBalanceOutcome {
-                    item_id: i.item_id.clone(),
-                    institution_name: i.institution_name.clone(),
-                    state: ItemRefreshState::Pending,
-                    accounts_updated: 0,
-                    error: None,
-                    finished_at: None,
-                })
-                .collect(),
+            // In the order the Items were listed.
+            items: order.iter().filter_map(|id| outcomes.remove(id)).collect(),
         };
         let record = NewJob {
             kind: KIND_BALANCE_REFRESH.to_owned(),
@@ -242,8 +282,13 @@ impl BalanceRefresher {
         };
         let store = &self.inner.store;
         let worker = &self.inner.worker_id;
-        let created =
-            store.create_running_job(&job_id, &record, worker, self.inner.options.lease, &to_json(&job)).await?;
+        let lock = format!("{KIND_BALANCE_REFRESH}:{}", record.coalesce_key.as_deref().unwrap_or_default());
+        let created = store
+            .serialized(
+                &lock,
+                store.create_running_job(&job_id, &record, worker, self.inner.options.lease, &to_json(&job)),
+            )
+            .await?;
         if created.coalesced {
             return Ok(created.job_id);
         }
@@ -329,6 +374,25 @@ impl BalanceRefresher {
         Ok(Some(job))
     }
 
+    /// The user's Items in `scope` whose every account holds a live balance younger than the max age.
+    async fn fresh_items(
+        &self,
+        user_id: &UserId,
+        scope: &Option<PlaidItemId>,
+    ) -> Result<std::collections::HashSet<PlaidItemId>, BalanceError> {
+        let max_age = self.inner.options.max_age;
+        let since = chrono::Duration::from_std(max_age).ok().and_then(|age| Utc::now().checked_sub_signed(age));
+        let Some(since) = since.filter(|_| !max_age.is_zero()) else { return Ok(Default::default()) };
+        let filter = crate::domain::AccountFilter { item_id: scope.clone(), include_removed: false };
+        let mut by_item: HashMap<PlaidItemId, bool> = HashMap::new();
+        for account in self.inner.store.list_accounts(user_id, &filter).await? {
+            let young =
+                account.balance_source == BalanceSource::Live && account.balance_as_of.is_some_and(|at| at >= since);
+            *by_item.entry(account.item_id).or_insert(true) &= young;
+        }
+        Ok(by_item.into_iter().filter_map(|(item, fresh)| fresh.then_some(item)).collect())
+    }
+
     /// The job of this user and scope running in this process, if any.
     fn local_running(&self, user_id: &UserId, scope: &Option<PlaidItemId>) -> Option<JobId> {
         let jobs = self.inner.jobs.lock();
@@ -409,6 +473,10 @@ fn to_json(job: &BalanceJob) -> String {
 }
 
 impl Inner {
+    fn budget(&self) -> &Budget {
+        self.budget.get_or_init(|| Budget::new(self.store.clone(), RateLimits::sandbox()))
+    }
+
     /// Stores one Item's outcome in the job; the last one finishes the job.
     fn record(&self, job_id: &JobId, item_id: &PlaidItemId, outcome: Result<u64, UserFacingError>) {
         let jobs = self.jobs.lock();
@@ -504,18 +572,30 @@ impl Inner {
 
 /// Refreshes one Item; returns how many accounts got live balances.
 async fn refresh_item(inner: &Inner, item: &Item) -> Result<u64, UserFacingError> {
-    // Wait for a slot without holding anything else; the slot covers only the Plaid call.
-    let response = {
+    const ENDPOINT: plaid::Endpoint = plaid::Endpoint::AccountsBalanceGet;
+    let deadline = Instant::now() + inner.options.item_deadline;
+    let token = inner.vault.decrypt(&item.access_token, item.item_id.as_str()).map_err(|e| {
+        tracing::error!(item_id = %item.item_id, error = %e, "cannot decrypt the access token");
+        internal("This bank connection's stored credentials cannot be read. Link the bank again.")
+    })?;
+    let request = AccountsBalanceGetRequest::new(AccessToken::from(token));
+    let response = loop {
+        // The slot is taken before the budget's reservation, so the call goes out the moment it is reserved (a
+        // reservation counts from when it is made).
         let _permit = inner.permits.acquire().await.map_err(|_| internal("the refresher is shutting down"))?;
-        let token = inner.vault.decrypt(&item.access_token, item.item_id.as_str()).map_err(|e| {
-            tracing::error!(item_id = %item.item_id, error = %e, "cannot decrypt the access token");
-            internal("This bank connection's stored credentials cannot be read. Link the bank again.")
-        })?;
-        let request = AccountsBalanceGetRequest::new(AccessToken::from(token));
+        if let Err(over) = inner.budget().acquire_before(ENDPOINT, &item.item_id, deadline).await {
+            tracing::warn!(item_id = %item.item_id, next_room = %over.until, "no room in Plaid's rate limit in time");
+            return Err(rate_limited());
+        }
         let limit = inner.plaid.timeouts().balance;
-        match tokio::time::timeout(limit, inner.plaid.accounts_balance_get(&request)).await {
+        let result = match tokio::time::timeout(limit, inner.plaid.accounts_balance_get(&request)).await {
             Ok(result) => result,
-            Err(_) => Err(plaid::Error::Timeout { endpoint: plaid::Endpoint::AccountsBalanceGet }),
+            Err(_) => Err(plaid::Error::Timeout { endpoint: ENDPOINT }),
+        };
+        match result {
+            // Plaid's limit was reached anyway: everyone waits for the window, then this Item asks again.
+            Err(e) if e.is_rate_limited() => inner.budget().note_rate_limited(ENDPOINT, Some(&item.item_id), &e).await,
+            other => break other,
         }
     };
     match response {
@@ -561,6 +641,16 @@ pub fn user_facing(error: &plaid::Error) -> UserFacingError {
             code: "plaid_unavailable".into(),
             message: "Plaid could not be reached. The last known balance is shown; try again later.".into(),
         },
+    }
+}
+
+/// The Item waited for Plaid's rate limit until its deadline.
+fn rate_limited() -> UserFacingError {
+    UserFacingError {
+        code: "rate_limited".into(),
+        message: "Plaid's limit on live balance requests left no room for this bank in time. The last known balance \
+                  is shown; try again in a minute."
+            .into(),
     }
 }
 

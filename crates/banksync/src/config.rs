@@ -66,6 +66,14 @@ pub struct Settings {
     /// Background jobs (syncs) run at the same time [default: 4].
     #[arg(long, env = "BANKSYNC_WORKERS")]
     pub workers: Option<usize>,
+    /// Overrides of Plaid's rate limits the shared budget enforces, comma-separated `ENDPOINT=PER_ITEM/PER_CLIENT`
+    /// calls per minute, e.g. `/accounts/balance/get=5/1200` [default: Plaid's limits for PLAID_ENV].
+    #[arg(long, env = "BANKSYNC_PLAID_RATE_BUDGET")]
+    pub plaid_rate_budget: Option<String>,
+    /// A live balance younger than this is returned by a refresh without asking the bank again, e.g. `60s`;
+    /// `0s` always asks [default: 60s].
+    #[arg(long, env = "BANKSYNC_BALANCE_MAX_AGE")]
+    pub balance_max_age: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -86,6 +94,8 @@ impl fmt::Debug for Settings {
             .field("sync_cooldown", &self.sync_cooldown)
             .field("transactions_refresh", &self.transactions_refresh)
             .field("workers", &self.workers)
+            .field("plaid_rate_budget", &self.plaid_rate_budget)
+            .field("balance_max_age", &self.balance_max_age)
             .finish()
     }
 }
@@ -109,6 +119,8 @@ impl Settings {
             sync_cooldown: self.sync_cooldown.or(lower.sync_cooldown),
             transactions_refresh: self.transactions_refresh.or(lower.transactions_refresh),
             workers: self.workers.or(lower.workers),
+            plaid_rate_budget: self.plaid_rate_budget.or(lower.plaid_rate_budget),
+            balance_max_age: self.balance_max_age.or(lower.balance_max_age),
         }
     }
 
@@ -179,6 +191,11 @@ pub struct Config {
     pub old_master_keys: Vec<SecretString>,
     pub plaid: PlaidTarget,
     pub jobs: JobSettings,
+    /// Plaid's rate limits as the shared budget enforces them: Plaid's for the environment (the embedded
+    /// simulator's are the sandbox ones), with the operator's overrides.
+    pub plaid_limits: crate::budget::RateLimits,
+    /// Live balances younger than this are not asked for again.
+    pub balance_max_age: std::time::Duration,
 }
 
 /// Background sync settings.
@@ -216,6 +233,8 @@ impl fmt::Debug for Config {
             .field("old_master_keys", &format_args!("[{} redacted]", self.old_master_keys.len()))
             .field("plaid", &self.plaid)
             .field("jobs", &self.jobs)
+            .field("plaid_limits", &self.plaid_limits)
+            .field("balance_max_age", &self.balance_max_age)
             .finish()
     }
 }
@@ -235,6 +254,7 @@ impl ConfigError {
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_BALANCE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Config {
     /// Layers `cli` (flags and environment, as parsed by clap) over the config file it names, then validates.
@@ -280,8 +300,26 @@ impl Config {
             jobs.transactions_refresh =
                 raw.parse().map_err(|e| ConfigError::new("BANKSYNC_TRANSACTIONS_REFRESH", e))?;
         }
+        let plaid_limits = resolve_plaid_limits(&plaid, s.plaid_rate_budget.as_deref())?;
+        let balance_max_age = match s.balance_max_age.as_deref() {
+            None => DEFAULT_BALANCE_MAX_AGE,
+            Some(raw) => humantime::parse_duration(raw.trim()).map_err(|e| {
+                ConfigError::new("BANKSYNC_BALANCE_MAX_AGE", format!("{raw:?} is not a duration like 60s or 5m: {e}"))
+            })?,
+        };
 
-        Ok(Config { listen, data_dir, database, public_url, master_key, old_master_keys, plaid, jobs })
+        Ok(Config {
+            listen,
+            data_dir,
+            database,
+            public_url,
+            master_key,
+            old_master_keys,
+            plaid,
+            jobs,
+            plaid_limits,
+            balance_max_age,
+        })
     }
 
     /// The URL Plaid posts webhooks to.
@@ -331,6 +369,27 @@ fn resolve_jobs(
         return Err(ConfigError::new("BANKSYNC_WORKERS", format!("{workers} is not between 1 and 64")));
     }
     Ok(JobSettings { sync_interval, sync_cooldown, workers, ..defaults })
+}
+
+/// Plaid's limits for the environment banksync talks to, with `BANKSYNC_PLAID_RATE_BUDGET`'s overrides.
+fn resolve_plaid_limits(
+    plaid: &PlaidTarget,
+    overrides: Option<&str>,
+) -> Result<crate::budget::RateLimits, ConfigError> {
+    let mut limits = match plaid {
+        PlaidTarget::Remote { environment: PlaidEnvironment::Production, .. } => {
+            crate::budget::RateLimits::production()
+        }
+        PlaidTarget::Remote { environment: PlaidEnvironment::Sandbox, .. } | PlaidTarget::EmbeddedSimulator => {
+            crate::budget::RateLimits::sandbox()
+        }
+    };
+    for entry in overrides.unwrap_or_default().split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (endpoint, per_item, per_client) = crate::budget::parse_limit(entry)
+            .map_err(|message| ConfigError::new("BANKSYNC_PLAID_RATE_BUDGET", message))?;
+        limits = limits.with_limit(endpoint, per_item, per_client);
+    }
+    Ok(limits)
 }
 
 fn resolve_plaid(
@@ -485,6 +544,34 @@ mod tests {
         assert_eq!(Config::resolve(bad).unwrap_err().setting, "BANKSYNC_SYNC_COOLDOWN");
         let none = Settings { workers: Some(0), ..settings() };
         assert_eq!(Config::resolve(none).unwrap_err().setting, "BANKSYNC_WORKERS");
+    }
+
+    #[test]
+    fn rate_limits_default_by_environment_and_take_overrides() {
+        use plaid::Endpoint::{AccountsBalanceGet, TransactionsSync};
+        let limit = |config: &Config, e| {
+            let l = config.plaid_limits.limit(e).unwrap();
+            (l.per_item, l.per_client)
+        };
+        let embedded = Config::resolve(settings()).unwrap();
+        assert_eq!(limit(&embedded, AccountsBalanceGet), (25, 100), "the simulator enforces the sandbox's");
+        assert_eq!(embedded.balance_max_age, std::time::Duration::from_secs(60));
+        let production = Settings {
+            plaid_client_id: Some("id".into()),
+            plaid_secret: Some("shh".into()),
+            plaid_env: Some("production".into()),
+            plaid_rate_budget: Some(" /accounts/balance/get=4/600 ,".into()),
+            balance_max_age: Some("5m".into()),
+            ..settings()
+        };
+        let production = Config::resolve(production).unwrap();
+        assert_eq!(limit(&production, AccountsBalanceGet), (4, 600));
+        assert_eq!(limit(&production, TransactionsSync), (50, 2_500));
+        assert_eq!(production.balance_max_age, std::time::Duration::from_secs(300));
+        let bad = Settings { plaid_rate_budget: Some("/accounts/balance/get=fast".into()), ..settings() };
+        assert_eq!(Config::resolve(bad).unwrap_err().setting, "BANKSYNC_PLAID_RATE_BUDGET");
+        let bad = Settings { balance_max_age: Some("fresh".into()), ..settings() };
+        assert_eq!(Config::resolve(bad).unwrap_err().setting, "BANKSYNC_BALANCE_MAX_AGE");
     }
 
     #[test]

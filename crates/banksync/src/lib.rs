@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod balances;
+pub mod budget;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -56,8 +56,13 @@ impl Application {
         // Every Plaid call lands in the audit trail (endpoint, request_id, outcome, latency).
         let plaid = plaid.with_observer(crate::audit::observer(store.clone()));
 
+        // One rate budget for the Plaid keys, shared through the database with every instance using it.
+        let budget = crate::budget::Budget::new(store.clone(), config.plaid_limits.clone());
         let sync = SyncEngine::new(store.clone(), plaid.clone(), vault.clone(), SyncOptions::default());
-        let balances = BalanceRefresher::new(store.clone(), plaid.clone(), vault.clone(), BalanceOptions::default());
+        sync.set_budget(budget.clone());
+        let balance_options = BalanceOptions { max_age: config.balance_max_age, ..BalanceOptions::default() };
+        let balances = BalanceRefresher::new(store.clone(), plaid.clone(), vault.clone(), balance_options);
+        balances.set_budget(budget);
         let jobs = crate::jobs::JobQueue::with_rules(
             store.clone(),
             crate::jobs::SyncRules { cooldown: config.jobs.sync_cooldown, refresh: config.jobs.transactions_refresh },

@@ -5,6 +5,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use banksync::balances::{BalanceError, BalanceOptions, BalanceRefresher, ItemRefreshState, RefreshState};
+use banksync::budget::{Budget, RateLimits};
 use banksync::domain::{BalanceSource, ItemStatus, PlaidItemId};
 use banksync::sync::SyncOptions;
 use serde_json::json;
@@ -259,4 +260,144 @@ async fn a_job_whose_process_died_reads_as_interrupted() {
     assert_ne!(fresh, job_id);
     let done = survivor.status(&env.user.id, &fresh, Duration::from_secs(10)).await.unwrap().unwrap();
     assert_eq!((done.state, done.items[0].state), (RefreshState::Done, ItemRefreshState::Ok), "{done:?}");
+}
+
+/// Plaid's rate budget with a short window, so that waiting for it takes a test a second, not a minute.
+fn short_window_budget(env: &support::Env, per_item: u32, per_client: u32) -> Budget {
+    let limits = RateLimits::sandbox()
+        .with_limit(plaid::Endpoint::AccountsBalanceGet, per_item, per_client)
+        .with_window(Duration::from_secs(1), Duration::ZERO);
+    Budget::new(env.store.clone(), limits)
+}
+
+/// Plaid answers 429 although the budget had room (another client of the same keys): the Item waits for the
+/// window and asks again instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_bank_waits_for_the_window_then_succeeds() {
+    let env = support::sqlite(support::sim_config(), SyncOptions::default()).await;
+    let item = env.new_item("ins_109508", "user_good").await;
+    // More 429s in a row than the client's own retries absorb.
+    env.fault(json!({"endpoint": "/accounts/balance/get", "error": "RATE_LIMIT_EXCEEDED", "count": 4})).await;
+    let refresher = env.refresher(BalanceOptions::default());
+    refresher.set_budget(short_window_budget(&env, 25, 100));
+
+    let job_id = refresher.start(&env.user.id, Some(&item.item_id)).await.unwrap();
+    let job = refresher.status(&env.user.id, &job_id, Duration::from_secs(20)).await.unwrap().unwrap();
+    assert_eq!(job.state, RefreshState::Done);
+    let outcome = &job.items[0];
+    assert_eq!(outcome.state, ItemRefreshState::Ok, "{outcome:?}");
+    assert!(outcome.accounts_updated > 0 && !outcome.fresh, "{outcome:?}");
+    let faults = env.sim_get("/sim/faults").await;
+    assert_eq!(faults[0]["fired"], 4, "Plaid refused four times, then answered: {faults}");
+    assert!(env.accounts(&item.item_id).await.iter().all(|a| a.balance_source == BalanceSource::Live));
+}
+
+/// More Items than the client's window holds: the rest wait for room and succeed; none fails with a rate limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_past_the_client_limit_wait_for_the_window_instead_of_failing() {
+    let env = support::sqlite(support::sim_config(), SyncOptions::default()).await;
+    let mut items = Vec::new();
+    for _ in 0..5 {
+        items.push(env.new_item("ins_109508", "user_good").await);
+    }
+    // With Plaid's one-minute window and a short deadline, the budget lets two calls through and no more.
+    let impatient = env.refresher(BalanceOptions { item_deadline: Duration::from_millis(300), ..Default::default() });
+    impatient.set_budget(Budget::new(
+        env.store.clone(),
+        RateLimits::sandbox().with_limit(plaid::Endpoint::AccountsBalanceGet, 25, 2),
+    ));
+    let job_id = impatient.start(&env.user.id, None).await.unwrap();
+    let job = impatient.status(&env.user.id, &job_id, Duration::from_secs(20)).await.unwrap().unwrap();
+    assert_eq!(job.state, RefreshState::Done);
+    let ok = job.items.iter().filter(|i| i.state == ItemRefreshState::Ok).count();
+    let limited = job.items.iter().filter(|i| i.error.as_ref().is_some_and(|e| e.code == "rate_limited")).count();
+    assert_eq!((ok, limited), (2, 3), "{job:?}");
+
+    // Patient (the default deadline), with a one-second window: every Item waits its turn and succeeds.
+    let refresher = env.refresher(BalanceOptions { max_age: Duration::ZERO, ..Default::default() });
+    refresher.set_budget(short_window_budget(&env, 25, 2));
+    let job_id = refresher.start(&env.user.id, None).await.unwrap();
+    let job = refresher.status(&env.user.id, &job_id, Duration::from_secs(20)).await.unwrap().unwrap();
+    assert_eq!(job.state, RefreshState::Done);
+    assert_eq!(job.items.len(), items.len());
+    for outcome in &job.items {
+        assert_eq!(outcome.state, ItemRefreshState::Ok, "{job:?}");
+        assert!(outcome.accounts_updated > 0, "{outcome:?}");
+    }
+    // Plaid refused nothing: every balance call in the audit trail succeeded.
+    for item in &items {
+        env.eventually("the balance calls in the audit trail", Duration::from_secs(5), || async {
+            let calls = env.store.list_plaid_calls(Some(&item.item_id), 50).await.unwrap();
+            let balance: Vec<_> = calls.iter().filter(|c| c.endpoint == "/accounts/balance/get").collect();
+            !balance.is_empty() && balance.iter().all(|c| c.outcome == "ok")
+        })
+        .await;
+    }
+}
+
+/// A live balance younger than the max age is returned as is: no Plaid call, no reservation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_young_live_balance_is_not_asked_for_again() {
+    let env = support::sqlite(support::sim_config(), SyncOptions::default()).await;
+    let item = env.new_item("ins_109508", "user_good").await;
+    let other = env.new_item("ins_109509", "user_good").await;
+    let since = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let reserved = || env.store.count_reserved_calls("/accounts/balance/get", Some(item.item_id.as_str()), since);
+    let refresher = env.refresher(BalanceOptions::default());
+    let first = refresher.start(&env.user.id, Some(&item.item_id)).await.unwrap();
+    let first = refresher.status(&env.user.id, &first, Duration::from_secs(10)).await.unwrap().unwrap();
+    assert_eq!((first.items[0].state, first.items[0].fresh), (ItemRefreshState::Ok, false), "{first:?}");
+    assert_eq!(reserved().await.unwrap(), 1);
+    let balances = env.accounts(&item.item_id).await;
+
+    // All Items: the one refreshed a moment ago is fresh, the other is asked.
+    let second = refresher.start(&env.user.id, None).await.unwrap();
+    let second = refresher.status(&env.user.id, &second, Duration::from_secs(10)).await.unwrap().unwrap();
+    assert_eq!(second.state, RefreshState::Done);
+    let outcome = |id: &PlaidItemId| second.items.iter().find(|i| i.item_id == *id).unwrap().clone();
+    let skipped = outcome(&item.item_id);
+    assert_eq!((skipped.state, skipped.fresh, skipped.accounts_updated), (ItemRefreshState::Ok, true, 0));
+    assert!(skipped.finished_at.is_some());
+    let asked = outcome(&other.item_id);
+    assert_eq!((asked.state, asked.fresh), (ItemRefreshState::Ok, false), "{asked:?}");
+    assert!(asked.accounts_updated > 0);
+    assert_eq!(reserved().await.unwrap(), 1, "no second call for the fresh Item");
+    assert_eq!(
+        env.accounts(&item.item_id).await.iter().map(|a| a.balance_as_of).collect::<Vec<_>>(),
+        balances.iter().map(|a| a.balance_as_of).collect::<Vec<_>>()
+    );
+
+    // Only fresh Items: the job is done at once. A max age of zero always asks.
+    let third = refresher.start(&env.user.id, Some(&item.item_id)).await.unwrap();
+    let third = refresher.status(&env.user.id, &third, Duration::ZERO).await.unwrap().unwrap();
+    assert_eq!((third.state, third.items[0].fresh), (RefreshState::Done, true));
+    let always = env.refresher(BalanceOptions { max_age: Duration::ZERO, ..Default::default() });
+    let fourth = always.start(&env.user.id, Some(&item.item_id)).await.unwrap();
+    let fourth = always.status(&env.user.id, &fourth, Duration::from_secs(10)).await.unwrap().unwrap();
+    assert_eq!((fourth.items[0].state, fourth.items[0].fresh), (ItemRefreshState::Ok, false), "{fourth:?}");
+    assert_eq!(reserved().await.unwrap(), 2);
+}
+
+/// Two instances on one PostgreSQL database asked for the same refresh at the same moment run one job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_starting_the_same_refresh_at_once_share_one_job() {
+    let Some(env) = support::postgres(support::sim_config(), SyncOptions::default()).await else { return };
+    let item = env.new_item("ins_109508", "user_good").await;
+    let other_store = env.another_postgres_store().await;
+    let options = BalanceOptions { max_age: Duration::ZERO, ..Default::default() };
+    let a = env.refresher(options.clone());
+    let b = BalanceRefresher::new(other_store.clone(), env.plaid.clone(), env.vault.clone(), options);
+    for round in 0..5 {
+        // Each bank answers slowly, so a job is still running when the other instance looks.
+        env.fault(json!({"endpoint": "/accounts/balance/get", "latency_ms": 300, "count": 1})).await;
+        let scope = (round % 2 == 0).then_some(&item.item_id);
+        let (from_a, from_b) = tokio::join!(a.start(&env.user.id, scope), b.start(&env.user.id, scope));
+        let (from_a, from_b) = (from_a.unwrap(), from_b.unwrap());
+        assert_eq!(from_a, from_b, "round {round}: one job for both instances");
+        let done = b.status(&env.user.id, &from_a, Duration::from_secs(10)).await.unwrap().unwrap();
+        assert_eq!(done.state, RefreshState::Done, "{done:?}");
+        assert!(done.items.iter().all(|i| i.state == ItemRefreshState::Ok), "{done:?}");
+    }
+    other_store.close().await;
+    env.finish().await;
 }

@@ -1,6 +1,8 @@
 //! Live balances: `POST /api/balances/refresh` answers `202 {job_id}` at once; the job asks each bank through
-//! `/accounts/balance/get` in the background (seconds, sometimes 30 s+). `GET /api/balances/refresh/{job_id}?wait=S`
-//! long-polls for the outcome per Item.
+//! `/accounts/balance/get` in the background (seconds, sometimes 30 s+), as fast as Plaid's rate limits allow (an
+//! Item past the limit waits for room rather than failing). A refresh of a scope already running, here or in another
+//! instance, answers that job's id; an Item whose live balances are younger than `BANKSYNC_BALANCE_MAX_AGE` is not
+//! asked again (`fresh`). `GET /api/balances/refresh/{job_id}?wait=S` long-polls for the outcome per Item.
 
 use std::collections::HashMap;
 
@@ -42,7 +44,8 @@ struct Started {
     job_id: JobId,
 }
 
-/// Starts a live balance refresh in the background and answers its job id at once.
+/// Starts a live balance refresh in the background and answers its job id at once (the running job's, when the
+/// same refresh is already running).
 #[utoipa::path(
     post,
     path = "/api/balances/refresh",

@@ -325,6 +325,8 @@ struct ItemBalanceOutcomeSchema {
     institution_name: Option<String>,
     state: ItemRefreshStateSchema,
     accounts_updated: u64,
+    /// Every account already had a live balance younger than `BANKSYNC_BALANCE_MAX_AGE`: Plaid was not called.
+    fresh: bool,
     error: Option<UserFacingErrorSchema>,
     finished_at: Option<DateTime<Utc>>,
 }
@@ -391,6 +393,7 @@ mod tests {
                 institution_name: None,
                 state: ItemRefreshState::Error,
                 accounts_updated: 0,
+                fresh: false,
                 error: Some(UserFacingError { code: "timeout".into(), message: "m".into() }),
                 finished_at: None,
             }],

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Timelike as _, Utc};
-use plaid::{AccessToken, codes};
+use plaid::{AccessToken, Endpoint, codes};
 
-use crate::domain::{Item, ItemRef};
+use crate::budget::Budget;
+use crate::domain::Item;
 use crate::store::Store;
 use crate::vault::Vault;
 
@@ -69,6 +70,7 @@ pub(super) struct BankRefresh<'a> {
     pub store: &'a Arc<Store>,
     pub plaid: &'a plaid::PlaidClient,
     pub vault: &'a Vault,
+    pub budget: Option<&'a Budget>,
     pub mode: RefreshMode,
 }
 
@@ -94,9 +96,15 @@ impl BankRefresh<'_> {
 
     async fn ask_with(&self, item: &Item, token: &AccessToken, while_waiting: impl FnOnce()) -> BankAnswer {
         // The bank's clock, not ours: what counts is that Plaid's own timestamp moves.
-        let before = self.last_update(&item.id, token).await;
+        let before = self.last_update(item, token).await;
         let asked_at = Utc::now();
+        if let Some(budget) = self.budget {
+            budget.acquire(Endpoint::TransactionsRefresh, &item.item_id).await;
+        }
         if let Err(e) = self.plaid.transactions_refresh(token).await {
+            if let Some(budget) = self.budget {
+                budget.note_rate_limited(Endpoint::TransactionsRefresh, Some(&item.item_id), &e).await;
+            }
             if e.has_code(codes::INVALID_PRODUCT) || e.has_code(codes::PRODUCTS_NOT_SUPPORTED) {
                 tracing::info!(
                     "Plaid says this client lacks the Transactions Refresh add-on; \"sync now\" syncs without it from \
@@ -121,7 +129,7 @@ impl BankRefresh<'_> {
                 break;
             }
             tokio::time::sleep(*delay).await;
-            if let Some(at) = self.last_update(&item.id, token).await.filter(|at| moved(*at)) {
+            if let Some(at) = self.last_update(item, token).await.filter(|at| moved(*at)) {
                 return BankAnswer::Updated(at);
             }
         }
@@ -130,8 +138,8 @@ impl BankRefresh<'_> {
     }
 
     /// `/item/get`'s last successful update, also recorded for the Item's view. `None` when unknown or on error.
-    async fn last_update(&self, item: &ItemRef, token: &AccessToken) -> Option<DateTime<Utc>> {
-        last_institution_update(self.store, self.plaid, item, token).await
+    async fn last_update(&self, item: &Item, token: &AccessToken) -> Option<DateTime<Utc>> {
+        last_institution_update(self.store, self.plaid, self.budget, item, token).await
     }
 }
 
@@ -139,9 +147,13 @@ impl BankRefresh<'_> {
 pub(super) async fn last_institution_update(
     store: &Store,
     plaid: &plaid::PlaidClient,
-    item: &ItemRef,
+    budget: Option<&Budget>,
+    item: &Item,
     token: &AccessToken,
 ) -> Option<DateTime<Utc>> {
+    if let Some(budget) = budget {
+        budget.acquire(Endpoint::ItemGet, &item.item_id).await;
+    }
     let response = match plaid.item_get(token).await {
         Ok(response) => response,
         Err(e) => {
@@ -150,7 +162,7 @@ pub(super) async fn last_institution_update(
         }
     };
     let at = response.status.and_then(|s| s.transactions).and_then(|t| t.last_successful_update)?;
-    if let Err(e) = store.set_institution_updated_at(item, at).await {
+    if let Err(e) = store.set_institution_updated_at(&item.id, at).await {
         tracing::warn!(error = %e, "cannot record the institution's last update");
     }
     Some(at)

@@ -114,6 +114,7 @@ pub(super) async fn run(ctx: &Ctx, job: &Job, permit: &mut super::worker::Slot) 
             store,
             plaid: ctx.engine.plaid(),
             vault: ctx.engine.vault(),
+            budget: ctx.engine.budget(),
             mode: ctx.queue.rules().refresh,
         };
         // Waiting for the bank is not work: the worker slot goes to other jobs meanwhile.
@@ -216,7 +217,13 @@ async fn record_institution_update(ctx: &Ctx, item: &Item) {
     let token = plaid::AccessToken::from(secret);
     crate::audit::with_item(
         &item.item_id,
-        super::bank_refresh::last_institution_update(ctx.queue.store(), ctx.engine.plaid(), &item.id, &token),
+        super::bank_refresh::last_institution_update(
+            ctx.queue.store(),
+            ctx.engine.plaid(),
+            ctx.engine.budget(),
+            item,
+            &token,
+        ),
     )
     .await;
 }

@@ -8,7 +8,8 @@
 //! The backend is chosen at runtime from the database URL's scheme ([`connect`]). Each area of the schema is a module
 //! holding its own SQL, row types and `impl Store` block: `users` (users, sessions, API tokens), `items` (Items),
 //! `accounts` (accounts and balances), `transactions` (reading and editing transactions), `sync_write` (applying
-//! syncs), `audit` (sync runs, Plaid calls, webhooks), `jobs` (the durable queue). Statements are runtime SQL with
+//! syncs), `audit` (sync runs, Plaid calls, webhooks), `jobs` (the durable queue), `budget` (Plaid's rate budget:
+//! reserved calls, blocks, named locks). Statements are runtime SQL with
 //! `$n` placeholders, one text for both backends; `exec.rs` is the only code that matches on the backend, and
 //! `dialect.rs` declares the few things the backends do differently (where staged sync pages live, claiming jobs).
 //! Migrations are two trees with identical versions and names, `migrations/sqlite` and `migrations/postgres`. The schema uses portable types only (see the migration header):
@@ -35,6 +36,7 @@
 
 mod accounts;
 mod audit;
+mod budget;
 mod codec;
 mod dialect;
 mod exec;
@@ -52,6 +54,7 @@ mod users;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use budget::{CallLimit, Reservation};
 pub use codec::{TxnCursor, amount_key};
 
 use dialect::Dialect;

@@ -131,6 +131,8 @@ struct Inner {
     in_flight: Mutex<HashMap<ItemRef, watch::Receiver<Option<Outcome>>>>,
     /// Live events for the browser (set once at startup).
     events: std::sync::OnceLock<crate::events::EventHub>,
+    /// Plaid's rate budget, asked before each page (set once at startup; none = unbudgeted).
+    budget: std::sync::OnceLock<crate::budget::Budget>,
 }
 
 impl SyncEngine {
@@ -144,6 +146,7 @@ impl SyncEngine {
                 options,
                 in_flight: Mutex::new(HashMap::new()),
                 events: Default::default(),
+                budget: Default::default(),
             }),
         }
     }
@@ -163,6 +166,16 @@ impl SyncEngine {
     /// Publishes `sync_finished` (and health changes) for every run from now on.
     pub fn set_events(&self, events: crate::events::EventHub) {
         let _ = self.inner.events.set(events);
+    }
+
+    /// Plaid's rate budget, if one is set.
+    pub fn budget(&self) -> Option<&crate::budget::Budget> {
+        self.inner.budget.get()
+    }
+
+    /// Reserves each `/transactions/sync` page in Plaid's rate budget from now on.
+    pub fn set_budget(&self, budget: crate::budget::Budget) {
+        let _ = self.inner.budget.set(budget);
     }
 
     /// True while a sync of this Item (our `Item::id`) runs.

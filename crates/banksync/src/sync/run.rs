@@ -265,6 +265,7 @@ async fn attempt(
         item_id: item.item_id.clone(),
         token: token.clone(),
         waited: *rate_limit_waited,
+        budget: inner.budget.get().cloned(),
     };
     let item_id = item.item_id.clone();
     let cursor = start_cursor.to_owned();
@@ -348,6 +349,7 @@ struct Fetcher {
     token: AccessToken,
     /// Rate-limit pauses of the run so far.
     waited: Duration,
+    budget: Option<crate::budget::Budget>,
 }
 
 impl Fetcher {
@@ -396,9 +398,17 @@ impl Fetcher {
         patient: bool,
     ) -> Result<(TransactionsSyncResponse, Duration), SyncError> {
         loop {
+            if let Some(budget) = &self.budget {
+                budget.acquire(plaid::Endpoint::TransactionsSync, &self.item_id).await;
+            }
             let started = Instant::now();
             let request = TransactionsSyncRequest::new(self.token.clone()).cursor(cursor).count(self.options.page_size);
-            match self.plaid.transactions_sync(&request).await {
+            let result = self.plaid.transactions_sync(&request).await;
+            if let (Err(e), Some(budget)) = (&result, &self.budget) {
+                // Plaid refused despite the budget (another client of these keys?): everyone waits a window.
+                budget.note_rate_limited(plaid::Endpoint::TransactionsSync, Some(&self.item_id), e).await;
+            }
+            match result {
                 Ok(response) => return Ok((response, started.elapsed())),
                 Err(e) if patient && e.is_rate_limited() && self.waited < self.options.rate_limit_budget => {
                     let pause = self.options.rate_limit_pause.min(self.options.rate_limit_budget - self.waited);

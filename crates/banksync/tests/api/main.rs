@@ -9,9 +9,9 @@ mod bad_input;
 mod balances;
 mod browser;
 mod cli;
-mod freshness;
 #[path = "../common/eventually.rs"]
 mod eventually;
+mod freshness;
 mod health;
 mod helpers;
 mod openapi;

@@ -189,7 +189,10 @@ async fn a_storm_of_the_same_webhook_runs_one_sync() {
     // A duplicate still asks for a sync (it may be a second real update in the same second): it joins the queued
     // one, or queues one more when the first has started. So a storm costs at most one extra sync, never one each.
     let runs = app.count_runs(&item_id, None).await;
-    assert!((runs_before + 1..=runs_before + 2).contains(&runs), "{runs} syncs for 50 deliveries (before {runs_before})");
+    assert!(
+        (runs_before + 1..=runs_before + 2).contains(&runs),
+        "{runs} syncs for 50 deliveries (before {runs_before})"
+    );
     let effects = app.side_effects().await;
     assert_eq!(effects.0, effects_before.0 + 1, "one delivery recorded");
     assert!((1..=2).contains(&(effects.1 - effects_before.1)), "one job, two at most: {effects:?}");

@@ -20,6 +20,7 @@ use rust_decimal::Decimal;
 
 mod audit_jobs;
 mod backends;
+mod budget;
 mod relink;
 mod sync_write;
 mod throughput;
@@ -27,6 +28,7 @@ mod transactions;
 mod users_items_accounts;
 
 use audit_jobs::*;
+use budget::*;
 use relink::*;
 use sync_write::*;
 use transactions::*;
@@ -121,6 +123,9 @@ contract!(
     concurrent_claimers_never_share_a_job,
     running_jobs_are_recorded_joined_and_never_claimed,
     relink_merge_is_atomic_and_guarded,
+    call_budget_counts_sliding_windows_per_item_and_per_client,
+    call_budget_blocks_cover_an_item_or_the_client_and_only_grow,
+    concurrent_reservations_never_exceed_the_window,
 );
 
 // ---------------------------------------------------------------------------------------------------------------

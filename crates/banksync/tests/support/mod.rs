@@ -114,6 +114,14 @@ impl Env {
         }
     }
 
+    /// A second store on the same PostgreSQL schema, as another banksync process sharing the database would open.
+    pub async fn another_postgres_store(&self) -> Arc<Store> {
+        let (_, schema, _) = self.pg.as_ref().expect("an Env on PostgreSQL");
+        let options =
+            sqlx::postgres::PgConnectOptions::from_str(&pg::url()).unwrap().options([("search_path", schema.as_str())]);
+        Arc::new(Store::connect_postgres(options, 8).await.unwrap())
+    }
+
     /// The SQLite database directory, if this Env uses SQLite.
     pub fn db_dir(&self) -> Option<std::path::PathBuf> {
         self._dir.as_ref().map(|d| d.path().to_owned())

@@ -1,0 +1,129 @@
+//! Benchmark: one live balance refresh of N Items whose banks answer in 1–3 s, against the simulator with Plaid's
+//! sandbox rate limits (100 `/accounts/balance/get` per client per minute, 25 per Item), through `BalanceRefresher`
+//! and the shared rate budget on SQLite (a temp file).
+//!
+//! Run: `cargo bench -p banksync --bench balance_fanout` (sizes 100,150 by default; override with `-- 150` or
+//! `-- 50,100,250`). The ideal is the slowest bank of each window's batch: ~3 s for up to 100 Items; for 150, 100 in
+//! the first minute and the rest when the window reopens, ~63 s. Target: within 1.1x of the ideal, every Item
+//! refreshed (none failing with a rate limit).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use banksync::balances::{BalanceOptions, BalanceRefresher, ItemRefreshState, RefreshState};
+use banksync::budget::{Budget, RateLimits};
+use banksync::domain::{BalanceSource, NewItem, User};
+use banksync::store::{self, Store};
+use banksync::vault::{MasterKey, Vault};
+use futures::StreamExt;
+use plaid::{AccountsGetRequest, ClientConfig, Environment, PlaidClient, Product, SandboxPublicTokenCreateRequest};
+use secrecy::SecretString;
+
+const DEFAULT_SIZES: &[usize] = &[100, 150];
+/// The simulator's (Plaid sandbox's) per-client limit and window, and its slowest bank.
+const PER_WINDOW: usize = 100;
+const WINDOW: f64 = 60.0;
+const SLOWEST_BANK: f64 = 3.0;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let sizes: Vec<usize> = match args.first() {
+        Some(list) => list.split(',').map(|s| s.trim().parse().expect("sizes like 100,150")).collect(),
+        None => DEFAULT_SIZES.to_vec(),
+    };
+    if let Ok(filter) = std::env::var("BANKSYNC_BENCH_LOG") {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    println!(
+        "balance fan-out: simulator (sandbox rate limits, banks 1-3 s) -> BalanceRefresher + rate budget -> SQLite"
+    );
+    println!("{:>6} {:>9} {:>9} {:>7} {:>6} {:>8}", "items", "seconds", "ideal s", "ratio", "ok", "failed");
+    let mut all_within = true;
+    for n in sizes {
+        let (secs, ok, failed) = runtime.block_on(refresh_once(n));
+        let rounds = n.div_ceil(PER_WINDOW).max(1);
+        let ideal = (rounds - 1) as f64 * WINDOW + SLOWEST_BANK;
+        let ratio = secs / ideal;
+        all_within &= ratio <= 1.1 && failed == 0;
+        println!("{n:>6} {secs:>9.2} {ideal:>9.1} {ratio:>7.3} {ok:>6} {failed:>8}");
+    }
+    println!("target: every Item ok, within 1.1x of the ideal: {}", if all_within { "met" } else { "MISSED" });
+}
+
+/// Links `n` Items on a fresh simulator and store, then times one refresh of all of them.
+async fn refresh_once(n: usize) -> (f64, usize, usize) {
+    let config = plaid_sim::SimConfig {
+        balance_latency: Duration::from_secs(1)..=Duration::from_secs(3),
+        deliver_webhooks: false,
+        ..plaid_sim::SimConfig::default()
+    };
+    let (client_id, secret) = (config.client_id.clone(), config.secret.clone());
+    let sim = plaid_sim::Simulator::new(config).spawn("127.0.0.1:0".parse().expect("addr")).await.expect("bind");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = store::connect(&format!("sqlite://{}", dir.path().join("bench.db").display())).await.unwrap();
+    store.migrate().await.unwrap();
+    let plaid = PlaidClient::new(ClientConfig::new(
+        Environment::Custom(url::Url::parse(&sim.url()).unwrap()),
+        client_id,
+        SecretString::from(secret),
+    ))
+    .unwrap();
+    let vault = Arc::new(Vault::new(MasterKey::generate()));
+    let user = store.create_user("bench", "$argon2id$unused").await.unwrap();
+    futures::stream::iter(0..n)
+        .map(|_| link(&store, &plaid, &vault, &user))
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+
+    let refresher = BalanceRefresher::new(store.clone(), plaid, vault, BalanceOptions::default());
+    refresher.set_budget(Budget::new(store.clone(), RateLimits::sandbox()));
+    let started = Instant::now();
+    let job_id = refresher.start(&user.id, None).await.unwrap();
+    let job = loop {
+        let job = refresher.status(&user.id, &job_id, Duration::from_secs(30)).await.unwrap().expect("the job");
+        if job.state == RefreshState::Done {
+            break job;
+        }
+    };
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(job.items.len(), n, "every Item in the job");
+    let ok = job.items.iter().filter(|i| i.state == ItemRefreshState::Ok && i.accounts_updated > 0).count();
+    for failed in job.items.iter().filter(|i| i.state != ItemRefreshState::Ok) {
+        eprintln!("not refreshed: {} {:?}", failed.item_id, failed.error);
+    }
+    let accounts = store.list_accounts(&user.id, &Default::default()).await.unwrap();
+    let live = accounts.iter().filter(|a| a.balance_source == BalanceSource::Live).count();
+    if live != accounts.len() {
+        eprintln!("{} of {} accounts have no live balance", accounts.len() - live, accounts.len());
+    }
+    store.close().await;
+    sim.shutdown().await;
+    (secs, ok, n - ok)
+}
+
+/// One Item through the sandbox public token route, stored with its accounts as the link flow stores them.
+async fn link(store: &Arc<Store>, plaid: &PlaidClient, vault: &Vault, user: &User) {
+    let request = SandboxPublicTokenCreateRequest::new("ins_109508", [Product::Transactions])
+        .credentials("user_good", "pass_good")
+        .days_requested(730);
+    let public_token = plaid.sandbox_public_token_create(&request).await.unwrap().public_token;
+    let exchanged = plaid.item_public_token_exchange(&public_token).await.unwrap();
+    let secret = SecretString::from(exchanged.access_token.expose_secret().to_owned());
+    let item = store
+        .insert_item(&NewItem {
+            item_id: exchanged.item_id.clone().into(),
+            user_id: user.id.clone(),
+            institution_id: Some("ins_109508".into()),
+            institution_name: None,
+            access_token: vault.encrypt(&secret, &exchanged.item_id).unwrap(),
+        })
+        .await
+        .unwrap();
+    let accounts = plaid.accounts_get(&AccountsGetRequest::new(exchanged.access_token)).await.unwrap();
+    let now = chrono::Utc::now();
+    let accounts: Vec<_> =
+        accounts.accounts.iter().map(|a| banksync::normalize::account(a, BalanceSource::Cached, now)).collect();
+    store.upsert_accounts(&item, &accounts, true).await.unwrap();
+}
