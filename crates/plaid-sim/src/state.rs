@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use parking_lot::{Mutex, RwLock};
@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 use crate::api::errors::ApiError;
+use crate::assets::AssetUrls;
 use crate::clock::Clock;
 use crate::config::SimConfig;
 use crate::faults::Faults;
@@ -70,6 +71,10 @@ pub struct SimState {
     pub rate_limits: RateLimiter,
     pub exchanges: Mutex<Vec<Value>>,
     pub latency_rng: Mutex<ChaCha8Rng>,
+    /// Logo and category-icon URLs (`config.asset_base_url`).
+    pub assets: AssetUrls,
+    /// Whether the client has the Transactions Refresh add-on (`POST /sim/client` switches it).
+    pub transactions_refresh_enabled: AtomicBool,
     item_counter: AtomicU64,
     token_counter: AtomicU64,
 }
@@ -89,6 +94,8 @@ impl SimState {
             rate_limits: RateLimiter::new(config.rate_limits),
             exchanges: Mutex::new(Vec::new()),
             latency_rng: Mutex::new(ids::rng(mix(seed, tag("latency")))),
+            assets: AssetUrls::new(config.asset_base_url.as_deref()),
+            transactions_refresh_enabled: AtomicBool::new(config.transactions_refresh_enabled),
             item_counter: AtomicU64::new(0),
             token_counter: AtomicU64::new(0),
             config,
@@ -122,17 +129,23 @@ impl SimState {
         let seed = mix(mix(self.config.seed, n), mix(tag(req.institution.id), tag(req.username)));
         let item_id = ids::base62(mix(seed, tag("item")), ID_LEN);
         let access_token = format!("access-sandbox-{}", ids::uuid(mix(seed, tag("access"))));
+        let created_at = self.clock.now();
+        let (initial_ready_at, historical_ready_at) =
+            Item::ready_times(created_at, self.config.product_ready_delay, self.config.historical_delay());
         let item = Item::new(NewItem {
             seed,
             item_id: item_id.clone(),
             access_token: access_token.clone(),
             institution: req.institution,
             webhook: req.webhook,
-            created_at: self.clock.now(),
+            created_at,
             username: req.username.to_owned(),
             products: req.products,
             days: req.days,
             bulk,
+            initial_ready_at,
+            historical_ready_at,
+            assets: self.assets.clone(),
         });
         self.access_tokens.write().insert(access_token, item_id.clone());
         self.items.write().insert(item_id.clone(), Arc::new(Mutex::new(item)));

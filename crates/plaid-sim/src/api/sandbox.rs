@@ -113,7 +113,8 @@ pub fn webhook_body(state: &SimState, item: &Item, webhook_type: &str, code: &st
     let id = &item.item_id;
     let extra = match (webhook_type, code) {
         ("TRANSACTIONS", "SYNC_UPDATES_AVAILABLE") => {
-            json!({ "initial_update_complete": true, "historical_update_complete": true })
+            let (initial, historical) = item.phase().flags();
+            json!({ "initial_update_complete": initial, "historical_update_complete": historical })
         }
         ("TRANSACTIONS", "DEFAULT_UPDATE") => json!({ "new_transactions": 0, "error": null }),
         ("TRANSACTIONS", "INITIAL_UPDATE" | "HISTORICAL_UPDATE") => {
