@@ -177,6 +177,8 @@ async fn fire(state: &SimState, headers: &HeaderMap, body: &Bytes) -> ApiResult 
         None => allowed[0],
     };
     let mut item = shared.lock();
+    // SYNC_UPDATES_AVAILABLE carries the phase the data is in now.
+    crate::updates::settle(state, &mut item);
     if item.webhook.is_none() {
         return Err(ApiError::sandbox(
             "SANDBOX_WEBHOOK_INVALID",
