@@ -176,8 +176,7 @@ impl Item {
         (0..self.log.len()).find(|&j| self.mat_pos(j) == pos).map(At::Mat)
     }
 
-    /// Whether the last transactions of the initial window are all a complete sync sees of the
-    /// history (the older part is still hidden).
+    /// Whether part of the history (older than the initial window) is not in the log yet.
     pub(super) fn older_hidden(&self) -> bool {
         !self.older_joined() && self.split > 0
     }
