@@ -2,9 +2,10 @@
 //! `{"error": "..."}`), addressed by item_id so callers never need an access token.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,9 +15,11 @@ use serde_json::{Value, json};
 use crate::api::errors::ApiError;
 use crate::api::sandbox::{force_login_required, webhook_body};
 use crate::faults::FaultSpec;
+use crate::item::Phase;
 use crate::model::Txn;
 use crate::persist::ItemChange;
 use crate::state::{SharedItem, SimState};
+use crate::updates;
 
 type S = State<Arc<SimState>>;
 
@@ -24,6 +27,7 @@ pub fn router() -> Router<Arc<SimState>> {
     Router::new()
         .route("/sim/items", get(list_items))
         .route("/sim/items/{item_id}/advance", post(advance))
+        .route("/sim/items/{item_id}/ready", post(ready))
         .route("/sim/items/{item_id}/reset_login", post(reset_login))
         .route("/sim/items/{item_id}/fire_webhook", post(fire_webhook))
         .route("/sim/items/{item_id}/transactions", get(transactions))
@@ -32,6 +36,7 @@ pub fn router() -> Router<Arc<SimState>> {
         .route("/sim/webhooks", get(list_webhooks).delete(clear_webhooks))
         .route("/sim/exchanges", get(list_exchanges).delete(clear_exchanges))
         .route("/sim/keys/rotate", post(rotate_key))
+        .route("/sim/client", get(client_settings).post(set_client_settings))
 }
 
 /// A control-endpoint error: `{"error": "..."}` with a 4xx status.
@@ -75,13 +80,17 @@ async fn list_items(State(state): S) -> Response {
     let mut list: Vec<Value> = items
         .iter()
         .map(|i| {
-            let i = i.lock();
+            let mut i = i.lock();
+            updates::settle(&state, &mut i);
             json!({
                 "item_id": i.item_id,
                 "institution_id": i.institution.id,
                 "webhook": i.webhook,
                 "login_required": i.login_required,
+                "transactions_update_status": i.phase().update_status(),
                 "transactions_count": i.transactions_count(),
+                "transactions_count_full": i.transactions_count_full(),
+                "unpulled_days": i.unpulled_days,
             })
         })
         .collect();
@@ -89,6 +98,9 @@ async fn list_items(State(state): S) -> Response {
     ok(Value::Array(list))
 }
 
+/// `{"days": N}` moves the bank N days on and Plaid pulls at once (the log grows, the webhook
+/// goes out). `{"days": N, "pulled": false}` moves only the bank: the activity stays invisible to
+/// `/transactions/sync` until Plaid pulls (a `/transactions/refresh` answered, or a pulled advance).
 async fn advance(State(state): S, Path(item_id): Path<String>, body: Bytes) -> Response {
     let run = || -> Result<Value, CtlError> {
         let req = object(&body)?;
@@ -96,18 +108,48 @@ async fn advance(State(state): S, Path(item_id): Path<String>, body: Bytes) -> R
             Some(d) if (1..=3650).contains(&d) => d as u32,
             _ => return Err(error(StatusCode::BAD_REQUEST, "days must be an integer between 1 and 3650")),
         };
+        let pulled = match req.get("pulled") {
+            None => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(error(StatusCode::BAD_REQUEST, "pulled must be a boolean")),
+        };
         let shared = item(&state, &item_id)?;
         let mut item = shared.lock();
-        let report = state.change_item(&mut item, ItemChange::Advance { days })?;
+        updates::settle(&state, &mut item);
+        if !pulled {
+            state.change_item(&mut item, ItemChange::AdvanceUnpulled { days })?;
+            return Ok(json!({ "pulled": false, "unpulled_days": item.unpulled_days }));
+        }
+        let report = state.change_item(&mut item, ItemChange::Pull { days })?;
         state.change_item(&mut item, ItemChange::Updated)?;
-        let changed = report.added + report.modified + report.removed > 0;
         // Plaid only sends SYNC_UPDATES_AVAILABLE once /transactions/sync was called on the Item.
-        if changed && item.sync_called {
+        if report.changed() && item.sync_called {
             if let Some(b) = webhook_body(&state, &item, "TRANSACTIONS", "SYNC_UPDATES_AVAILABLE") {
                 state.fire_item_webhook(&mut item, b)?;
             }
         }
         Ok(json!(report))
+    };
+    match run() {
+        Ok(v) => ok(v),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `{"phase": "initial" | "historical"}`: that phase of the Item's data is ready now (and
+/// announced by SYNC_UPDATES_AVAILABLE if sync was called), instead of after its configured delay.
+async fn ready(State(state): S, Path(item_id): Path<String>, body: Bytes) -> Response {
+    let run = || -> Result<Value, CtlError> {
+        let req = object(&body)?;
+        let Some(phase) = req.get("phase").and_then(Value::as_str).and_then(Phase::parse) else {
+            return Err(error(StatusCode::BAD_REQUEST, "phase must be \"initial\" or \"historical\""));
+        };
+        let shared = item(&state, &item_id)?;
+        let mut item = shared.lock();
+        item.make_ready(phase, state.clock.now());
+        updates::settle(&state, &mut item);
+        updates::watch(&state, &mut item);
+        Ok(json!({ "transactions_update_status": item.phase().update_status() }))
     };
     match run() {
         Ok(v) => ok(v),
@@ -156,10 +198,28 @@ async fn fire_webhook(State(state): S, Path(item_id): Path<String>, body: Bytes)
     }
 }
 
-async fn transactions(State(state): S, Path(item_id): Path<String>) -> Response {
+/// Ground truth. By default what a complete sync reaches now: nothing before the Item's data is
+/// ready, the last 30 days (and what happened since) in the initial phase, everything after; bank
+/// activity Plaid has not pulled is never in it. `?view=full`: as if the full history were ready.
+async fn transactions(State(state): S, Path(item_id): Path<String>, RawQuery(query): RawQuery) -> Response {
+    let mut full = false;
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match (k.as_ref(), v.as_ref()) {
+            ("view", "synced") => full = false,
+            ("view", "full") => full = true,
+            _ => {
+                return error(StatusCode::BAD_REQUEST, format!("unknown query {k}={v}: use view=synced or view=full"))
+                    .into_response();
+            }
+        }
+    }
     match item(&state, &item_id) {
         Ok(shared) => {
-            let txns = shared.lock().transactions();
+            let txns = {
+                let mut item = shared.lock();
+                updates::settle(&state, &mut item);
+                if full { item.transactions_full() } else { item.transactions() }
+            };
             // `{"transactions":[...]}`, written straight from the transactions.
             let mut out = Vec::with_capacity(32 + txns.len() * 1600);
             out.extend_from_slice(b"{\"transactions\":");
@@ -228,4 +288,34 @@ async fn rotate_key(State(state): S) -> Response {
         Ok(kid) => ok(json!({ "kid": kid })),
         Err(e) => CtlError::from(e).into_response(),
     }
+}
+
+fn client_json(state: &SimState) -> Value {
+    json!({ "transactions_refresh_enabled": state.transactions_refresh_enabled.load(Ordering::SeqCst) })
+}
+
+/// The client's plan: which add-ons it has.
+async fn client_settings(State(state): S) -> Response {
+    ok(client_json(&state))
+}
+
+/// `{"transactions_refresh_enabled": bool}` grants or withdraws the Transactions Refresh add-on.
+async fn set_client_settings(State(state): S, body: Bytes) -> Response {
+    let req = match object(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    for (key, value) in &req {
+        match (key.as_str(), value) {
+            ("transactions_refresh_enabled", Value::Bool(b)) => {
+                state.transactions_refresh_enabled.store(*b, Ordering::SeqCst);
+            }
+            ("transactions_refresh_enabled", _) => {
+                return error(StatusCode::BAD_REQUEST, "transactions_refresh_enabled must be a boolean")
+                    .into_response();
+            }
+            _ => return error(StatusCode::BAD_REQUEST, format!("unknown setting {key}")).into_response(),
+        }
+    }
+    ok(client_json(&state))
 }

@@ -12,6 +12,7 @@
 //! ```
 
 pub mod api;
+pub mod assets;
 pub mod clock;
 pub mod config;
 pub mod control;
@@ -24,6 +25,7 @@ pub mod model;
 pub mod persist;
 pub mod rate_limit;
 pub mod state;
+pub mod updates;
 pub mod webhooks;
 pub mod world;
 

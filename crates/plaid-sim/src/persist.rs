@@ -128,6 +128,18 @@ pub enum ItemChange {
     Updated,
     /// `/transactions/sync` was called: SYNC_UPDATES_AVAILABLE is armed, Transactions initialized.
     SyncCalled,
+    /// The bank moves `days` days on without Plaid noticing (`advance` with `pulled: false`).
+    AdvanceUnpulled {
+        days: u32,
+    },
+    /// Plaid pulls what the bank holds, plus `days` more days (a pulled `advance`).
+    Pull {
+        days: u32,
+    },
+    /// `/transactions/refresh`: the bank answers at `due`.
+    RequestPull {
+        due: DateTime<Utc>,
+    },
     LoginRequired {
         required: bool,
     },
@@ -148,19 +160,36 @@ impl ItemChange {
             Self::SyncCalled => item.sync_called && item.products.iter().any(|p| p == "transactions"),
             Self::LoginRequired { required } => item.login_required == *required,
             Self::Webhook { url } => item.webhook == *url,
-            Self::Advance { .. } | Self::Updated | Self::WebhookSent { .. } => false,
+            Self::RequestPull { .. } => item.pull_due.is_some(),
+            Self::Advance { .. }
+            | Self::AdvanceUnpulled { .. }
+            | Self::Pull { .. }
+            | Self::Updated
+            | Self::WebhookSent { .. } => false,
         }
     }
 
     /// Applies the change at time `at` (live and on replay); returns what it added to the update
     /// log (nothing, except for `Advance`).
     pub fn apply(&self, item: &mut Item, at: DateTime<Utc>) -> AdvanceReport {
+        // What the clock made due (a data phase, a refresh's pull) happens before the change, live and on replay
+        // alike, so the update log grows in the same order both times (settling is a pure function of the time).
+        item.settle(at);
         match self {
             Self::Advance { days } => return item.advance(*days),
+            Self::AdvanceUnpulled { days } => {
+                item.advance_unpulled(*days);
+            }
+            Self::Pull { days } => return item.pull(*days),
+            Self::RequestPull { due } => item.request_pull(*due),
             Self::RefreshCache => item.refresh_cache(),
             Self::Updated => item.last_successful_update = at,
             Self::SyncCalled => {
-                item.sync_called = true;
+                if !item.sync_called {
+                    // Phase changes are announced from now on, starting after the one this sync reports.
+                    item.sync_called = true;
+                    item.announced = item.phase();
+                }
                 if !item.products.iter().any(|p| p == "transactions") {
                     item.products.push("transactions".to_owned());
                 }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use parking_lot::{Mutex, RwLock};
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::errors::ApiError;
+use crate::assets::AssetUrls;
 use crate::clock::Clock;
 use crate::config::SimConfig;
 use crate::faults::Faults;
@@ -76,6 +77,10 @@ pub struct SimState {
     pub rate_limits: RateLimiter,
     pub exchanges: Mutex<Vec<Value>>,
     pub latency_rng: Mutex<ChaCha8Rng>,
+    /// Logo and category-icon URLs (`config.asset_base_url`).
+    pub assets: AssetUrls,
+    /// Whether the client has the Transactions Refresh add-on (`POST /sim/client` switches it).
+    pub transactions_refresh_enabled: AtomicBool,
     pub(crate) item_counter: AtomicU64,
     pub(crate) token_counter: AtomicU64,
     /// Where changes are saved (`SimConfig::state_dir`); None keeps them in memory only.
@@ -111,6 +116,8 @@ impl SimState {
             rate_limits: RateLimiter::new(config.rate_limits),
             exchanges: Mutex::new(Vec::new()),
             latency_rng: Mutex::new(ids::rng(mix(seed, tag("latency")))),
+            assets: AssetUrls::new(config.asset_base_url.as_deref()),
+            transactions_refresh_enabled: AtomicBool::new(config.transactions_refresh_enabled),
             item_counter: AtomicU64::new(0),
             token_counter: AtomicU64::new(0),
             journal: None,
@@ -171,6 +178,9 @@ impl SimState {
         let persona_seed = mix(self.config.seed, mix(tag(p.institution.id), tag(p.username)));
         let item_id = ids::base62(mix(seed, tag("item")), ID_LEN);
         let access_token = format!("access-sandbox-{}", ids::uuid(mix(seed, tag("access"))));
+        let created_at = p.created_at;
+        let (initial_ready_at, historical_ready_at) =
+            Item::ready_times(created_at, self.config.product_ready_delay, self.config.historical_delay());
         let item = Item::new(NewItem {
             seed,
             persona_seed,
@@ -178,11 +188,14 @@ impl SimState {
             access_token: access_token.clone(),
             institution: p.institution,
             webhook: p.webhook,
-            created_at: p.created_at,
+            created_at,
             username: p.username.to_owned(),
             products: p.products,
             days: p.days,
             bulk: p.bulk,
+            initial_ready_at,
+            historical_ready_at,
+            assets: self.assets.clone(),
         });
         self.access_tokens.write().insert(access_token, item_id.clone());
         self.items.write().insert(item_id.clone(), Arc::new(Mutex::new(item)));

@@ -56,10 +56,12 @@ async fn every_endpoint_answers_as_the_openapi_spec_says() {
     probe_declared_fields(&api).await;
     let mut exchanges = recorded(&api).await;
 
-    // A second world whose Items are never ready: sync answers empty with NOT_READY.
+    // A second world whose Items are not ready (sync answers empty with NOT_READY) until a
+    // control route makes their first 30 days ready; the refresh add-on is switched off there.
     let (slow_sim, slow) = start_sim(SimConfig {
         record_exchanges: true,
         product_ready_delay: Duration::from_secs(3600),
+        historical_ready_delay: Some(Duration::from_secs(7200)),
         ..SimConfig::default()
     })
     .await;
@@ -562,6 +564,20 @@ async fn not_ready_item(api: &Api) {
     assert_eq!(page["next_cursor"], "", "a not-ready Item syncs with an empty cursor: {page}");
     assert_eq!(page["transactions_update_status"], "NOT_READY", "{page}");
     api.ok("/accounts/get", json!({"access_token": item.access_token})).await;
+
+    // The first phase: the last 30 days, reported as such by sync and (an extra field) /item/get.
+    api.sim_post(&format!("/sim/items/{}/ready", item.item_id), json!({"phase": "initial"})).await;
+    let page = api.ok("/transactions/sync", json!({"access_token": item.access_token, "count": 500})).await;
+    assert_eq!(page["transactions_update_status"], "INITIAL_UPDATE_COMPLETE", "{page}");
+    let got = api.ok("/item/get", json!({"access_token": item.access_token})).await;
+    assert_eq!(got["status"]["transactions"]["transactions_update_status"], "INITIAL_UPDATE_COMPLETE", "{got}");
+
+    // A client without the Transactions Refresh add-on.
+    api.sim_post("/sim/client", json!({"transactions_refresh_enabled": false})).await;
+    let err = api.err("/transactions/refresh", json!({"access_token": item.access_token}), "INVALID_PRODUCT").await;
+    assert_eq!(err["error_type"], "INVALID_INPUT", "{err}");
+    api.sim_post("/sim/client", json!({"transactions_refresh_enabled": true})).await;
+    api.ok("/transactions/refresh", json!({"access_token": item.access_token})).await;
 }
 
 async fn recorded(api: &Api) -> Vec<Value> {

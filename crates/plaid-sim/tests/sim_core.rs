@@ -278,6 +278,10 @@ async fn dynamic_user_moves_on_each_refresh() {
     assert!(matches!(store.sync(&sim, &token, 500).await, Outcome::Done { .. }));
     let before = store.cursor.clone();
     sim.ok("/transactions/refresh", json!({"access_token": token})).await;
+    // The bank answers after `refresh_delay` (1 s on the simulator's clock).
+    let page = sim.ok("/transactions/sync", json!({"access_token": token, "cursor": before, "count": 500})).await;
+    assert!(page["added"].as_array().expect("added").is_empty(), "nothing before the bank answers");
+    sim.post("/sim/clock/advance", json!({"seconds": 1})).await;
     let page = sim.ok("/transactions/sync", json!({"access_token": token, "cursor": before, "count": 500})).await;
     assert!(!page["added"].as_array().expect("added").is_empty(), "a refresh brings a new day");
     assert!(matches!(store.sync(&sim, &token, 500).await, Outcome::Done { .. }));

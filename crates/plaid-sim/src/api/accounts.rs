@@ -41,8 +41,10 @@ async fn accounts_get(state: &SimState, headers: &HeaderMap, body: &Bytes) -> Ap
     let req = prelude(state, "/accounts/get", headers, body, &["access_token", "options"]).await?;
     let item = item_for(state, &req)?;
     let ids = account_filter(&req, &["account_ids"])?;
-    let item = item.lock();
+    let mut item = item.lock();
     state.rate_limits.check("/accounts/get", &item.item_id)?;
+    // A refresh answered by now has updated the cached balances.
+    crate::updates::settle(state, &mut item);
     if item.login_required {
         return Err(ApiError::item_login_required());
     }

@@ -127,6 +127,17 @@ impl ApiError {
         )
     }
 
+    /// The client's plan lacks a product (here: the Transactions Refresh add-on).
+    pub fn invalid_product(products: &[&str]) -> Self {
+        let list: Vec<String> = products.iter().map(|p| format!("\"{p}\"")).collect();
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_INPUT",
+            "INVALID_PRODUCT",
+            format!("client is not authorized to access the following products: [{}]", list.join(",")),
+        )
+    }
+
     pub fn mutation_during_pagination() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

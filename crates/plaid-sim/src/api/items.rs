@@ -33,8 +33,9 @@ pub async fn get(State(state): State<Arc<SimState>>, headers: HeaderMap, body: B
 async fn item_get(state: &SimState, headers: &HeaderMap, body: &Bytes) -> ApiResult {
     let req = prelude(state, "/item/get", headers, body, &["access_token"]).await?;
     let item = item_for(state, &req)?;
-    let item = item.lock();
+    let mut item = item.lock();
     state.rate_limits.check("/item/get", &item.item_id)?;
+    crate::updates::settle(state, &mut item);
     let mut item_json = item.item_json();
     if let Some(obj) = item_json.as_object_mut() {
         obj.insert("created_at".to_owned(), json!(rfc3339(item.created_at)));
@@ -49,6 +50,9 @@ async fn item_get(state: &SimState, headers: &HeaderMap, body: &Bytes) -> ApiRes
             "transactions": {
                 "last_successful_update": rfc3339(item.last_successful_update),
                 "last_failed_update": null,
+                // Not Plaid's: the phase of the Item's data, as /transactions/sync reports it
+                // (ItemStatusTransactions allows additional properties).
+                "transactions_update_status": item.phase().update_status(),
             },
             "last_webhook": last_webhook,
         },

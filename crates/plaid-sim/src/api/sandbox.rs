@@ -114,7 +114,8 @@ pub fn webhook_body(state: &SimState, item: &Item, webhook_type: &str, code: &st
     let id = &item.item_id;
     let extra = match (webhook_type, code) {
         ("TRANSACTIONS", "SYNC_UPDATES_AVAILABLE") => {
-            json!({ "initial_update_complete": true, "historical_update_complete": true })
+            let (initial, historical) = item.phase().flags();
+            json!({ "initial_update_complete": initial, "historical_update_complete": historical })
         }
         ("TRANSACTIONS", "DEFAULT_UPDATE") => json!({ "new_transactions": 0, "error": null }),
         ("TRANSACTIONS", "INITIAL_UPDATE" | "HISTORICAL_UPDATE") => {
@@ -177,6 +178,8 @@ async fn fire(state: &SimState, headers: &HeaderMap, body: &Bytes) -> ApiResult 
         None => allowed[0],
     };
     let mut item = shared.lock();
+    // SYNC_UPDATES_AVAILABLE carries the phase the data is in now.
+    crate::updates::settle(state, &mut item);
     if item.webhook.is_none() {
         return Err(ApiError::sandbox(
             "SANDBOX_WEBHOOK_INVALID",

@@ -10,12 +10,13 @@ use serde_json::{Value, json};
 
 use super::errors::ApiError;
 use super::{ApiResult, item_for, only_fields, opt_bool, opt_int, opt_obj, opt_str, prelude, respond};
-use crate::api::sandbox::webhook_body;
-use crate::item::{SyncError, SyncPage};
+use std::sync::atomic::Ordering;
+
+use crate::item::{Phase, SyncError, SyncPage};
 use crate::model::Txn;
 use crate::persist::ItemChange;
-use crate::state::{SharedItem, SimState};
-use std::time::Duration;
+use crate::state::SimState;
+use crate::updates;
 
 pub async fn sync(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
     match run_sync(&state, &headers, &body).await {
@@ -26,11 +27,13 @@ pub async fn sync(State(state): State<Arc<SimState>>, headers: HeaderMap, body: 
 
 /// The success body, written straight from the page's transactions into one buffer (keys in the
 /// order Plaid's examples use, the same bytes a derived `Serialize` of these fields would give).
-fn sync_body(page: &SyncPage, accounts: &[Value], include_original: bool) -> Result<Vec<u8>, ApiError> {
+fn sync_body(page: &SyncPage, status: Phase, accounts: &[Value], include_original: bool) -> Result<Vec<u8>, ApiError> {
     use crate::model::write;
     // A transaction is up to ~1.5 kB of JSON.
     let mut out = Vec::with_capacity(1024 + (page.added.len() + page.modified.len()) * 1600 + page.removed.len() * 100);
-    out.extend_from_slice(b"{\"transactions_update_status\":\"HISTORICAL_UPDATE_COMPLETE\",\"accounts\":");
+    out.extend_from_slice(b"{\"transactions_update_status\":");
+    write::str(&mut out, status.update_status());
+    out.extend_from_slice(b",\"accounts\":");
     serde_json::to_writer(&mut out, accounts).map_err(|_| ApiError::internal())?;
     out.extend_from_slice(b",\"added\":");
     Txn::write_json_array(&mut out, page.added.iter().map(|t| &**t), include_original);
@@ -107,15 +110,14 @@ async fn run_sync(state: &Arc<SimState>, headers: &HeaderMap, body: &Bytes) -> R
             return Err(ApiError::invalid_account_id());
         }
     }
+    updates::settle(state, &mut item);
     // Calling sync arms SYNC_UPDATES_AVAILABLE and initializes Transactions on the Item.
     state.change_item(&mut item, ItemChange::SyncCalled)?;
-    if !item.is_ready(state.clock.now(), state.config.product_ready_delay) {
-        if item.webhook.is_some() && !item.ready_webhook_scheduled {
-            item.ready_webhook_scheduled = true;
-            notify_when_ready(Arc::clone(state), Arc::clone(&shared));
-        }
+    updates::watch(state, &mut item);
+    let phase = item.phase();
+    if phase == Phase::NotReady {
         return Ok(respond(Ok(json!({
-            "transactions_update_status": "NOT_READY",
+            "transactions_update_status": phase.update_status(),
             "accounts": [],
             "added": [],
             "modified": [],
@@ -134,69 +136,42 @@ async fn run_sync(state: &Arc<SimState>, headers: &HeaderMap, body: &Bytes) -> R
     let accounts: Vec<Value> = page.accounts.iter().map(|&i| item.account_json(i, &cached[i])).collect();
     // The page holds its own transactions: serialize without holding the Item's lock.
     drop(item);
-    let bytes = sync_body(&page, &accounts, include_original)?;
+    let bytes = sync_body(&page, phase, &accounts, include_original)?;
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
-}
-
-/// Plaid tells an Item's webhook when its transactions become available, if sync was called.
-/// Holds the simulator weakly, so a dropped simulator is not kept alive by the wait.
-fn notify_when_ready(state: Arc<SimState>, shared: SharedItem) {
-    let weak = Arc::downgrade(&state);
-    drop(state);
-    tokio::spawn(async move {
-        let state = loop {
-            let Some(state) = weak.upgrade() else {
-                return;
-            };
-            if shared.lock().is_ready(state.clock.now(), state.config.product_ready_delay) {
-                break state;
-            }
-            drop(state);
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        // Look the Item up before locking it: the lock order is always items map, then Item.
-        let item_id = shared.lock().item_id.clone();
-        if state.item_by_id(&item_id).is_none() {
-            return;
-        }
-        let mut item = shared.lock();
-        if let Some(body) = webhook_body(&state, &item, "TRANSACTIONS", "SYNC_UPDATES_AVAILABLE") {
-            if state.fire_item_webhook(&mut item, body).is_err() {
-                tracing::warn!("the transactions-ready webhook was not sent: its record could not be saved");
-            }
-        }
-    });
 }
 
 pub async fn refresh(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
     respond(run_refresh(&state, &headers, &body).await)
 }
 
-async fn run_refresh(state: &SimState, headers: &HeaderMap, body: &Bytes) -> ApiResult {
+/// Plaid asks the bank for news; the bank answers `refresh_delay` later (on the simulator's
+/// clock), when the unpulled activity joins the log, `last_successful_update` moves and, if that
+/// changed transactions, SYNC_UPDATES_AVAILABLE goes out (see `updates`).
+async fn run_refresh(state: &Arc<SimState>, headers: &HeaderMap, body: &Bytes) -> ApiResult {
     let req = prelude(state, "/transactions/refresh", headers, body, &["access_token"]).await?;
+    if !state.transactions_refresh_enabled.load(Ordering::SeqCst) {
+        return Err(ApiError::invalid_product(&["transactions_refresh"]));
+    }
     let shared = item_for(state, &req)?;
     let mut item = shared.lock();
     state.rate_limits.check("/transactions/refresh", &item.item_id)?;
     if item.login_required {
         return Err(ApiError::item_login_required());
     }
-    if !item.is_ready(state.clock.now(), state.config.product_ready_delay) {
+    updates::settle(state, &mut item);
+    if item.phase() == Phase::NotReady {
         return Err(ApiError::product_not_ready());
     }
     if item.institution.down {
         return Err(ApiError::institution_down());
     }
-    // The world changes when time moves (`/sim/.../advance`); a refresh re-reads balances. Like
-    // Plaid's `user_transactions_dynamic`, such Items also get a new day of activity per refresh.
+    // Like Plaid's `user_transactions_dynamic`, such Items get a new day of activity per refresh.
     if item.username == "user_transactions_dynamic" {
-        let report = state.change_item(&mut item, ItemChange::Advance { days: 1 })?;
-        if report.added + report.modified + report.removed > 0 && item.sync_called {
-            if let Some(body) = webhook_body(state, &item, "TRANSACTIONS", "SYNC_UPDATES_AVAILABLE") {
-                state.fire_item_webhook(&mut item, body)?;
-            }
-        }
+        state.change_item(&mut item, ItemChange::AdvanceUnpulled { days: 1 })?;
     }
-    state.change_item(&mut item, ItemChange::RefreshCache)?;
-    state.change_item(&mut item, ItemChange::Updated)?;
+    let due = state.clock.now() + chrono::Duration::from_std(state.config.refresh_delay).unwrap_or_default();
+    state.change_item(&mut item, ItemChange::RequestPull { due })?;
+    updates::settle(state, &mut item);
+    updates::watch(state, &mut item);
     Ok(json!({}))
 }

@@ -11,7 +11,7 @@ use super::Item;
 use crate::ids::{self, mix, tag};
 use crate::world::generator::Persona;
 
-#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct AdvanceReport {
     pub added: u64,
     pub modified: u64,

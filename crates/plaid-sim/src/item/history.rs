@@ -15,6 +15,8 @@ pub(super) struct History {
     pub(super) end: NaiveDate,
     pub(super) offsets: Vec<u64>,
     pub(super) bulk: bool,
+    /// The first transaction of the initial window (the last `INITIAL_DAYS` days).
+    pub(super) initial_from: u64,
 }
 
 impl History {

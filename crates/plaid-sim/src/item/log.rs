@@ -38,10 +38,6 @@ pub(super) struct Overlay {
 }
 
 impl Item {
-    pub(super) fn log_len(&self) -> u64 {
-        self.history.len() + self.log.len() as u64
-    }
-
     pub(super) fn upsert(&mut self, txn: Txn, origin: Option<u64>) {
         let t = Arc::new(txn);
         self.log.push(Entry::Upsert(t.clone()));
@@ -62,14 +58,28 @@ impl Item {
         }
     }
 
-    /// Ground truth: every current transaction, ordered by transaction_id.
+    /// Ground truth: every current transaction a complete sync reaches now (the whole log),
+    /// ordered by transaction_id. Before the first data is ready a sync reaches nothing.
     pub fn transactions(&self) -> Vec<Arc<Txn>> {
+        if self.phase() == super::Phase::NotReady {
+            return Vec::new();
+        }
+        self.current(false)
+    }
+
+    /// Every current transaction once the full history is ready, whatever the phase now.
+    pub fn transactions_full(&self) -> Vec<Arc<Txn>> {
+        self.current(true)
+    }
+
+    fn current(&self, with_hidden: bool) -> Vec<Arc<Txn>> {
         let mut out: Vec<Arc<Txn>> = Vec::with_capacity(self.alive as usize);
         for i in 0..self.history.len() {
             let id = self.virtual_id(i);
             match self.overlay.get(&id) {
                 Some(o) => out.extend(o.current.clone()),
-                None => out.push(Arc::new(self.generate(i))),
+                None if with_hidden || self.vpos(i).is_some() => out.push(Arc::new(self.generate(i))),
+                None => {}
             }
         }
         out.extend(self.overlay.values().filter(|o| o.origin.is_none()).filter_map(|o| o.current.clone()));

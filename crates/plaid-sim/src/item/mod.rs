@@ -13,12 +13,16 @@
 //! - `sync`: `/transactions/sync` pages over a window of the log;
 //! - `balances`: accounts' balances, live and cached;
 //! - `advance`: the passage of time (posting, new transactions, corrections);
+//! - `phase`: the two phases of a new Item's data and where each part sits in the log;
+//! - `bank`: activity at the bank Plaid has not pulled yet, refresh pulls, `settle`;
 //! - `render`: JSON of accounts, Link's account metadata and the Item.
 
 mod advance;
 mod balances;
+mod bank;
 mod history;
 mod log;
+mod phase;
 mod render;
 mod sync;
 #[cfg(test)]
@@ -28,12 +32,15 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
+use crate::assets::AssetUrls;
 use crate::ids::{self, ID_LEN, mix, tag};
 use crate::world::generator::Persona;
 use crate::world::institutions::Institution;
 
 pub use advance::AdvanceReport;
 pub use balances::{Account, Balances};
+pub use bank::Settled;
+pub use phase::{INITIAL_DAYS, Phase};
 pub use render::decimal_json;
 pub use sync::{SyncError, SyncPage};
 
@@ -59,6 +66,11 @@ pub struct NewItem {
     pub days: u32,
     /// `user_bulk_<N>`: exactly N historical transactions.
     pub bulk: Option<u64>,
+    /// When the last 30 days, then the full history, are ready (see `Item::ready_times`).
+    pub initial_ready_at: DateTime<Utc>,
+    pub historical_ready_at: DateTime<Utc>,
+    /// Where logo and category-icon URLs point.
+    pub assets: AssetUrls,
 }
 
 pub struct Item {
@@ -72,14 +84,29 @@ pub struct Item {
     pub login_required: bool,
     /// Plaid only sends SYNC_UPDATES_AVAILABLE once sync has been called on the Item.
     pub sync_called: bool,
-    /// A SYNC_UPDATES_AVAILABLE is due when the data becomes ready (sync was called too early).
-    pub ready_webhook_scheduled: bool,
+    /// The phase of the data the client has been told about (by SYNC_UPDATES_AVAILABLE, or by
+    /// the status of its first sync): a later phase is announced.
+    pub announced: Phase,
+    /// A background task is watching the Item for due phase changes and pulls.
+    pub watching: bool,
+    /// When the first data (last 30 days) and the full history are ready.
+    pub initial_ready_at: DateTime<Utc>,
+    pub historical_ready_at: DateTime<Utc>,
+    /// Days the bank has moved on that Plaid has not pulled (`advance` with `pulled: false`).
+    pub unpulled_days: u32,
+    /// When the bank answers an outstanding `/transactions/refresh`.
+    pub pull_due: Option<DateTime<Utc>>,
     pub last_successful_update: DateTime<Utc>,
     pub last_webhook: Option<(DateTime<Utc>, String)>,
     /// The bank's "today" for this Item; `advance` moves it.
     pub today: NaiveDate,
     /// Bumped whenever the log grows: mid-pagination cursors from older versions are rejected.
     pub version: u64,
+    phase: Phase,
+    /// The history index the log starts at (see `phase`).
+    split: u64,
+    /// How many materialized entries preceded the older history when it joined the log.
+    older_at: Option<usize>,
     persona: Persona,
     accounts: Vec<Account>,
     history: History,
@@ -100,7 +127,7 @@ impl Item {
         let account_count = if n.institution.has_crypto { 4 } else { 3 };
         let account_ids: Vec<String> =
             (0..account_count).map(|k| ids::base62(mix(n.seed, tag("account") + k), ID_LEN)).collect();
-        let persona = Persona::new(n.persona_seed, n.seed, n.institution, account_ids.clone());
+        let persona = Persona::new(n.persona_seed, n.seed, n.institution, account_ids.clone(), n.assets);
         let mut rng = ids::rng(mix(n.persona_seed, tag("balances")));
         let accounts = persona
             .kinds
@@ -124,7 +151,9 @@ impl Item {
             let last = offsets.last().copied().unwrap_or(0);
             offsets.push(last + count);
         }
-        let history = History { start, end: n.created_at.date_naive(), offsets, bulk: n.bulk.is_some() };
+        let mut history =
+            History { start, end: n.created_at.date_naive(), offsets, bulk: n.bulk.is_some(), initial_from: 0 };
+        history.initial_from = history.first_index_from(history.end - Duration::days(phase::INITIAL_DAYS - 1));
         let alive = history.len();
         let mut item = Self {
             item_id: n.item_id,
@@ -136,11 +165,19 @@ impl Item {
             products: n.products,
             login_required: false,
             sync_called: false,
-            ready_webhook_scheduled: false,
+            announced: Phase::NotReady,
+            watching: false,
+            initial_ready_at: n.initial_ready_at,
+            historical_ready_at: n.historical_ready_at,
+            unpulled_days: 0,
+            pull_due: None,
             last_successful_update: n.created_at,
             last_webhook: None,
             today: n.created_at.date_naive(),
             version: 0,
+            phase: Phase::NotReady,
+            split: 0,
+            older_at: None,
             persona,
             accounts,
             history,
@@ -169,6 +206,7 @@ impl Item {
             }
         }
         item.cached = item.live_balances();
+        item.settle_phase(n.created_at);
         item
     }
 
@@ -184,11 +222,13 @@ impl Item {
         self.accounts.iter().any(|a| a.account_id == account_id)
     }
 
+    /// How many transactions a complete sync reaches now (0 before the first data is ready).
     pub fn transactions_count(&self) -> u64 {
-        self.alive
+        if self.phase == Phase::NotReady { 0 } else { self.alive - self.hidden_count() }
     }
 
-    pub fn is_ready(&self, now: DateTime<Utc>, delay: std::time::Duration) -> bool {
-        now >= self.created_at + Duration::from_std(delay).unwrap_or(Duration::zero())
+    /// How many transactions the Item holds once its full history is ready.
+    pub fn transactions_count_full(&self) -> u64 {
+        self.alive
     }
 }

@@ -79,53 +79,66 @@ impl Item {
     /// Net effect of log window `[a, b)` on a client that applied `[0, a)`.
     #[allow(clippy::type_complexity)]
     fn window(&self, a: u64, b: u64) -> (Vec<Arc<Txn>>, Vec<Arc<Txn>>, Vec<(String, String)>) {
-        let n = self.history.len();
-        if b <= n {
-            // Only virtual history (an initial sync): every transaction of the window is new to
-            // the client, in history order (what the general path below computes, without maps).
-            let added = (a..b).map(|i| Arc::new(self.generate(i))).collect();
+        let initial = self.history.len() - self.split;
+        if b <= initial {
+            // Only the initial window of the history (an initial sync): every transaction of the
+            // window is new to the client, in history order (what the general path below
+            // computes, without maps).
+            let added = (a..b).map(|p| Arc::new(self.generate(p + self.split))).collect();
             return (added, Vec::new(), Vec::new());
         }
         // Transactions touched in the window, with the position of their last touch.
         let mut touched: HashMap<String, (u64, Option<u64>)> = HashMap::new();
+        let mut touch = |id: &str, pos: u64, origin: Option<u64>| match touched.get_mut(id) {
+            Some(t) if t.0 >= pos => {}
+            Some(t) => *t = (pos, origin),
+            None => {
+                touched.insert(id.to_owned(), (pos, origin));
+            }
+        };
         let mut generated: HashMap<u64, Arc<Txn>> = HashMap::new();
-        for i in a..b.min(n) {
+        for (pos, i) in self.virtual_in(a, b) {
             let t = Arc::new(self.generate(i));
-            touched.insert(t.transaction_id.clone(), (i, Some(i)));
+            touch(&t.transaction_id, pos, Some(i));
             generated.insert(i, t);
         }
         let mut at_a: HashMap<&str, Option<&Arc<Txn>>> = HashMap::new();
         let mut at_b: HashMap<&str, Option<&Arc<Txn>>> = HashMap::new();
         let mut removed_account: HashMap<&str, &str> = HashMap::new();
-        for j in n..b {
-            let e = &self.log[(j - n) as usize];
+        for (j, e) in self.log.iter().enumerate() {
+            let pos = self.mat_pos(j);
+            if pos >= b {
+                break;
+            }
             let id = e.id();
-            if j < a {
+            if pos < a {
                 at_a.insert(id, e.state());
             }
             at_b.insert(id, e.state());
-            if j >= a {
+            if pos >= a {
                 if let Entry::Removed { account_id, .. } = e {
                     removed_account.insert(id, account_id);
                 }
                 let origin = self.overlay.get(id).and_then(|o| o.origin);
-                touched.insert(id.to_owned(), (j, origin));
+                touch(id, pos, origin);
             }
         }
         let mut order: Vec<(u64, String, Option<u64>)> =
             touched.into_iter().map(|(id, (pos, origin))| (pos, id, origin)).collect();
         order.sort_unstable_by_key(|(pos, _, _)| *pos);
 
+        // A transaction's state at a position is its last materialized state before it, else
+        // its generated state once its history entry is before it.
         let (mut added, mut modified, mut removed) = (Vec::new(), Vec::new(), Vec::new());
         for (_, id, origin) in order {
             let before = match at_a.get(id.as_str()) {
                 Some(s) => s.is_some(),
-                None => origin.is_some_and(|o| o < a),
+                None => origin.and_then(|o| self.vpos(o)).is_some_and(|p| p < a),
             };
             let after: Option<Arc<Txn>> = match at_b.get(id.as_str()) {
                 Some(s) => s.cloned(),
                 None => origin
-                    .filter(|&o| o < b)
+                    .filter(|&o| self.vpos(o).is_some_and(|p| p < b))
                     .map(|o| generated.get(&o).cloned().unwrap_or_else(|| Arc::new(self.generate(o)))),
             };
             match (before, after) {

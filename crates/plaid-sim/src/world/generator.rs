@@ -11,6 +11,7 @@ use std::sync::LazyLock;
 
 use super::institutions::{INSTITUTIONS, Institution};
 use super::merchants::{self, Channel, MERCHANTS, Merchant};
+use crate::assets::AssetUrls;
 use crate::ids::{self, ID_LEN, mix, tag};
 use crate::model::{Counterparty, Location, PaymentMeta, Pfc, Txn};
 
@@ -85,6 +86,8 @@ pub struct Persona {
     pub institution: &'static Institution,
     pub account_ids: Vec<String>,
     pub kinds: Vec<AccountKind>,
+    /// Where logo and category-icon URLs point (Plaid's hosts or the offline assets).
+    pub assets: AssetUrls,
     salary_cents: i64,
     rent_cents: i64,
     savings_cents: i64,
@@ -94,7 +97,13 @@ pub struct Persona {
 }
 
 impl Persona {
-    pub fn new(seed: u64, id_seed: u64, institution: &'static Institution, account_ids: Vec<String>) -> Self {
+    pub fn new(
+        seed: u64,
+        id_seed: u64,
+        institution: &'static Institution,
+        account_ids: Vec<String>,
+        assets: AssetUrls,
+    ) -> Self {
         let mut kinds = vec![AccountKind::Checking, AccountKind::Savings, AccountKind::Credit];
         if institution.has_crypto {
             kinds.push(AccountKind::Crypto);
@@ -106,6 +115,7 @@ impl Persona {
             institution,
             account_ids,
             kinds,
+            assets,
             salary_cents: rng.gen_range(180_000..320_000),
             rent_cents: rng.gen_range(150_000..260_000) / 100 * 100,
             savings_cents: rng.gen_range(2..8) * 10_000,
@@ -273,7 +283,7 @@ impl Persona {
                     name: "Zelle".to_owned(),
                     kind: "payment_app",
                     website: Some("zellepay.com"),
-                    logo_url: Some("https://plaid-merchant-logos.plaid.com/zelle_1230.png".to_owned()),
+                    logo_url: Some(self.assets.logo(merchants::ZELLE_SLUG)),
                     entity_id: Some(entity_id("Zelle")),
                     confidence_level: Some("VERY_HIGH"),
                 });
@@ -407,7 +417,7 @@ impl Persona {
             pending_transaction_id: None,
             account_owner: None,
             personal_finance_category: Pfc { primary, detailed: pfc_detailed, confidence_level: confidence },
-            personal_finance_category_icon_url: merchants::pfc_icon_url(primary),
+            personal_finance_category_icon_url: self.assets.category_icon(primary),
             counterparties: Vec::new(),
         }
     }
@@ -431,7 +441,7 @@ impl Persona {
         t.name = if cleaned { m.name.to_owned() } else { m.raw.to_owned() };
         t.merchant_name = Some(m.name.to_owned());
         t.merchant_entity_id = Some(entity_id(m.name));
-        t.logo_url = m.logo_url();
+        t.logo_url = m.slug.map(|slug| self.assets.logo(slug));
         t.website = m.website;
         t.payment_channel = m.channel.as_str();
         t.transaction_type = m.channel.transaction_type();
@@ -451,7 +461,7 @@ impl Persona {
             name: m.name.to_owned(),
             kind: "merchant",
             website: m.website,
-            logo_url: m.logo_url(),
+            logo_url: t.logo_url.clone(),
             entity_id: t.merchant_entity_id.clone(),
             confidence_level: Some(m.confidence),
         });
@@ -460,7 +470,7 @@ impl Persona {
                 name: via.name.to_owned(),
                 kind: via.kind,
                 website: Some(via.website),
-                logo_url: Some(merchants::logo_url(via.slug)),
+                logo_url: Some(self.assets.logo(via.slug)),
                 entity_id: Some(entity_id(via.name)),
                 confidence_level: Some("VERY_HIGH"),
             });
@@ -522,7 +532,7 @@ mod tests {
     fn persona(seed: u64) -> Persona {
         let inst = institutions::find("ins_109511").expect("known institution");
         let ids = (0..4).map(|i| ids::base62(mix(seed, i), ID_LEN)).collect();
-        Persona::new(seed, seed, inst, ids)
+        Persona::new(seed, seed, inst, ids, AssetUrls::default())
     }
 
     #[test]

@@ -75,32 +75,33 @@ impl Merchant {
     pub fn pfc_primary(&self) -> &'static str {
         pfc_primary(self.pfc_detailed)
     }
-
-    pub fn logo_url(&self) -> Option<String> {
-        self.slug.map(logo_url)
-    }
 }
+
+/// Every personal finance category primary the world uses.
+pub const PFC_PRIMARIES: &[&str] = &[
+    "BANK_FEES",
+    "ENTERTAINMENT",
+    "FOOD_AND_DRINK",
+    "GENERAL_MERCHANDISE",
+    "GENERAL_SERVICES",
+    "HOME_IMPROVEMENT",
+    "INCOME",
+    "LOAN_PAYMENTS",
+    "MEDICAL",
+    "PERSONAL_CARE",
+    "RENT_AND_UTILITIES",
+    "TRANSFER_IN",
+    "TRANSFER_OUT",
+    "TRANSPORTATION",
+    "TRAVEL",
+];
+
+/// Zelle's logo (the payment app on rent payments).
+pub const ZELLE_SLUG: &str = "zelle_1230";
 
 /// The primary category is the longest known prefix of the detailed one.
 pub fn pfc_primary(detailed: &'static str) -> &'static str {
-    const PRIMARIES: &[&str] = &[
-        "BANK_FEES",
-        "ENTERTAINMENT",
-        "FOOD_AND_DRINK",
-        "GENERAL_MERCHANDISE",
-        "GENERAL_SERVICES",
-        "HOME_IMPROVEMENT",
-        "INCOME",
-        "LOAN_PAYMENTS",
-        "MEDICAL",
-        "PERSONAL_CARE",
-        "RENT_AND_UTILITIES",
-        "TRANSFER_IN",
-        "TRANSFER_OUT",
-        "TRANSPORTATION",
-        "TRAVEL",
-    ];
-    PRIMARIES
+    PFC_PRIMARIES
         .iter()
         .filter(|p| detailed.starts_with(*p))
         .max_by_key(|p| p.len())
@@ -108,11 +109,12 @@ pub fn pfc_primary(detailed: &'static str) -> &'static str {
         .unwrap_or("GENERAL_MERCHANDISE")
 }
 
+/// Plaid's icon URL for a category primary (what [`crate::assets::AssetUrls`] emits without a base).
 pub fn pfc_icon_url(primary: &str) -> String {
     concat(&["https://plaid-category-icons.plaid.com/PFC_", primary, ".png"])
 }
 
-/// A logo on plaid-merchant-logos.plaid.com by file stem.
+/// A logo on plaid-merchant-logos.plaid.com by file stem (what `AssetUrls` emits without a base).
 pub fn logo_url(slug: &str) -> String {
     concat(&["https://plaid-merchant-logos.plaid.com/", slug, ".png"])
 }
