@@ -146,7 +146,7 @@ async fn ready(State(state): S, Path(item_id): Path<String>, body: Bytes) -> Res
         };
         let shared = item(&state, &item_id)?;
         let mut item = shared.lock();
-        item.make_ready(phase, state.clock.now());
+        state.change_item(&mut item, ItemChange::MakeReady { historical: phase == Phase::Historical })?;
         updates::settle(&state, &mut item);
         updates::watch(&state, &mut item);
         Ok(json!({ "transactions_update_status": item.phase().update_status() }))

@@ -136,6 +136,10 @@ pub enum ItemChange {
     Pull {
         days: u32,
     },
+    /// A data phase made due now (`POST /sim/items/{id}/ready`): the full history when `historical`.
+    MakeReady {
+        historical: bool,
+    },
     /// `/transactions/refresh`: the bank answers at `due`.
     RequestPull {
         due: DateTime<Utc>,
@@ -164,6 +168,7 @@ impl ItemChange {
             Self::Advance { .. }
             | Self::AdvanceUnpulled { .. }
             | Self::Pull { .. }
+            | Self::MakeReady { .. }
             | Self::Updated
             | Self::WebhookSent { .. } => false,
         }
@@ -182,6 +187,10 @@ impl ItemChange {
             }
             Self::Pull { days } => return item.pull(*days),
             Self::RequestPull { due } => item.request_pull(*due),
+            Self::MakeReady { historical } => {
+                let phase = if *historical { crate::item::Phase::Historical } else { crate::item::Phase::Initial };
+                item.make_ready(phase, at);
+            }
             Self::RefreshCache => item.refresh_cache(),
             Self::Updated => item.last_successful_update = at,
             Self::SyncCalled => {

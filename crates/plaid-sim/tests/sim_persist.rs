@@ -390,3 +390,48 @@ async fn without_a_state_directory_nothing_is_written() {
     assert_eq!((status, err["error_code"].as_str()), (400, Some("INVALID_ACCESS_TOKEN")));
     stop(sim).await;
 }
+
+#[tokio::test]
+async fn a_restart_keeps_the_data_phase_and_a_refresh_the_bank_has_not_answered() {
+    let tmp = TempDir::new("phases");
+    let two_phases = || SimConfig {
+        historical_ready_delay: Some(Duration::from_secs(3600)),
+        refresh_delay: Duration::from_millis(500),
+        ..config(&tmp.state())
+    };
+    let sim = start(two_phases()).await;
+    let (token, item_id) = sim.item().await;
+    let mut client = Client::default();
+    client.sync(&sim, &token).await;
+    let first_phase = client.txns.len();
+    assert!(first_phase > 0);
+    assert_eq!(client.values(), sim.ground_truth(&item_id).await, "the last 30 days");
+    stop(sim).await;
+
+    // Still in the first phase after the restart; the full history then arrives on the same cursor.
+    let sim = start(two_phases()).await;
+    assert_eq!(client.values(), sim.ground_truth(&item_id).await);
+    let (status, moved) = sim.post(&format!("/sim/items/{item_id}/ready"), json!({"phase": "historical"})).await;
+    assert_eq!(status, 200, "{moved}");
+    client.sync(&sim, &token).await;
+    assert!(client.txns.len() > first_phase, "the older history came");
+    assert_eq!(client.values(), sim.ground_truth(&item_id).await);
+
+    // Activity at the bank, and a refresh the bank answers only after the restart.
+    let (status, _) = sim.post(&format!("/sim/items/{item_id}/advance"), json!({"days": 3, "pulled": false})).await;
+    assert_eq!(status, 200);
+    sim.ok("/transactions/refresh", json!({"access_token": token})).await;
+    let before_answer = client.txns.len();
+    stop(sim).await;
+    let sim = start(two_phases()).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    client.sync(&sim, &token).await;
+    assert!(client.txns.len() > before_answer, "the bank's answer brought the new days");
+    assert_eq!(client.values(), sim.ground_truth(&item_id).await);
+    stop(sim).await;
+
+    // And the whole journal replays to the same state once more.
+    let sim = start(two_phases()).await;
+    assert_eq!(client.values(), sim.ground_truth(&item_id).await);
+    stop(sim).await;
+}
