@@ -28,6 +28,8 @@ pub const PLAID_LINK_SCRIPT: &str = "https://cdn.plaid.com/link/v2/stable/link-i
 pub const SIM_LINK_SCRIPT_PATH: &str = "/link/v2/stable/link-initialize.js";
 /// Where, inside the data directory, the embedded simulator keeps its state (Items, tokens, clock, signing keys).
 pub const SIM_STATE_DIR: &str = "simulator";
+/// Where banksync serves the built-in simulator's logos and category icons.
+pub const SIM_ASSETS_PATH: &str = "/sim-assets";
 
 pub struct Application {
     listener: TcpListener,
@@ -52,7 +54,7 @@ impl Application {
         let vault = Arc::new(open_vault(&config)?);
         check_vault_opens_stored_tokens(&store, &vault).await?;
 
-        let (plaid, simulator, plaid_mode, link_script_url) = plaid_client(&config).await?;
+        let (plaid, simulator, plaid_mode, link_script_url) = plaid_client(&config, &public_url).await?;
         // Every Plaid call lands in the audit trail (endpoint, request_id, outcome, latency).
         let plaid = plaid.with_observer(crate::audit::observer(store.clone()));
 
@@ -108,7 +110,12 @@ impl Application {
             jobs,
             webhooks,
         };
-        let router = crate::http::router(state);
+        let mut router = crate::http::router(state);
+        if simulator.is_some() {
+            // The demo's merchant logos and category icons, from banksync's own origin: they load offline and stay
+            // valid across restarts (the simulator's own port changes with every start).
+            router = router.nest(SIM_ASSETS_PATH, plaid_sim::assets::router());
+        }
 
         tracing::info!(url = %format!("http://{addr}"), public_url = %public_url, "banksync listening");
         Ok(Application { listener, addr, router, store, simulator, background: Some((workers, scheduler)) })
@@ -280,6 +287,7 @@ async fn check_vault_opens_stored_tokens(store: &Arc<Store>, vault: &Vault) -> a
 /// The Plaid client, the embedded simulator if used, a mode name and the Link script URL for the page.
 async fn plaid_client(
     config: &Config,
+    public_url: &Url,
 ) -> anyhow::Result<(plaid::PlaidClient, Option<plaid_sim::RunningSim>, &'static str, String)> {
     match &config.plaid {
         PlaidTarget::Remote { client_id, secret, environment, base_url } => {
@@ -303,9 +311,12 @@ async fn plaid_client(
             // The database keeps the Items' access tokens, so the simulated banks must outlive a restart too.
             let state_dir = config.data_dir.join(SIM_STATE_DIR);
             let sim_config = plaid_sim::SimConfig {
-                // Demo-friendly realism: live balances take a moment, a new Item's transactions need ~2 s.
+                // Demo-friendly realism: live balances take a moment; a new Item's last 30 days are ready after
+                // ~2 s and its full history after ~20 s, the way Plaid delivers them (banksync keeps looking).
                 balance_latency: Duration::from_secs(1)..=Duration::from_secs(3),
                 product_ready_delay: Duration::from_secs(2),
+                historical_ready_delay: Some(Duration::from_secs(20)),
+                asset_base_url: Some(format!("{}{SIM_ASSETS_PATH}", public_url.as_str().trim_end_matches('/'))),
                 state_dir: Some(state_dir.clone()),
                 ..plaid_sim::SimConfig::default()
             };

@@ -109,6 +109,20 @@ async fn a_demo_bank_linked_to_the_embedded_simulator_still_syncs_after_a_restar
     };
     crate::eventually::eventually("the first sync", Duration::from_secs(30), || synced(url.clone())).await;
 
+    // Merchant logos come from banksync's own origin (offline, and stable across restarts).
+    let (_, page) = call(url.clone(), &format!("/api/transactions?item_id={item_id}&limit=500"), None).await;
+    let logo = page["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|t| t["logo_url"].as_str())
+        .expect("a transaction with a merchant logo")
+        .to_owned();
+    assert!(logo.starts_with(&format!("{url}/sim-assets/logos/")), "{logo}");
+    let image = http.get(&logo).send().await.unwrap();
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.headers()["content-type"], "image/svg+xml");
+
     // Restart: the server (and its simulator) goes away, a new one starts on the same data directory.
     running.abort();
     let _ = running.await;
@@ -117,8 +131,10 @@ async fn a_demo_bank_linked_to_the_embedded_simulator_still_syncs_after_a_restar
     let (url, sim_url) = (app.url(), app.simulator_url().expect("the embedded simulator runs"));
     tokio::spawn(app.run_until_stopped());
 
-    // The bank still knows the Item: time moves on and a manual sync picks the news up from the stored cursor.
-    crate::app::sim::post(&http, &sim_url, &format!("/sim/items/{item_id}/advance"), json!({"days": 3})).await;
+    // The bank still knows the Item: time moves on at the bank, and "sync now" asks the bank (a refresh: Plaid has
+    // not pulled these days yet) and picks the news up from the stored cursor.
+    let advance = json!({"days": 3, "pulled": false});
+    crate::app::sim::post(&http, &sim_url, &format!("/sim/items/{item_id}/advance"), advance).await;
     let mut summary = Value::Null;
     for _ in 0..50 {
         let (status, body) = call(url.clone(), &format!("/api/items/{item_id}/sync"), Some(json!({}))).await;
