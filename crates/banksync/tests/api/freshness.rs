@@ -8,6 +8,17 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
+/// The Item's data phase as the API shows it.
+async fn phase(app: &TestApp, item_id: &str) -> String {
+    app.get_item(item_id).await.expect(200)["sync"]["phase"].as_str().unwrap_or_default().to_owned()
+}
+
+/// `/transactions/refresh` calls the simulator received (needs `record_exchanges`).
+async fn refreshes(app: &TestApp) -> usize {
+    let all = app.sim_get("/sim/exchanges").await;
+    all.as_array().unwrap().iter().filter(|e| e["path"] == "/transactions/refresh").count()
+}
+
 /// Runs of the Item's sync history with this trigger (from `GET /api/items/{id}`; the last 10).
 async fn runs(app: &TestApp, item_id: &str, trigger: &str) -> Vec<Value> {
     let item = app.get_item(item_id).await.expect(200);
@@ -65,18 +76,31 @@ async fn without_webhooks_a_new_items_data_appears_once_plaid_has_it() {
 }
 
 #[tokio::test]
-async fn the_wait_for_plaids_data_survives_a_restart() {
-    let mut app = TestApp::builder().sim(|sim| sim.product_ready_delay = Duration::from_secs(6)).spawn().await;
+async fn the_wait_for_plaids_data_survives_restarts_in_both_phases() {
+    let mut app = TestApp::builder()
+        .sim(|sim| {
+            sim.product_ready_delay = Duration::from_secs(5);
+            sim.historical_ready_delay = Some(Duration::from_secs(12));
+        })
+        .spawn()
+        .await;
     let item_id = app.link_bank(0).await["item_id"].as_str().unwrap().to_owned();
-    wait_long("the link's sync finds Plaid not ready", 10, || async {
-        app.get_item(&item_id).await.expect(200)["sync"]["phase"] == "not_ready"
-    })
-    .await;
+    wait_long("the link's sync finds Plaid not ready", 10, || async { phase(&app, &item_id).await == "not_ready" })
+        .await;
 
     // The process that was waiting goes away; the follow-up it queued is in the database.
     app.restart().await;
-    wait_long("the data arrives after the restart", 30, || converged(&app, &item_id)).await;
-    assert_eq!(app.get_item(&item_id).await.expect(200)["sync"]["phase"], "historical_update_complete");
+    wait_long("the last 30 days arrive after the restart", 20, || async {
+        phase(&app, &item_id).await == "initial_update_complete"
+    })
+    .await;
+    // And again while the history is still coming.
+    app.restart().await;
+    wait_long("the history arrives after the second restart", 30, || async {
+        phase(&app, &item_id).await == "historical_update_complete"
+    })
+    .await;
+    assert!(converged(&app, &item_id).await);
 }
 
 #[tokio::test]
@@ -153,4 +177,64 @@ async fn sync_now_answers_202_with_a_job_to_poll_when_the_sync_takes_longer() {
     let bob = seed_user(&app.store, "bob").await;
     let reply = app.call_as(&bob.token, reqwest::Method::GET, &format!("/api/jobs/{job_id}"), None).await;
     reply.expect_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn without_webhooks_both_phases_of_plaids_data_arrive_by_themselves() {
+    // The last 30 days after 1 s, the full history after 6 s.
+    let app = TestApp::builder()
+        .sim(|sim| {
+            sim.product_ready_delay = Duration::from_secs(1);
+            sim.historical_ready_delay = Some(Duration::from_secs(6));
+        })
+        .spawn()
+        .await;
+    let item_id = app.link_bank(0).await["item_id"].as_str().unwrap().to_owned();
+
+    wait_long("the last 30 days arrive", 15, || async {
+        app.get_item(&item_id).await.expect(200)["sync"]["phase"] == "initial_update_complete"
+    })
+    .await;
+    let recent = app.all_transactions(&item_id).await.len();
+    assert!(recent > 0, "the first phase brings recent transactions");
+    let item = app.get_item(&item_id).await.expect(200);
+    assert!(item["sync"]["waiting_since"].is_string(), "still waiting for the history: {item}");
+
+    wait_long("the full history arrives", 30, || async {
+        app.get_item(&item_id).await.expect(200)["sync"]["phase"] == "historical_update_complete"
+    })
+    .await;
+    let full = app.sim_get(&format!("/sim/items/{item_id}/transactions")).await;
+    let ours = app.all_transactions(&item_id).await;
+    assert_eq!(ours.len(), full["transactions"].as_array().unwrap().len(), "exactly Plaid's history, no duplicates");
+    assert!(ours.len() > recent, "the second phase brought the older history");
+    assert!(runs(&app, &item_id, "webhook").await.is_empty() && runs(&app, &item_id, "manual").await.is_empty());
+}
+
+#[tokio::test]
+async fn sync_now_asks_the_bank_and_falls_back_when_the_refresh_add_on_is_missing() {
+    let app = TestApp::builder().sim(|sim| sim.record_exchanges = true).spawn().await;
+    let item_id = app.link_bank(0).await["item_id"].as_str().unwrap().to_owned();
+    wait_long("the first sync", 10, || converged(&app, &item_id)).await;
+
+    // New activity at the bank that Plaid has not pulled: a plain sync would not see it, "sync now" does.
+    app.sim_post(&format!("/sim/items/{item_id}/advance"), json!({"days": 2, "pulled": false})).await;
+    let summary = app.post_sync(&item_id).await.expect(200);
+    let changed = ["added", "modified", "removed"].iter().map(|k| summary[k].as_u64().unwrap()).sum::<u64>();
+    assert!(changed > 0, "the refresh brought the bank's news: {summary}");
+    assert!(converged(&app, &item_id).await);
+    assert_eq!(refreshes(&app).await, 1);
+
+    // Without the add-on, Plaid refuses the refresh: the sync still runs, and banksync stops asking.
+    app.sim_post("/sim/client", json!({"transactions_refresh_enabled": false})).await;
+    app.sim_post(&format!("/sim/items/{item_id}/advance"), json!({"days": 1})).await;
+    let summary = app.post_sync(&item_id).await.expect(200);
+    assert!(summary["added"].as_u64().unwrap() + summary["modified"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(refreshes(&app).await, 2, "asked once more, refused");
+    app.post_sync(&item_id).await.expect(200);
+    assert_eq!(refreshes(&app).await, 2, "not asked again once Plaid said the add-on is missing");
+    assert_eq!(
+        app.count("SELECT count(*) FROM service_facts WHERE key = 'transactions_refresh_unsupported'", &[]).await,
+        1
+    );
 }
