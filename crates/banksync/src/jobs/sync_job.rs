@@ -57,7 +57,10 @@ pub struct SyncFailure {
 impl SyncFailure {
     pub fn of(e: &SyncError) -> Self {
         let (plaid, plaid_status) = match e {
-            SyncError::Plaid(plaid::Error::Api { status, error }) => (Some((**error).clone()), Some(*status)),
+            // The request id stays in the audit trail; answers never carry Plaid's request details.
+            SyncError::Plaid(plaid::Error::Api { status, error }) => {
+                (Some(plaid::PlaidError { request_id: None, ..(**error).clone() }), Some(*status))
+            }
             _ => (None, None),
         };
         let restarts = match e {
@@ -138,7 +141,9 @@ pub(super) async fn run(ctx: &Ctx, job: &Job, permit: &mut super::worker::Slot) 
 
     match result {
         Ok(summary) => {
-            after_success(ctx, &item, payload.trigger, &summary).await;
+            // Asking the bank already read /item/get, while it waited for the bank's answer.
+            let institution_known = matches!(bank, Some(BankAnswer::Updated(_) | BankAnswer::NoAnswer));
+            after_success(ctx, &item, payload.trigger, &summary, institution_known).await;
             let bank = bank.map(|answer| match answer {
                 BankAnswer::Updated(_) => "updated".to_owned(),
                 BankAnswer::NoAnswer => "no_answer".to_owned(),
@@ -150,7 +155,13 @@ pub(super) async fn run(ctx: &Ctx, job: &Job, permit: &mut super::worker::Slot) 
     }
 }
 
-async fn after_success(ctx: &Ctx, item: &Item, trigger: SyncTrigger, summary: &SyncSummary) {
+async fn after_success(
+    ctx: &Ctx,
+    item: &Item,
+    trigger: SyncTrigger,
+    summary: &SyncSummary,
+    institution_known: bool,
+) {
     let store = ctx.queue.store();
     if trigger.is_user_request() && summary.not_ready {
         // Nothing came: the user may ask again at once.
@@ -162,12 +173,11 @@ async fn after_success(ctx: &Ctx, item: &Item, trigger: SyncTrigger, summary: &S
         if let Err(e) = queue_follow_up(ctx, item, summary.phase).await {
             tracing::warn!(item_id = %item.item_id, error = %e, "cannot queue a follow-up sync");
         }
-    } else {
-        merge_replaced_item(ctx, item).await;
+        return;
     }
-    if !summary.phase.awaits_data() && trigger != SyncTrigger::Manual {
-        // "Sync now" already asked /item/get; other syncs record when Plaid last heard from the bank here, so the
-        // Item's view can show it beside banksync's own last sync.
+    merge_replaced_item(ctx, item).await;
+    if !institution_known {
+        // When Plaid last heard from the bank, for the Item's view beside banksync's own last sync.
         record_institution_update(ctx, item).await;
     }
 }
@@ -207,7 +217,15 @@ async fn queue_follow_up(ctx: &Ctx, item: &Item, phase: SyncPhase) -> Result<(),
     let n = store.count_follow_up(&item.id).await?;
     let delay = follow_up_delay(n, waited);
     let fresh = store.get_item_by_plaid_id(&item.item_id).await?.unwrap_or_else(|| item.clone());
-    ctx.queue.request_sync(&fresh, SyncTrigger::FollowUp, delay).await?;
+    match ctx.queue.request_sync(&fresh, SyncTrigger::FollowUp, delay).await {
+        Ok(_) => {}
+        Err(SyncRefused::Store(e)) => return Err(e.into()),
+        // Revoked meanwhile: nothing more will come.
+        Err(refused) => {
+            tracing::debug!(item_id = %item.item_id, %refused, "no follow-up");
+            return Ok(());
+        }
+    }
     tracing::debug!(item_id = %item.item_id, follow_up = n, delay_ms = delay.as_millis() as u64, "follow-up queued");
     Ok(())
 }
