@@ -112,6 +112,17 @@ function sameBankChoice(metadata) {
   return {};
 }
 
+// banksync's last sync, when Plaid last heard from the bank, and where Plaid is with the Item's data.
+function syncSummary(item) {
+  const s = item.sync || {};
+  const parts = [when(item.last_successful_sync_at)];
+  if (s.institution_last_update) parts.push(`bank checked ${when(s.institution_last_update)}`);
+  if (s.stalled_message) parts.push(s.stalled_message);
+  else if (s.phase === "not_ready") parts.push("waiting for Plaid's first transactions…");
+  else if (s.phase === "initial_update_complete") parts.push("recent transactions in; older history coming…");
+  return parts.join(" · ");
+}
+
 async function renderItems() {
   const seq = ++latest.items;
   const { items } = await api("GET", "/api/items");
@@ -124,12 +135,13 @@ async function renderItems() {
     tr.appendChild(cell(item.institution_name || item.item_id));
     const h = item.health;
     tr.appendChild(cell(h.status === "good" ? "good" : `${h.status}: ${h.message || ""}`, h.status === "good" ? "health-good" : "health-bad"));
-    tr.appendChild(cell(when(item.last_successful_sync_at)));
+    tr.appendChild(cell(syncSummary(item)));
     const actions = document.createElement("td");
     actions.appendChild(button("Sync now", async () => {
       const s = await api("POST", `/api/items/${encodeURIComponent(item.item_id)}/sync`, {});
       // The tables follow from the sync_finished event every sync publishes.
-      showMessage(s.not_ready ? "Transactions are not ready yet; try again in a moment." : `Synced: ${s.added} added, ${s.modified} modified, ${s.removed} removed.`);
+      if (s.job_id) showMessage("The bank is taking a while; the sync goes on in the background.");
+      else showMessage(s.not_ready ? "Plaid has no transactions for this bank yet; banksync keeps checking by itself." : `Synced: ${s.added} added, ${s.modified} modified, ${s.removed} removed.`);
     }));
     if (h.needs_reconnect) actions.appendChild(button("Reconnect", () => openLink(item.item_id)));
     actions.appendChild(button("Remove", async () => {
