@@ -29,3 +29,7 @@ CREATE TABLE service_facts (
     value      TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+
+-- Repeated receipts of one signed webhook delivery. The first repeat may be a second real update announced in the
+-- same second (byte-identical), so it still asks for a sync; further repeats are replays and only counted.
+ALTER TABLE webhook_events ADD COLUMN duplicates BIGINT NOT NULL DEFAULT 0;

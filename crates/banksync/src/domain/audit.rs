@@ -36,4 +36,6 @@ pub struct WebhookRecord {
     pub id: String,
     /// False when this delivery had been recorded before.
     pub is_new: bool,
+    /// How many times it had been received again, this time included (0 when new).
+    pub duplicates: i64,
 }

@@ -155,13 +155,7 @@ pub(super) async fn run(ctx: &Ctx, job: &Job, permit: &mut super::worker::Slot) 
     }
 }
 
-async fn after_success(
-    ctx: &Ctx,
-    item: &Item,
-    trigger: SyncTrigger,
-    summary: &SyncSummary,
-    institution_known: bool,
-) {
+async fn after_success(ctx: &Ctx, item: &Item, trigger: SyncTrigger, summary: &SyncSummary, institution_known: bool) {
     let store = ctx.queue.store();
     if trigger.is_user_request() && summary.not_ready {
         // Nothing came: the user may ask again at once.

@@ -19,7 +19,9 @@ const INSERT_PLAID_CALL: &str = "INSERT INTO plaid_calls (endpoint, item_id, req
 
 const INSERT_WEBHOOK: &str = "INSERT INTO webhook_events (id, dedupe_key, item_id, webhook_type, webhook_code, \
     body, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING";
-const WEBHOOK_BY_KEY: &str = "SELECT id FROM webhook_events WHERE dedupe_key = $1";
+/// A duplicate delivery: counted, so the receiver can tell the first duplicate from the rest.
+const COUNT_DUPLICATE_WEBHOOK: &str =
+    "UPDATE webhook_events SET duplicates = duplicates + 1 WHERE dedupe_key = $1 RETURNING id, duplicates";
 const MARK_WEBHOOK: &str = "UPDATE webhook_events SET processed_at = $2 WHERE id = $1";
 
 impl Store {
@@ -106,10 +108,11 @@ impl Store {
             .bind(&e.body)
             .bind(codec::ts(chrono::Utc::now()));
         if self.writer.execute(&insert).await? == 1 {
-            return Ok(WebhookRecord { id, is_new: true });
+            return Ok(WebhookRecord { id, is_new: true, duplicates: 0 });
         }
-        let (id,): (String,) = self.writer.fetch_one(&Sql::new(WEBHOOK_BY_KEY).bind(&e.dedupe_key)).await?;
-        Ok(WebhookRecord { id, is_new: false })
+        let count = Sql::new(COUNT_DUPLICATE_WEBHOOK).bind(&e.dedupe_key);
+        let (id, duplicates): (String, i64) = self.writer.fetch_one(&count).await?;
+        Ok(WebhookRecord { id, is_new: false, duplicates })
     }
 
     pub async fn mark_webhook_processed(&self, id: &str) -> Result<()> {

@@ -11,10 +11,11 @@
 //!    and handled again, which is safe: handling is idempotent and sync jobs coalesce per Item in the queue. A
 //!    plain body-hash window would be unsafe: SYNC_UPDATES_AVAILABLE bodies for one Item are identical from one
 //!    update to the next, so a second real update inside the window would be lost. Two updates announced in the
-//!    same second produce byte-identical signed deliveries that no receiver can tell from a replay, so a duplicate
-//!    SYNC_UPDATES_AVAILABLE still asks for a sync: it joins the one already queued, or queues one if the first
-//!    delivery's sync already ran (maybe before the second update). A replay can thus cost at most one extra sync,
-//!    and a real update is never lost.
+//!    same second produce byte-identical signed deliveries that no receiver can tell from a replay, so the first
+//!    repeat of a SYNC_UPDATES_AVAILABLE still asks for a sync: it joins the one already queued, or queues one if
+//!    the first delivery's sync already started (maybe before the second update). Further repeats are replays (or a
+//!    third update in the same second, which the schedule catches): counted, nothing more. A replay storm thus costs
+//!    at most one extra sync, and a second real update is never lost.
 //! 3. **Enqueue, never sync inline.** SYNC_UPDATES_AVAILABLE becomes a queued sync (coalesced per Item); ITEM
 //!    webhooks update the Item's health in one small write. The answer is 200 unless the store failed (then 500,
 //!    and Plaid retries).
@@ -134,7 +135,7 @@ impl WebhookReceiver {
             .await?;
         if !record.is_new {
             tracing::debug!(webhook_code = %webhook.webhook_code, "duplicate webhook delivery acknowledged");
-            if matches!(webhook.event, WebhookEvent::SyncUpdatesAvailable { .. }) {
+            if record.duplicates == 1 && matches!(webhook.event, WebhookEvent::SyncUpdatesAvailable { .. }) {
                 if let Some(item) = self.item_of(&webhook).await? {
                     self.enqueue_sync(&item).await?;
                 }

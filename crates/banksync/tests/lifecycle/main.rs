@@ -186,8 +186,8 @@ async fn a_storm_of_the_same_webhook_runs_one_sync() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    // A duplicate still asks for a sync (it may be a second real update in the same second): it joins the queued
-    // one, or queues one more when the first has started. So a storm costs at most one extra sync, never one each.
+    // The first repeat still asks for a sync (it may be a second real update in the same second): it joins the
+    // queued one, or queues one more when the first has started. Later repeats are replays: one extra sync at most.
     let runs = app.count_runs(&item_id, None).await;
     assert!(
         (runs_before + 1..=runs_before + 2).contains(&runs),
@@ -220,6 +220,15 @@ async fn a_duplicate_delivery_after_the_sync_ran_still_leaves_a_sync_queued() {
     })
     .await;
     assert_eq!(app.api_transactions(&item_id).await, app.sim_transactions(&item_id).await, "converged");
+
+    // Further repeats of that delivery are replays: acknowledged and counted, no more syncs.
+    let runs_after = app.count_runs(&item_id, None).await;
+    for _ in 0..3 {
+        assert_eq!(app.post_webhook(&body, Some(&jwt)).await.1["status"], "duplicate");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.open_jobs().await, 0);
+    assert_eq!(app.count_runs(&item_id, None).await, runs_after);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

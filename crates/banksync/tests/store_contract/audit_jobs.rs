@@ -69,7 +69,9 @@ pub(crate) async fn sync_runs_plaid_calls_and_webhooks(s: S) {
     let first = s.record_webhook_event(&event).await.unwrap();
     assert!(first.is_new);
     let again = s.record_webhook_event(&event).await.unwrap();
-    assert_eq!(again, WebhookRecord { id: first.id.clone(), is_new: false });
+    assert_eq!(again, WebhookRecord { id: first.id.clone(), is_new: false, duplicates: 1 });
+    let third = s.record_webhook_event(&event).await.unwrap();
+    assert_eq!(third, WebhookRecord { id: first.id.clone(), is_new: false, duplicates: 2 });
     s.mark_webhook_processed(&first.id).await.unwrap();
     assert!(is_not_found(s.mark_webhook_processed("missing").await));
 }
