@@ -140,9 +140,10 @@ async fn relink_merges_exactly(env: Env) {
     assert!(matches!(twice, Err(LinkError::ReplaceConflict(_) | LinkError::ReplacedNotFound)), "{twice:?}");
     first_sync_done(&env, &new.id).await;
 
-    // The sync job merges the old Item as soon as the new one's history is complete.
-    env.eventually("the merge", Duration::from_secs(30), || async {
-        env.item(&new.item_id).await.relink_report.is_some()
+    // The sync job merges the old Item as soon as the new one's history is complete (the report is stored with the
+    // merge, then again once Plaid answered the old Item's removal).
+    env.eventually("the merge and the removal at Plaid", Duration::from_secs(30), || async {
+        env.item(&new.item_id).await.relink_report.is_some_and(|r| r.removed_at_plaid || r.plaid_error.is_some())
     })
     .await;
     let report = env.item(&new.item_id).await.relink_report.expect("a merge");
