@@ -119,10 +119,14 @@ impl BankRefresh<'_> {
             return BankAnswer::NotAsked("Plaid refused the refresh");
         }
         while_waiting();
-        // Plaid's timestamps have whole seconds: an update in the second of the request counts, or one right after
-        // a previous update in the same second would never be seen.
+        // Plaid's timestamps have whole seconds. An update stamped in the second of the request counts when the
+        // previous one was older; when the previous one is in that same second too, only a later one can be told
+        // from it.
         let asked_second = asked_at.with_nanosecond(0).unwrap_or(asked_at);
-        let moved = |at: DateTime<Utc>| before.is_none_or(|before| at > before) || at >= asked_second;
+        let moved = |at: DateTime<Utc>| match before {
+            Some(before) => at > before || (before < asked_second && at >= asked_second),
+            None => at >= asked_second,
+        };
         let deadline = tokio::time::Instant::now() + BANK_ANSWER_DEADLINE;
         for delay in POLL_DELAYS.iter().chain(std::iter::repeat(&POLL_DELAYS[POLL_DELAYS.len() - 1])) {
             if tokio::time::Instant::now() + *delay >= deadline {
