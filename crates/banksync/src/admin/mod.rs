@@ -14,6 +14,11 @@ use clap::Args;
 
 use crate::config::{Config, Settings};
 
+/// The error and its causes on one line (`a: b: c`), so the command's failure is one clear line on stderr.
+fn one_line<T>(result: anyhow::Result<T>) -> anyhow::Result<T> {
+    result.map_err(|e| anyhow::anyhow!("{e:#}"))
+}
+
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Print the checks as JSON instead of a table.
@@ -57,6 +62,10 @@ pub struct MigrateStoreArgs {
 }
 
 pub async fn run_doctor(args: DoctorArgs) -> anyhow::Result<()> {
+    one_line(run_doctor_inner(args).await)
+}
+
+async fn run_doctor_inner(args: DoctorArgs) -> anyhow::Result<()> {
     let checks = doctor::run(args.settings).await;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
@@ -70,6 +79,10 @@ pub async fn run_doctor(args: DoctorArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run_backup(args: BackupArgs) -> anyhow::Result<()> {
+    one_line(run_backup_inner(args).await)
+}
+
+async fn run_backup_inner(args: BackupArgs) -> anyhow::Result<()> {
     let config = Config::load(args.settings)?;
     let report = backup::backup(&config, &args.file, args.include_key).await?;
     eprintln!(
@@ -91,6 +104,10 @@ pub async fn run_backup(args: BackupArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
+    one_line(run_restore_inner(args).await)
+}
+
+async fn run_restore_inner(args: RestoreArgs) -> anyhow::Result<()> {
     let config = Config::load(args.settings)?;
     let report = backup::restore(&config, &args.file).await?;
     eprintln!(
@@ -109,6 +126,10 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run_migrate_store(args: MigrateStoreArgs) -> anyhow::Result<()> {
+    one_line(run_migrate_store_inner(args).await)
+}
+
+async fn run_migrate_store_inner(args: MigrateStoreArgs) -> anyhow::Result<()> {
     let report = migrate_store::migrate_store(&args.from, &args.to).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -128,11 +149,19 @@ pub async fn run_migrate_store(args: MigrateStoreArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run_user_list(settings: Settings, json: bool) -> anyhow::Result<()> {
+    one_line(run_user_list_inner(settings, json).await)
+}
+
+async fn run_user_list_inner(settings: Settings, json: bool) -> anyhow::Result<()> {
     let store = crate::startup::open_store(&Config::load(settings)?).await?;
     users::list(&store, json).await
 }
 
 pub async fn run_user_passwd(name: &str, settings: Settings) -> anyhow::Result<()> {
+    one_line(run_user_passwd_inner(name, settings).await)
+}
+
+async fn run_user_passwd_inner(name: &str, settings: Settings) -> anyhow::Result<()> {
     let config = Config::load(settings)?;
     let password = crate::cli::read_password().context("cannot read the new password")?;
     let store = crate::startup::open_store(&config).await?;

@@ -367,3 +367,44 @@ async fn insert_batch(tx: &mut Tx, insert: &str, rows: Vec<Vec<Value<'static>>>)
     tx.execute(&sql).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(rows: &[Vec<Value<'static>>]) -> TableDigest {
+        let mut d = Digester::default();
+        for row in rows {
+            d.add(row);
+        }
+        d.finish()
+    }
+
+    fn text(s: &str) -> Value<'static> {
+        Value::Text(Some(s.to_owned().into()))
+    }
+
+    #[test]
+    fn the_checksum_ignores_row_order_but_sees_every_value_kind_and_null() {
+        let a = vec![text("b"), Value::Int(Some(1)), Value::Bool(Some(true))];
+        let b = vec![text("a"), Value::Int(Some(2)), Value::Bool(None)];
+        assert_eq!(digest(&[a.clone(), b.clone()]), digest(&[b.clone(), a.clone()]));
+        assert_eq!(digest(std::slice::from_ref(&a)).rows, 1);
+        let changed = vec![text("b"), Value::Int(Some(1)), Value::Bool(Some(false))];
+        assert_ne!(digest(&[a.clone(), b.clone()]).checksum, digest(&[changed, b.clone()]).checksum);
+        // NULL text is not the empty string; bytes are not text.
+        assert_ne!(digest(&[vec![Value::Text(None)]]), digest(&[vec![text("")]]));
+        assert_ne!(digest(&[vec![Value::Bytes(Some(b"x".to_vec().into()))]]), digest(&[vec![text("x")]]));
+        // Cell boundaries count: ("ab", "") is not ("a", "b").
+        assert_ne!(digest(&[vec![text("ab"), text("")]]), digest(&[vec![text("a"), text("b")]]));
+    }
+
+    #[test]
+    fn declared_types_map_to_kinds_and_unknown_ones_are_refused() {
+        assert_eq!(kind_of("TEXT").unwrap(), Kind::Text);
+        assert_eq!(kind_of("bytea").unwrap(), Kind::Bytes);
+        assert_eq!(kind_of("INTEGER").unwrap(), Kind::Int);
+        assert_eq!(kind_of("BOOLEAN").unwrap(), Kind::Bool);
+        assert!(kind_of("numeric").is_err());
+    }
+}
