@@ -113,6 +113,15 @@ async fn a_backup_taken_while_a_sync_runs_restores_to_a_consistent_database_whos
 
     let store = Store::open_sqlite(&fresh.path().join("banksync.db")).await.unwrap();
     assert_eq!(store.integrity_check().await.unwrap(), "ok");
+    let orphans: Vec<(String, i64, String, i64)> = {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", fresh.path().join("banksync.db").display()))
+            .await
+            .unwrap();
+        let rows = sqlx::query_as("PRAGMA foreign_key_check").fetch_all(&pool).await;
+        pool.close().await;
+        rows.unwrap()
+    };
+    assert!(orphans.is_empty(), "rows without their parent: {orphans:?}");
     let items = store.list_all_items().await.unwrap();
     assert_eq!(items.len(), 2);
     let config = banksync::config::Config::resolve(banksync::config::Settings {
@@ -217,6 +226,11 @@ async fn migrate_store_round_trips_sqlite_to_postgres_to_sqlite_exactly() {
     app.store.vacuum_into(&source_path).await.unwrap();
     let source_url = format!("sqlite://{}", source_path.display());
     let back_url = format!("sqlite://{}?mode=rwc", work.path().join("back.db").display());
+
+    let live = format!("sqlite://{}", app.data_dir.path().join("banksync.db").display());
+    let busy = banksync::admin::migrate_store::migrate_store(&live, &back_url).await.unwrap_err().to_string();
+    assert!(busy.contains("stop it first"), "{busy}");
+    assert!(!work.path().join("back.db").exists(), "nothing was created");
 
     let there = banksync::admin::migrate_store::migrate_store(&source_url, &pg_url).await;
     let back = match there {

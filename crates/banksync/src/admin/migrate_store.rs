@@ -30,12 +30,31 @@ pub async fn migrate_store(from: &str, to: &str) -> anyhow::Result<Vec<TableCopy
     if from.trim() == to.trim() {
         anyhow::bail!("--from and --to name the same database");
     }
+    for (url, which) in [(from, "--from"), (to, "--to")] {
+        if let Some(dir) = sqlite_dir(url).filter(|d| super::lock::server_running(d)) {
+            anyhow::bail!(
+                "a banksync server is using the {which} database (it holds {}); stop it first, so no write is lost",
+                dir.join(super::lock::LOCK_FILE_NAME).display()
+            );
+        }
+    }
     let source = open(from, "source (--from)").await?;
     let target = open(to, "target (--to)").await?;
     let result = copy(&source, &target).await;
     source.close().await;
     target.close().await;
     result
+}
+
+/// The directory of a SQLite URL's file, where a server using it keeps its lock (the default layout).
+fn sqlite_dir(url: &str) -> Option<std::path::PathBuf> {
+    use std::str::FromStr as _;
+    if !url.trim().to_ascii_lowercase().starts_with("sqlite:") {
+        return None;
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url.trim()).ok()?;
+    let parent = options.get_filename().parent()?.to_owned();
+    Some(if parent.as_os_str().is_empty() { std::path::PathBuf::from(".") } else { parent })
 }
 
 async fn copy(source: &Store, target: &Store) -> anyhow::Result<Vec<TableCopy>> {
