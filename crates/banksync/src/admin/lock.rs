@@ -15,7 +15,7 @@ pub const LOCK_FILE_NAME: &str = "banksync.lock";
 /// Held while alive; dropping it (or the process ending) releases the lock.
 #[derive(Debug)]
 pub struct DataDirLock {
-    _file: File,
+    _file: Option<File>,
 }
 
 fn open(data_dir: &Path) -> anyhow::Result<(File, PathBuf)> {
@@ -32,11 +32,18 @@ fn open(data_dir: &Path) -> anyhow::Result<(File, PathBuf)> {
     Ok((file, path))
 }
 
-/// Taken by a running server.
+/// Taken by a running server. A data directory where the lock file cannot be made (read-only, e.g. PostgreSQL with
+/// the key in the environment) is not an error: the server starts, and restore — SQLite only — has nothing to guard.
 pub fn hold_shared(data_dir: &Path) -> anyhow::Result<DataDirLock> {
-    let (file, path) = open(data_dir)?;
+    let (file, path) = match open(data_dir) {
+        Ok(opened) => opened,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "no data-directory lock: `banksync restore` cannot tell this server runs");
+            return Ok(DataDirLock { _file: None });
+        }
+    };
     match try_flock(&file, FlockOperation::NonBlockingLockShared) {
-        Ok(true) => Ok(DataDirLock { _file: file }),
+        Ok(true) => Ok(DataDirLock { _file: Some(file) }),
         Ok(false) => anyhow::bail!(
             "a `banksync restore` is replacing the database in {} right now; start the server when it has finished",
             data_dir.display()
@@ -49,7 +56,7 @@ pub fn hold_shared(data_dir: &Path) -> anyhow::Result<DataDirLock> {
 pub fn hold_exclusive(data_dir: &Path) -> anyhow::Result<DataDirLock> {
     let (file, path) = open(data_dir)?;
     match try_flock(&file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(true) => Ok(DataDirLock { _file: file }),
+        Ok(true) => Ok(DataDirLock { _file: Some(file) }),
         Ok(false) => anyhow::bail!(
             "a banksync server is using {} (it holds {}); stop it first (e.g. `systemctl stop banksync`), then \
              restore",
