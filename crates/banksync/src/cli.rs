@@ -48,6 +48,14 @@ pub enum Command {
     /// Manage the master key that encrypts Plaid access tokens.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Check configuration, database, master key, Plaid, the webhook URL, jobs and Items; say what to fix.
+    Doctor(crate::admin::DoctorArgs),
+    /// Write a consistent copy of the SQLite database to FILE while the server runs.
+    Backup(crate::admin::BackupArgs),
+    /// Replace the SQLite database with a backup (refused while a server uses the data directory).
+    Restore(crate::admin::RestoreArgs),
+    /// Copy an installation between SQLite and PostgreSQL into an empty database, verified table by table.
+    MigrateStore(crate::admin::MigrateStoreArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +105,21 @@ pub enum UserCommand {
         #[command(flatten)]
         settings: Settings,
     },
+    /// List users: name, id, created, Items, API tokens, live sessions.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Set user NAME's password (read like `user add`'s) and sign them out of every browser session.
+    Passwd {
+        /// The login name.
+        name: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +160,16 @@ impl Cli {
             Some(Command::Sim(args)) => run_sim(args).await,
             Some(Command::Migrate(args)) => run_migrate(args.settings).await,
             Some(Command::User(UserCommand::Add { name, settings })) => run_user_add(&name, settings).await,
+            Some(Command::User(UserCommand::List { json, settings })) => {
+                crate::admin::run_user_list(settings, json).await
+            }
+            Some(Command::User(UserCommand::Passwd { name, settings })) => {
+                crate::admin::run_user_passwd(&name, settings).await
+            }
+            Some(Command::Doctor(args)) => crate::admin::run_doctor(args).await,
+            Some(Command::Backup(args)) => crate::admin::run_backup(args).await,
+            Some(Command::Restore(args)) => crate::admin::run_restore(args).await,
+            Some(Command::MigrateStore(args)) => crate::admin::run_migrate_store(args).await,
             Some(Command::Token(TokenCommand::Create { name, label, settings })) => {
                 run_token_create(&name, &label, settings).await
             }
@@ -193,7 +226,7 @@ async fn run_user_add(name: &str, settings: Settings) -> anyhow::Result<()> {
 }
 
 /// Prompts twice without echo on a terminal; reads one line from a pipe.
-fn read_password() -> anyhow::Result<SecretString> {
+pub(crate) fn read_password() -> anyhow::Result<SecretString> {
     if std::io::stdin().is_terminal() {
         let first = SecretString::from(rpassword::prompt_password("Password: ").context("cannot read the password")?);
         let again =

@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`) is a thin shell over this library so that integration tests and the CLI
 //! share one code path.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod balances;

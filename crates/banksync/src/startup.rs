@@ -40,6 +40,8 @@ pub struct Application {
     simulator: Option<plaid_sim::RunningSim>,
     /// Background sync workers and the scheduler (stopped gracefully after the server).
     background: Option<(crate::jobs::WorkerPool, crate::jobs::Scheduler)>,
+    /// Tells `banksync restore` a server uses the data directory (released when the application ends).
+    _data_dir_lock: crate::admin::lock::DataDirLock,
 }
 
 impl Application {
@@ -50,6 +52,7 @@ impl Application {
         let addr = listener.local_addr().context("cannot read the listening address")?;
         let public_url = public_url_for(&config, addr);
 
+        let data_dir_lock = crate::admin::lock::hold_shared(&config.data_dir)?;
         let store = open_store(&config).await?;
         let vault = Arc::new(open_vault(&config)?);
         check_vault_opens_stored_tokens(&store, &vault).await?;
@@ -118,7 +121,15 @@ impl Application {
         }
 
         tracing::info!(url = %format!("http://{addr}"), public_url = %public_url, "banksync listening");
-        Ok(Application { listener, addr, router, store, simulator, background: Some((workers, scheduler)) })
+        Ok(Application {
+            listener,
+            addr,
+            router,
+            store,
+            simulator,
+            background: Some((workers, scheduler)),
+            _data_dir_lock: data_dir_lock,
+        })
     }
 
     pub fn port(&self) -> u16 {

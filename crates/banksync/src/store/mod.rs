@@ -38,7 +38,9 @@ mod accounts;
 mod audit;
 mod budget;
 mod codec;
+mod copy;
 mod dialect;
+mod doctor;
 mod exec;
 mod items;
 mod jobs;
@@ -49,6 +51,7 @@ mod sync_state;
 mod sync_write;
 mod transaction_row;
 mod transactions;
+mod user_admin;
 mod users;
 
 use std::sync::Arc;
@@ -56,6 +59,9 @@ use std::time::Duration;
 
 pub use budget::{CallLimit, Reservation};
 pub use codec::{TxnCursor, amount_key};
+pub use copy::{COPY_TABLES, Snapshot, TableColumns, TableDigest};
+pub use doctor::{ItemAttention, JobHealth};
+pub use user_admin::UserSummary;
 
 use dialect::Dialect;
 use exec::Pool;
