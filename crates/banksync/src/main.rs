@@ -1,9 +1,19 @@
+use std::process::ExitCode;
+
 use clap::Parser;
 
 use banksync::cli::Cli;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     banksync::telemetry::init();
-    Cli::parse().run().await
+    match Cli::parse().run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        // One line with the cause chain, never a backtrace (whatever RUST_BACKTRACE says): the user needs what
+        // went wrong and what to do, which every error here says.
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

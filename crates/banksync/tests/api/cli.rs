@@ -15,6 +15,8 @@ fn banksync(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> std::proc
         .env_remove("PLAID_SECRET")
         // Default logging on purpose: log lines must go to stderr and never mix into command output.
         .env_remove("RUST_LOG")
+        // Errors must stay one line even where backtraces are asked for.
+        .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -40,7 +42,10 @@ async fn user_add_and_token_create_make_a_working_login_and_api_token() {
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     let again = banksync(dir, &["user", "add", "carol"], "a long enough password\n");
     assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("error: ")).count(), 1, "one error line: {stderr}");
+    assert!(!stderr.to_lowercase().contains("backtrace"), "no backtrace: {stderr}");
     let short = banksync(dir, &["user", "add", "dave"], "short\n");
     assert!(!short.status.success());
 
