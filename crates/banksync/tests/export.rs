@@ -10,7 +10,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use banksync::domain::TransactionFilter;
+use banksync::domain::{NewAccount, TransactionFilter};
 use banksync::export::{self, ExportOptions, Format, Pending};
 use banksync::sync::{SyncOptions, SyncTrigger};
 use rust_decimal::Decimal;
@@ -89,6 +89,33 @@ fn hledger_check(path: &Path) -> Option<()> {
     Some(())
 }
 
+fn account_lines(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| l.starts_with("account ")).collect()
+}
+
+async fn rename_accounts(env: &support::Env) {
+    let accounts = env.store.list_accounts(&env.user.id, &Default::default()).await.unwrap();
+    let item = env.store.get_item(&env.user.id, &accounts[0].item_id).await.unwrap();
+    let renamed: Vec<NewAccount> = accounts
+        .iter()
+        .map(|a| NewAccount {
+            account_id: a.account_id.clone(),
+            persistent_account_id: a.persistent_account_id.clone(),
+            name: format!("Renamed {}", a.name),
+            official_name: a.official_name.clone(),
+            mask: Some("9999".into()),
+            account_type: a.account_type.clone(),
+            subtype: a.subtype.clone(),
+            balances: a.balances.clone(),
+            balance_as_of: a.balance_as_of,
+            balance_source: a.balance_source,
+        })
+        .collect();
+    env.store.upsert_accounts(&item, &renamed, true).await.unwrap();
+    let after = env.store.list_accounts(&env.user.id, &Default::default()).await.unwrap();
+    assert!(after.iter().all(|a| a.name.starts_with("Renamed")), "the rename was stored");
+}
+
 fn count(text: &str, needle: &str) -> usize {
     text.matches(needle).count()
 }
@@ -159,6 +186,11 @@ async fn ledger_passes_hledger_check_and_append_twice_adds_nothing() {
     let first = export::append(&env.store, &env.user.id, &opts, &path, &mut report).await.unwrap();
     assert_eq!(first.transactions as usize, posted);
     let before = std::fs::read_to_string(&path).unwrap();
+    // The bank renames every account and changes its mask: the journal names stay (they are stored).
+    rename_accounts(&env).await;
+    let renamed = export_text(&env, &opts).await;
+    assert!(!renamed.contains("Renamed"), "journal names are kept across renames");
+    assert_eq!(account_lines(&renamed), account_lines(&before));
     let second = export::append(&env.store, &env.user.id, &opts, &path, &mut report).await.unwrap();
     assert_eq!((second.transactions, second.balance_assertions, second.changed), (0, 0, 0), "{second:?}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
@@ -266,5 +298,24 @@ async fn bad_options_get_clear_errors() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("not ofx"), "{err}");
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_exports_the_same_journal_and_keeps_its_names() {
+    let Some(env) = support::postgres(support::sim_config(), SyncOptions::default()).await else { return };
+    let item = env.new_item("ins_109508", "user_good").await;
+    env.engine.sync_item(&item, SyncTrigger::Manual).await.unwrap();
+    let posted = stored(&env).await.iter().filter(|t| !t.1).count();
+    let opts = ExportOptions::new(Format::Ledger);
+    let first = export_text(&env, &opts).await;
+    assert_eq!(count(&first, "plaid_transaction_id:"), posted);
+    rename_accounts(&env).await;
+    let second = export_text(&env, &opts).await;
+    assert_eq!(account_lines(&second), account_lines(&first), "names stored in PostgreSQL too");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pg.journal");
+    std::fs::write(&path, &second).unwrap();
+    hledger_check(&path);
     env.finish().await;
 }

@@ -204,17 +204,13 @@ impl Context {
             }
         }
         accounts.sort_by(|a, b| a.account_id.cmp(&b.account_id));
-        let mut taken = std::collections::HashSet::new();
+        let names = stored_names(store, user, &accounts, &institution_of).await?;
         let accounts: Vec<ExportAccount> = accounts
             .into_iter()
-            .map(|account| {
+            .zip(names)
+            .map(|(account, journal_name)| {
                 let institution = institution_of[&account.item_id].clone();
                 let liability = names::is_liability(&account.account_type);
-                let mut journal_name = names::account_name(&institution, &account, liability);
-                if !taken.insert(journal_name.clone()) {
-                    journal_name = format!("{journal_name}-{}", names::component(account.account_id.as_str()));
-                    taken.insert(journal_name.clone());
-                }
                 let currency = names::commodity(account.balances.currency.as_deref());
                 ExportAccount { account, journal_name, liability, currency, institution }
             })
@@ -226,6 +222,39 @@ impl Context {
     pub fn get(&self, id: &AccountId) -> Option<&ExportAccount> {
         self.by_id.get(id).map(|&i| &self.accounts[i])
     }
+}
+
+/// The journal name of each account (in order): the stored one, else a derived one, stored now, with the account id
+/// appended when another account already holds it.
+async fn stored_names(
+    store: &Store,
+    user: &UserId,
+    accounts: &[Account],
+    institution_of: &HashMap<PlaidItemId, String>,
+) -> Result<Vec<String>, ExportError> {
+    let mut stored = store.export_names(user).await?;
+    let mut out = Vec::with_capacity(accounts.len());
+    for a in accounts {
+        let key = a.persistent_account_id.clone().unwrap_or_else(|| a.account_id.as_str().to_owned());
+        if let Some(name) = stored.get(&key) {
+            out.push(name.clone());
+            continue;
+        }
+        let derived = names::account_name(&institution_of[&a.item_id], a, names::is_liability(&a.account_type));
+        let unique = format!("{derived}-{}", names::component(a.account_id.as_str()));
+        for candidate in [derived, unique] {
+            if store.claim_export_name(user, &key, &candidate).await? {
+                break;
+            }
+        }
+        // Re-read: a concurrent export may have named the account first.
+        stored = store.export_names(user).await?;
+        let name = stored.get(&key).cloned().ok_or_else(|| {
+            ExportError::BadInput(format!("could not name account {:?} for the journal", a.account_id.as_str()))
+        })?;
+        out.push(name);
+    }
+    Ok(out)
 }
 
 /// Page size for streaming: the store's maximum.

@@ -40,6 +40,7 @@ mod budget;
 mod codec;
 mod dialect;
 mod exec;
+mod export;
 mod items;
 mod jobs;
 mod postgres;
