@@ -233,10 +233,13 @@ async fn csv_and_json_carry_exact_amounts_and_append_reports_what_plaid_changed(
     let json = export_text(&env, &opts).await;
     let lines: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), all.len());
-    for (line, (id, _, amount)) in lines.iter().zip(&all) {
-        assert_eq!(line["transaction_id"], id.as_str());
+    let amounts: std::collections::HashMap<&str, &Decimal> = all.iter().map(|(id, _, a)| (id.as_str(), a)).collect();
+    for line in &lines {
+        let amount = amounts[line["transaction_id"].as_str().unwrap()];
         assert_eq!(line["amount"], amount.to_string(), "exact decimal text");
     }
+    let times: Vec<&str> = lines.iter().map(|l| l["datetime"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("export.csv");

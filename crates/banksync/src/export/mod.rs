@@ -1,7 +1,7 @@
 //! `banksync export`: the user's transactions as CSV, JSON lines, OFX 2.x, Beancount or a Ledger/hledger journal,
 //! written to any `Write` (the CLI passes stdout or a file), plus `--append` to an existing file (`append.rs`).
 //!
-//! Transactions are streamed page by page from the store (`Store::list_transactions`, whose keyset cursor keeps
+//! Transactions are streamed oldest first, page by page (`Store::transactions_oldest_first`, whose keyset cursor keeps
 //! memory bounded by a page and which hides Items whose initial sync is still being written), so an export of a
 //! million transactions never holds them all. Amounts in the store use Plaid's sign (positive = money out); each
 //! format converts (see `names.rs` for the one rule the journals share).
@@ -260,7 +260,7 @@ async fn stored_names(
 /// Page size for streaming: the store's maximum.
 const PAGE: u32 = TransactionFilter::MAX_LIMIT;
 
-/// Calls `f` for every transaction in scope, newest first, a page at a time.
+/// Calls `f` for every transaction in scope, oldest first, a page at a time.
 pub(crate) async fn for_each_transaction(
     store: &Store,
     user: &UserId,
@@ -268,7 +268,7 @@ pub(crate) async fn for_each_transaction(
     account: Option<&AccountId>,
     mut f: impl FnMut(&Transaction) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
-    let mut filter = TransactionFilter {
+    let filter = TransactionFilter {
         account_id: account.cloned().or_else(|| opts.account.clone()),
         item_id: opts.item.clone(),
         start: opts.start,
@@ -277,13 +277,14 @@ pub(crate) async fn for_each_transaction(
         limit: PAGE,
         ..TransactionFilter::default()
     };
+    let mut after = None;
     loop {
-        let page = store.list_transactions(user, &filter).await?;
-        for t in &page.items {
+        let (page, next) = store.transactions_oldest_first(user, &filter, after.as_ref()).await?;
+        for t in &page {
             f(t)?;
         }
-        match page.next_cursor {
-            Some(next) => filter.after = Some(next),
+        match next {
+            Some(next) => after = Some(next),
             None => return Ok(()),
         }
     }
