@@ -10,7 +10,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use banksync::domain::{NewAccount, TransactionFilter};
+use banksync::domain::{NewAccount, TransactionFilter, TransactionId};
 use banksync::export::{self, ExportOptions, Format, Pending};
 use banksync::sync::{SyncOptions, SyncTrigger};
 use rust_decimal::Decimal;
@@ -238,6 +238,10 @@ async fn csv_and_json_carry_exact_amounts_and_append_reports_what_plaid_changed(
         let amount = amounts[line["transaction_id"].as_str().unwrap()];
         assert_eq!(line["amount"], amount.to_string(), "exact decimal text");
     }
+    let sample = env.store.get_transaction(&env.user.id, &TransactionId::new(all[0].0.clone())).await.unwrap();
+    let api = serde_json::to_value(banksync::http::views::TransactionView::of(&sample)).unwrap();
+    let line = lines.iter().find(|l| l["transaction_id"] == all[0].0.as_str()).unwrap();
+    assert_eq!(line, &api, "a line is the API's view of the transaction");
     let times: Vec<&str> = lines.iter().map(|l| l["datetime"].as_str().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
 
