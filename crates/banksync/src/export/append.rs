@@ -216,3 +216,30 @@ fn parse_json(text: &str, e: &mut Existing) -> Result<(), ExportError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journals_give_back_ids_dates_plaid_amounts_and_opened_accounts() {
+        let bean = "1970-01-01 open Assets:Bank:Checking-0000 USD\n  plaid_account_id: \"acc\"\n\n\
+                    2025-03-04 * \"Shop\" \"SHOP 123\"\n  Assets:Bank:Checking-0000  -12.50 USD\n    \
+                    plaid_transaction_id: \"tx1\"\n  Expenses:Shops  12.50 USD\n\n\
+                    2025-03-06 balance Assets:Bank:Checking-0000  100 USD\n";
+        let e = parse(Format::Beancount, bean).unwrap();
+        assert_eq!(e.ids["tx1"], (Some("2025-03-04".parse().unwrap()), Some(Decimal::new(1250, 2))));
+        assert!(e.opened.contains("Assets:Bank:Checking-0000"));
+        assert_eq!(e.max_date, Some("2025-03-06".parse().unwrap()));
+
+        let ledger = "account Assets:Bank:Checking-0000  ; plaid_account_id:acc\n\n\
+                      2025-03-04 ! Shop | SHOP 123  ; plaid_transaction_id:tx2\n    \
+                      Assets:Bank:Checking-0000  7 USD\n    Income:Refunds  -7 USD\n";
+        let e = parse(Format::Ledger, ledger).unwrap();
+        assert_eq!(e.ids["tx2"], (Some("2025-03-04".parse().unwrap()), Some(Decimal::new(-7, 0))));
+        assert!(e.opened.contains("Assets:Bank:Checking-0000"));
+
+        assert!(parse(Format::Csv, "a,b\r\n1,2\r\n").is_err(), "a CSV that is not ours is refused");
+        assert!(parse(Format::Json, "{not json\n").is_err());
+    }
+}
