@@ -3,7 +3,8 @@
 #   - Debian's headless Chromium (/usr/bin/chromium) for the browser Link test,
 #   - a Python venv at <repo>/.venv with pinned plaid-python (the official SDK), an OpenAPI 3.0
 #     schema validator, PyYAML and Playwright (only its Python API + bundled node driver: we drive
-#     the system Chromium and never run `playwright install`).
+#     the system Chromium and never run `playwright install`),
+#   - the export validators: bean-check (PyPI beancount) and ofxtools in the same venv, Debian's hledger.
 # Idempotent: a second run is a fast no-op. Override the interpreter with PYTHON=/path/to/python3.
 set -euo pipefail
 
@@ -16,7 +17,9 @@ CHROMIUM=/usr/bin/chromium
 REQUIREMENTS="plaid-python==46.0.0
 openapi-schema-validator==0.9.0
 PyYAML==6.0.3
-playwright==1.65.2"
+playwright==1.65.2
+beancount==3.2.3
+ofxtools==1.1.1"
 
 say() { printf '[test-deps] %s\n' "$*"; }
 
@@ -44,6 +47,13 @@ if [ -x "$CHROMIUM" ]; then
     say "chromium present: $("$CHROMIUM" --version 2>/dev/null || echo "$CHROMIUM")"
 else
     apt_install chromium chromium-driver fonts-dejavu-core
+fi
+
+# 1b. hledger for the Ledger export test (Debian's package).
+if command -v hledger >/dev/null 2>&1; then
+    say "hledger present: $(hledger --version 2>/dev/null | head -n1)"
+else
+    apt_install hledger
 fi
 
 # 2. The venv.
@@ -76,4 +86,4 @@ else
     rm -f "$VENV"/plaid-openapi-*.pickle
 fi
 
-say "ready: venv $VENV, browser $CHROMIUM"
+say "ready: venv $VENV, browser $CHROMIUM, hledger $(command -v hledger)"

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod events;
+pub mod export;
 pub mod health;
 pub mod http;
 pub mod jobs;

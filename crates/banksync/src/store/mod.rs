@@ -42,6 +42,7 @@ mod copy;
 mod dialect;
 mod doctor;
 mod exec;
+mod export;
 mod items;
 mod jobs;
 mod postgres;
