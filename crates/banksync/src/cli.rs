@@ -17,6 +17,10 @@ use crate::config::{Config, PlaidEnvironment, PlaidTarget, Settings};
 use crate::startup::{Application, open_store, shutdown_signal};
 use crate::store::StoreError;
 
+mod data;
+mod live;
+mod output;
+
 #[derive(Debug, Parser)]
 #[command(name = "banksync", version, about = "Your bank data, in your own database, through Plaid")]
 #[command(args_conflicts_with_subcommands = true)]
@@ -48,6 +52,9 @@ pub enum Command {
     /// Manage the master key that encrypts Plaid access tokens.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// A user's data: items, accounts, sync, transactions, link.
+    #[command(flatten)]
+    Data(Box<data::DataCommand>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +157,7 @@ impl Cli {
             Some(Command::Webhook(WebhookCommand::SetUrl { url, settings })) => {
                 run_webhook_set_url(&url, &load_config(settings)?).await
             }
+            Some(Command::Data(command)) => command.run().await,
         }
     }
 }

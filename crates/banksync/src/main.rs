@@ -1,9 +1,19 @@
+use std::process::ExitCode;
+
 use clap::Parser;
 
 use banksync::cli::Cli;
 
+/// Errors end as one line on standard error (the causes joined with ": ") and exit code 1; clap's usage errors
+/// exit with 2.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     banksync::telemetry::init();
-    Cli::parse().run().await
+    match Cli::parse().run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -285,7 +285,7 @@ async fn check_vault_opens_stored_tokens(store: &Arc<Store>, vault: &Vault) -> a
 }
 
 /// The Plaid client, the embedded simulator if used, a mode name and the Link script URL for the page.
-async fn plaid_client(
+pub(crate) async fn plaid_client(
     config: &Config,
     public_url: &Url,
 ) -> anyhow::Result<(plaid::PlaidClient, Option<plaid_sim::RunningSim>, &'static str, String)> {
