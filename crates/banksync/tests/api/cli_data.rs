@@ -41,9 +41,15 @@ async fn banksync(app: &TestApp, args: &[&str]) -> Run {
         .env("PLAID_SECRET", s.plaid_secret.unwrap())
         .env("PLAID_BASE_URL", s.plaid_base_url.unwrap())
         .env("BANKSYNC_SYNC_COOLDOWN", "0s")
+        // Plaid's budget for /transactions/refresh (a few per Item per minute) would hold back repeated syncs.
+        .env("BANKSYNC_TRANSACTIONS_REFRESH", "off")
         .env("BANKSYNC_PUBLIC_URL", &app.address)
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", if std::env::var_os("TEST_LOG").is_some() { "info" } else { "warn" });
+    let started = std::time::Instant::now();
     let out = cmd.output().await.expect("banksync binary runs");
+    if std::env::var_os("TEST_LOG").is_some() {
+        eprintln!("banksync {args:?} took {:?}:\n{}", started.elapsed(), String::from_utf8_lossy(&out.stderr));
+    }
     let run = Run {
         code: out.status.code().expect("exited"),
         stdout: String::from_utf8(out.stdout).unwrap(),
@@ -53,8 +59,13 @@ async fn banksync(app: &TestApp, args: &[&str]) -> Run {
     run
 }
 
+/// An app with one linked, synced bank, whose "sync now" hears from the bank quickly.
 async fn linked_app() -> (TestApp, String) {
-    let app = spawn_app().await;
+    let app = TestApp::builder()
+        .sim(|s| s.refresh_delay = std::time::Duration::from_millis(200))
+        .capture_logs()
+        .spawn()
+        .await;
     let item = app.link_bank(0).await;
     let item_id = item["item_id"].as_str().unwrap().to_owned();
     wait_for_first_sync(&app, &item_id).await;
@@ -175,12 +186,15 @@ async fn sync_exits_0_when_every_item_synced_and_1_with_plaids_reason_and_the_fi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cli_sync_beside_a_running_server_never_syncs_an_item_while_the_server_does() {
-    let (app, item_id) = linked_app().await;
+    // The bank takes its usual time to answer "sync now", so syncs last long enough to collide.
+    let app = spawn_app().await;
+    let item_id = app.link_bank(0).await["item_id"].as_str().unwrap().to_owned();
+    wait_for_first_sync(&app, &item_id).await;
     let item = app.store.get_item_by_plaid_id(&item_id.clone().into()).await.unwrap().unwrap();
     let runs_before = app.store.list_sync_runs(&item.id, 500).await.unwrap().len();
 
     // The server's "sync now" and the CLI's sync, requested at the same moment, several times.
-    for _ in 0..4 {
+    for _ in 0..3 {
         let (server, cli) = tokio::join!(app.post_sync(&item_id), banksync(&app, &["sync", "--json"]));
         assert_eq!(cli.code, 0, "{}\n{}", cli.stdout, cli.stderr);
         assert_eq!(cli.json_lines()[0]["outcome"], "synced", "{}", cli.stdout);
@@ -202,4 +216,47 @@ async fn a_cli_sync_beside_a_running_server_never_syncs_an_item_while_the_server
             pair[1].triggered_by
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_refresh_asks_the_banks_for_live_balances_first() {
+    let (app, _) = linked_app().await;
+    let before = banksync(&app, &["accounts", "--json"]).await.json_lines();
+    assert!(before.iter().all(|a| a["balances"]["source"] != "live"), "{before:?}");
+
+    let refreshed = banksync(&app, &["accounts", "--refresh", "--json"]).await;
+    assert_eq!(refreshed.code, 0, "{}", refreshed.stderr);
+    let accounts = refreshed.json_lines();
+    assert_eq!(accounts.len(), before.len());
+    assert!(
+        accounts.iter().all(|a| a["balances"]["source"] == "live" && a["balances"]["as_of"].is_string()),
+        "{accounts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_demo_mode_plaid_calling_commands_refuse_while_a_server_owns_the_simulated_banks() {
+    let (app, item_id) = linked_app().await;
+    let bin = std::env::var_os("BANKSYNC_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_banksync").into());
+    // No Plaid keys (demo mode), and the server's address as the listen address: "a demo server is running".
+    let listen = app.address.trim_start_matches("http://");
+    let demo = |args: &'static [&'static str]| {
+        let mut cmd = tokio::process::Command::new(&bin);
+        cmd.args(args)
+            .env_clear()
+            .env("BANKSYNC_DATA_DIR", app.data_dir.path())
+            .env("BANKSYNC_LISTEN", listen)
+            .env("RUST_LOG", "warn");
+        cmd.output()
+    };
+    for args in [&["sync"][..], &["accounts", "--refresh"]] {
+        let out = demo(args).await.unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.lines().last().unwrap().contains("demo mode is running on"), "{stderr}");
+    }
+    // Reading the database needs no Plaid: it still works.
+    let items = demo(&["items", "--json"]).await.unwrap();
+    assert_eq!(items.status.code(), Some(0), "{}", String::from_utf8_lossy(&items.stderr));
+    assert!(String::from_utf8(items.stdout).unwrap().contains(&item_id));
 }
