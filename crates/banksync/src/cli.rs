@@ -137,6 +137,11 @@ pub enum TokenCommand {
 }
 
 impl Cli {
+    /// The terminal user's data commands (`items`, `sync`, …): their output is for a person, not a service log.
+    pub fn is_data_command(&self) -> bool {
+        matches!(self.command, Some(Command::Data(_)))
+    }
+
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             None => run_serve(self.settings).await,

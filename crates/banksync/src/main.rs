@@ -8,8 +8,13 @@ use banksync::cli::Cli;
 /// exit with 2.
 #[tokio::main]
 async fn main() -> ExitCode {
-    banksync::telemetry::init();
-    match Cli::parse().run().await {
+    let cli = Cli::parse();
+    if cli.is_data_command() {
+        banksync::telemetry::init_with_default("warn");
+    } else {
+        banksync::telemetry::init();
+    }
+    match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
