@@ -33,7 +33,8 @@ pub enum DataCommand {
     /// List the accounts with their balances and when the bank reported them (`as of`).
     ///
     /// Balances are the ones banksync keeps; `--refresh` first asks every bank for live balances (banks can take
-    /// up to 30 s to answer) and shows which are still being waited for.
+    /// up to 30 s to answer) and shows which are still being waited for. In demo mode `--refresh` refuses while a
+    /// demo server runs, as `sync` does.
     Accounts {
         /// Ask the banks for live balances first (calls Plaid's /accounts/balance/get).
         #[arg(long)]
@@ -51,6 +52,9 @@ pub enum DataCommand {
     /// The sync goes through the server's job queue: if a banksync server is running it may run the job itself
     /// (never two syncs of one Item at once); otherwise this command runs it. Exits with 1 if any Item failed,
     /// with Plaid's reason and what fixes it.
+    ///
+    /// In demo mode (no Plaid keys) the simulated banks in DATA_DIR/simulator belong to the running server: with a
+    /// demo server up this command refuses (use the page's Sync now); with none it opens them itself.
     Sync {
         /// Only this Item (Plaid's item_id, see `banksync items`).
         #[arg(long, value_name = "ITEM_ID")]
