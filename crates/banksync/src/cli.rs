@@ -2,20 +2,24 @@
 //!
 //! `banksync` without a subcommand is `banksync serve`, so `cargo run --release` starts the server.
 
-use std::io::{BufRead as _, IsTerminal as _};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::ExposeSecret as _;
 
 use crate::auth::password::{hash_password, validate_new_password};
 use crate::auth::token::{hash_secret, new_api_token};
 use crate::config::{Config, PlaidEnvironment, PlaidTarget, Settings};
 use crate::startup::{Application, open_store, shutdown_signal};
 use crate::store::StoreError;
+
+mod data;
+mod export;
+mod live;
+mod output;
 
 #[derive(Debug, Parser)]
 #[command(name = "banksync", version, about = "Your bank data, in your own database, through Plaid")]
@@ -56,6 +60,9 @@ pub enum Command {
     Restore(crate::admin::RestoreArgs),
     /// Copy an installation between SQLite and PostgreSQL into an empty database, verified table by table.
     MigrateStore(crate::admin::MigrateStoreArgs),
+    /// A user's data: items, accounts, sync, transactions, link.
+    #[command(flatten)]
+    Data(Box<data::DataCommand>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +160,11 @@ pub enum TokenCommand {
 }
 
 impl Cli {
+    /// The terminal user's data commands (`items`, `sync`, …): their output is for a person, not a service log.
+    pub fn is_data_command(&self) -> bool {
+        matches!(self.command, Some(Command::Data(_)))
+    }
+
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             None => run_serve(self.settings).await,
@@ -183,6 +195,7 @@ impl Cli {
             Some(Command::Webhook(WebhookCommand::SetUrl { url, settings })) => {
                 run_webhook_set_url(&url, &load_config(settings)?).await
             }
+            Some(Command::Data(command)) => command.run().await,
         }
     }
 }
@@ -211,7 +224,7 @@ async fn run_user_add(name: &str, settings: Settings) -> anyhow::Result<()> {
         anyhow::bail!("the user name must be 1-64 characters without spaces");
     }
     let config = load_config(settings)?;
-    let password = read_password()?;
+    let password = crate::admin::read_password()?;
     validate_new_password(password.expose_secret()).map_err(anyhow::Error::msg)?;
     let store = open_store(&config).await?;
     let hash = hash_password(password).await?;
@@ -222,25 +235,6 @@ async fn run_user_add(name: &str, settings: Settings) -> anyhow::Result<()> {
         }
         Err(StoreError::Conflict(_)) => anyhow::bail!("a user named {name:?} already exists"),
         Err(e) => Err(anyhow::Error::new(e).context("cannot create the user")),
-    }
-}
-
-/// Prompts twice without echo on a terminal; reads one line from a pipe.
-pub(crate) fn read_password() -> anyhow::Result<SecretString> {
-    if std::io::stdin().is_terminal() {
-        let first = SecretString::from(rpassword::prompt_password("Password: ").context("cannot read the password")?);
-        let again =
-            SecretString::from(rpassword::prompt_password("Password again: ").context("cannot read the password")?);
-        if first.expose_secret() != again.expose_secret() {
-            anyhow::bail!("the passwords do not match");
-        }
-        Ok(first)
-    } else {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
-        let password = SecretString::from(line.trim_end_matches(['\r', '\n']).to_owned());
-        line.clear();
-        Ok(password)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod balances;
 pub mod budget;
 pub mod cli;
 pub mod config;
+pub mod data_lock;
 pub mod domain;
 pub mod events;
 pub mod export;

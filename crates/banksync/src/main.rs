@@ -4,13 +4,19 @@ use clap::Parser;
 
 use banksync::cli::Cli;
 
+/// Errors end as one line on standard error (the causes joined with ": ") and exit code 1, never a backtrace
+/// (whatever RUST_BACKTRACE says); clap's usage errors exit with 2.
 #[tokio::main]
 async fn main() -> ExitCode {
-    banksync::telemetry::init();
-    match Cli::parse().run().await {
+    let cli = Cli::parse();
+    if cli.is_data_command() {
+        // A table or JSON on stdout: only warnings in the log unless RUST_LOG asks for more.
+        banksync::telemetry::init_with_default("warn");
+    } else {
+        banksync::telemetry::init();
+    }
+    match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,
-        // One line with the cause chain, never a backtrace (whatever RUST_BACKTRACE says): the user needs what
-        // went wrong and what to do, which every error here says.
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

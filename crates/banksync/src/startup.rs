@@ -41,7 +41,7 @@ pub struct Application {
     /// Background sync workers and the scheduler (stopped gracefully after the server).
     background: Option<(crate::jobs::WorkerPool, crate::jobs::Scheduler)>,
     /// Tells `banksync restore` a server uses the data directory (released when the application ends).
-    _data_dir_lock: crate::admin::lock::DataDirLock,
+    _data_dir_lock: crate::data_lock::DataDirLock,
 }
 
 impl Application {
@@ -52,7 +52,7 @@ impl Application {
         let addr = listener.local_addr().context("cannot read the listening address")?;
         let public_url = public_url_for(&config, addr);
 
-        let data_dir_lock = crate::admin::lock::hold_shared(&config.data_dir)?;
+        let data_dir_lock = crate::data_lock::hold_shared(&config.data_dir)?;
         let store = open_store(&config).await?;
         let vault = Arc::new(open_vault(&config)?);
         check_vault_opens_stored_tokens(&store, &vault).await?;
@@ -296,7 +296,7 @@ async fn check_vault_opens_stored_tokens(store: &Arc<Store>, vault: &Vault) -> a
 }
 
 /// The Plaid client, the embedded simulator if used, a mode name and the Link script URL for the page.
-async fn plaid_client(
+pub(crate) async fn plaid_client(
     config: &Config,
     public_url: &Url,
 ) -> anyhow::Result<(plaid::PlaidClient, Option<plaid_sim::RunningSim>, &'static str, String)> {

@@ -246,7 +246,7 @@ pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<RestoreRepo
     }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
-    let _lock = super::lock::hold_exclusive(&config.data_dir)?;
+    let _lock = crate::data_lock::hold_exclusive(&config.data_dir)?;
 
     let temp = temp_name(&db_path, "restoring");
     remove_database_files(&temp);

@@ -77,7 +77,7 @@ pub async fn run(settings: Settings) -> Vec<Check> {
                 crate::store::Backend::Sqlite => "SQLite",
                 crate::store::Backend::Postgres => "PostgreSQL",
             };
-            let running = if super::lock::server_running(&config.data_dir) { "; a server is running" } else { "" };
+            let running = if crate::data_lock::server_running(&config.data_dir) { "; a server is running" } else { "" };
             out.push(check("database", Status::Ok, format!("{kind} answers, schema up to date{running}"), None));
             Some(store)
         }

@@ -31,10 +31,10 @@ pub async fn migrate_store(from: &str, to: &str) -> anyhow::Result<Vec<TableCopy
         anyhow::bail!("--from and --to name the same database");
     }
     for (url, which) in [(from, "--from"), (to, "--to")] {
-        if let Some(dir) = sqlite_dir(url).filter(|d| super::lock::server_running(d)) {
+        if let Some(dir) = sqlite_dir(url).filter(|d| crate::data_lock::server_running(d)) {
             anyhow::bail!(
                 "a banksync server is using the {which} database (it holds {}); stop it first, so no write is lost",
-                dir.join(super::lock::LOCK_FILE_NAME).display()
+                dir.join(crate::data_lock::LOCK_FILE_NAME).display()
             );
         }
     }

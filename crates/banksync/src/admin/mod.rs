@@ -3,7 +3,6 @@
 
 pub mod backup;
 pub mod doctor;
-pub mod lock;
 pub mod migrate_store;
 pub mod users;
 
@@ -163,7 +162,30 @@ pub async fn run_user_passwd(name: &str, settings: Settings) -> anyhow::Result<(
 
 async fn run_user_passwd_inner(name: &str, settings: Settings) -> anyhow::Result<()> {
     let config = Config::load(settings)?;
-    let password = crate::cli::read_password().context("cannot read the new password")?;
+    let password = read_password().context("cannot read the new password")?;
     let store = crate::startup::open_store(&config).await?;
     users::passwd(&store, name, password).await
+}
+
+/// Prompts twice without echo on a terminal; reads one line from a pipe.
+pub(crate) fn read_password() -> anyhow::Result<secrecy::SecretString> {
+    use std::io::{BufRead as _, IsTerminal as _};
+
+    use secrecy::{ExposeSecret as _, SecretString};
+
+    if std::io::stdin().is_terminal() {
+        let first = SecretString::from(rpassword::prompt_password("Password: ").context("cannot read the password")?);
+        let again =
+            SecretString::from(rpassword::prompt_password("Password again: ").context("cannot read the password")?);
+        if first.expose_secret() != again.expose_secret() {
+            anyhow::bail!("the passwords do not match");
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+        let password = SecretString::from(line.trim_end_matches(['\r', '\n']).to_owned());
+        line.clear();
+        Ok(password)
+    }
 }

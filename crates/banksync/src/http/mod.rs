@@ -23,7 +23,7 @@ mod openapi;
 mod public_config;
 mod session;
 mod tokens;
-mod transactions;
+pub(crate) mod transactions;
 pub mod views;
 mod web;
 pub mod webhooks;

@@ -8,6 +8,7 @@ use crate::domain::{ApiToken, NewSession, Session, User, UserId};
 const INSERT_USER: &str = "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)";
 const USER_BY_NAME: &str = "SELECT id, username, password_hash, created_at FROM users WHERE username = $1";
 const USER_BY_ID: &str = "SELECT id, username, password_hash, created_at FROM users WHERE id = $1";
+const ALL_USERS: &str = "SELECT id, username, password_hash, created_at FROM users ORDER BY username";
 
 const INSERT_SESSION: &str =
     "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
@@ -52,6 +53,12 @@ impl Store {
 
     pub async fn get_user(&self, user_id: &UserId) -> Result<User> {
         self.reader.fetch_one::<UserRow>(&Sql::new(USER_BY_ID).bind(user_id)).await?.try_into()
+    }
+
+    /// Every user, by name (the CLI picks the only one when no `--user` is given).
+    pub async fn list_users(&self) -> Result<Vec<User>> {
+        let rows: Vec<UserRow> = self.reader.fetch_all(&Sql::new(ALL_USERS)).await?;
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     pub async fn create_session(&self, s: &NewSession) -> Result<Session> {

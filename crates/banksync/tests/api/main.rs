@@ -9,6 +9,7 @@ mod bad_input;
 mod balances;
 mod browser;
 mod cli;
+mod cli_data;
 #[path = "../common/eventually.rs"]
 mod eventually;
 mod freshness;
