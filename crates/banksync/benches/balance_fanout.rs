@@ -7,16 +7,19 @@
 //! the first minute and the rest when the window reopens, ~63 s. Target: within 1.1x of the ideal, every Item
 //! refreshed (none failing with a rate limit).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use banksync::balances::{BalanceOptions, BalanceRefresher, ItemRefreshState, RefreshState};
 use banksync::budget::{Budget, RateLimits};
-use banksync::domain::{BalanceSource, NewItem, User};
-use banksync::store::{self, Store};
+use banksync::domain::BalanceSource;
+use banksync::store;
 use banksync::vault::{MasterKey, Vault};
 use futures::StreamExt;
-use plaid::{AccountsGetRequest, ClientConfig, Environment, PlaidClient, Product, SandboxPublicTokenCreateRequest};
+use plaid::{ClientConfig, Environment, PlaidClient};
 use secrecy::SecretString;
 
 const DEFAULT_SIZES: &[usize] = &[100, 150];
@@ -72,9 +75,9 @@ async fn refresh_once(n: usize) -> (f64, usize, usize) {
     let vault = Arc::new(Vault::new(MasterKey::generate()));
     let user = store.create_user("bench", "$argon2id$unused").await.unwrap();
     futures::stream::iter(0..n)
-        .map(|_| link(&store, &plaid, &vault, &user))
+        .map(|_| support::link_item(&store, &plaid, &vault, &user, "user_good", "pass_good"))
         .buffer_unordered(16)
-        .collect::<Vec<()>>()
+        .collect::<Vec<_>>()
         .await;
 
     let refresher = BalanceRefresher::new(store.clone(), plaid, vault, BalanceOptions::default());
@@ -101,29 +104,4 @@ async fn refresh_once(n: usize) -> (f64, usize, usize) {
     store.close().await;
     sim.shutdown().await;
     (secs, ok, n - ok)
-}
-
-/// One Item through the sandbox public token route, stored with its accounts as the link flow stores them.
-async fn link(store: &Arc<Store>, plaid: &PlaidClient, vault: &Vault, user: &User) {
-    let request = SandboxPublicTokenCreateRequest::new("ins_109508", [Product::Transactions])
-        .credentials("user_good", "pass_good")
-        .days_requested(730);
-    let public_token = plaid.sandbox_public_token_create(&request).await.unwrap().public_token;
-    let exchanged = plaid.item_public_token_exchange(&public_token).await.unwrap();
-    let secret = SecretString::from(exchanged.access_token.expose_secret().to_owned());
-    let item = store
-        .insert_item(&NewItem {
-            item_id: exchanged.item_id.clone().into(),
-            user_id: user.id.clone(),
-            institution_id: Some("ins_109508".into()),
-            institution_name: None,
-            access_token: vault.encrypt(&secret, &exchanged.item_id).unwrap(),
-        })
-        .await
-        .unwrap();
-    let accounts = plaid.accounts_get(&AccountsGetRequest::new(exchanged.access_token)).await.unwrap();
-    let now = chrono::Utc::now();
-    let accounts: Vec<_> =
-        accounts.accounts.iter().map(|a| banksync::normalize::account(a, BalanceSource::Cached, now)).collect();
-    store.upsert_accounts(&item, &accounts, true).await.unwrap();
 }

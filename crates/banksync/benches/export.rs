@@ -12,16 +12,19 @@
 //! `export --sim` (prints its URL), `export --fill URL N DB` (syncs, prints the user id), then
 //! `export --export DB USER FORMAT` per format (prints one result line).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use banksync::domain::{BalanceSource, NewItem, UserId};
+use banksync::domain::UserId;
 use banksync::export::{self, ExportOptions, Format, Pending};
 use banksync::store;
 use banksync::sync::{SyncEngine, SyncOptions, SyncTrigger};
 use banksync::vault::{MasterKey, Vault};
-use plaid::{AccountsGetRequest, ClientConfig, Environment, PlaidClient, Product, SandboxPublicTokenCreateRequest};
+use plaid::{ClientConfig, Environment, PlaidClient};
 use secrecy::SecretString;
 
 const DEFAULT_SIZE: u64 = 1_000_000;
@@ -89,27 +92,7 @@ async fn fill(url: &str, n: u64, db: &str) {
     .unwrap();
     let vault = std::sync::Arc::new(Vault::new(MasterKey::generate()));
     let user = store.create_user("bench", "$argon2id$unused").await.unwrap();
-    let request = SandboxPublicTokenCreateRequest::new("ins_109508", [Product::Transactions])
-        .credentials(format!("user_bulk_{n}"), "pass")
-        .days_requested(730);
-    let public_token = plaid.sandbox_public_token_create(&request).await.unwrap().public_token;
-    let exchanged = plaid.item_public_token_exchange(&public_token).await.unwrap();
-    let secret = SecretString::from(exchanged.access_token.expose_secret().to_owned());
-    let item = store
-        .insert_item(&NewItem {
-            item_id: exchanged.item_id.clone().into(),
-            user_id: user.id.clone(),
-            institution_id: Some("ins_109508".into()),
-            institution_name: None,
-            access_token: vault.encrypt(&secret, &exchanged.item_id).unwrap(),
-        })
-        .await
-        .unwrap();
-    let accounts = plaid.accounts_get(&AccountsGetRequest::new(exchanged.access_token)).await.unwrap();
-    let now = chrono::Utc::now();
-    let accounts: Vec<_> =
-        accounts.accounts.iter().map(|a| banksync::normalize::account(a, BalanceSource::Cached, now)).collect();
-    store.upsert_accounts(&item, &accounts, true).await.unwrap();
+    let item = support::link_item(&store, &plaid, &vault, &user, &format!("user_bulk_{n}"), "pass").await;
     let engine = SyncEngine::new(store.clone(), plaid, vault, SyncOptions::default());
     let summary = engine.sync_item(&item, SyncTrigger::Link).await.unwrap();
     assert_eq!(summary.added, n, "every transaction arrived");
