@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::codec::{self, TxnCursor};
 use super::exec::Sql;
-use super::transaction_row::{SELECT_COLUMNS, TxnRow};
+use super::transaction_row::TxnRow;
 use super::{Result, Store};
 use crate::domain::{Transaction, TransactionFilter, UserId};
 
@@ -46,23 +46,7 @@ impl Store {
         after: Option<&TxnCursor>,
     ) -> Result<(Vec<Transaction>, Option<TxnCursor>)> {
         let limit = f.effective_limit();
-        let mut select = Sql::new(format!(
-            "SELECT {} FROM transactions t JOIN items i ON i.id = t.item_ref WHERE t.user_id = ",
-            *SELECT_COLUMNS
-        ));
-        select.push_bind(user_id).push(" AND t.deleted_at IS NULL AND i.initial_sync_run IS NULL");
-        if let Some(account_id) = &f.account_id {
-            select.push(" AND t.account_id = ").push_bind(account_id);
-        }
-        if let Some(item_id) = &f.item_id {
-            select.push(" AND i.item_id = ").push_bind(item_id);
-        }
-        if let Some(start) = f.start {
-            select.push(" AND t.date >= ").push_bind(codec::date(start));
-        }
-        if let Some(end) = f.end {
-            select.push(" AND t.date <= ").push_bind(codec::date(end));
-        }
+        let mut select = super::transactions::select_visible(user_id, f);
         if let Some(pending) = f.pending {
             select.push(" AND t.pending = ").push_bind(pending);
         }

@@ -23,27 +23,35 @@ const PATCH_TRANSACTION: &str = "UPDATE transactions SET \
     WHERE transaction_id = $1 AND user_id = $2 AND deleted_at IS NULL \
     AND NOT EXISTS (SELECT 1 FROM items i WHERE i.id = transactions.item_ref AND i.initial_sync_run IS NOT NULL)";
 
+/// The user's transactions every reader may show (not deleted, and not of an Item whose initial sync is still being
+/// written), narrowed by the filter's account, Item and date range. Each reader adds its own conditions, order and
+/// limit.
+pub(super) fn select_visible<'a>(user_id: &'a UserId, f: &'a TransactionFilter) -> Sql<'a> {
+    let mut select = Sql::new(format!(
+        "SELECT {} FROM transactions t JOIN items i ON i.id = t.item_ref WHERE t.user_id = ",
+        *SELECT_COLUMNS
+    ));
+    select.push_bind(user_id).push(" AND t.deleted_at IS NULL AND i.initial_sync_run IS NULL");
+    if let Some(account_id) = &f.account_id {
+        select.push(" AND t.account_id = ").push_bind(account_id);
+    }
+    if let Some(item_id) = &f.item_id {
+        select.push(" AND i.item_id = ").push_bind(item_id);
+    }
+    if let Some(start) = f.start {
+        select.push(" AND t.date >= ").push_bind(codec::date(start));
+    }
+    if let Some(end) = f.end {
+        select.push(" AND t.date <= ").push_bind(codec::date(end));
+    }
+    select
+}
+
 impl Store {
     /// Newest first (`datetime`, then `transaction_id`), a page at a time; `Page::next_cursor` continues it.
     pub async fn list_transactions(&self, user_id: &UserId, f: &TransactionFilter) -> Result<Page<Transaction>> {
         let limit = f.effective_limit();
-        let mut select = Sql::new(format!(
-            "SELECT {} FROM transactions t JOIN items i ON i.id = t.item_ref WHERE t.user_id = ",
-            *SELECT_COLUMNS
-        ));
-        select.push_bind(user_id).push(" AND t.deleted_at IS NULL AND i.initial_sync_run IS NULL");
-        if let Some(account_id) = &f.account_id {
-            select.push(" AND t.account_id = ").push_bind(account_id);
-        }
-        if let Some(item_id) = &f.item_id {
-            select.push(" AND i.item_id = ").push_bind(item_id);
-        }
-        if let Some(start) = f.start {
-            select.push(" AND t.date >= ").push_bind(codec::date(start));
-        }
-        if let Some(end) = f.end {
-            select.push(" AND t.date <= ").push_bind(codec::date(end));
-        }
+        let mut select = select_visible(user_id, f);
         if let Some(category) = &f.category {
             select.push(" AND (COALESCE(t.user_category, t.pfc_primary) = ").push_bind(category);
             select.push(" OR (t.user_category IS NULL AND t.pfc_detailed = ").push_bind(category);
