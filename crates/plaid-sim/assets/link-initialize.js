@@ -58,6 +58,8 @@
       if (value === null || value === undefined) return;
       if (key.slice(0, 2) === "on") node.addEventListener(key.slice(2), value);
       else if (key === "text") node.textContent = value;
+      // Through the CSSOM, not a style="" attribute: the embedding page's CSP allows no inline style attributes.
+      else if (key === "style") node.style.cssText = value;
       else node.setAttribute(key, value);
     });
     (children || []).forEach(function (child) { if (child) node.appendChild(child); });

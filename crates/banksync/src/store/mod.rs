@@ -47,6 +47,7 @@ mod items;
 mod jobs;
 mod postgres;
 mod relink;
+mod retention;
 mod sqlite;
 mod sync_state;
 mod sync_write;

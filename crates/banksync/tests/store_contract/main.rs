@@ -22,6 +22,7 @@ mod audit_jobs;
 mod backends;
 mod budget;
 mod relink;
+mod retention;
 mod sync_write;
 mod throughput;
 mod transactions;
@@ -30,6 +31,7 @@ mod users_items_accounts;
 use audit_jobs::*;
 use budget::*;
 use relink::*;
+use retention::*;
 use sync_write::*;
 use transactions::*;
 use users_items_accounts::*;
@@ -126,6 +128,8 @@ contract!(
     call_budget_counts_sliding_windows_per_item_and_per_client,
     call_budget_blocks_cover_an_item_or_the_client_and_only_grow,
     concurrent_reservations_never_exceed_the_window,
+    retention_prunes_old_rows_in_batches_and_keeps_recent_and_last_runs,
+    reseal_is_a_compare_and_set_on_the_token_it_read,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
