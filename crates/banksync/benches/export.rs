@@ -36,12 +36,9 @@ fn main() {
     let runtime = || tokio::runtime::Runtime::new().expect("runtime");
     match args.first().map(String::as_str) {
         Some("--sim") => runtime().block_on(run_sim()),
-        Some("--fill") => runtime().block_on(fill(
-            &args[1],
-            args[2].parse().expect("N"),
-            Backend::parse(&args[3]),
-            &args[4],
-        )),
+        Some("--fill") => {
+            runtime().block_on(fill(&args[1], args[2].parse().expect("N"), Backend::parse(&args[3]), &args[4]))
+        }
         Some("--export") => runtime().block_on(run_export(Backend::parse(&args[1]), &args[2], &args[3], &args[4])),
         size => orchestrate(size.map_or(DEFAULT_SIZE, |s| s.parse().expect("a size like 1000000"))),
     }
@@ -49,7 +46,9 @@ fn main() {
 
 fn orchestrate(n: u64) {
     let exe = std::env::current_exe().expect("own path");
-    println!("export of {n} transactions (user_bulk_{n}): store -> export -> sink, pending included, each in its own process");
+    println!(
+        "export of {n} transactions (user_bulk_{n}): store -> export -> sink, pending included, each in its own process"
+    );
     println!();
     println!("| backend | format | txns | seconds | txns/s | peak RSS MB | MB out |");
     println!("|---|---|---:|---:|---:|---:|---:|");

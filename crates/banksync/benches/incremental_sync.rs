@@ -199,7 +199,8 @@ async fn run(url: &str, n: usize, backend: Backend) {
                 "SELECT COUNT(DISTINCT item_ref) FROM sync_runs WHERE triggered_by = 'webhook' AND status = 'succeeded'",
             )
             .await;
-        let pending = bench.scalar("SELECT COUNT(*) FROM jobs WHERE kind = 'sync' AND state IN ('queued', 'running')").await;
+        let pending =
+            bench.scalar("SELECT COUNT(*) FROM jobs WHERE kind = 'sync' AND state IN ('queued', 'running')").await;
         if synced as usize == n && pending == 0 {
             break started.elapsed();
         }

@@ -77,7 +77,9 @@ fn orchestrate(sizes: Option<&str>) {
          fetch + decode only, up to {SDK_MAX})"
     );
     println!();
-    println!("| txns | contender | seconds | txns/s | peak RSS MB | time / raw download | speed / Python SDK | store bytes/txn |");
+    println!(
+        "| txns | contender | seconds | txns/s | peak RSS MB | time / raw download | speed / Python SDK | store bytes/txn |"
+    );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|");
     let mut failures = Vec::new();
     for n in sizes {
@@ -152,7 +154,12 @@ fn parse_measured(line: &str) -> Result<Measured, String> {
 }
 
 /// Plaid's Python SDK walking the same pages (`bench/plaid_sdk_loop.py`, in the repo's venv).
-fn measure_sdk(python: &std::path::Path, script: &std::path::Path, exe: &std::path::Path, n: u64) -> Result<Measured, String> {
+fn measure_sdk(
+    python: &std::path::Path,
+    script: &std::path::Path,
+    exe: &std::path::Path,
+    n: u64,
+) -> Result<Measured, String> {
     if !python.exists() {
         return Err(format!("{} missing: run scripts/test-deps.sh (it installs plaid-python)", python.display()));
     }

@@ -151,8 +151,9 @@ impl BenchStore {
     /// An existing PostgreSQL schema (migrated here if new).
     pub async fn postgres_schema(schema: &str) -> BenchStore {
         use std::str::FromStr as _;
-        let options =
-            sqlx::postgres::PgConnectOptions::from_str(&postgres_url()).expect("URL").options([("search_path", schema)]);
+        let options = sqlx::postgres::PgConnectOptions::from_str(&postgres_url())
+            .expect("URL")
+            .options([("search_path", schema)]);
         let store = Store::connect_postgres(options, 10).await.expect("connect PostgreSQL");
         store.migrate().await.expect("migrate");
         BenchStore {
@@ -203,8 +204,9 @@ impl BenchStore {
         use sqlx::Connection as _;
         match &self.location {
             Location::Sqlite { path, .. } => {
-                let mut conn =
-                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.expect("open SQLite");
+                let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                    .await
+                    .expect("open SQLite");
                 let (v,): (i64,) = sqlx::query_as(sql).fetch_one(&mut conn).await.expect("benchmark query");
                 conn.close().await.ok();
                 v
