@@ -1,6 +1,7 @@
 //! Benchmark: one live balance refresh of N Items whose banks answer in 1–3 s, against the simulator with Plaid's
 //! sandbox rate limits (100 `/accounts/balance/get` per client per minute, 25 per Item), through `BalanceRefresher`
-//! and the shared rate budget on SQLite (a temp file).
+//! and the shared rate budget, on SQLite (a temp file) and PostgreSQL (a fresh schema; `BENCH_BACKENDS=sqlite` for
+//! one backend).
 //!
 //! Run: `cargo bench -p banksync --bench balance_fanout` (sizes 100,150 by default; override with `-- 150` or
 //! `-- 50,100,250`). The ideal is the slowest bank of each window's batch: ~3 s for up to 100 Items; for 150, 100 in
@@ -16,7 +17,6 @@ use std::time::{Duration, Instant};
 use banksync::balances::{BalanceOptions, BalanceRefresher, ItemRefreshState, RefreshState};
 use banksync::budget::{Budget, RateLimits};
 use banksync::domain::BalanceSource;
-use banksync::store;
 use banksync::vault::{MasterKey, Vault};
 use futures::StreamExt;
 use plaid::{ClientConfig, Environment, PlaidClient};
@@ -41,21 +41,26 @@ fn main() {
     println!(
         "balance fan-out: simulator (sandbox rate limits, banks 1-3 s) -> BalanceRefresher + rate budget -> SQLite"
     );
-    println!("{:>6} {:>9} {:>9} {:>7} {:>6} {:>8}", "items", "seconds", "ideal s", "ratio", "ok", "failed");
+    println!();
+    println!("| backend | Items | seconds | ideal s | ratio | ok | failed |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut all_within = true;
-    for n in sizes {
-        let (secs, ok, failed) = runtime.block_on(refresh_once(n));
-        let rounds = n.div_ceil(PER_WINDOW).max(1);
-        let ideal = (rounds - 1) as f64 * WINDOW + SLOWEST_BANK;
-        let ratio = secs / ideal;
-        all_within &= ratio <= 1.1 && failed == 0;
-        println!("{n:>6} {secs:>9.2} {ideal:>9.1} {ratio:>7.3} {ok:>6} {failed:>8}");
+    for backend in support::Backend::selected() {
+        for &n in &sizes {
+            let (secs, ok, failed) = runtime.block_on(refresh_once(n, backend));
+            let rounds = n.div_ceil(PER_WINDOW).max(1);
+            let ideal = (rounds - 1) as f64 * WINDOW + SLOWEST_BANK;
+            let ratio = secs / ideal;
+            all_within &= ratio <= 1.1 && failed == 0;
+            println!("| {} | {n} | {secs:.2} | {ideal:.1} | {ratio:.3} | {ok} | {failed} |", backend.as_str());
+        }
     }
+    println!();
     println!("target: every Item ok, within 1.1x of the ideal: {}", if all_within { "met" } else { "MISSED" });
 }
 
 /// Links `n` Items on a fresh simulator and store, then times one refresh of all of them.
-async fn refresh_once(n: usize) -> (f64, usize, usize) {
+async fn refresh_once(n: usize, backend: support::Backend) -> (f64, usize, usize) {
     let config = plaid_sim::SimConfig {
         balance_latency: Duration::from_secs(1)..=Duration::from_secs(3),
         deliver_webhooks: false,
@@ -63,9 +68,8 @@ async fn refresh_once(n: usize) -> (f64, usize, usize) {
     };
     let (client_id, secret) = (config.client_id.clone(), config.secret.clone());
     let sim = plaid_sim::Simulator::new(config).spawn("127.0.0.1:0".parse().expect("addr")).await.expect("bind");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = store::connect(&format!("sqlite://{}", dir.path().join("bench.db").display())).await.unwrap();
-    store.migrate().await.unwrap();
+    let bench = support::BenchStore::open(backend).await;
+    let store = bench.store.clone();
     let plaid = PlaidClient::new(ClientConfig::new(
         Environment::Custom(url::Url::parse(&sim.url()).unwrap()),
         client_id,
@@ -101,7 +105,7 @@ async fn refresh_once(n: usize) -> (f64, usize, usize) {
     if live != accounts.len() {
         eprintln!("{} of {} accounts have no live balance", accounts.len() - live, accounts.len());
     }
-    store.close().await;
+    bench.drop_all().await;
     sim.shutdown().await;
     (secs, ok, n - ok)
 }

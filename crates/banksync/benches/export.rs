@@ -1,5 +1,6 @@
 //! Benchmark: `banksync export` of an Item with N transactions (`user_bulk_N`, default 1,000,000) in every format,
-//! from SQLite (a temp file) to a sink, reporting time, transactions/second and peak RSS per format.
+//! from SQLite (a temp file) and PostgreSQL (a fresh schema; `BENCH_BACKENDS=sqlite` for one) to a sink, reporting
+//! time, transactions/second and peak RSS per format.
 //!
 //! Run: `cargo bench -p banksync --bench export` (or `-- 200000` for another size). Target: peak RSS < 100 MB for
 //! 1M transactions in every format (the export streams pages of 500; memory must not grow with history).
@@ -8,24 +9,24 @@
 //! 29.1 s / 47.4 MB, beancount 22.8 s / 35.0 MB, ledger 21.6 s / 36.3 MB (about 40,000 transactions/s).
 //!
 //! Each export runs in its own process, since a process's peak RSS (`VmHWM`) never goes down; so do the simulator
-//! and the sync that fills the database, so neither's memory is counted. `export [N]` orchestrates:
-//! `export --sim` (prints its URL), `export --fill URL N DB` (syncs, prints the user id), then
-//! `export --export DB USER FORMAT` per format (prints one result line).
+//! and the sync that fills the database, so neither's memory is counted. `export [N]` orchestrates, per backend:
+//! `export --sim` (prints its URL), `export --fill URL N BACKEND LOCATION` (syncs, prints the user id), then
+//! `export --export BACKEND LOCATION USER FORMAT` per format (prints one markdown row).
 
 #[path = "support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use banksync::domain::UserId;
 use banksync::export::{self, ExportOptions, Format, Pending};
-use banksync::store;
 use banksync::sync::{SyncEngine, SyncOptions, SyncTrigger};
 use banksync::vault::{MasterKey, Vault};
 use plaid::{ClientConfig, Environment, PlaidClient};
 use secrecy::SecretString;
+use support::{Backend, BenchStore};
 
 const DEFAULT_SIZE: u64 = 1_000_000;
 const FORMATS: [&str; 5] = ["csv", "json", "ofx", "beancount", "ledger"];
@@ -35,37 +36,56 @@ fn main() {
     let runtime = || tokio::runtime::Runtime::new().expect("runtime");
     match args.first().map(String::as_str) {
         Some("--sim") => runtime().block_on(run_sim()),
-        Some("--fill") => runtime().block_on(fill(&args[1], args[2].parse().expect("N"), &args[3])),
-        Some("--export") => runtime().block_on(run_export(&args[1], &args[2], &args[3])),
+        Some("--fill") => {
+            runtime().block_on(fill(&args[1], args[2].parse().expect("N"), Backend::parse(&args[3]), &args[4]))
+        }
+        Some("--export") => runtime().block_on(run_export(Backend::parse(&args[1]), &args[2], &args[3], &args[4])),
         size => orchestrate(size.map_or(DEFAULT_SIZE, |s| s.parse().expect("a size like 1000000"))),
     }
 }
 
 fn orchestrate(n: u64) {
     let exe = std::env::current_exe().expect("own path");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("bench.db").display().to_string();
-    let mut sim = Command::new(&exe).arg("--sim").stdout(Stdio::piped()).spawn().expect("start simulator");
-    let mut line = String::new();
-    BufReader::new(sim.stdout.as_mut().expect("piped")).read_line(&mut line).expect("simulator URL");
-    let filled = Command::new(&exe).args(["--fill", line.trim(), &n.to_string(), &db]).output().expect("fill");
-    // The simulator child is ours; it is not needed once the database is filled.
-    let _ = sim.kill();
-    let _ = sim.wait();
-    assert!(filled.status.success(), "filling the database failed: {}", String::from_utf8_lossy(&filled.stderr));
-    let user = String::from_utf8_lossy(&filled.stdout).trim().to_owned();
-    println!("export of {n} transactions (user_bulk_{n}): SQLite (temp file) -> export -> sink, pending included");
-    println!("{:>10} {:>9} {:>9} {:>12} {:>13} {:>10}", "format", "txns", "seconds", "txns/s", "peak RSS MB", "MB out");
-    for format in FORMATS {
-        let out = Command::new(&exe)
-            .args(["--export", &db, &user, format])
-            .stderr(Stdio::inherit())
+    println!(
+        "export of {n} transactions (user_bulk_{n}): store -> export -> sink, pending included, each in its own process"
+    );
+    println!();
+    println!("| backend | format | txns | seconds | txns/s | peak RSS MB | MB out |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for backend in Backend::selected() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let location = match backend {
+            Backend::Sqlite => dir.path().join("bench.db").display().to_string(),
+            Backend::Postgres => runtime_block_on(support::create_schema()),
+        };
+        let (mut sim, url) = support::spawn_sim(&exe, &[]);
+        let filled = Command::new(&exe)
+            .args(["--fill", &url, &n.to_string(), backend.as_str(), &location])
             .output()
-            .expect("export");
-        assert!(out.status.success(), "export as {format} failed");
-        print!("{}", String::from_utf8_lossy(&out.stdout));
-        std::io::stdout().flush().ok();
+            .expect("fill");
+        // The simulator child is ours; it is not needed once the database is filled.
+        let _ = sim.kill();
+        let _ = sim.wait();
+        assert!(filled.status.success(), "filling the database failed: {}", String::from_utf8_lossy(&filled.stderr));
+        let user = String::from_utf8_lossy(&filled.stdout).trim().to_owned();
+        for format in FORMATS {
+            let out = Command::new(&exe)
+                .args(["--export", backend.as_str(), &location, &user, format])
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("export");
+            assert!(out.status.success(), "export as {format} failed");
+            print!("| {} {}", backend.as_str(), String::from_utf8_lossy(&out.stdout));
+            std::io::stdout().flush().ok();
+        }
+        if backend == Backend::Postgres {
+            runtime_block_on(support::drop_schema(&location));
+        }
     }
+}
+
+fn runtime_block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Runtime::new().expect("runtime").block_on(f)
 }
 
 async fn run_sim() {
@@ -79,10 +99,10 @@ async fn run_sim() {
     }
 }
 
-/// Links `user_bulk_N` and syncs it into the database at `db`; prints the user id.
-async fn fill(url: &str, n: u64, db: &str) {
-    let store = store::connect(&format!("sqlite://{db}")).await.unwrap();
-    store.migrate().await.unwrap();
+/// Links `user_bulk_N` and syncs it into the store at `location`; prints the user id.
+async fn fill(url: &str, n: u64, backend: Backend, location: &str) {
+    let bench = BenchStore::at(backend, location).await;
+    let store = bench.store.clone();
     let defaults = plaid_sim::SimConfig::default();
     let plaid = PlaidClient::new(ClientConfig::new(
         Environment::Custom(url::Url::parse(url).unwrap()),
@@ -97,6 +117,7 @@ async fn fill(url: &str, n: u64, db: &str) {
     let summary = engine.sync_item(&item, SyncTrigger::Link).await.unwrap();
     assert_eq!(summary.added, n, "every transaction arrived");
     println!("{}", user.id.as_str());
+    store.close().await;
 }
 
 /// Bytes written, discarded.
@@ -112,17 +133,17 @@ impl Write for CountingSink {
     }
 }
 
-async fn run_export(db: &str, user: &str, format: &str) {
-    let store = store::connect(&format!("sqlite://{db}")).await.unwrap();
+async fn run_export(backend: Backend, location: &str, user: &str, format: &str) {
+    let store = BenchStore::at(backend, location).await.store;
     let format: Format = format.parse().unwrap();
     let opts = ExportOptions { pending: Pending::Include, ..ExportOptions::new(format) };
     let mut sink = CountingSink(0);
     let started = Instant::now();
     let summary = export::export(&store, &UserId::new(user), &opts, &mut sink).await.unwrap();
     let secs = started.elapsed().as_secs_f64();
-    let peak = proc_status_kb("VmHWM");
+    let peak = support::proc_status_kb("VmHWM");
     println!(
-        "{:>10} {:>9} {:>9.2} {:>12.0} {:>13.1} {:>10.1}",
+        "| {} | {} | {:.2} | {:.0} | {:.1} | {:.1} |",
         format.to_string(),
         summary.transactions,
         secs,
@@ -130,14 +151,4 @@ async fn run_export(db: &str, user: &str, format: &str) {
         peak as f64 / 1024.0,
         sink.0 as f64 / 1e6
     );
-}
-
-/// A `kB` field of /proc/self/status (Linux).
-fn proc_status_kb(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status (Linux only)");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|rest| rest.trim_start_matches(':').split_whitespace().next()))
-        .and_then(|v| v.parse().ok())
-        .expect("field present")
 }

@@ -37,7 +37,9 @@ pub use scheduler::{Scheduler, SchedulerOptions};
 pub use sync_job::{SyncFailure, SyncJobResult};
 pub use worker::{WorkerOptions, WorkerPool};
 
-use crate::domain::{Enqueued, Item, ItemStatus, Job, JobId, JobState, NewJob, PlaidItemId};
+use crate::domain::{
+    Enqueued, Item, ItemStatus, Job, JobId, JobState, NewJob, NewWebhookEvent, PlaidItemId, WebhookRecord,
+};
 use crate::store::{Result as StoreResult, Store, StoreError};
 use crate::sync::SyncTrigger;
 
@@ -99,6 +101,16 @@ pub struct JobQueue {
     finished: Arc<watch::Sender<u64>>,
 }
 
+/// A sync job of `item_id`, due `delay` from now.
+fn sync_job(item_id: &PlaidItemId, payload: SyncJobPayload, delay: Duration) -> NewJob {
+    NewJob {
+        payload: serde_json::to_string(&payload).expect("a payload serializes"),
+        run_after: Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default(),
+        max_attempts: SYNC_MAX_ATTEMPTS,
+        ..NewJob::for_item(KIND_SYNC, item_id)
+    }
+}
+
 /// How often a waiter re-reads a job that may be run by another process.
 const WAIT_POLL: Duration = Duration::from_millis(250);
 
@@ -157,6 +169,24 @@ impl JobQueue {
         self.enqueue(item_id, SyncJobPayload { trigger, refresh: false }, delay, false).await
     }
 
+    /// The webhook receiver's SYNC_UPDATES_AVAILABLE for `item` (not revoked; the caller checked): records the
+    /// delivery and, when it is new, queues the Item's sync by a webhook's rules (now, or when the Item's rate-limit
+    /// hold ends), in one store transaction (`Store::record_webhook_and_enqueue`). A repeated delivery queues
+    /// nothing: the receiver decides what a duplicate does.
+    pub async fn record_webhook_sync(
+        &self,
+        event: &NewWebhookEvent,
+        item: &Item,
+    ) -> StoreResult<(WebhookRecord, Option<Enqueued>)> {
+        let payload = SyncJobPayload { trigger: SyncTrigger::Webhook, refresh: false };
+        let job = sync_job(&item.item_id, payload, Duration::ZERO);
+        let (record, enqueued) = self.store.record_webhook_and_enqueue(event, &item.id, &job).await?;
+        if enqueued.is_some() {
+            self.wake.notify_one();
+        }
+        Ok((record, enqueued))
+    }
+
     async fn enqueue(
         &self,
         item_id: &PlaidItemId,
@@ -164,12 +194,7 @@ impl JobQueue {
         delay: Duration,
         urgent: bool,
     ) -> StoreResult<Enqueued> {
-        let job = NewJob {
-            payload: serde_json::to_string(&payload).expect("a payload serializes"),
-            run_after: Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default(),
-            max_attempts: SYNC_MAX_ATTEMPTS,
-            ..NewJob::for_item(KIND_SYNC, item_id)
-        };
+        let job = sync_job(item_id, payload, delay);
         let enqueued = if urgent {
             self.store.enqueue_job_replacing_payload(&job).await?
         } else {

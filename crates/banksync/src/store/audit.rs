@@ -20,7 +20,7 @@ const INSERT_PLAID_CALL: &str = "INSERT INTO plaid_calls (endpoint, item_id, req
 const INSERT_WEBHOOK: &str = "INSERT INTO webhook_events (id, dedupe_key, item_id, webhook_type, webhook_code, \
     body, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING";
 /// A duplicate delivery: counted, so the receiver can tell the first duplicate from the rest.
-const COUNT_DUPLICATE_WEBHOOK: &str =
+pub(super) const COUNT_DUPLICATE_WEBHOOK: &str =
     "UPDATE webhook_events SET duplicates = duplicates + 1 WHERE dedupe_key = $1 RETURNING id, duplicates";
 const MARK_WEBHOOK: &str = "UPDATE webhook_events SET processed_at = $2 WHERE id = $1";
 

@@ -10,7 +10,7 @@ use crate::domain::{Enqueued, Job, JobId, JobState, NewJob};
 
 /// Joins a queued job with the same (kind, coalesce_key) through the partial unique index; the earlier
 /// `run_after` wins. Returns the id of the row that now stands for the request.
-const ENQUEUE_JOB: &str = "INSERT INTO jobs (id, kind, coalesce_key, user_id, item_id, payload, state, \
+pub(super) const ENQUEUE_JOB: &str = "INSERT INTO jobs (id, kind, coalesce_key, user_id, item_id, payload, state, \
     attempts, max_attempts, run_after, created_at, updated_at) \
     VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $9, $9) \
     ON CONFLICT (kind, coalesce_key) WHERE state = 'queued' DO UPDATE SET \

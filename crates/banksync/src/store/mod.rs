@@ -55,6 +55,7 @@ mod transaction_row;
 mod transactions;
 mod user_admin;
 mod users;
+mod webhook_sync;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -23,6 +23,11 @@
 //! 3. **Enqueue, never sync inline.** SYNC_UPDATES_AVAILABLE becomes a queued sync (coalesced per Item); ITEM
 //!    webhooks update the Item's health in one small write. The answer is 200 unless the store failed (then 500,
 //!    and Plaid retries).
+//! 4. **One commit on the hot path.** For SYNC_UPDATES_AVAILABLE of a known Item (nearly every webhook) the
+//!    delivery is recorded, already marked processed, and the sync queued (not before the Item's rate-limit hold
+//!    ends) in one store transaction ([`JobQueue::record_webhook_sync`]): on SQLite every webhook goes through the
+//!    single writer, where three separate commits and a sync-state read per webhook were the receiver's limit.
+//!    Other webhooks are recorded, applied, then marked processed.
 //!
 //! Unknown Items get a 200 and a warning (Plaid would retry for a day otherwise); the legacy transactions webhooks
 //! (INITIAL_UPDATE, HISTORICAL_UPDATE, DEFAULT_UPDATE, TRANSACTIONS_REMOVED) are acknowledged and ignored because
@@ -40,7 +45,7 @@ use plaid::{Webhook, WebhookEvent};
 
 pub use keys::WebhookKeys;
 
-use crate::domain::{Item, ItemHealth, ItemStatus, NewWebhookEvent, PlaidItemId};
+use crate::domain::{Item, ItemHealth, ItemStatus, NewWebhookEvent, PlaidItemId, WebhookRecord};
 use crate::events::{Event, EventHub};
 use crate::health::{health_from_error, health_from_item_webhook};
 use crate::jobs::{JobQueue, SyncRefused};
@@ -84,6 +89,16 @@ pub struct WebhookReceiver {
     keys: WebhookKeys,
     queue: JobQueue,
     events: EventHub,
+}
+
+fn log_received(webhook: &Webhook, handled: Handled) {
+    tracing::info!(
+        webhook_type = %webhook.webhook_type,
+        webhook_code = %webhook.webhook_code,
+        item_id = webhook.item_id.as_deref().unwrap_or("-"),
+        handled = handled.as_str(),
+        "webhook received"
+    );
 }
 
 /// A stable name per rejection for logs and metrics (the messages may quote attacker-controlled text).
@@ -132,35 +147,55 @@ impl WebhookReceiver {
                 return Ok(Handled::Ignored);
             }
         };
-        let record = self
-            .store
-            .record_webhook_event(&NewWebhookEvent {
-                dedupe_key: format!("{}:{}", claims.request_body_sha256, claims.issued_at.timestamp()),
-                item_id: webhook.item_id.as_deref().map(PlaidItemId::from),
-                webhook_type: webhook.webhook_type.as_str().to_owned(),
-                webhook_code: webhook.webhook_code.as_str().to_owned(),
-                body: String::from_utf8_lossy(body).into_owned(),
-            })
-            .await?;
-        if !record.is_new {
-            tracing::debug!(webhook_code = %webhook.webhook_code, "duplicate webhook delivery acknowledged");
-            if record.duplicates == 1 && matches!(webhook.event, WebhookEvent::SyncUpdatesAvailable { .. }) {
-                if let Some(item) = self.item_of(&webhook).await? {
-                    self.enqueue_sync(&item).await?;
+        let event = NewWebhookEvent {
+            dedupe_key: format!("{}:{}", claims.request_body_sha256, claims.issued_at.timestamp()),
+            item_id: webhook.item_id.as_deref().map(PlaidItemId::from),
+            webhook_type: webhook.webhook_type.as_str().to_owned(),
+            webhook_code: webhook.webhook_code.as_str().to_owned(),
+            body: String::from_utf8_lossy(body).into_owned(),
+        };
+        // The common case, the hot path: an update for a known Item is recorded and its sync queued in one
+        // transaction. Everything else is recorded first, then applied.
+        if matches!(webhook.event, WebhookEvent::SyncUpdatesAvailable { .. }) {
+            let item = self.item_of(&webhook).await?.filter(|item| item.status != ItemStatus::Revoked);
+            if let Some(item) = item {
+                let (record, _) = self.queue.record_webhook_sync(&event, &item).await?;
+                if !record.is_new {
+                    return self.duplicate(&webhook, &record, Some(item)).await;
                 }
+                log_received(&webhook, Handled::Enqueued);
+                return Ok(Handled::Enqueued);
             }
-            return Ok(Handled::Duplicate);
+        }
+        let record = self.store.record_webhook_event(&event).await?;
+        if !record.is_new {
+            return self.duplicate(&webhook, &record, None).await;
         }
         let handled = self.apply(&webhook).await?;
         self.store.mark_webhook_processed(&record.id).await?;
-        tracing::info!(
-            webhook_type = %webhook.webhook_type,
-            webhook_code = %webhook.webhook_code,
-            item_id = webhook.item_id.as_deref().unwrap_or("-"),
-            handled = handled.as_str(),
-            "webhook received"
-        );
+        log_received(&webhook, handled);
         Ok(handled)
+    }
+
+    /// A delivery recorded before. The first repeat of a SYNC_UPDATES_AVAILABLE still asks for a sync (see the
+    /// module header); `item` is the Item if the caller already read it.
+    async fn duplicate(
+        &self,
+        webhook: &Webhook,
+        record: &WebhookRecord,
+        item: Option<Item>,
+    ) -> Result<Handled, StoreError> {
+        tracing::debug!(webhook_code = %webhook.webhook_code, "duplicate webhook delivery acknowledged");
+        if record.duplicates == 1 && matches!(webhook.event, WebhookEvent::SyncUpdatesAvailable { .. }) {
+            let item = match item {
+                Some(item) => Some(item),
+                None => self.item_of(webhook).await?,
+            };
+            if let Some(item) = item {
+                self.enqueue_sync(&item).await?;
+            }
+        }
+        Ok(Handled::Duplicate)
     }
 
     async fn apply(&self, webhook: &Webhook) -> Result<Handled, StoreError> {

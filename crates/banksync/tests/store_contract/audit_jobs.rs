@@ -76,6 +76,46 @@ pub(crate) async fn sync_runs_plaid_calls_and_webhooks(s: S) {
     assert!(is_not_found(s.mark_webhook_processed("missing").await));
 }
 
+/// The webhook receiver's hot path: the delivery recorded (processed) and the sync queued in one transaction; a
+/// repeat only counts; the job coalesces like `enqueue_job` and never runs before the Item's rate-limit hold.
+pub(crate) async fn webhook_record_and_enqueue_is_one_step(s: S) {
+    let owner = user(&s, "alice").await;
+    let a = item(&s, &owner, "item-a", "ins_1").await;
+    let event = |key: &str| NewWebhookEvent {
+        dedupe_key: key.into(),
+        item_id: Some("item-a".into()),
+        webhook_type: "TRANSACTIONS".into(),
+        webhook_code: "SYNC_UPDATES_AVAILABLE".into(),
+        body: "{}".into(),
+    };
+    let job = NewJob::for_item("sync", &"item-a".into());
+    let (first, queued) = s.record_webhook_and_enqueue(&event("d1"), &a.id, &job).await.unwrap();
+    assert!(first.is_new);
+    let queued = queued.expect("a new delivery queues the sync");
+    assert!(!queued.coalesced);
+    // Recorded as processed: marking it again still finds it.
+    s.mark_webhook_processed(&first.id).await.unwrap();
+
+    // The same delivery again: counted, nothing queued.
+    let (again, none) = s.record_webhook_and_enqueue(&event("d1"), &a.id, &job).await.unwrap();
+    assert_eq!(again, WebhookRecord { id: first.id.clone(), is_new: false, duplicates: 1 });
+    assert!(none.is_none());
+
+    // Another delivery joins the queued job.
+    let (_, joined) = s.record_webhook_and_enqueue(&event("d2"), &a.id, &job).await.unwrap();
+    assert_eq!(joined, Some(Enqueued { job_id: queued.job_id.clone(), coalesced: true }));
+    let claimed = s.claim_job("w1", Duration::from_secs(60)).await.unwrap().expect("due now");
+    assert_eq!(claimed.id, queued.job_id);
+
+    // Held by a rate limit: the next sync is queued for when the hold ends, not now.
+    let until = Utc::now() + chrono::Duration::seconds(120);
+    s.hold_syncs(&a.id, until).await.unwrap();
+    let (_, held) = s.record_webhook_and_enqueue(&event("d3"), &a.id, &job).await.unwrap();
+    let held = s.get_job(&held.expect("queued").job_id).await.unwrap();
+    assert!(held.run_after >= until - chrono::Duration::seconds(1), "{:?} before the hold {until:?}", held.run_after);
+    assert!(s.claim_job("w1", Duration::from_secs(60)).await.unwrap().is_none(), "nothing due during the hold");
+}
+
 pub(crate) async fn jobs_coalesce_while_queued(s: S) {
     let first = s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap();
     assert!(!first.coalesced);

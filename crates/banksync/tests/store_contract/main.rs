@@ -119,6 +119,7 @@ contract!(
     amounts_are_exact,
     user_field_patches,
     sync_runs_plaid_calls_and_webhooks,
+    webhook_record_and_enqueue_is_one_step,
     jobs_coalesce_while_queued,
     job_lease_complete_and_fail,
     expired_lease_is_reclaimed,
