@@ -18,9 +18,12 @@ mod health;
 mod items;
 mod jobs;
 mod link;
+mod logos;
 mod middleware;
 pub use middleware::{API_CSP, HSTS, SecurityHeaders};
+mod oauth_return;
 mod openapi;
+mod overview;
 mod public_config;
 pub mod server;
 mod session;
@@ -58,6 +61,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(accounts::router())
         .merge(transactions::router())
         .merge(link::router())
+        .merge(overview::router())
+        .merge(logos::router())
         .merge(tokens::router())
         .merge(balances::start_router())
         .merge(openapi::router())
@@ -75,7 +80,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(normal)
         .merge(long_poll)
         .merge(health::router())
-        .merge(web::router());
+        .merge(web::router())
+        .merge(oauth_return::router());
     openapi::add_default_error_responses(all.get_openapi_mut());
     all
 }

@@ -21,3 +21,4 @@ mod relink;
 mod startup;
 mod sync;
 mod tokens;
+mod webdata;

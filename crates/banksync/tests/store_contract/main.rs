@@ -21,6 +21,7 @@ use rust_decimal::Decimal;
 mod audit_jobs;
 mod backends;
 mod budget;
+mod overview_logos;
 mod relink;
 mod retention;
 mod sync_write;
@@ -30,6 +31,7 @@ mod users_items_accounts;
 
 use audit_jobs::*;
 use budget::*;
+use overview_logos::*;
 use relink::*;
 use retention::*;
 use sync_write::*;
@@ -131,6 +133,8 @@ contract!(
     concurrent_reservations_never_exceed_the_window,
     retention_prunes_old_rows_in_batches_and_keeps_recent_and_last_runs,
     reseal_is_a_compare_and_set_on_the_token_it_read,
+    overview_visits_and_changes_since,
+    logo_urls_are_scoped_and_the_cache_is_bounded,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
