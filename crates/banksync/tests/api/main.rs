@@ -5,6 +5,7 @@
 mod app;
 mod auth;
 mod authz;
+mod authz_matrix;
 mod bad_input;
 mod balances;
 mod browser;
@@ -17,6 +18,7 @@ mod health;
 mod helpers;
 mod openapi;
 mod relink;
+mod schemathesis;
 mod startup;
 mod sync;
 mod tokens;
