@@ -4,7 +4,8 @@
 #   - a Python venv at <repo>/.venv with pinned plaid-python (the official SDK), an OpenAPI 3.0
 #     schema validator, PyYAML and Playwright (only its Python API + bundled node driver: we drive
 #     the system Chromium and never run `playwright install`),
-#   - the export validators: bean-check (PyPI beancount) and ofxtools in the same venv, Debian's hledger.
+#   - the export validators: bean-check (PyPI beancount) and ofxtools in the same venv, Debian's hledger,
+#   - schemathesis, which fuzzes the live API against its OpenAPI document (tests/api/schemathesis.rs).
 # Idempotent: a second run is a fast no-op. Override the interpreter with PYTHON=/path/to/python3.
 set -euo pipefail
 
@@ -19,7 +20,8 @@ openapi-schema-validator==0.9.0
 PyYAML==6.0.3
 playwright==1.65.2
 beancount==3.2.3
-ofxtools==1.1.1"
+ofxtools==1.1.1
+schemathesis==4.32.5"
 
 say() { printf '[test-deps] %s\n' "$*"; }
 

@@ -5,6 +5,7 @@
 mod app;
 mod auth;
 mod authz;
+mod authz_matrix;
 mod bad_input;
 mod balances;
 mod browser;
@@ -18,6 +19,7 @@ mod health;
 mod helpers;
 mod openapi;
 mod relink;
+mod schemathesis;
 mod startup;
 mod sync;
 mod tokens;

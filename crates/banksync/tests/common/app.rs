@@ -15,7 +15,7 @@ mod key_proxy;
 pub mod sim;
 
 use std::io::Write;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use banksync::auth::password::hash_password;
 use banksync::auth::token::{hash_secret, new_api_token};
@@ -27,10 +27,16 @@ use serde_json::Value;
 pub const PASSWORD: &str = "correct horse battery";
 
 /// Every log line the tests' servers write, to prove secrets never reach the log. Printed with TEST_LOG=1.
+/// The level: `TEST_LOG_FILTER` (e.g. `TEST_LOG_FILTER=trace cargo test`: the whole suite with everything logged),
+/// else what [`start_log_capture_at`] asked for, else info with our crates at debug.
 static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(|| {
     let buffer = Arc::new(Mutex::new(Vec::new()));
     let sink = CaptureWriter(buffer.clone());
-    let filter = tracing_subscriber::EnvFilter::new("info,banksync=debug,plaid=debug,tower_http=debug");
+    let directives = std::env::var("TEST_LOG_FILTER")
+        .ok()
+        .or_else(|| CAPTURE_FILTER.get().cloned())
+        .unwrap_or_else(|| "info,banksync=debug,plaid=debug,tower_http=debug".to_owned());
+    let filter = tracing_subscriber::EnvFilter::new(directives);
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(move || sink.clone()).init();
     buffer
 });
@@ -51,8 +57,17 @@ impl Write for CaptureWriter {
     }
 }
 
+static CAPTURE_FILTER: OnceLock<String> = OnceLock::new();
+
 /// Captures every log line of this test process from now on (the process has one log subscriber).
 pub fn start_log_capture() {
+    LazyLock::force(&LOGS);
+}
+
+/// Like [`start_log_capture`] at the level `filter` (`EnvFilter` directives, e.g. `trace`); only the first
+/// capture of a test process sets the level, so a test binary that needs one calls this before any app starts.
+pub fn start_log_capture_at(filter: &str) {
+    let _ = CAPTURE_FILTER.set(filter.to_owned());
     LazyLock::force(&LOGS);
 }
 

@@ -4,6 +4,7 @@
 mod common;
 mod decoding;
 mod errors;
+mod fuzz_corpus;
 mod requests;
 mod retries;
 mod tracing_output;
