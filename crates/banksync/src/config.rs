@@ -74,6 +74,17 @@ pub struct Settings {
     /// `0s` always asks [default: 60s].
     #[arg(long, env = "BANKSYNC_BALANCE_MAX_AGE")]
     pub balance_max_age: Option<String>,
+    /// PostgreSQL connections this process may open [default: 10].
+    #[arg(long, env = "BANKSYNC_DB_POOL_SIZE")]
+    pub db_pool_size: Option<u32>,
+    /// How long a request waits for a PostgreSQL connection before it fails (503 `database_unavailable`), e.g.
+    /// `5s` [default: 5s].
+    #[arg(long, env = "BANKSYNC_DB_ACQUIRE_TIMEOUT")]
+    pub db_acquire_timeout: Option<String>,
+    /// How long a claimed background job stays with a process that stops renewing it (a crash) before another
+    /// worker takes it over, e.g. `60s` [default: 60s].
+    #[arg(long, env = "BANKSYNC_JOB_LEASE")]
+    pub job_lease: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -96,6 +107,9 @@ impl fmt::Debug for Settings {
             .field("workers", &self.workers)
             .field("plaid_rate_budget", &self.plaid_rate_budget)
             .field("balance_max_age", &self.balance_max_age)
+            .field("db_pool_size", &self.db_pool_size)
+            .field("db_acquire_timeout", &self.db_acquire_timeout)
+            .field("job_lease", &self.job_lease)
             .finish()
     }
 }
@@ -121,6 +135,9 @@ impl Settings {
             workers: self.workers.or(lower.workers),
             plaid_rate_budget: self.plaid_rate_budget.or(lower.plaid_rate_budget),
             balance_max_age: self.balance_max_age.or(lower.balance_max_age),
+            db_pool_size: self.db_pool_size.or(lower.db_pool_size),
+            db_acquire_timeout: self.db_acquire_timeout.or(lower.db_acquire_timeout),
+            job_lease: self.job_lease.or(lower.job_lease),
         }
     }
 
@@ -196,6 +213,8 @@ pub struct Config {
     pub plaid_limits: crate::budget::RateLimits,
     /// Live balances younger than this are not asked for again.
     pub balance_max_age: std::time::Duration,
+    /// The database connection pool.
+    pub db_pool: crate::store::PoolSettings,
 }
 
 /// Background sync settings.
@@ -209,6 +228,8 @@ pub struct JobSettings {
     pub transactions_refresh: crate::jobs::RefreshMode,
     /// Concurrent background jobs.
     pub workers: usize,
+    /// How long a job's claim lasts without a renewal.
+    pub lease: std::time::Duration,
 }
 
 impl Default for JobSettings {
@@ -218,6 +239,7 @@ impl Default for JobSettings {
             sync_cooldown: std::time::Duration::from_secs(10 * 60),
             transactions_refresh: crate::jobs::RefreshMode::Auto,
             workers: 4,
+            lease: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -235,6 +257,7 @@ impl fmt::Debug for Config {
             .field("jobs", &self.jobs)
             .field("plaid_limits", &self.plaid_limits)
             .field("balance_max_age", &self.balance_max_age)
+            .field("db_pool", &self.db_pool)
             .finish()
     }
 }
@@ -300,6 +323,13 @@ impl Config {
             jobs.transactions_refresh =
                 raw.parse().map_err(|e| ConfigError::new("BANKSYNC_TRANSACTIONS_REFRESH", e))?;
         }
+        if let Some(raw) = s.job_lease.as_deref() {
+            jobs.lease = parse_duration("BANKSYNC_JOB_LEASE", raw)?;
+            if jobs.lease < std::time::Duration::from_secs(1) {
+                return Err(ConfigError::new("BANKSYNC_JOB_LEASE", "must be at least 1s"));
+            }
+        }
+        let db_pool = resolve_db_pool(s.db_pool_size, s.db_acquire_timeout.as_deref())?;
         let plaid_limits = resolve_plaid_limits(&plaid, s.plaid_rate_budget.as_deref())?;
         let balance_max_age = match s.balance_max_age.as_deref() {
             None => DEFAULT_BALANCE_MAX_AGE,
@@ -319,6 +349,7 @@ impl Config {
             jobs,
             plaid_limits,
             balance_max_age,
+            db_pool,
         })
     }
 
@@ -341,6 +372,28 @@ fn parse_old_master_keys(raw: Option<SecretString>) -> Result<Vec<SecretString>,
         keys.push(SecretString::from(entry.to_owned()));
     }
     Ok(keys)
+}
+
+fn parse_duration(setting: &'static str, raw: &str) -> Result<std::time::Duration, ConfigError> {
+    humantime::parse_duration(raw.trim())
+        .map_err(|e| ConfigError::new(setting, format!("{raw:?} is not a duration like 5s or 1m: {e}")))
+}
+
+/// `BANKSYNC_DB_POOL_SIZE` (1..=1000) and `BANKSYNC_DB_ACQUIRE_TIMEOUT` (100ms..=10m).
+fn resolve_db_pool(size: Option<u32>, acquire_timeout: Option<&str>) -> Result<crate::store::PoolSettings, ConfigError> {
+    let defaults = crate::store::PoolSettings::default();
+    let size = size.unwrap_or(defaults.size);
+    if !(1..=1000).contains(&size) {
+        return Err(ConfigError::new("BANKSYNC_DB_POOL_SIZE", format!("{size} is not between 1 and 1000")));
+    }
+    let acquire_timeout = match acquire_timeout {
+        None => defaults.acquire_timeout,
+        Some(raw) => parse_duration("BANKSYNC_DB_ACQUIRE_TIMEOUT", raw)?,
+    };
+    if !(std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(600)).contains(&acquire_timeout) {
+        return Err(ConfigError::new("BANKSYNC_DB_ACQUIRE_TIMEOUT", "must be between 100ms and 10m"));
+    }
+    Ok(crate::store::PoolSettings { size, acquire_timeout })
 }
 
 fn resolve_jobs(
@@ -497,6 +550,31 @@ mod tests {
         assert_eq!(Config::resolve(half).unwrap_err().setting, "PLAID_SECRET");
         let bad_env = Settings { plaid_env: Some("development".into()), ..settings() };
         assert_eq!(Config::resolve(bad_env).unwrap_err().setting, "PLAID_ENV");
+    }
+
+    #[test]
+    fn pool_and_lease_settings_are_validated() {
+        let defaults = Config::resolve(settings()).unwrap();
+        assert_eq!(defaults.db_pool, crate::store::PoolSettings::default());
+        assert_eq!(defaults.jobs.lease, std::time::Duration::from_secs(60));
+        let set = Settings {
+            db_pool_size: Some(3),
+            db_acquire_timeout: Some("750ms".into()),
+            job_lease: Some("2s".into()),
+            ..settings()
+        };
+        let config = Config::resolve(set).unwrap();
+        assert_eq!(config.db_pool.size, 3);
+        assert_eq!(config.db_pool.acquire_timeout, std::time::Duration::from_millis(750));
+        assert_eq!(config.jobs.lease, std::time::Duration::from_secs(2));
+        for (bad, setting) in [
+            (Settings { db_pool_size: Some(0), ..settings() }, "BANKSYNC_DB_POOL_SIZE"),
+            (Settings { db_acquire_timeout: Some("soon".into()), ..settings() }, "BANKSYNC_DB_ACQUIRE_TIMEOUT"),
+            (Settings { db_acquire_timeout: Some("1ms".into()), ..settings() }, "BANKSYNC_DB_ACQUIRE_TIMEOUT"),
+            (Settings { job_lease: Some("10ms".into()), ..settings() }, "BANKSYNC_JOB_LEASE"),
+        ] {
+            assert_eq!(Config::resolve(bad).unwrap_err().setting, setting);
+        }
     }
 
     #[test]
