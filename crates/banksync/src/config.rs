@@ -114,6 +114,17 @@ pub struct Settings {
     /// [default: BANKSYNC_PUBLIC_URL + /oauth-return when that is https or on localhost/127.0.0.1].
     #[arg(long, env = "BANKSYNC_OAUTH_REDIRECT_URI")]
     pub oauth_redirect_uri: Option<String>,
+    /// PostgreSQL connections this process may open [default: 10].
+    #[arg(long, env = "BANKSYNC_DB_POOL_SIZE")]
+    pub db_pool_size: Option<u32>,
+    /// How long a request waits for a PostgreSQL connection before it fails (503 `database_unavailable`), e.g.
+    /// `5s` [default: 5s].
+    #[arg(long, env = "BANKSYNC_DB_ACQUIRE_TIMEOUT")]
+    pub db_acquire_timeout: Option<String>,
+    /// How long a claimed background job stays with a process that stops renewing it (a crash) before another
+    /// worker takes it over, e.g. `60s` [default: 60s].
+    #[arg(long, env = "BANKSYNC_JOB_LEASE")]
+    pub job_lease: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -146,6 +157,9 @@ impl fmt::Debug for Settings {
             .field("retention_runs_keep", &self.retention_runs_keep)
             .field("merchant_logos", &self.merchant_logos)
             .field("oauth_redirect_uri", &self.oauth_redirect_uri)
+            .field("db_pool_size", &self.db_pool_size)
+            .field("db_acquire_timeout", &self.db_acquire_timeout)
+            .field("job_lease", &self.job_lease)
             .finish()
     }
 }
@@ -181,6 +195,9 @@ impl Settings {
             retention_runs_keep: self.retention_runs_keep.or(lower.retention_runs_keep),
             merchant_logos: self.merchant_logos.or(lower.merchant_logos),
             oauth_redirect_uri: self.oauth_redirect_uri.or(lower.oauth_redirect_uri),
+            db_pool_size: self.db_pool_size.or(lower.db_pool_size),
+            db_acquire_timeout: self.db_acquire_timeout.or(lower.db_acquire_timeout),
+            job_lease: self.job_lease.or(lower.job_lease),
         }
     }
 
@@ -268,6 +285,8 @@ pub struct Config {
     pub logo_http_origins: Vec<String>,
     /// The `redirect_uri` link tokens carry (OAuth banks).
     pub oauth_redirect: OAuthRedirect,
+    /// The database connection pool.
+    pub db_pool: crate::store::PoolSettings,
 }
 
 /// The HTTP server's defences against slow and hostile clients (see `http::server`).
@@ -312,8 +331,6 @@ impl Default for RetentionSettings {
             runs_keep: 50,
         }
     }
-}
-
 }
 
 /// `BANKSYNC_MERCHANT_LOGOS`.
@@ -394,6 +411,8 @@ pub struct JobSettings {
     pub transactions_refresh: crate::jobs::RefreshMode,
     /// Concurrent background jobs.
     pub workers: usize,
+    /// How long a job's claim lasts without a renewal.
+    pub lease: std::time::Duration,
 }
 
 impl Default for JobSettings {
@@ -403,6 +422,7 @@ impl Default for JobSettings {
             sync_cooldown: std::time::Duration::from_secs(10 * 60),
             transactions_refresh: crate::jobs::RefreshMode::Auto,
             workers: 4,
+            lease: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -425,6 +445,7 @@ impl fmt::Debug for Config {
             .field("merchant_logos", &self.merchant_logos)
             .field("logo_http_origins", &self.logo_http_origins)
             .field("oauth_redirect", &self.oauth_redirect)
+            .field("db_pool", &self.db_pool)
             .finish()
     }
 }
@@ -492,6 +513,13 @@ impl Config {
             jobs.transactions_refresh =
                 raw.parse().map_err(|e| ConfigError::new("BANKSYNC_TRANSACTIONS_REFRESH", e))?;
         }
+        if let Some(raw) = s.job_lease.as_deref() {
+            jobs.lease = parse_duration("BANKSYNC_JOB_LEASE", raw)?;
+            if jobs.lease < std::time::Duration::from_secs(1) {
+                return Err(ConfigError::new("BANKSYNC_JOB_LEASE", "must be at least 1s"));
+            }
+        }
+        let db_pool = resolve_db_pool(s.db_pool_size, s.db_acquire_timeout.as_deref())?;
         let plaid_limits = resolve_plaid_limits(&plaid, s.plaid_rate_budget.as_deref())?;
         let balance_max_age = match s.balance_max_age.as_deref() {
             None => DEFAULT_BALANCE_MAX_AGE,
@@ -522,6 +550,7 @@ impl Config {
             merchant_logos,
             logo_http_origins: Vec::new(),
             oauth_redirect,
+            db_pool,
         })
     }
 
@@ -564,6 +593,28 @@ fn resolve_oauth_redirect(raw: Option<&str>) -> Result<OAuthRedirect, ConfigErro
         return Err(ConfigError::new(SETTING, format!("{raw:?} must not have a #fragment")));
     }
     Ok(OAuthRedirect::Explicit(url))
+}
+
+fn parse_duration(setting: &'static str, raw: &str) -> Result<std::time::Duration, ConfigError> {
+    humantime::parse_duration(raw.trim())
+        .map_err(|e| ConfigError::new(setting, format!("{raw:?} is not a duration like 5s or 1m: {e}")))
+}
+
+/// `BANKSYNC_DB_POOL_SIZE` (1..=1000) and `BANKSYNC_DB_ACQUIRE_TIMEOUT` (100ms..=10m).
+fn resolve_db_pool(size: Option<u32>, acquire_timeout: Option<&str>) -> Result<crate::store::PoolSettings, ConfigError> {
+    let defaults = crate::store::PoolSettings::default();
+    let size = size.unwrap_or(defaults.size);
+    if !(1..=1000).contains(&size) {
+        return Err(ConfigError::new("BANKSYNC_DB_POOL_SIZE", format!("{size} is not between 1 and 1000")));
+    }
+    let acquire_timeout = match acquire_timeout {
+        None => defaults.acquire_timeout,
+        Some(raw) => parse_duration("BANKSYNC_DB_ACQUIRE_TIMEOUT", raw)?,
+    };
+    if !(std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(600)).contains(&acquire_timeout) {
+        return Err(ConfigError::new("BANKSYNC_DB_ACQUIRE_TIMEOUT", "must be between 100ms and 10m"));
+    }
+    Ok(crate::store::PoolSettings { size, acquire_timeout })
 }
 
 fn resolve_jobs(
@@ -768,6 +819,31 @@ mod tests {
         assert_eq!(Config::resolve(half).unwrap_err().setting, "PLAID_SECRET");
         let bad_env = Settings { plaid_env: Some("development".into()), ..settings() };
         assert_eq!(Config::resolve(bad_env).unwrap_err().setting, "PLAID_ENV");
+    }
+
+    #[test]
+    fn pool_and_lease_settings_are_validated() {
+        let defaults = Config::resolve(settings()).unwrap();
+        assert_eq!(defaults.db_pool, crate::store::PoolSettings::default());
+        assert_eq!(defaults.jobs.lease, std::time::Duration::from_secs(60));
+        let set = Settings {
+            db_pool_size: Some(3),
+            db_acquire_timeout: Some("750ms".into()),
+            job_lease: Some("2s".into()),
+            ..settings()
+        };
+        let config = Config::resolve(set).unwrap();
+        assert_eq!(config.db_pool.size, 3);
+        assert_eq!(config.db_pool.acquire_timeout, std::time::Duration::from_millis(750));
+        assert_eq!(config.jobs.lease, std::time::Duration::from_secs(2));
+        for (bad, setting) in [
+            (Settings { db_pool_size: Some(0), ..settings() }, "BANKSYNC_DB_POOL_SIZE"),
+            (Settings { db_acquire_timeout: Some("soon".into()), ..settings() }, "BANKSYNC_DB_ACQUIRE_TIMEOUT"),
+            (Settings { db_acquire_timeout: Some("1ms".into()), ..settings() }, "BANKSYNC_DB_ACQUIRE_TIMEOUT"),
+            (Settings { job_lease: Some("10ms".into()), ..settings() }, "BANKSYNC_JOB_LEASE"),
+        ] {
+            assert_eq!(Config::resolve(bad).unwrap_err().setting, setting);
+        }
     }
 
     #[test]

@@ -113,7 +113,7 @@ impl Application {
         let workers = crate::jobs::WorkerPool::start(
             jobs.clone(),
             sync.clone(),
-            crate::jobs::WorkerOptions { concurrency: config.jobs.workers, ..Default::default() },
+            crate::jobs::WorkerOptions::with_lease(config.jobs.workers, config.jobs.lease),
         );
         let scheduler = crate::jobs::Scheduler::start(
             jobs.clone(),
@@ -274,7 +274,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
         }
         DatabaseUrl::Postgres(url) => {
             tracing::info!("database: PostgreSQL");
-            crate::store::connect(secrecy::ExposeSecret::expose_secret(url))
+            crate::store::connect_with(secrecy::ExposeSecret::expose_secret(url), config.db_pool)
                 .await
                 .context("cannot connect to PostgreSQL (BANKSYNC_DATABASE_URL)")?
         }

@@ -1,5 +1,9 @@
 //! Run-time fault injection (`POST /sim/faults`): per endpoint, a rate of a given Plaid error,
-//! added latency, or a hung connection, optionally limited to a number of firings.
+//! added latency, or a hung connection, optionally limited to a number of firings, optionally only
+//! on every `every`-th request to the endpoint (`every: 2` is "every other page" of a pagination,
+//! which a random rate cannot promise), optionally only for one Item (`item_id`), so a test can make
+//! one Item faulty beside a healthy one. `GET /sim/faults` reports each fault's `seen` (requests
+//! it matched) and `fired` counts: the number of faults a test injected.
 
 use std::time::Duration;
 
@@ -47,6 +51,12 @@ pub struct FaultSpec {
     pub latency_ms: Option<u64>,
     #[serde(default)]
     pub hang: bool,
+    /// Fire only on every N-th matching request (the N-th, 2N-th, …), before `rate` is rolled.
+    #[serde(default)]
+    pub every: Option<u64>,
+    /// Only requests for this Item (by its `access_token`) match.
+    #[serde(default)]
+    pub item_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +64,8 @@ pub struct Fault {
     pub fault_id: String,
     #[serde(flatten)]
     pub spec: FaultSpec,
+    /// Requests that matched the endpoint (and Item).
+    pub seen: u64,
     pub fired: u64,
 }
 
@@ -96,13 +108,16 @@ impl Faults {
                 return Err("rate must be between 0.0 and 1.0".to_owned());
             }
         }
+        if spec.every == Some(0) {
+            return Err("every must be at least 1".to_owned());
+        }
         if spec.error.is_none() && spec.latency_ms.is_none() && !spec.hang {
             return Err("a fault needs an error, a latency_ms or hang".to_owned());
         }
         let mut inner = self.inner.lock();
         inner.next_id += 1;
         let fault_id = format!("fault-{}", inner.next_id);
-        inner.faults.push(Fault { fault_id: fault_id.clone(), spec, fired: 0 });
+        inner.faults.push(Fault { fault_id: fault_id.clone(), spec, seen: 0, fired: 0 });
         Ok(fault_id)
     }
 
@@ -114,13 +129,21 @@ impl Faults {
         self.inner.lock().faults.clear();
     }
 
-    /// Rolls every fault registered for `endpoint`; the combined action of those that fire.
-    pub fn check(&self, endpoint: &str) -> Action {
+    /// Rolls every fault registered for `endpoint` (and, for Item-bound faults, the Item `item_id`);
+    /// the combined action of those that fire.
+    pub fn check(&self, endpoint: &str, item_id: Option<&str>) -> Action {
         let mut action = Action::default();
         let mut guard = self.inner.lock();
         let Inner { faults, rng, .. } = &mut *guard;
-        for f in faults.iter_mut().filter(|f| f.spec.endpoint == endpoint) {
+        let matches = |f: &Fault| {
+            f.spec.endpoint == endpoint && f.spec.item_id.as_deref().is_none_or(|want| Some(want) == item_id)
+        };
+        for f in faults.iter_mut().filter(|f| matches(f)) {
             if f.spec.count.is_some_and(|c| f.fired >= c) {
+                continue;
+            }
+            f.seen += 1;
+            if f.spec.every.is_some_and(|n| f.seen % n != 0) {
                 continue;
             }
             let rate = f.spec.rate.unwrap_or(1.0);

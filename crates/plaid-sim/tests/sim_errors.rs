@@ -336,6 +336,32 @@ async fn faults_inject_errors_latency_and_hangs() {
     sim.ok("/accounts/balance/get", json!({"access_token": token})).await;
 }
 
+/// `every: 2` fires on exactly every other matching request (a pagination's every other page), and `item_id`
+/// confines a fault to one Item; `seen`/`fired` count what matched and what fired.
+#[tokio::test]
+async fn faults_fire_on_every_nth_request_and_only_for_their_item() {
+    let sim = start(SimConfig { rate_limits: false, ..SimConfig::default() }).await;
+    let (token, item_id) = sim.item().await;
+    let (other_token, _) = sim.item_with("ins_109509", json!({"transactions": {"days_requested": 730}})).await;
+
+    let spec = json!({"endpoint": "/item/get", "error": "API_ERROR", "every": 2, "item_id": item_id});
+    let (status, fault) = sim.post("/sim/faults", spec).await;
+    assert_eq!(status, 200, "{fault}");
+    let mut pattern = Vec::new();
+    for _ in 0..6 {
+        let (status, _) = sim.plaid("/item/get", json!({"access_token": token})).await;
+        pattern.push(status);
+        // The other Item never matches, and does not advance the fault's count.
+        sim.ok("/item/get", json!({"access_token": other_token})).await;
+    }
+    assert_eq!(pattern, [200, 500, 200, 500, 200, 500]);
+    let (_, list) = sim.get("/sim/faults").await;
+    assert_eq!((list[0]["seen"].as_u64(), list[0]["fired"].as_u64()), (Some(6), Some(3)), "{list}");
+
+    let (status, err) = sim.post("/sim/faults", json!({"endpoint": "/item/get", "error": "API_ERROR", "every": 0})).await;
+    assert_eq!(status, 400, "{err}");
+}
+
 #[tokio::test]
 async fn slow_balances_do_not_block_other_requests() {
     let latency = Duration::from_millis(700);

@@ -61,6 +61,23 @@ impl ApiError {
         ApiError::Conflict { code, message: message.into() }
     }
 
+    /// 503 for a database that cannot serve right now ([`crate::store::StoreError::outage`]): the cause is logged,
+    /// the client gets the code and a sentence saying what is wrong, and retries later.
+    pub fn database_outage(error: &crate::store::StoreError) -> Self {
+        let (code, message) = error.outage().unwrap_or(crate::store::Outage::Unavailable).describe();
+        tracing::error!(error = format!("{error:#}"), code, "database unavailable");
+        ApiError::Upstream { status: StatusCode::SERVICE_UNAVAILABLE, code: code.into(), message: message.into() }
+    }
+
+    /// A store error met outside a handler's own mapping (e.g. while authenticating): an outage is a 503, anything
+    /// else an internal error with `context`.
+    pub fn store(error: crate::store::StoreError, context: &'static str) -> Self {
+        if error.outage().is_some() {
+            return ApiError::database_outage(&error);
+        }
+        ApiError::Internal(anyhow::Error::new(error).context(context))
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -210,6 +227,7 @@ impl From<crate::store::StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound("resource"),
             StoreError::Conflict(message) => ApiError::conflict("conflict", message),
             StoreError::InvalidInput(message) => ApiError::bad_request("invalid_input", message),
+            error @ StoreError::Other(_) if error.outage().is_some() => ApiError::database_outage(&error),
             StoreError::Other(e) => ApiError::Internal(e),
         }
     }

@@ -26,7 +26,7 @@ impl FromRequestParts<AppState> for CurrentUser {
                 .store
                 .find_user_by_api_token_hash(&hash_secret(token))
                 .await
-                .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("looking up an API token")))?
+                .map_err(|e| ApiError::store(e, "looking up an API token"))?
                 .ok_or(ApiError::Unauthorized)?;
             return Ok(CurrentUser { user, via: AuthMethod::Bearer });
         }
@@ -37,7 +37,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             .store
             .find_session(&id_hash)
             .await
-            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("looking up a session")))?
+            .map_err(|e| ApiError::store(e, "looking up a session"))?
             .ok_or(ApiError::Unauthorized)?;
 
         if !is_safe_method(&parts.method) {
@@ -53,7 +53,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         let user = match state.store.get_user(&session.user_id).await {
             Ok(user) => user,
             Err(crate::store::StoreError::NotFound) => return Err(ApiError::Unauthorized),
-            Err(e) => return Err(ApiError::Internal(anyhow::Error::new(e).context("loading the session's user"))),
+            Err(e) => return Err(ApiError::store(e, "loading the session's user")),
         };
         Ok(CurrentUser { user, via: AuthMethod::Session { id_hash, csrf_token: session.csrf_token } })
     }

@@ -49,6 +49,22 @@ impl Default for WorkerOptions {
     }
 }
 
+impl WorkerOptions {
+    /// `concurrency` workers whose claims last `lease`. A lease shorter than the defaults also shortens how often
+    /// the pool looks for jobs and reclaims expired ones, so a crashed process's job is taken over about one lease
+    /// after the crash rather than one default reclaim interval.
+    pub fn with_lease(concurrency: usize, lease: Duration) -> Self {
+        let defaults = WorkerOptions::default();
+        WorkerOptions {
+            concurrency,
+            lease,
+            poll_interval: defaults.poll_interval.min(lease / 2),
+            reclaim_interval: defaults.reclaim_interval.min(lease),
+            ..defaults
+        }
+    }
+}
+
 /// A running pool; dropping it without [`WorkerPool::shutdown`] aborts it (as a crash would).
 pub struct WorkerPool {
     worker_id: String,

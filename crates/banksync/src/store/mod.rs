@@ -90,6 +90,69 @@ impl StoreError {
     pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
         Self::Other(anyhow::anyhow!("unreadable value in the database: {what}"))
     }
+
+    /// Whether this error is the database being unavailable rather than a bug: the server down or restarting, no
+    /// connection free in time, the disk full, the file read-only. The API answers these 503 with what is wrong, so
+    /// a client retries and an operator knows what to fix.
+    pub fn outage(&self) -> Option<Outage> {
+        let StoreError::Other(e) = self else { return None };
+        e.chain().filter_map(|cause| cause.downcast_ref::<sqlx::Error>()).find_map(outage_of)
+    }
+}
+
+/// Why the database cannot serve a request right now ([`StoreError::outage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// The server is unreachable, shutting down or starting, or no pooled connection came free in time.
+    Unavailable,
+    /// No space left (a full disk, a file-size limit) or a failing disk.
+    Storage,
+    /// The database only accepts reads.
+    ReadOnly,
+}
+
+impl Outage {
+    /// A stable code and a sentence for the API's 503.
+    pub fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            Outage::Unavailable => {
+                ("database_unavailable", "The database is unavailable right now (restarting or unreachable). Retry shortly.")
+            }
+            Outage::Storage => {
+                ("database_storage_full", "The database cannot write to its disk (full or failing). Nothing was saved.")
+            }
+            Outage::ReadOnly => ("database_read_only", "The database is read-only right now. Nothing was saved."),
+        }
+    }
+}
+
+fn outage_of(e: &sqlx::Error) -> Option<Outage> {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            Some(Outage::Unavailable)
+        }
+        sqlx::Error::Database(db) => {
+            let code = db.code()?;
+            if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
+                // SQLSTATEs: 08 connection exceptions, 57P0x shutting down / starting up, 53 insufficient resources
+                // (53100 disk full), 25006 read-only transaction (a hot standby).
+                return match &*code {
+                    c if c.starts_with("08") || c.starts_with("57P") => Some(Outage::Unavailable),
+                    c if c.starts_with("53") => Some(Outage::Storage),
+                    "25006" => Some(Outage::ReadOnly),
+                    _ => None,
+                };
+            }
+            // SQLite's extended result codes: the primary code is the low byte.
+            match code.parse::<i32>().ok()? & 0xff {
+                8 => Some(Outage::ReadOnly),      // SQLITE_READONLY
+                10 | 13 => Some(Outage::Storage), // SQLITE_IOERR, SQLITE_FULL
+                14 => Some(Outage::Unavailable),  // SQLITE_CANTOPEN
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -161,13 +224,32 @@ impl Store {
     }
 }
 
+/// The PostgreSQL connection pool: how many connections, and how long a caller waits for one before the call fails
+/// (an outage then answers quickly instead of piling requests up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    pub size: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings { size: 10, acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
 /// Opens the store named by `url`: `sqlite:…` or `postgres://…`/`postgresql://…`. Anything else is an error, never
 /// a silently created file. Does not migrate.
 pub async fn connect(url: &str) -> Result<Arc<Store>> {
+    connect_with(url, PoolSettings::default()).await
+}
+
+/// [`connect`] with these pool settings (used by PostgreSQL; SQLite keeps its one writer and small reader pool).
+pub async fn connect_with(url: &str, pool: PoolSettings) -> Result<Arc<Store>> {
     let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
         Some("sqlite") => Ok(Arc::new(Store::connect_sqlite_url(url).await?)),
-        Some("postgres" | "postgresql") => Ok(Arc::new(Store::connect_postgres_url(url).await?)),
+        Some("postgres" | "postgresql") => Ok(Arc::new(Store::connect_postgres_url(url, pool).await?)),
         _ => Err(StoreError::InvalidInput(
             "the database URL must start with sqlite: or postgres:// (e.g. sqlite://data/banksync.db)".into(),
         )),

@@ -82,7 +82,12 @@ pub async fn prelude(
     if !unknown.is_empty() {
         return Err(ApiError::unknown_fields(&unknown));
     }
-    let action = state.faults.check(endpoint);
+    // Item-bound faults match the Item behind the access token (none for token-less endpoints).
+    let item_id = req
+        .get("access_token")
+        .and_then(Value::as_str)
+        .and_then(|token| state.access_tokens.read().get(token).cloned());
+    let action = state.faults.check(endpoint, item_id.as_deref());
     if !action.latency.is_zero() {
         tokio::time::sleep(action.latency).await;
     }
