@@ -595,11 +595,6 @@ fn resolve_oauth_redirect(raw: Option<&str>) -> Result<OAuthRedirect, ConfigErro
     Ok(OAuthRedirect::Explicit(url))
 }
 
-fn parse_duration(setting: &'static str, raw: &str) -> Result<std::time::Duration, ConfigError> {
-    humantime::parse_duration(raw.trim())
-        .map_err(|e| ConfigError::new(setting, format!("{raw:?} is not a duration like 5s or 1m: {e}")))
-}
-
 /// `BANKSYNC_DB_POOL_SIZE` (1..=1000) and `BANKSYNC_DB_ACQUIRE_TIMEOUT` (100ms..=10m).
 fn resolve_db_pool(size: Option<u32>, acquire_timeout: Option<&str>) -> Result<crate::store::PoolSettings, ConfigError> {
     let defaults = crate::store::PoolSettings::default();
