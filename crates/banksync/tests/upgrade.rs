@@ -278,7 +278,8 @@ async fn every_upgrade_fixture_migrates_on_postgres_from_its_own_schema_version(
                 .collect::<Vec<_>>()
                 .join(", ");
             let names = cols.iter().map(|(c, _)| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
-            let insert = format!("INSERT INTO \"{table}\" ({names}) VALUES ({placeholders})");
+            // Identity columns (GENERATED ALWAYS) keep the fixture's ids.
+            let insert = format!("INSERT INTO \"{table}\" ({names}) OVERRIDING SYSTEM VALUE VALUES ({placeholders})");
             for row in &rows {
                 let mut q = sqlx::query(&insert);
                 for i in 0..cols.len() {
@@ -372,10 +373,11 @@ async fn write_upgrade_fixture() {
     const KEEP: i64 = 200;
     let edited: Vec<String> = notes.keys().cloned().collect();
     let placeholders = vec!["?"; edited.len()].join(", ");
-    let mut prune = sqlx::query(&format!(
+    let prune_sql = format!(
         "DELETE FROM transactions WHERE rowid NOT IN (SELECT rowid FROM transactions ORDER BY rowid LIMIT {KEEP}) \
          AND transaction_id NOT IN ({placeholders})"
-    ));
+    );
+    let mut prune = sqlx::query(&prune_sql);
     for id in &edited {
         prune = prune.bind(id);
     }
