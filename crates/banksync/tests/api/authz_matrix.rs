@@ -255,7 +255,8 @@ fn probes(op: &Operation, ids: &Ids) -> Vec<Probe> {
         }
         Value::Object(body)
     });
-    let names_in_body = user_body && op.body_fields.as_ref().is_some_and(|f| f.iter().any(|f| ID_PARAMS.contains(&f.as_str())));
+    let names_in_body =
+        user_body && op.body_fields.as_ref().is_some_and(|f| f.iter().any(|f| ID_PARAMS.contains(&f.as_str())));
     // A list filtered by another user's id is an empty list (200), so only path and body ids must be refused.
     let owner_id_in_path = !op.path_params.is_empty();
 
@@ -267,7 +268,8 @@ fn probes(op: &Operation, ids: &Ids) -> Vec<Probe> {
                 path = path.replace(&format!("{{{name}}}"), &values[round.min(values.len() - 1)]);
             }
             if !query.is_empty() {
-                let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={}", crate::app::client::urlencode(v))).collect();
+                let q: Vec<String> =
+                    query.iter().map(|(k, v)| format!("{k}={}", crate::app::client::urlencode(v))).collect();
                 path = format!("{path}?{}", q.join("&"));
             }
             Probe { url_path: path, body: body.clone(), owner_id_in_path, owner_id_in_body: names_in_body }
@@ -298,7 +300,8 @@ async fn send(app: &TestApp, op: &Operation, probe: &Probe, credentials: &Creden
     }
     let response = request.send().await.unwrap_or_else(|e| panic!("{}: {e}", op.what()));
     let (status, headers) = (response.status(), response.headers().clone());
-    let streaming = headers.get("content-type").is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/event-stream"));
+    let streaming =
+        headers.get("content-type").is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/event-stream"));
     // An event stream never ends: its first event (or nothing, within a second) is what it shows.
     let body = if streaming {
         let mut response = response;
@@ -338,7 +341,9 @@ async fn owner_view(app: &TestApp, item_id: &str) -> Value {
         .into_iter()
         // Only edited ones: a follow-up sync may still be adding history, which no user changed.
         .filter(|t| !t["user_note"].is_null() || !t["user_category"].is_null())
-        .map(|t| (t["transaction_id"].as_str().unwrap().to_owned(), (t["user_note"].clone(), t["user_category"].clone())))
+        .map(|t| {
+            (t["transaction_id"].as_str().unwrap().to_owned(), (t["user_note"].clone(), t["user_category"].clone()))
+        })
         .collect();
     let ids = |list: &Value, key: &str, id: &str| -> Vec<(Value, Value)> {
         list[key].as_array().unwrap().iter().map(|x| (x[id].clone(), x["name"].clone())).collect()
@@ -452,7 +457,11 @@ async fn every_route_times_every_caller_is_authorized_from_the_openapi_route_lis
             credentials: Credentials::Cookie(alice_session.clone(), None),
             expect: Expect::CsrfRefused,
         },
-        Caller { name: "other user's token", credentials: Credentials::Bearer(mallory.token), expect: Expect::Intruder },
+        Caller {
+            name: "other user's token",
+            credentials: Credentials::Bearer(mallory.token),
+            expect: Expect::Intruder,
+        },
         Caller {
             name: "other user's session",
             credentials: Credentials::Cookie(mallory_session, Some(mallory_csrf)),
