@@ -220,7 +220,9 @@ pub fn run(data: &[u8]) -> bool {
                 if format == Format::Ofx {
                     for user_text in [f.name, f.merchant, f.note] {
                         assert!(
-                            !user_text.contains('<') || user_text.trim().len() <= 3 || !output.contains(user_text.trim()),
+                            !user_text.contains('<')
+                                || user_text.trim().len() <= 3
+                                || !output.contains(user_text.trim()),
                             "OFX: unescaped markup {user_text:?}"
                         );
                     }

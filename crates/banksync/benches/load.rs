@@ -92,7 +92,10 @@ impl LoadReport {
         let n = self.rss_kib.len().max(3);
         let third = n / 3;
         let mean = |s: &[u64]| s.iter().sum::<u64>() / s.len().max(1) as u64;
-        (mean(&self.rss_kib[..third.min(self.rss_kib.len())]), mean(&self.rss_kib[self.rss_kib.len().saturating_sub(third)..]))
+        (
+            mean(&self.rss_kib[..third.min(self.rss_kib.len())]),
+            mean(&self.rss_kib[self.rss_kib.len().saturating_sub(third)..]),
+        )
     }
 
     /// Whether memory stayed flat (see the header), with the means compared.
@@ -130,8 +133,10 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-const WORDS: [&str; 12] =
-    ["Coffee", "Grocery", "Payroll", "Rent", "Transit", "Pharmacy", "Bookshop", "Cinema", "Bakery", "Hardware", "Airline", "Utility"];
+const WORDS: [&str; 12] = [
+    "Coffee", "Grocery", "Payroll", "Rent", "Transit", "Pharmacy", "Bookshop", "Cinema", "Bakery", "Hardware",
+    "Airline", "Utility",
+];
 
 /// Seeds `rows` Plaid-shaped transactions into the Item's accounts through the real decoder, normalizer and store.
 async fn seed(app: &TestApp, item_id: &str, rows: usize) -> Vec<String> {
@@ -170,7 +175,8 @@ async fn seed(app: &TestApp, item_id: &str, rows: usize) -> Vec<String> {
                 banksync::normalize::transaction(&plaid::Transaction::from_value(raw).unwrap()).unwrap()
             })
             .collect();
-        let batch_write = SyncBatch { page: SyncPage { added, modified: Vec::new(), removed: Vec::new() }, next_cursor: None };
+        let batch_write =
+            SyncBatch { page: SyncPage { added, modified: Vec::new(), removed: Vec::new() }, next_cursor: None };
         app.store.apply_sync(&item, &batch_write).await.unwrap();
         done += batch;
     }
@@ -179,8 +185,10 @@ async fn seed(app: &TestApp, item_id: &str, rows: usize) -> Vec<String> {
 
 fn sign(key: &SigningKey, kid: &str, body: &[u8]) -> String {
     let header = json!({"alg": "ES256", "kid": kid, "typ": "JWT"});
-    let claims = json!({"iat": chrono::Utc::now().timestamp(), "request_body_sha256": hex::encode(Sha256::digest(body))});
-    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let claims =
+        json!({"iat": chrono::Utc::now().timestamp(), "request_body_sha256": hex::encode(Sha256::digest(body))});
+    let input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let signature: Signature = key.sign(input.as_bytes());
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
 }
@@ -285,9 +293,11 @@ pub async fn run(cfg: LoadConfig) -> LoadReport {
                 ticker.tick().await;
                 seq += 1;
                 // A distinct body each time (Plaid's own bodies differ in their request id), so none is a duplicate.
-                let body = serde_json::to_vec(&json!({"webhook_type": "TRANSACTIONS", "webhook_code": "SYNC_UPDATES_AVAILABLE",
+                let body = serde_json::to_vec(
+                    &json!({"webhook_type": "TRANSACTIONS", "webhook_code": "SYNC_UPDATES_AVAILABLE",
                     "item_id": item_id, "initial_update_complete": true, "historical_update_complete": true,
-                    "environment": "sandbox", "load_seq": seq}))
+                    "environment": "sandbox", "load_seq": seq}),
+                )
                 .unwrap();
                 let jwt = sign(&key, "load-key", &body);
                 let begun = Instant::now();
@@ -301,7 +311,9 @@ pub async fn run(cfg: LoadConfig) -> LoadReport {
                     .await;
                 match response {
                     Ok(r) if r.status() == 200 => stats.latencies.push(begun.elapsed()),
-                    Ok(r) => errors.push(format!("webhook {seq}: {} {}", r.status(), r.text().await.unwrap_or_default())),
+                    Ok(r) => {
+                        errors.push(format!("webhook {seq}: {} {}", r.status(), r.text().await.unwrap_or_default()))
+                    }
                     Err(e) => errors.push(format!("webhook {seq}: {e}")),
                 }
             }
@@ -327,7 +339,8 @@ pub async fn run(cfg: LoadConfig) -> LoadReport {
 
 fn main() {
     // `cargo bench` adds `--bench`; the positional arguments are rows and seconds.
-    let args: Vec<usize> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> =
+        std::env::args().skip(1).filter(|a| !a.starts_with("--")).filter_map(|a| a.parse().ok()).collect();
     let env = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let cfg = LoadConfig {
         rows: args.first().copied().unwrap_or(1_000_000),

@@ -9,7 +9,12 @@ mod load;
 async fn queries_and_webhooks_together_on_100k_transactions_fail_nothing_and_hold_memory_flat() {
     let report = load::run(load::LoadConfig { rows: 100_000, secs: 10, query_clients: 4, webhooks_per_sec: 20 }).await;
     println!("{}", report.render());
-    assert!(report.errors.is_empty(), "{} requests failed, e.g. {:?}", report.errors.len(), &report.errors[..report.errors.len().min(5)]);
+    assert!(
+        report.errors.is_empty(),
+        "{} requests failed, e.g. {:?}",
+        report.errors.len(),
+        &report.errors[..report.errors.len().min(5)]
+    );
     assert!(report.stored_transactions >= 100_000, "seeded: {}", report.stored_transactions);
     assert!(report.queries.latencies.len() >= 20, "queries ran: {}", report.queries.latencies.len());
     assert!(report.webhooks.latencies.len() >= 20, "webhooks ran: {}", report.webhooks.latencies.len());

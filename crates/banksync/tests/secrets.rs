@@ -101,13 +101,21 @@ async fn no_secret_reaches_a_trace_log_a_response_or_a_database_file() {
     let (status, _, _) = record(
         &mut seen,
         "sync",
-        http.post(app.url(&format!("/api/items/{item_id}/sync"))).bearer_auth(&bearer).json(&json!({})).send().await.unwrap(),
+        http.post(app.url(&format!("/api/items/{item_id}/sync")))
+            .bearer_auth(&bearer)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert!(status == 200 || status == 202, "sync: {status}");
-    let (_, _, _) =
-        record(&mut seen, "transactions", http.get(app.url("/api/transactions?limit=50")).bearer_auth(&bearer).send().await.unwrap())
-            .await;
+    let (_, _, _) = record(
+        &mut seen,
+        "transactions",
+        http.get(app.url("/api/transactions?limit=50")).bearer_auth(&bearer).send().await.unwrap(),
+    )
+    .await;
     let (status, job, _) = record(
         &mut seen,
         "balances",
@@ -132,8 +140,10 @@ async fn no_secret_reaches_a_trace_log_a_response_or_a_database_file() {
         "environment": "sandbox"}))
     .unwrap();
     let header = json!({"alg": "ES256", "kid": "secrets-test-key", "typ": "JWT"});
-    let claims = json!({"iat": chrono::Utc::now().timestamp(), "request_body_sha256": hex::encode(Sha256::digest(&body))});
-    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let claims =
+        json!({"iat": chrono::Utc::now().timestamp(), "request_body_sha256": hex::encode(Sha256::digest(&body))});
+    let input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let signature: Signature = signing.sign(input.as_bytes());
     let jwt = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()));
     let (status, ack, _) = record(
@@ -191,7 +201,12 @@ async fn no_secret_reaches_a_trace_log_a_response_or_a_database_file() {
     record(
         &mut seen,
         "sync after rotation",
-        http.post(app.url(&format!("/api/items/{item_id}/sync"))).bearer_auth(&bearer).json(&json!({})).send().await.unwrap(),
+        http.post(app.url(&format!("/api/items/{item_id}/sync")))
+            .bearer_auth(&bearer)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
 
@@ -233,11 +248,16 @@ async fn no_secret_reaches_a_trace_log_a_response_or_a_database_file() {
         assert!(!contains(logs.as_bytes(), secret), "the trace log contains the {what}");
         assert!(!contains(bodies.as_bytes(), secret), "a response body contains the {what}");
         for s in &seen {
-            let delivered = (what == "session id" && s.what == "login") || (what == "created API token" && s.what == "token create");
+            let delivered = (what == "session id" && s.what == "login")
+                || (what == "created API token" && s.what == "token create");
             if !delivered {
                 assert!(!contains(s.body.as_bytes(), secret), "the {} response's body contains the {what}", s.what);
                 for (name, value) in &s.headers {
-                    assert!(!contains(value.as_bytes(), secret), "the {} response's {name} header contains the {what}", s.what);
+                    assert!(
+                        !contains(value.as_bytes(), secret),
+                        "the {} response's {name} header contains the {what}",
+                        s.what
+                    );
                 }
             }
         }

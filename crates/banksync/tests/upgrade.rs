@@ -100,7 +100,9 @@ fn fixtures() -> Vec<(String, Value)> {
 }
 
 fn fixture_key(name: &str) -> MasterKey {
-    MasterKey::load_file(&fixtures_dir().join(format!("{name}.master.key"))).expect("the fixture's key loads")
+    // Read as text, not with `MasterKey::load_file`: a git checkout makes the file 0644, which that refuses.
+    let text = std::fs::read_to_string(fixtures_dir().join(format!("{name}.master.key"))).unwrap();
+    MasterKey::from_encoded(text.trim()).expect("the fixture's key decodes")
 }
 
 /// Checks, on an upgraded store, what does not depend on the backend: tokens decrypt, credentials work.
@@ -139,7 +141,10 @@ async fn every_upgrade_fixture_migrates_on_sqlite_without_losing_anything() {
         store.close().await;
 
         let mut conn = SqliteConnection::connect(&url).await.unwrap();
-        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&mut conn).await.unwrap();
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
         assert!(applied >= manifest["migrations"].as_i64().unwrap(), "{name}: migrations applied: {applied}");
         for (table, expected) in manifest["counts"].as_object().unwrap() {
             assert_eq!(count(&mut conn, table).await, expected.as_i64().unwrap(), "{name}: rows of {table}");
@@ -202,7 +207,8 @@ async fn check_through_the_api(name: &str, manifest: &Value, data_dir: &Path) {
     // Full-text search, once the API has it: an old transaction is found by a word of its name.
     let doc = get("/api/openapi.json").await;
     let params = doc["paths"]["/api/transactions"]["get"]["parameters"].as_array().cloned().unwrap_or_default();
-    if let Some(search) = params.iter().map(|p| p["name"].as_str().unwrap_or("")).find(|n| ["q", "search"].contains(n)) {
+    if let Some(search) = params.iter().map(|p| p["name"].as_str().unwrap_or("")).find(|n| ["q", "search"].contains(n))
+    {
         let word = manifest["search_word"].as_str().unwrap();
         let found = get(&format!("/api/transactions?{search}={}", app::client::urlencode(word))).await;
         let hits = found["transactions"].as_array().unwrap();
@@ -217,15 +223,15 @@ async fn check_through_the_api(name: &str, manifest: &Value, data_dir: &Path) {
 async fn every_upgrade_fixture_migrates_on_postgres_from_its_own_schema_version() {
     for (name, manifest) in fixtures() {
         let Some((mut admin, schema)) = pg::fresh_schema("banksync_upgrade", "upgrade test").await else { return };
-        let options = sqlx::postgres::PgConnectOptions::from_str(&pg::url())
-            .unwrap()
-            .options([("search_path", schema.as_str())]);
+        let options =
+            sqlx::postgres::PgConnectOptions::from_str(&pg::url()).unwrap().options([("search_path", schema.as_str())]);
         let version = manifest["migrations"].as_i64().unwrap();
 
         // Release N's schema: this build's PostgreSQL migrations up to N (same files, so the same checksums).
-        let mut prefix = sqlx::migrate::Migrator::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres"))
-            .await
-            .unwrap();
+        let mut prefix =
+            sqlx::migrate::Migrator::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres"))
+                .await
+                .unwrap();
         let all = prefix.migrations.to_vec();
         prefix.migrations = all.iter().take(version as usize).cloned().collect::<Vec<_>>().into();
         assert_eq!(prefix.migrations.len() as i64, version, "{name}: this build lacks release {name}'s migrations");
@@ -263,10 +269,15 @@ async fn every_upgrade_fixture_migrates_on_postgres_from_its_own_schema_version(
             let cols: Vec<&(String, String)> = types.iter().filter(|(c, _)| lite_cols.contains(c)).collect();
             let select = cols
                 .iter()
-                .map(|(c, _)| format!("CASE WHEN typeof(\"{c}\") = 'blob' THEN hex(\"{c}\") ELSE CAST(\"{c}\" AS TEXT) END"))
+                .map(|(c, _)| {
+                    format!("CASE WHEN typeof(\"{c}\") = 'blob' THEN hex(\"{c}\") ELSE CAST(\"{c}\" AS TEXT) END")
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
-            let rows = sqlx::query(&format!("SELECT {select} FROM \"{table}\" ORDER BY rowid")).fetch_all(&mut lite).await.unwrap();
+            let rows = sqlx::query(&format!("SELECT {select} FROM \"{table}\" ORDER BY rowid"))
+                .fetch_all(&mut lite)
+                .await
+                .unwrap();
             let placeholders = cols
                 .iter()
                 .enumerate()
@@ -278,7 +289,8 @@ async fn every_upgrade_fixture_migrates_on_postgres_from_its_own_schema_version(
                 .collect::<Vec<_>>()
                 .join(", ");
             let names = cols.iter().map(|(c, _)| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
-            let insert = format!("INSERT INTO \"{table}\" ({names}) VALUES ({placeholders})");
+            // Identity columns (GENERATED ALWAYS) keep the fixture's ids.
+            let insert = format!("INSERT INTO \"{table}\" ({names}) OVERRIDING SYSTEM VALUE VALUES ({placeholders})");
             for row in &rows {
                 let mut q = sqlx::query(&insert);
                 for i in 0..cols.len() {
@@ -295,15 +307,17 @@ async fn every_upgrade_fixture_migrates_on_postgres_from_its_own_schema_version(
         store.migrate().await.expect("the remaining migrations apply on PostgreSQL");
         let mut pg = sqlx::PgConnection::connect_with(&options).await.unwrap();
         for (table, expected) in counts {
-            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{table}\"")).fetch_one(&mut pg).await.unwrap();
+            let n: i64 =
+                sqlx::query_scalar(&format!("SELECT count(*) FROM \"{table}\"")).fetch_one(&mut pg).await.unwrap();
             assert_eq!(n, expected.as_i64().unwrap(), "{name}: rows of {table} on PostgreSQL");
         }
         for (id, note) in manifest["notes"].as_object().unwrap() {
-            let stored: Option<String> = sqlx::query_scalar("SELECT user_note FROM transactions WHERE transaction_id = $1")
-                .bind(id)
-                .fetch_one(&mut pg)
-                .await
-                .unwrap();
+            let stored: Option<String> =
+                sqlx::query_scalar("SELECT user_note FROM transactions WHERE transaction_id = $1")
+                    .bind(id)
+                    .fetch_one(&mut pg)
+                    .await
+                    .unwrap();
             assert_eq!(stored.as_deref(), note.as_str(), "{name}: the note on {id} on PostgreSQL");
         }
         pg.close().await.unwrap();
@@ -372,10 +386,11 @@ async fn write_upgrade_fixture() {
     const KEEP: i64 = 200;
     let edited: Vec<String> = notes.keys().cloned().collect();
     let placeholders = vec!["?"; edited.len()].join(", ");
-    let mut prune = sqlx::query(&format!(
+    let prune_sql = format!(
         "DELETE FROM transactions WHERE rowid NOT IN (SELECT rowid FROM transactions ORDER BY rowid LIMIT {KEEP}) \
          AND transaction_id NOT IN ({placeholders})"
-    ));
+    );
+    let mut prune = sqlx::query(&prune_sql);
     for id in &edited {
         prune = prune.bind(id);
     }
@@ -383,16 +398,18 @@ async fn write_upgrade_fixture() {
     sqlx::query("VACUUM").execute(&mut conn).await.unwrap();
     let visible: i64 = sqlx::query_scalar(undeleted).fetch_one(&mut conn).await.unwrap();
     // A word of a kept transaction's name, for the search check.
-    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM transactions WHERE deleted_at IS NULL ORDER BY rowid")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM transactions WHERE deleted_at IS NULL ORDER BY rowid")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
     let search_word = names
         .iter()
         .flat_map(|n| n.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
         .find(|w| w.len() >= 5 && w.chars().all(char::is_alphabetic))
         .expect("a word in some transaction name");
-    let migrations: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&mut conn).await.unwrap();
+    let migrations: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&mut conn).await.unwrap();
     let (mut counts, mut rows) = (serde_json::Map::new(), serde_json::Map::new());
     for table in tables(&mut conn).await {
         let n = count(&mut conn, &table).await;
@@ -401,7 +418,9 @@ async fn write_upgrade_fixture() {
             rows.insert(table.clone(), Value::Array(first_rows(&mut conn, &table, None, 3).await));
         }
     }
-    for required in ["users", "sessions", "api_tokens", "items", "accounts", "transactions", "jobs", "sync_runs", "plaid_calls"] {
+    for required in
+        ["users", "sessions", "api_tokens", "items", "accounts", "transactions", "jobs", "sync_runs", "plaid_calls"]
+    {
         assert!(counts.get(required).and_then(Value::as_i64).is_some_and(|n| n > 0), "the fixture has no {required}");
     }
     let manifest = json!({

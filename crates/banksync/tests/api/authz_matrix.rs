@@ -36,7 +36,7 @@ const PUBLIC: &[(&str, &str, &str)] = &[
 ];
 
 /// Parameters (path, query or JSON body field) that take an id of some kind: filled with the owner's ids.
-const ID_PARAMS: &[&str] = &["item_id", "account_id", "transaction_id", "job_id", "token_id"];
+const ID_PARAMS: &[&str] = &["item_id", "account_id", "transaction_id", "job_id", "token_id", "replaces_item_id"];
 
 /// Body fields that take no id, with what mallory sends in them (valid values, so the request reaches the check of
 /// whose data it is, not a 400 for a malformed body).
@@ -206,11 +206,15 @@ impl Ids {
     }
 }
 
-/// The request a probe sends: the concrete path with query, the JSON body, and whether it names one of alice's ids.
+/// The request a probe sends: the concrete path with query, the JSON body, and where it names one of alice's ids.
 struct Probe {
     url_path: String,
     body: Option<Value>,
-    names_owner_id: bool,
+    /// In the path: the resource itself is alice's, so the answer is 404 (or 403).
+    owner_id_in_path: bool,
+    /// In the body: the request is refused (4xx); which refusal comes first (e.g. an invalid public token before the
+    /// Item it would replace) is the handler's choice.
+    owner_id_in_body: bool,
 }
 
 fn probes(op: &Operation, ids: &Ids) -> Vec<Probe> {
@@ -251,9 +255,10 @@ fn probes(op: &Operation, ids: &Ids) -> Vec<Probe> {
         }
         Value::Object(body)
     });
-    let names_in_body = user_body && op.body_fields.as_ref().is_some_and(|f| f.iter().any(|f| ID_PARAMS.contains(&f.as_str())));
+    let names_in_body =
+        user_body && op.body_fields.as_ref().is_some_and(|f| f.iter().any(|f| ID_PARAMS.contains(&f.as_str())));
     // A list filtered by another user's id is an empty list (200), so only path and body ids must be refused.
-    let names_owner_id = !op.path_params.is_empty() || names_in_body;
+    let owner_id_in_path = !op.path_params.is_empty();
 
     let rounds = choices.iter().map(|(_, v)| v.len()).max().unwrap_or(1);
     (0..rounds)
@@ -263,10 +268,11 @@ fn probes(op: &Operation, ids: &Ids) -> Vec<Probe> {
                 path = path.replace(&format!("{{{name}}}"), &values[round.min(values.len() - 1)]);
             }
             if !query.is_empty() {
-                let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={}", crate::app::client::urlencode(v))).collect();
+                let q: Vec<String> =
+                    query.iter().map(|(k, v)| format!("{k}={}", crate::app::client::urlencode(v))).collect();
                 path = format!("{path}?{}", q.join("&"));
             }
-            Probe { url_path: path, body: body.clone(), names_owner_id }
+            Probe { url_path: path, body: body.clone(), owner_id_in_path, owner_id_in_body: names_in_body }
         })
         .collect()
 }
@@ -294,7 +300,8 @@ async fn send(app: &TestApp, op: &Operation, probe: &Probe, credentials: &Creden
     }
     let response = request.send().await.unwrap_or_else(|e| panic!("{}: {e}", op.what()));
     let (status, headers) = (response.status(), response.headers().clone());
-    let streaming = headers.get("content-type").is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/event-stream"));
+    let streaming =
+        headers.get("content-type").is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/event-stream"));
     // An event stream never ends: its first event (or nothing, within a second) is what it shows.
     let body = if streaming {
         let mut response = response;
@@ -334,7 +341,9 @@ async fn owner_view(app: &TestApp, item_id: &str) -> Value {
         .into_iter()
         // Only edited ones: a follow-up sync may still be adding history, which no user changed.
         .filter(|t| !t["user_note"].is_null() || !t["user_category"].is_null())
-        .map(|t| (t["transaction_id"].as_str().unwrap().to_owned(), (t["user_note"].clone(), t["user_category"].clone())))
+        .map(|t| {
+            (t["transaction_id"].as_str().unwrap().to_owned(), (t["user_note"].clone(), t["user_category"].clone()))
+        })
         .collect();
     let ids = |list: &Value, key: &str, id: &str| -> Vec<(Value, Value)> {
         list[key].as_array().unwrap().iter().map(|x| (x[id].clone(), x["name"].clone())).collect()
@@ -406,6 +415,8 @@ async fn every_route_times_every_caller_is_authorized_from_the_openapi_route_lis
         ("transaction_id", vec![transaction_id.clone()]),
         ("job_id", vec![balance_job.clone(), sync_job.clone()]),
         ("token_id", vec![token_id.clone()]),
+        // A relink names the Item it replaces: mallory naming alice's.
+        ("replaces_item_id", vec![item_id.clone()]),
     ]));
     assert_eq!(ids.0.len(), ID_PARAMS.len(), "every id parameter has a value");
     // What must never appear in an answer to mallory: alice's ids, name and secrets.
@@ -446,7 +457,11 @@ async fn every_route_times_every_caller_is_authorized_from_the_openapi_route_lis
             credentials: Credentials::Cookie(alice_session.clone(), None),
             expect: Expect::CsrfRefused,
         },
-        Caller { name: "other user's token", credentials: Credentials::Bearer(mallory.token), expect: Expect::Intruder },
+        Caller {
+            name: "other user's token",
+            credentials: Credentials::Bearer(mallory.token),
+            expect: Expect::Intruder,
+        },
         Caller {
             name: "other user's session",
             credentials: Credentials::Cookie(mallory_session, Some(mallory_csrf)),
@@ -493,8 +508,10 @@ async fn every_route_times_every_caller_is_authorized_from_the_openapi_route_lis
                     }
                     Expect::CsrfRefused => assert_eq!(answer.status, 403, "{what}"),
                     Expect::Intruder => {
-                        if probe.names_owner_id && op.is_user_route() {
+                        if probe.owner_id_in_path && op.is_user_route() {
                             assert!(matches!(answer.status.as_u16(), 403 | 404), "{what}");
+                        } else if probe.owner_id_in_body && op.is_user_route() {
+                            assert!(answer.status.is_client_error(), "{what}");
                         }
                         for mark in &owner_marks {
                             assert!(!answer.body.contains(mark.as_str()), "{what}: shows alice's {mark}");

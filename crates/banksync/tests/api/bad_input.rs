@@ -119,3 +119,28 @@ async fn server_errors_never_leak_internals() {
     }
     app.assert_no_access_token_in_responses();
 }
+
+/// Found by schemathesis: a JSON array was read as the PATCH body's fields (`[null, null]` cleared the note).
+#[tokio::test]
+async fn a_json_array_is_not_a_request_body() {
+    let app = spawn_app().await;
+    let item = app.link_bank(0).await;
+    crate::sync::wait_for_first_sync(&app, item["item_id"].as_str().unwrap()).await;
+    let txn = app.get_transactions("limit=1").await.expect(200)["transactions"][0]["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.patch_transaction(&txn, serde_json::json!({"note": "kept"})).await.expect(200);
+    let path = format!("/api/transactions/{txn}");
+    app.call_as(&app.user.token, reqwest::Method::PATCH, &path, Some(serde_json::json!([null, null])))
+        .await
+        .expect_error(400, "invalid_body");
+    app.call_as(&app.user.token, reqwest::Method::POST, "/api/tokens", Some(serde_json::json!(["x"])))
+        .await
+        .expect_error(400, "invalid_body");
+    let sync = format!("/api/items/{}/sync", item["item_id"].as_str().unwrap());
+    app.call_as(&app.user.token, reqwest::Method::POST, &sync, Some(serde_json::json!([])))
+        .await
+        .expect_error(400, "invalid_body");
+    assert_eq!(app.get(&path).await.expect(200)["user_note"], "kept");
+}

@@ -45,7 +45,9 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_do
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--max-examples", "15"])
         .args(["--workers", "2"])
-        .args(["--request-timeout", "35"])
+        .args(["--request-timeout", "45"])
+        // "Sync now" and the job long-polls wait up to 30 s by design (LONG_POLL_TIMEOUT is 40 s).
+        .args(["--max-response-time", "41"])
         .args(["--max-time", "150"])
         .args(["--generation-deterministic"])
         .args(["--report", "junit", "--report-dir"])
