@@ -195,7 +195,8 @@ async fn faulty_item_converges_once_faults_stop_with_bounded_retries_and_no_star
         let done = t.refresher.status(&t.env.user.id, &job, Duration::from_secs(60)).await.unwrap().unwrap();
         let made = t.calls.since(started);
         let fired = t.clear().await;
-        let outcome = |id: &banksync::domain::PlaidItemId| done.items.iter().find(|i| i.item_id == *id).unwrap().clone();
+        let outcome =
+            |id: &banksync::domain::PlaidItemId| done.items.iter().find(|i| i.item_id == *id).unwrap().clone();
         assert_eq!(outcome(&healthy.item_id).state, ItemRefreshState::Ok, "balances/{what}: the healthy Item");
         let faulty_outcome = outcome(&faulty.item_id);
         assert_ne!(faulty_outcome.state, ItemRefreshState::Pending, "balances/{what}: the job finished");
@@ -210,7 +211,9 @@ async fn faulty_item_converges_once_faults_stop_with_bounded_retries_and_no_star
         let job = t.refresher.start(&t.env.user.id, None).await.unwrap();
         let after = t.refresher.status(&t.env.user.id, &job, Duration::from_secs(30)).await.unwrap().unwrap();
         let held = |i: &banksync::balances::ItemBalanceOutcome| {
-            what == "429 storm" && i.item_id == faulty.item_id && i.error.as_ref().is_some_and(|e| e.code == "rate_limited")
+            what == "429 storm"
+                && i.item_id == faulty.item_id
+                && i.error.as_ref().is_some_and(|e| e.code == "rate_limited")
         };
         assert!(
             after.items.iter().all(|i| i.state == ItemRefreshState::Ok || held(i)),
