@@ -596,7 +596,10 @@ fn resolve_oauth_redirect(raw: Option<&str>) -> Result<OAuthRedirect, ConfigErro
 }
 
 /// `BANKSYNC_DB_POOL_SIZE` (1..=1000) and `BANKSYNC_DB_ACQUIRE_TIMEOUT` (100ms..=10m).
-fn resolve_db_pool(size: Option<u32>, acquire_timeout: Option<&str>) -> Result<crate::store::PoolSettings, ConfigError> {
+fn resolve_db_pool(
+    size: Option<u32>,
+    acquire_timeout: Option<&str>,
+) -> Result<crate::store::PoolSettings, ConfigError> {
     let defaults = crate::store::PoolSettings::default();
     let size = size.unwrap_or(defaults.size);
     if !(1..=1000).contains(&size) {

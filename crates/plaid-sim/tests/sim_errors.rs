@@ -358,7 +358,8 @@ async fn faults_fire_on_every_nth_request_and_only_for_their_item() {
     let (_, list) = sim.get("/sim/faults").await;
     assert_eq!((list[0]["seen"].as_u64(), list[0]["fired"].as_u64()), (Some(6), Some(3)), "{list}");
 
-    let (status, err) = sim.post("/sim/faults", json!({"endpoint": "/item/get", "error": "API_ERROR", "every": 0})).await;
+    let (status, err) =
+        sim.post("/sim/faults", json!({"endpoint": "/item/get", "error": "API_ERROR", "every": 0})).await;
     assert_eq!(status, 400, "{err}");
 }
 

@@ -309,7 +309,12 @@ impl On<'_> {
 
     async fn fetch_optional<T: DbRow>(self, sql: &Sql<'_>) -> Result<Option<T>> {
         Ok(match self {
-            On::SqlitePool(p) => sqlx::query_as_with(sql.sqlite_text(), sql.sqlite_args()?).fetch_optional(p).await?,
+            // Run to the end: an autocommitted `INSERT/UPDATE … RETURNING` yields its row before SQLite commits, and
+            // stopping at the first row drops the commit's error (a full disk, a read-only file) — the caller would
+            // get the id of a row that was never stored.
+            On::SqlitePool(p) => {
+                sqlx::query_as_with(sql.sqlite_text(), sql.sqlite_args()?).fetch_all(p).await?.into_iter().next()
+            }
             On::PgPool(p) => sqlx::query_as_with(sql.text(), sql.pg_args()?).fetch_optional(p).await?,
             On::Sqlite(c) => sqlx::query_as_with(sql.sqlite_text(), sql.sqlite_args()?).fetch_optional(c).await?,
             On::Postgres(c) => sqlx::query_as_with(sql.text(), sql.pg_args()?).fetch_optional(c).await?,

@@ -115,9 +115,10 @@ impl Outage {
     /// A stable code and a sentence for the API's 503.
     pub fn describe(self) -> (&'static str, &'static str) {
         match self {
-            Outage::Unavailable => {
-                ("database_unavailable", "The database is unavailable right now (restarting or unreachable). Retry shortly.")
-            }
+            Outage::Unavailable => (
+                "database_unavailable",
+                "The database is unavailable right now (restarting or unreachable). Retry shortly.",
+            ),
             Outage::Storage => {
                 ("database_storage_full", "The database cannot write to its disk (full or failing). Nothing was saved.")
             }

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::node::{self, Node, Txn, assert_sqlite_consistent, assert_tokens_decrypt, truth};
 
-const MAX_BULK_ITEMS: usize = 4;
+const MAX_BULK_ITEMS: usize = 3;
 
 /// The work a kill interrupts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +83,7 @@ async fn sigkill_at_random_moments_never_leaves_a_half_sync_and_converges_to_gro
         };
         match op {
             Op::InitialSync => {
-                let size = chaos.rng.gen_range(2_000..5_000);
+                let size = chaos.rng.gen_range(1_500..3_500);
                 let item = chaos.node.link(institution % 4, &format!("user_bulk_{size}")).await;
                 institution += 1;
                 chaos.settled.insert(item.clone(), Vec::new());
@@ -95,8 +95,13 @@ async fn sigkill_at_random_moments_never_leaves_a_half_sync_and_converges_to_gro
                 let items: Vec<String> = chaos.settled.keys().cloned().collect();
                 let item = items[chaos.rng.gen_range(0..items.len())].clone();
                 let days = chaos.rng.gen_range(1..8);
-                crate::sim::post(&chaos.node.http, &chaos.node.sim_url, &format!("/sim/items/{item}/advance"), json!({"days": days}))
-                    .await;
+                crate::sim::post(
+                    &chaos.node.http,
+                    &chaos.node.sim_url,
+                    &format!("/sim/items/{item}/advance"),
+                    json!({"days": days}),
+                )
+                .await;
                 let after = truth(&chaos.node.http, &chaos.node.sim_url, &item).await;
                 // "Sync now", not waited for: the kill cuts it off.
                 let (http, url, token) = (chaos.node.http.clone(), chaos.node.url(), chaos.node.token.clone());
@@ -134,10 +139,20 @@ async fn sigkill_at_random_moments_never_leaves_a_half_sync_and_converges_to_gro
     eprintln!(
         "chaos crash: seed {seed}: {} SIGKILLs survived ({} with a sync or job in flight; by operation {:?}), \
          {} server starts, {} key rotations, {} Items / {total} transactions equal to the simulator's ground truth",
-        chaos.kills, chaos.kills_mid_work, chaos.kills_by_op, chaos.node.starts, chaos.rotations, items.len()
+        chaos.kills,
+        chaos.kills_mid_work,
+        chaos.kills_by_op,
+        chaos.node.starts,
+        chaos.rotations,
+        items.len()
     );
     // The kills must have hit real work, not only idle moments between operations.
-    assert!(chaos.kills_mid_work * 3 >= chaos.kills, "too few kills landed mid-work: {}/{}", chaos.kills_mid_work, chaos.kills);
+    assert!(
+        chaos.kills_mid_work * 3 >= chaos.kills,
+        "too few kills landed mid-work: {}/{}",
+        chaos.kills_mid_work,
+        chaos.kills
+    );
 }
 
 impl Chaos {
@@ -209,7 +224,8 @@ impl Chaos {
                 self.node.log_tail()
             );
             // Waits up to 30 s for the sync (joining the one the restart resumed, once its lease ran out).
-            let _ = self.node.try_call(reqwest::Method::POST, &format!("/api/items/{item}/sync"), Some(json!({}))).await;
+            let _ =
+                self.node.try_call(reqwest::Method::POST, &format!("/api/items/{item}/sync"), Some(json!({}))).await;
         }
         self.settled.insert(item.to_owned(), want);
     }
@@ -241,7 +257,13 @@ impl Chaos {
         // The running server meets tokens under a key it had not loaded; a sync must still work.
         let items: Vec<String> = self.settled.keys().cloned().collect();
         let item = &items[self.rng.gen_range(0..items.len())];
-        crate::sim::post(&self.node.http, &self.node.sim_url, &format!("/sim/items/{item}/advance"), json!({"days": 1})).await;
+        crate::sim::post(
+            &self.node.http,
+            &self.node.sim_url,
+            &format!("/sim/items/{item}/advance"),
+            json!({"days": 1}),
+        )
+        .await;
         self.settle(item).await;
     }
 }

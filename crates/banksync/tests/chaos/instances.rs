@@ -112,8 +112,13 @@ async fn run(url: String, seed: u64) {
     for step in 0..DAYS / STEP_DAYS {
         nodes[victim].kill().await;
         for item in &items {
-            crate::sim::post(&nodes[0].http, &sim.url(), &format!("/sim/items/{item}/advance"), json!({"days": STEP_DAYS}))
-                .await;
+            crate::sim::post(
+                &nodes[0].http,
+                &sim.url(),
+                &format!("/sim/items/{item}/advance"),
+                json!({"days": STEP_DAYS}),
+            )
+            .await;
             if item == &items[ITEMS / 2] {
                 // Half the webhooks of this step went out while the instance was down.
                 nodes[victim].start().await;

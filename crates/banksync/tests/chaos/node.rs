@@ -42,8 +42,10 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-pub fn banksync_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_banksync")
+/// The `banksync` binary cargo built for this test, or `CHAOS_BANKSYNC_BIN` (a copy of it, when a shared target
+/// directory may be rebuilt from another checkout meanwhile).
+pub fn banksync_bin() -> String {
+    std::env::var("CHAOS_BANKSYNC_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_banksync").to_owned())
 }
 
 impl Node {
@@ -115,7 +117,7 @@ impl Node {
             // Started with SIGXFSZ ignored (an ignored signal stays ignored across exec), a write past RLIMIT_FSIZE
             // fails with EFBIG, which SQLite reports, instead of killing the process.
             let mut sh = Command::new("/bin/sh");
-            sh.args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\"", banksync_bin()]);
+            sh.args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\"", &banksync_bin()]);
             sh
         } else {
             Command::new(banksync_bin())
@@ -255,7 +257,12 @@ impl Node {
         self.try_call(method, path, body).await.unwrap_or_else(|e| panic!("{path}: {e}; log:\n{}", self.log_tail()))
     }
 
-    pub async fn try_call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Result<(u16, Value)> {
+    pub async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Result<(u16, Value)> {
         let mut request = self.http.request(method, format!("{}{path}", self.url())).bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(&body);
@@ -279,7 +286,9 @@ impl Node {
     pub async fn link(&self, institution_index: usize, username: &str) -> String {
         let (status, link) = self.post("/api/link/token", json!({})).await;
         assert_eq!(status, 200, "{link}");
-        let public_token = sim_link(&self.http, &self.sim_url, link["link_token"].as_str().unwrap(), institution_index, username).await;
+        let public_token =
+            sim_link(&self.http, &self.sim_url, link["link_token"].as_str().unwrap(), institution_index, username)
+                .await;
         let (status, item) =
             self.post("/api/link/exchange", json!({"public_token": public_token, "allow_duplicate": true})).await;
         assert_eq!(status, 201, "{item}");

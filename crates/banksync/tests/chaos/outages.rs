@@ -63,7 +63,9 @@ async fn sqlite_on_a_full_disk_answers_503_keeps_reading_and_recovers_when_space
 
     // The disk is full: no write may go past the first page of any file.
     set_fsize_limit(pid, Some(4096));
-    let (status, body) = node.call(reqwest::Method::PATCH, &format!("/api/transactions/{txn}"), Some(json!({"note": "x".repeat(2000)}))).await;
+    let (status, body) = node
+        .call(reqwest::Method::PATCH, &format!("/api/transactions/{txn}"), Some(json!({"note": "x".repeat(2000)})))
+        .await;
     assert_outage(status, &body, "database_storage_full", "a note on a full disk");
     // The bank moved on; the sync cannot store it, says so, and keeps what was there.
     crate::sim::post(&node.http, &node.sim_url, &format!("/sim/items/{item}/advance"), json!({"days": 5})).await;
