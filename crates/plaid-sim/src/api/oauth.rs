@@ -227,7 +227,7 @@ fn html_escape(s: &str) -> String {
 
 /// The OAuth step of the Link backend (`POST /link/session/oauth`): `{link_token, link_session_id, institution_id}`.
 pub async fn begin_route(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
-    super::link_session::respond_with(&state, &body, |state, req, token, session| begin(state, req, token, session))
+    super::link_session::respond_with(&state, &body, begin)
 }
 
 /// `POST /link/session/oauth/complete`: `{link_token, link_session_id, oauth_state_id}` → public token + metadata.
