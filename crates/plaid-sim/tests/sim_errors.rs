@@ -300,8 +300,18 @@ async fn faults_inject_errors_latency_and_hangs() {
     assert!(list.as_array().expect("faults").iter().all(|f| f["fired"].as_u64() >= Some(1)));
 
     // A rate of 0 never fires; bad specs are refused.
-    sim.post("/sim/faults", json!({"endpoint": "/item/get", "error": "API_ERROR", "rate": 0.0})).await;
+    let (status, zero) =
+        sim.post("/sim/faults", json!({"endpoint": "/item/get", "error": "API_ERROR", "rate": 0.0})).await;
+    assert!((200..300).contains(&status), "a rate of 0 is a valid fault: {status} {zero}");
     sim.ok("/item/get", json!({"access_token": token})).await;
+    let (_, list) = sim.get("/sim/faults").await;
+    let zero_fault = list
+        .as_array()
+        .expect("faults")
+        .iter()
+        .find(|f| f["fault_id"] == zero["fault_id"])
+        .expect("the rate-0 fault is listed");
+    assert_eq!(zero_fault["fired"], 0, "{zero_fault}");
     let (status, err) = sim.post("/sim/faults", json!({"endpoint": "/item/get", "error": "NOPE"})).await;
     assert_eq!(status, 400);
     assert!(err["error"].is_string());

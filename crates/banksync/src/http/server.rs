@@ -62,6 +62,9 @@ impl Default for ServerLimits {
     }
 }
 
+/// How long a shutdown waits for open connections (event streams never finish on their own).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Serves `router` on `listener` until `shutdown` resolves, then waits for open connections to finish.
 pub async fn serve(
     listener: TcpListener,
@@ -127,7 +130,10 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Open event streams never end by themselves: give running requests a bounded time to finish.
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::info!("closing connections still open {SHUTDOWN_GRACE:?} after the shutdown began");
+    }
     Ok(())
 }
 
