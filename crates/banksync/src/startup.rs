@@ -40,6 +40,8 @@ pub struct Application {
     simulator: Option<plaid_sim::RunningSim>,
     /// Background sync workers and the scheduler (stopped gracefully after the server).
     background: Option<(crate::jobs::WorkerPool, crate::jobs::Scheduler)>,
+    /// Login services (the tests read the password pool's gauges).
+    auth: Arc<crate::auth::AuthServices>,
     /// Tells `banksync restore` a server uses the data directory (released when the application ends).
     _data_dir_lock: crate::data_lock::DataDirLock,
 }
@@ -100,6 +102,10 @@ impl Application {
             crate::jobs::SchedulerOptions::for_interval(config.jobs.sync_interval),
         );
 
+        // With no user yet, first-run setup is open and its one-time code is logged (one line).
+        let needs_setup = store.count_users().await.context("cannot count the users")? == 0;
+        let auth = Arc::new(crate::auth::AuthServices::start(&config.auth, needs_setup, &format!("http://{addr}")));
+
         let state = AppState {
             store: store.clone(),
             vault,
@@ -107,7 +113,7 @@ impl Application {
             sync,
             balances,
             link,
-            login_throttle: Arc::default(),
+            auth: auth.clone(),
             web: Arc::new(WebSettings { secure_cookies: public_url.scheme() == "https", link_script_url, plaid_mode }),
             events,
             jobs,
@@ -128,6 +134,7 @@ impl Application {
             store,
             simulator,
             background: Some((workers, scheduler)),
+            auth,
             _data_dir_lock: data_dir_lock,
         })
     }
@@ -146,6 +153,11 @@ impl Application {
         self.store.clone()
     }
 
+    /// The bounded password-hashing pool (its gauges prove the bound in tests).
+    pub fn password_pool(&self) -> crate::auth::hash_pool::PasswordPool {
+        self.auth.passwords.clone()
+    }
+
     /// The embedded simulator's base URL, when banksync runs against it.
     pub fn simulator_url(&self) -> Option<String> {
         self.simulator.as_ref().map(plaid_sim::RunningSim::url)
@@ -154,7 +166,9 @@ impl Application {
     /// Serves until Ctrl-C or SIGTERM, then stops accepting connections and lets running requests finish.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let cleanup = tokio::spawn(expire_sessions(self.store.clone()));
-        let result = axum::serve(self.listener, self.router)
+        // With the peer's address: first-run setup trusts a direct loopback connection (`http::peer`).
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("HTTP server failed");

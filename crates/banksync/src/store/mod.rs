@@ -62,7 +62,7 @@ pub use budget::{CallLimit, Reservation};
 pub use codec::{TxnCursor, amount_key};
 pub use copy::{COPY_TABLES, Snapshot, TableColumns, TableDigest};
 pub use doctor::{ItemAttention, JobHealth};
-pub use user_admin::UserSummary;
+pub use user_admin::{DeleteUser, UserSummary};
 
 use dialect::Dialect;
 use exec::Pool;
