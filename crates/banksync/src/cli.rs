@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use secrecy::ExposeSecret as _;
 
-use crate::auth::password::{hash_password, validate_new_password};
+use crate::auth::password::{hash_password, validate_new_password, validate_new_username};
 use crate::auth::token::{hash_secret, new_api_token};
 use crate::config::{Config, PlaidEnvironment, PlaidTarget, Settings};
 use crate::startup::{Application, open_store, shutdown_signal};
@@ -220,17 +220,16 @@ async fn run_migrate(settings: Settings) -> anyhow::Result<()> {
 
 async fn run_user_add(name: &str, settings: Settings) -> anyhow::Result<()> {
     let name = name.trim();
-    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_whitespace) {
-        anyhow::bail!("the user name must be 1-64 characters without spaces");
-    }
+    validate_new_username(name).map_err(anyhow::Error::msg)?;
     let config = load_config(settings)?;
     let password = crate::admin::read_password()?;
-    validate_new_password(password.expose_secret()).map_err(anyhow::Error::msg)?;
+    validate_new_password(password.expose_secret(), name).map_err(anyhow::Error::msg)?;
     let store = open_store(&config).await?;
     let hash = hash_password(password).await?;
     match store.create_user(name, &hash).await {
         Ok(user) => {
-            eprintln!("created user {} (id {})", user.username, user.id);
+            let role = if user.is_owner { ", the owner: the first user administers the others" } else { "" };
+            eprintln!("created user {} (id {}{role})", user.username, user.id);
             Ok(())
         }
         Err(StoreError::Conflict(_)) => anyhow::bail!("a user named {name:?} already exists"),

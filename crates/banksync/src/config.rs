@@ -125,6 +125,19 @@ pub struct Settings {
     /// worker takes it over, e.g. `60s` [default: 60s].
     #[arg(long, env = "BANKSYNC_JOB_LEASE")]
     pub job_lease: Option<String>,
+    /// A browser session ends this long after log-in however active it is, e.g. `7d`, `24h` [default: 7d].
+    #[arg(long, env = "BANKSYNC_SESSION_LIFETIME")]
+    pub session_lifetime: Option<String>,
+    /// A browser session unused this long ends, e.g. `12h`, `30m` (at least 2m, at most the lifetime)
+    /// [default: 12h].
+    #[arg(long, env = "BANKSYNC_SESSION_IDLE_TIMEOUT")]
+    pub session_idle_timeout: Option<String>,
+    /// Password hashes/checks (argon2id, ~19 MiB each) run at once; more wait in a queue [default: number of CPUs].
+    #[arg(long, env = "BANKSYNC_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+    /// Logins that may wait for a password check; beyond, the server answers 503 `busy` [default: 32].
+    #[arg(long, env = "BANKSYNC_PASSWORD_HASH_QUEUE")]
+    pub password_hash_queue: Option<usize>,
 }
 
 impl fmt::Debug for Settings {
@@ -160,6 +173,10 @@ impl fmt::Debug for Settings {
             .field("db_pool_size", &self.db_pool_size)
             .field("db_acquire_timeout", &self.db_acquire_timeout)
             .field("job_lease", &self.job_lease)
+            .field("session_lifetime", &self.session_lifetime)
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("password_hash_concurrency", &self.password_hash_concurrency)
+            .field("password_hash_queue", &self.password_hash_queue)
             .finish()
     }
 }
@@ -198,6 +215,10 @@ impl Settings {
             db_pool_size: self.db_pool_size.or(lower.db_pool_size),
             db_acquire_timeout: self.db_acquire_timeout.or(lower.db_acquire_timeout),
             job_lease: self.job_lease.or(lower.job_lease),
+            session_lifetime: self.session_lifetime.or(lower.session_lifetime),
+            session_idle_timeout: self.session_idle_timeout.or(lower.session_idle_timeout),
+            password_hash_concurrency: self.password_hash_concurrency.or(lower.password_hash_concurrency),
+            password_hash_queue: self.password_hash_queue.or(lower.password_hash_queue),
         }
     }
 
@@ -287,6 +308,8 @@ pub struct Config {
     pub oauth_redirect: OAuthRedirect,
     /// The database connection pool.
     pub db_pool: crate::store::PoolSettings,
+    /// Session lifetimes and the password-hashing bound.
+    pub auth: crate::auth::AuthSettings,
 }
 
 /// The HTTP server's defences against slow and hostile clients (see `http::server`).
@@ -446,6 +469,7 @@ impl fmt::Debug for Config {
             .field("logo_http_origins", &self.logo_http_origins)
             .field("oauth_redirect", &self.oauth_redirect)
             .field("db_pool", &self.db_pool)
+            .field("auth", &self.auth)
             .finish()
     }
 }
@@ -481,6 +505,7 @@ impl Config {
     pub fn resolve(s: Settings) -> Result<Config, ConfigError> {
         let server = resolve_server(&s)?;
         let retention = resolve_retention(&s)?;
+        let auth = resolve_auth(&s)?;
         let listen = s.listen.unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address"));
         let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from("data"));
         if data_dir.as_os_str().is_empty() {
@@ -551,6 +576,7 @@ impl Config {
             logo_http_origins: Vec::new(),
             oauth_redirect,
             db_pool,
+            auth,
         })
     }
 
@@ -688,6 +714,49 @@ fn resolve_retention(s: &Settings) -> Result<RetentionSettings, ConfigError> {
         events: at_least_an_hour("BANKSYNC_RETENTION_EVENTS", s.retention_events.as_deref(), defaults.events)?,
         runs: at_least_an_hour("BANKSYNC_RETENTION_RUNS", s.retention_runs.as_deref(), defaults.runs)?,
         runs_keep: s.retention_runs_keep.unwrap_or(defaults.runs_keep),
+    })
+}
+
+/// Session lifetimes (the idle timeout is at least 2 minutes, since a session's last use is recorded at most once a
+/// minute, and at most the lifetime) and the password-hashing bound.
+fn resolve_auth(s: &Settings) -> Result<crate::auth::AuthSettings, ConfigError> {
+    use std::time::Duration;
+    let defaults = crate::auth::AuthSettings::default();
+    let duration = |setting: &'static str, raw: Option<&str>, default: Duration| match raw {
+        None => Ok(default),
+        Some(raw) => humantime::parse_duration(raw.trim())
+            .map_err(|e| ConfigError::new(setting, format!("{raw:?} is not a duration like 12h or 30m: {e}"))),
+    };
+    let lifetime = duration("BANKSYNC_SESSION_LIFETIME", s.session_lifetime.as_deref(), defaults.sessions.lifetime)?;
+    if !(Duration::from_secs(300)..=Duration::from_secs(400 * 24 * 3600)).contains(&lifetime) {
+        return Err(ConfigError::new("BANKSYNC_SESSION_LIFETIME", "must be between 5m and 400d"));
+    }
+    let idle = duration(
+        "BANKSYNC_SESSION_IDLE_TIMEOUT",
+        s.session_idle_timeout.as_deref(),
+        defaults.sessions.idle_timeout.min(lifetime),
+    )?;
+    if idle < Duration::from_secs(120) || idle > lifetime {
+        return Err(ConfigError::new(
+            "BANKSYNC_SESSION_IDLE_TIMEOUT",
+            "must be at least 2m and at most BANKSYNC_SESSION_LIFETIME",
+        ));
+    }
+    let hash_concurrency = s.password_hash_concurrency.unwrap_or(defaults.hash_concurrency);
+    if !(1..=256).contains(&hash_concurrency) {
+        return Err(ConfigError::new(
+            "BANKSYNC_PASSWORD_HASH_CONCURRENCY",
+            format!("{hash_concurrency} is not between 1 and 256"),
+        ));
+    }
+    let hash_queue = s.password_hash_queue.unwrap_or(defaults.hash_queue);
+    if hash_queue > 10_000 {
+        return Err(ConfigError::new("BANKSYNC_PASSWORD_HASH_QUEUE", format!("{hash_queue} is more than 10000")));
+    }
+    Ok(crate::auth::AuthSettings {
+        sessions: crate::auth::SessionPolicy { lifetime, idle_timeout: idle },
+        hash_concurrency,
+        hash_queue,
     })
 }
 
@@ -990,6 +1059,40 @@ mod tests {
             (Settings { idle_timeout: Some("1s".into()), ..settings() }, "BANKSYNC_IDLE_TIMEOUT"),
             (Settings { max_connections: Some(0), ..settings() }, "BANKSYNC_MAX_CONNECTIONS"),
             (Settings { retention_audit: Some("10m".into()), ..settings() }, "BANKSYNC_RETENTION_AUDIT"),
+        ] {
+            assert_eq!(Config::resolve(bad).unwrap_err().setting, setting);
+        }
+    }
+
+    #[test]
+    fn session_and_password_hashing_settings_have_defaults_and_bounds() {
+        use std::time::Duration;
+        let auth = Config::resolve(settings()).unwrap().auth;
+        assert_eq!(auth.sessions.lifetime, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(auth.sessions.idle_timeout, Duration::from_secs(12 * 3600));
+        assert!(auth.hash_concurrency >= 1);
+        assert_eq!(auth.hash_queue, 32);
+        let custom = Settings {
+            session_lifetime: Some("1d".into()),
+            session_idle_timeout: Some("30m".into()),
+            password_hash_concurrency: Some(3),
+            password_hash_queue: Some(0),
+            ..settings()
+        };
+        let auth = Config::resolve(custom).unwrap().auth;
+        assert_eq!(auth.sessions.lifetime, Duration::from_secs(24 * 3600));
+        assert_eq!(auth.sessions.idle_timeout, Duration::from_secs(30 * 60));
+        assert_eq!((auth.hash_concurrency, auth.hash_queue), (3, 0));
+        // A lifetime shorter than the default idle timeout shortens the default idle timeout with it.
+        let short = Settings { session_lifetime: Some("1h".into()), ..settings() };
+        assert_eq!(Config::resolve(short).unwrap().auth.sessions.idle_timeout, Duration::from_secs(3600));
+        for (bad, setting) in [
+            (Settings { session_lifetime: Some("soon".into()), ..settings() }, "BANKSYNC_SESSION_LIFETIME"),
+            (Settings { session_lifetime: Some("1m".into()), ..settings() }, "BANKSYNC_SESSION_LIFETIME"),
+            (Settings { session_idle_timeout: Some("30s".into()), ..settings() }, "BANKSYNC_SESSION_IDLE_TIMEOUT"),
+            (Settings { session_idle_timeout: Some("8d".into()), ..settings() }, "BANKSYNC_SESSION_IDLE_TIMEOUT"),
+            (Settings { password_hash_concurrency: Some(0), ..settings() }, "BANKSYNC_PASSWORD_HASH_CONCURRENCY"),
+            (Settings { password_hash_queue: Some(1_000_000), ..settings() }, "BANKSYNC_PASSWORD_HASH_QUEUE"),
         ] {
             assert_eq!(Config::resolve(bad).unwrap_err().setting, setting);
         }

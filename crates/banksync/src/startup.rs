@@ -43,6 +43,8 @@ pub struct Application {
     _pruner: crate::retention::Pruner,
     /// Background sync workers and the scheduler (stopped gracefully after the server).
     background: Option<(crate::jobs::WorkerPool, crate::jobs::Scheduler)>,
+    /// Login services (the tests read the password pool's gauges).
+    auth: Arc<crate::auth::AuthServices>,
     /// Tells `banksync restore` a server uses the data directory (released when the application ends).
     _data_dir_lock: crate::data_lock::DataDirLock,
 }
@@ -132,6 +134,9 @@ impl Application {
             )
             .context("cannot build the logo proxy's HTTP client")?,
         );
+        // With no user yet, first-run setup is open and its one-time code is logged (one line).
+        let needs_setup = store.count_users().await.context("cannot count the users")? == 0;
+        let auth = Arc::new(crate::auth::AuthServices::start(&config.auth, needs_setup, &format!("http://{addr}")));
 
         let state = AppState {
             store: store.clone(),
@@ -140,7 +145,7 @@ impl Application {
             sync,
             balances,
             link,
-            login_throttle: Arc::default(),
+            auth: auth.clone(),
             web: Arc::new(WebSettings {
                 secure_cookies: public_url.scheme() == "https",
                 link_script_url,
@@ -171,6 +176,7 @@ impl Application {
             store,
             simulator,
             background: Some((workers, scheduler)),
+            auth,
             _data_dir_lock: data_dir_lock,
         })
     }
@@ -189,6 +195,11 @@ impl Application {
         self.store.clone()
     }
 
+    /// The bounded password-hashing pool (its gauges prove the bound in tests).
+    pub fn password_pool(&self) -> crate::auth::hash_pool::PasswordPool {
+        self.auth.passwords.clone()
+    }
+
     /// The embedded simulator's base URL, when banksync runs against it.
     pub fn simulator_url(&self) -> Option<String> {
         self.simulator.as_ref().map(plaid_sim::RunningSim::url)
@@ -197,6 +208,7 @@ impl Application {
     /// Serves until Ctrl-C or SIGTERM, then stops accepting connections and lets running requests finish.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let cleanup = tokio::spawn(expire_sessions(self.store.clone()));
+        // Each request carries the peer's address: first-run setup trusts a direct loopback connection (`http::peer`).
         let result = crate::http::server::serve(self.listener, self.router, self.server, shutdown_signal())
             .await
             .context("HTTP server failed");

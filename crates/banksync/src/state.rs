@@ -21,8 +21,8 @@ pub struct AppState {
     pub balances: BalanceRefresher,
     pub link: Arc<LinkService>,
     pub web: Arc<WebSettings>,
-    /// Failed-login counter per user name.
-    pub login_throttle: Arc<crate::auth::throttle::LoginThrottle>,
+    /// Login throttle, the bounded password-hashing pool, first-run setup's code, session lifetimes.
+    pub auth: Arc<crate::auth::AuthServices>,
     /// Live events for `GET /api/events`.
     pub events: EventHub,
     /// The durable job queue: every sync goes through it, by its rules (cooldown, holds, follow-ups).

@@ -36,7 +36,7 @@ pub async fn passwd(store: &Store, name: &str, password: secrecy::SecretString) 
         .await
         .context("cannot look up the user")?
         .with_context(|| format!("no user named {name:?} (see `banksync user list`)"))?;
-    validate_new_password(password.expose_secret()).map_err(anyhow::Error::msg)?;
+    validate_new_password(password.expose_secret(), &user.username).map_err(anyhow::Error::msg)?;
     let hash = hash_password(password).await?;
     let ended = store.set_password_and_end_sessions(&user.id, &hash).await.context("cannot change the password")?;
     eprintln!(

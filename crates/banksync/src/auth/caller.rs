@@ -22,9 +22,10 @@ pub struct CurrentUser {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthMethod {
     Bearer,
-    /// The session's stored id hash and CSRF token.
+    /// The session's stored id hash, its public id (what `GET /api/sessions` shows) and CSRF token.
     Session {
         id_hash: String,
+        public_id: String,
         csrf_token: String,
     },
 }
@@ -32,6 +33,14 @@ pub enum AuthMethod {
 impl CurrentUser {
     pub fn id(&self) -> &UserId {
         &self.user.id
+    }
+
+    /// The public id of the session the request came with, if it came with one.
+    pub fn session_public_id(&self) -> Option<&str> {
+        match &self.via {
+            AuthMethod::Session { public_id, .. } => Some(public_id),
+            AuthMethod::Bearer => None,
+        }
     }
 }
 

@@ -44,6 +44,9 @@ pub enum ApiError {
     /// 429: throttled (our own cooldowns or Plaid's rate limits).
     #[error("{message}")]
     TooManyRequests { code: &'static str, message: String },
+    /// 503 `busy` with `Retry-After`: a bounded resource (the password-hashing pool) is full; try again shortly.
+    #[error("the server is busy checking other passwords; try again in {retry_after_secs} s")]
+    Busy { retry_after_secs: u64 },
     /// 502/503: Plaid (or the bank behind it) failed; the message is safe to show.
     #[error("{message}")]
     Upstream { status: StatusCode, code: String, message: String },
@@ -91,6 +94,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Upstream { status, .. } => *status,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,6 +112,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Upstream { code, .. } => code,
+            ApiError::Busy { .. } => "busy",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -148,6 +153,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::Busy { retry_after_secs } = self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
         }
         response
     }
@@ -229,6 +237,16 @@ impl From<crate::store::StoreError> for ApiError {
             StoreError::InvalidInput(message) => ApiError::bad_request("invalid_input", message),
             error @ StoreError::Other(_) if error.outage().is_some() => ApiError::database_outage(&error),
             StoreError::Other(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<crate::auth::hash_pool::PoolError> for ApiError {
+    fn from(error: crate::auth::hash_pool::PoolError) -> Self {
+        use crate::auth::hash_pool::PoolError;
+        match error {
+            PoolError::Busy { retry_after } => ApiError::Busy { retry_after_secs: retry_after.as_secs().max(1) },
+            PoolError::Failed(e) => ApiError::Internal(e.context("password hashing")),
         }
     }
 }

@@ -1,4 +1,8 @@
 //! The [`CurrentUser`] extractor: bearer token or session cookie, plus CSRF on cookie-authenticated writes.
+//!
+//! A session is valid until its absolute expiry and its idle expiry; each authenticated use moves the idle expiry,
+//! but the write happens at most once a minute per session (`Store::touch_session` compares the stored
+//! `last_seen_at` first), so almost every request stays read-only and does not queue behind SQLite's one writer.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -55,7 +59,16 @@ impl FromRequestParts<AppState> for CurrentUser {
             Err(crate::store::StoreError::NotFound) => return Err(ApiError::Unauthorized),
             Err(e) => return Err(ApiError::store(e, "loading the session's user")),
         };
-        Ok(CurrentUser { user, via: AuthMethod::Session { id_hash, csrf_token: session.csrf_token } })
+        // A failed refresh costs at most an earlier idle expiry: log it, do not refuse the request.
+        if let Err(e) =
+            state.store.touch_session(&session, chrono::Utc::now(), state.auth.sessions.idle_timeout()).await
+        {
+            tracing::warn!(error = %e, "cannot record a session's use");
+        }
+        Ok(CurrentUser {
+            user,
+            via: AuthMethod::Session { id_hash, public_id: session.public_id, csrf_token: session.csrf_token },
+        })
     }
 }
 

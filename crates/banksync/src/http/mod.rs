@@ -8,6 +8,7 @@
 //! The rest of the crate does not depend on this module: it is one of the top layers (with `startup` and `cli`),
 //! and the modules below it know nothing of `AppState` or HTTP errors.
 
+mod account;
 mod accounts;
 mod balances;
 mod body;
@@ -24,11 +25,15 @@ pub use middleware::{API_CSP, HSTS, SecurityHeaders};
 mod oauth_return;
 mod openapi;
 mod overview;
+mod peer;
 mod public_config;
 pub mod server;
 mod session;
+mod sessions;
+mod setup;
 mod tokens;
 pub(crate) mod transactions;
+mod users;
 pub mod views;
 mod web;
 pub mod webhooks;
@@ -56,6 +61,10 @@ pub const LONG_POLL_TIMEOUT: Duration = Duration::from_secs(40);
 pub fn routes() -> OpenApiRouter<AppState> {
     let normal = OpenApiRouter::new()
         .merge(session::router())
+        .merge(sessions::router())
+        .merge(setup::router())
+        .merge(users::router())
+        .merge(account::router())
         .merge(public_config::router())
         .merge(items::router())
         .merge(accounts::router())

@@ -50,7 +50,10 @@ async fn document(Extension(Document(json)): Extension<Document>) -> impl IntoRe
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     tags(
-        (name = "session", description = "Log in with a password (session cookie + CSRF token), log out"),
+        (name = "setup", description = "First run: create the owner (from this machine, or with the setup code)"),
+        (name = "session", description = "Log in with a password (session cookie + CSRF token), log out, the \
+            caller's sessions, password change"),
+        (name = "users", description = "The owner manages users"),
         (name = "tokens", description = "API tokens for scripts (`Authorization: Bearer`)"),
         (name = "link", description = "Linking a bank through Plaid Link"),
         (name = "items", description = "Linked Items (bank logins), their health, manual syncs"),

@@ -1,6 +1,13 @@
-//! `/api/tokens`: the caller's API tokens. Listing shows ids, labels and dates, never a token or its hash; a new
-//! token is shown once in the `POST` answer; `DELETE` revokes at once (the bearer check reads the database on every
-//! request).
+//! `/api/tokens`: the caller's API tokens. Listing shows ids, labels, dates and how each token was made, never a
+//! token or its hash; a new token is shown once in the `POST` answer; `DELETE` revokes at once (the bearer check
+//! reads the database on every request).
+//!
+//! **The rule for tokens and sessions**: an API token is a credential of its own. It is not ended by logging out,
+//! by the end of the session that made it, or by a password change — only by revoking it. So that a token made
+//! from the page never outlives its session silently, each token records how it was made (`created_via`: `cli`,
+//! `session`, `token`) and, when made from a browser session, that session's public id (`created_by_session`) and
+//! whether that session is still live (`created_by_session_active`); the page lists them for revocation.
+//! `last_used_at` is recorded at most once a minute.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,7 +20,7 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ApiResult, AppJson, ErrorBody, StoreResultExt as _};
 use crate::auth::CurrentUser;
 use crate::auth::token::{hash_secret, new_api_token};
-use crate::domain::ApiToken;
+use crate::domain::{ApiToken, TokenOrigin};
 use crate::state::AppState;
 
 /// Longest label, in characters.
@@ -30,18 +37,39 @@ struct TokenView {
     id: String,
     name: String,
     created_at: DateTime<Utc>,
+    /// Recorded at most once a minute.
     last_used_at: Option<DateTime<Utc>>,
+    /// `cli` (`banksync token create`), `session` (made from a logged-in page) or `token` (made by another token).
+    created_via: &'static str,
+    /// For `created_via = session`: the public id of the session that made it (as in `GET /api/sessions`).
+    created_by_session: Option<String>,
+    /// Whether that session is still live. The token works either way: revoke it when it is not wanted.
+    created_by_session_active: bool,
 }
 
 impl TokenView {
-    fn of(token: &ApiToken) -> Self {
+    /// `live` are the public ids of the user's live sessions.
+    fn of(token: &ApiToken, live: &[String]) -> Self {
+        let (created_via, created_by_session) = match &token.origin {
+            TokenOrigin::Cli => ("cli", None),
+            TokenOrigin::Session { session_id } => ("session", Some(session_id.clone())),
+            TokenOrigin::Token => ("token", None),
+        };
         TokenView {
             id: token.id.clone(),
             name: token.name.clone(),
             created_at: token.created_at,
             last_used_at: token.last_used_at,
+            created_via,
+            created_by_session_active: created_by_session.as_ref().is_some_and(|s| live.contains(s)),
+            created_by_session,
         }
     }
+}
+
+/// Public ids of the user's live sessions.
+async fn live_sessions(state: &AppState, user: &CurrentUser) -> ApiResult<Vec<String>> {
+    Ok(state.store.list_sessions(user.id()).await?.into_iter().map(|s| s.public_id).collect())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -65,7 +93,8 @@ struct Created {
     token: String,
 }
 
-/// The caller's API tokens (never a token or its hash).
+/// The caller's API tokens (never a token or its hash), with how each was made. Tokens outlive the session that
+/// made them, log-outs and password changes: they end only when revoked.
 #[utoipa::path(
     get,
     path = "/api/tokens",
@@ -79,10 +108,12 @@ struct Created {
 )]
 async fn list(State(state): State<AppState>, user: CurrentUser) -> ApiResult<AppJson<TokenList>> {
     let tokens = state.store.list_api_tokens(user.id()).await?;
-    Ok(AppJson(TokenList { tokens: tokens.iter().map(TokenView::of).collect() }))
+    let live = live_sessions(&state, &user).await?;
+    Ok(AppJson(TokenList { tokens: tokens.iter().map(|t| TokenView::of(t, &live)).collect() }))
 }
 
-/// Creates an API token; the token is shown only in this answer.
+/// Creates an API token; the token is shown only in this answer. It records how it was made (from this browser
+/// session, or by another token) and stays valid until revoked, whatever happens to the session.
 #[utoipa::path(
     post,
     path = "/api/tokens",
@@ -118,9 +149,14 @@ async fn create(
         ));
     }
     let token = new_api_token();
-    let stored = state.store.create_api_token(user.id(), name, &hash_secret(&token)).await?;
+    let origin = match user.session_public_id() {
+        Some(session_id) => TokenOrigin::Session { session_id: session_id.to_owned() },
+        None => TokenOrigin::Token,
+    };
+    let stored = state.store.create_api_token_from(user.id(), name, &hash_secret(&token), origin).await?;
     tracing::info!(user_id = %user.id(), token_id = %stored.id, "API token created");
-    Ok((StatusCode::CREATED, AppJson(Created { view: TokenView::of(&stored), token })))
+    let live: Vec<String> = user.session_public_id().map(str::to_owned).into_iter().collect();
+    Ok((StatusCode::CREATED, AppJson(Created { view: TokenView::of(&stored, &live), token })))
 }
 
 /// Revokes a token at once. 204; 404 for an unknown id or another user's token.

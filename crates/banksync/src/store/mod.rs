@@ -69,7 +69,7 @@ pub use copy::{COPY_TABLES, Snapshot, TableColumns, TableDigest};
 pub use doctor::{ItemAttention, JobHealth};
 pub use logos::{CachedLogo, LogoImage};
 pub use overview::ChangesSince;
-pub use user_admin::UserSummary;
+pub use user_admin::{DeleteUser, UserSummary};
 
 use dialect::Dialect;
 use exec::Pool;

@@ -31,6 +31,13 @@ async fn every_api_route_without_credentials_is_a_401_in_the_error_format() {
         ("POST", "/api/balances/refresh"),
         ("GET", "/api/balances/refresh/some-job"),
         ("GET", "/api/session"),
+        ("GET", "/api/sessions"),
+        ("DELETE", "/api/sessions/some-session"),
+        ("POST", "/api/sessions/sign-out-others"),
+        ("POST", "/api/account/password"),
+        ("GET", "/api/users"),
+        ("POST", "/api/users"),
+        ("DELETE", "/api/users/some-user"),
     ] {
         let response = client
             .request(method.parse().unwrap(), app.url(path))
@@ -72,6 +79,7 @@ async fn session_login_sets_a_hardened_cookie_and_cookie_writes_need_the_csrf_to
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(!cookie.contains("Secure"), "plain-http public URL must not set Secure: {cookie}");
     assert_eq!(login["user"]["username"], "alice");
+    assert_eq!(login["user"]["is_owner"], true, "the first user is the owner");
     let csrf = login["csrf_token"].as_str().unwrap().to_owned();
 
     // Reads work with the cookie alone.

@@ -1,6 +1,7 @@
 //! API integration tests: one binary, one module per area. Each test starts its own banksync (random port, fresh
 //! SQLite database in a temp dir) and its own Plaid simulator, through the harness shared with tests/lifecycle.
 
+mod accounts;
 #[path = "../common/app.rs"]
 mod app;
 mod auth;
@@ -17,6 +18,7 @@ mod freshness;
 mod hardening;
 mod health;
 mod helpers;
+mod login_limits;
 mod openapi;
 mod relink;
 mod schemathesis;

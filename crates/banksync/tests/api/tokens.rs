@@ -45,8 +45,12 @@ async fn list_create_and_revoke_tokens_and_a_revoked_token_stops_working_at_once
     assert_eq!(tokens.len(), 1, "{list}");
     let mut keys: Vec<&str> = tokens[0].as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["created_at", "id", "last_used_at", "name"]);
+    assert_eq!(
+        keys,
+        ["created_at", "created_by_session", "created_by_session_active", "created_via", "id", "last_used_at", "name"]
+    );
     assert_eq!(tokens[0]["name"], "test");
+    assert_eq!(tokens[0]["created_via"], "cli", "seeded through the store, as `banksync token create` does");
     assert!(tokens[0]["last_used_at"].is_string(), "the listing request itself used the token: {list}");
 
     // A new token is shown once, works, and is listed without its value.
@@ -55,6 +59,8 @@ async fn list_create_and_revoke_tokens_and_a_revoked_token_stops_working_at_once
     assert!(token.starts_with("bsk_"), "{created}");
     assert_eq!(created["name"], "backup script");
     assert!(created["last_used_at"].is_null());
+    assert_eq!(created["created_via"], "token", "made with a bearer token, not from a session");
+    assert!(created["created_by_session"].is_null() && created["created_by_session_active"] == false);
     let id = created["id"].as_str().unwrap().to_owned();
     let me = app.call_as(&token, Method::GET, "/api/session", None).await.expect(200);
     assert_eq!(me["user"]["username"], "alice");

@@ -18,6 +18,7 @@ use banksync::vault::Sealed;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+mod accounts_sessions;
 mod audit_jobs;
 mod backends;
 mod budget;
@@ -29,6 +30,7 @@ mod throughput;
 mod transactions;
 mod users_items_accounts;
 
+use accounts_sessions::*;
 use audit_jobs::*;
 use budget::*;
 use overview_logos::*;
@@ -104,6 +106,12 @@ macro_rules! contract {
 
 contract!(
     users_sessions_and_tokens,
+    the_first_user_is_the_owner_and_setup_creates_one_only_while_there_is_none,
+    racing_first_users_make_exactly_one_owner,
+    sessions_carry_a_public_id_idle_expiry_and_are_touched_at_most_once_a_minute,
+    sessions_are_listed_and_ended_per_user,
+    password_change_keeps_the_asking_session_and_tokens_record_their_origin,
+    deleting_a_user_takes_their_data_but_never_their_items,
     items_are_unique_and_scoped_by_owner,
     item_status_and_token_updates,
     delete_item_cascades,

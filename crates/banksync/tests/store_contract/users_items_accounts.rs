@@ -11,17 +11,16 @@ pub(crate) async fn users_sessions_and_tokens(s: S) {
     assert!(is_not_found(s.get_user(&"missing".into()).await));
     assert!(!format!("{alice:?}").contains("argon2"), "Debug redacts the password hash");
 
-    let session = NewSession {
-        id_hash: "sess-hash".into(),
-        user_id: alice.id.clone(),
-        csrf_token: "csrf".into(),
-        expires_at: Utc::now() + chrono::Duration::hours(1),
-    };
+    let session = new_session(&alice, "sess-hash", "pub-1");
     s.create_session(&session).await.unwrap();
     let found = s.find_session("sess-hash").await.unwrap().unwrap();
     assert_eq!((found.user_id.as_str(), found.csrf_token.as_str()), (alice.id.as_str(), "csrf"));
-    let expired =
-        NewSession { id_hash: "old".into(), expires_at: Utc::now() - chrono::Duration::seconds(1), ..session };
+    let expired = NewSession {
+        id_hash: "old".into(),
+        public_id: "pub-old".into(),
+        expires_at: Utc::now() - chrono::Duration::seconds(1),
+        ..session
+    };
     s.create_session(&expired).await.unwrap();
     assert!(s.find_session("old").await.unwrap().is_none(), "expired session");
     assert_eq!(s.delete_expired_sessions().await.unwrap(), 1);
