@@ -22,6 +22,7 @@ mod middleware;
 mod openapi;
 mod public_config;
 mod session;
+mod spending;
 mod tokens;
 pub(crate) mod transactions;
 pub mod views;
@@ -55,6 +56,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(items::router())
         .merge(accounts::router())
         .merge(transactions::router())
+        .merge(spending::router())
         .merge(link::router())
         .merge(tokens::router())
         .merge(balances::start_router())

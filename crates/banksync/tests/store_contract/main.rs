@@ -21,6 +21,7 @@ use rust_decimal::Decimal;
 mod audit_jobs;
 mod backends;
 mod budget;
+mod queries;
 mod relink;
 mod sync_write;
 mod throughput;
@@ -29,6 +30,7 @@ mod users_items_accounts;
 
 use audit_jobs::*;
 use budget::*;
+use queries::*;
 use relink::*;
 use sync_write::*;
 use transactions::*;
@@ -126,6 +128,9 @@ contract!(
     call_budget_counts_sliding_windows_per_item_and_per_client,
     call_budget_blocks_cover_an_item_or_the_client_and_only_grow,
     concurrent_reservations_never_exceed_the_window,
+    full_text_search_finds_words_and_last_word_prefixes,
+    spending_summary_equals_a_group_by_after_random_writes,
+    every_filter_shape_has_an_index_path,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
