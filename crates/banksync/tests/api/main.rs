@@ -17,6 +17,7 @@ mod health;
 mod helpers;
 mod openapi;
 mod relink;
+mod spending;
 mod startup;
 mod sync;
 mod tokens;
