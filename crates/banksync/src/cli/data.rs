@@ -116,7 +116,7 @@ pub struct TransactionArgs {
     /// Only pending (true) or only posted (false) transactions.
     #[arg(long, value_name = "true|false")]
     pending: Option<String>,
-    /// Search the name and merchant.
+    /// Full-text search in the name, merchant and note: every word, the last one as a prefix.
     #[arg(long, short = 'q', value_name = "TEXT")]
     search: Option<String>,
     /// At least this amount (Plaid's sign: positive is money out), e.g. -5.50.

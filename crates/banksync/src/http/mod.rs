@@ -31,6 +31,7 @@ pub mod server;
 mod session;
 mod sessions;
 mod setup;
+mod spending;
 mod tokens;
 pub(crate) mod transactions;
 mod users;
@@ -69,6 +70,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(items::router())
         .merge(accounts::router())
         .merge(transactions::router())
+        .merge(spending::router())
         .merge(link::router())
         .merge(overview::router())
         .merge(logos::router())

@@ -22,6 +22,7 @@ mod login_limits;
 mod openapi;
 mod relink;
 mod schemathesis;
+mod spending;
 mod startup;
 mod sync;
 mod tokens;

@@ -23,6 +23,7 @@ mod audit_jobs;
 mod backends;
 mod budget;
 mod overview_logos;
+mod queries;
 mod relink;
 mod retention;
 mod sync_write;
@@ -34,6 +35,7 @@ use accounts_sessions::*;
 use audit_jobs::*;
 use budget::*;
 use overview_logos::*;
+use queries::*;
 use relink::*;
 use retention::*;
 use sync_write::*;
@@ -143,6 +145,9 @@ contract!(
     reseal_is_a_compare_and_set_on_the_token_it_read,
     overview_visits_and_changes_since,
     logo_urls_are_scoped_and_the_cache_is_bounded,
+    full_text_search_finds_words_and_last_word_prefixes,
+    spending_summary_equals_a_group_by_after_random_writes,
+    every_filter_shape_has_an_index_path,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
