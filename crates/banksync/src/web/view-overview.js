@@ -77,7 +77,7 @@ export async function mount(root, app) {
       const state = refreshing.get(a.item_id);
       return h("li.row", { dataset: { accountId: a.account_id, itemId: a.item_id, source: b.source } },
         h("div.row-main", null, h("div.row-title", null, accountLabel(a)),
-          h("div.muted", null, `${categoryName(a.type)}${a.subtype ? " · " + a.subtype : ""}`)),
+          h("div.muted", null, `${TYPE_NAMES[a.type] || categoryName((a.type || "").toUpperCase())}${a.subtype ? " · " + a.subtype : ""}`)),
         h("div.row-end", null,
           h("div.balance", null, money(b.current, b.currency)),
           h("div.muted.small", null, b.available != null ? `Available ${money(b.available, b.currency)}` : ""),

@@ -43,7 +43,8 @@ fn prerequisites() -> bool {
 async fn spawn_fresh_server(data_dir: &Path) -> (String, plaid_sim::RunningSim, tokio::task::JoinHandle<()>) {
     let config = sim::sim_config();
     let (client_id, secret) = (config.client_id.clone(), config.secret.clone());
-    let running = plaid_sim::Simulator::new(config).spawn("127.0.0.1:0".parse().unwrap()).await.expect("simulator starts");
+    let running =
+        plaid_sim::Simulator::new(config).spawn("127.0.0.1:0".parse().unwrap()).await.expect("simulator starts");
     let settings = Settings {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: Some(data_dir.to_owned()),
