@@ -26,13 +26,13 @@ export async function mount(root, app) {
   });
 
   const newToken = h("form.inline-form#token-form", null,
-    field("Label", h("input", { name: "label", required: true, maxlength: "100", placeholder: "e.g. backup script" })),
+    field("Name", h("input", { name: "token_name", required: true, maxlength: "100", placeholder: "e.g. backup script" })),
     h("button.primary", { type: "submit" }, "Create token"));
   const shown = h("div#new-token", { "aria-live": "polite" });
   newToken.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
-      const created = await post("/api/tokens", { label: newToken.label.value.trim() });
+      const created = await post("/api/tokens", { name: newToken.token_name.value.trim() });
       newToken.reset();
       const value = h("input#new-token-value", { readonly: true, value: created.token, "aria-label": "Your new API token" });
       shown.replaceChildren(h("div.notice", null, h("p", null, h("strong", null, "Copy this token now: it is shown only once.")), value,
@@ -62,9 +62,9 @@ export async function mount(root, app) {
   }
 
   async function drawTokens() {
-    const list = listOf(await get("/api/tokens"), "tokens");
+    const list = listOf(await get("/api/tokens"), "tokens").map((t) => ({ ...t, label: t.name || t.label || "(no name)" }));
     tokens.replaceChildren(list.length ? h("ul.list", null, list.map((t) => h("li.row", { dataset: { tokenId: t.id } },
-      h("div.row-main", null, h("div.row-title", null, t.label || "(no label)"),
+      h("div.row-main", null, h("div.row-title", null, t.label),
         h("div.muted.small", null, `Created ${when(t.created_at)} · ${t.last_used_at ? "last used " + ago(t.last_used_at) : "never used"}`)),
       h("div.row-end", null, action("Revoke", async () => {
         if (!await confirmDanger(`Revoke "${t.label}"?`, "Scripts using it stop working at once.", "Revoke token")) return;

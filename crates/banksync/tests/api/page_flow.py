@@ -194,7 +194,7 @@ class Flow:
         page = self.page
         step("an API token from Settings")
         nav(page, "Settings", "settings")
-        page.locator("#token-form").get_by_label("Label").fill("e2e outside changes")
+        page.locator("#token-form").get_by_label("Name").fill("e2e outside changes")
         page.get_by_role("button", name="Create token").click()
         value = page.locator("#new-token-value")
         value.wait_for()
