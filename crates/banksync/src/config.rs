@@ -74,6 +74,16 @@ pub struct Settings {
     /// `0s` always asks [default: 60s].
     #[arg(long, env = "BANKSYNC_BALANCE_MAX_AGE")]
     pub balance_max_age: Option<String>,
+    /// `proxy`: merchant logos reach the browser through banksync (fetched and cached here, so the browser never
+    /// tells a third party which merchants the user pays); `off`: no logos (the page shows category icons)
+    /// [default: proxy].
+    #[arg(long, env = "BANKSYNC_MERCHANT_LOGOS")]
+    pub merchant_logos: Option<String>,
+    /// Where banks that log in through OAuth send the browser back; register it with Plaid (Dashboard → API →
+    /// Allowed redirect URIs). https, or http on localhost/127.0.0.1; `off` disables OAuth banks
+    /// [default: BANKSYNC_PUBLIC_URL + /oauth-return when that is https or on localhost/127.0.0.1].
+    #[arg(long, env = "BANKSYNC_OAUTH_REDIRECT_URI")]
+    pub oauth_redirect_uri: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -96,6 +106,8 @@ impl fmt::Debug for Settings {
             .field("workers", &self.workers)
             .field("plaid_rate_budget", &self.plaid_rate_budget)
             .field("balance_max_age", &self.balance_max_age)
+            .field("merchant_logos", &self.merchant_logos)
+            .field("oauth_redirect_uri", &self.oauth_redirect_uri)
             .finish()
     }
 }
@@ -121,6 +133,8 @@ impl Settings {
             workers: self.workers.or(lower.workers),
             plaid_rate_budget: self.plaid_rate_budget.or(lower.plaid_rate_budget),
             balance_max_age: self.balance_max_age.or(lower.balance_max_age),
+            merchant_logos: self.merchant_logos.or(lower.merchant_logos),
+            oauth_redirect_uri: self.oauth_redirect_uri.or(lower.oauth_redirect_uri),
         }
     }
 
@@ -196,6 +210,81 @@ pub struct Config {
     pub plaid_limits: crate::budget::RateLimits,
     /// Live balances younger than this are not asked for again.
     pub balance_max_age: std::time::Duration,
+    /// Merchant logos through banksync's cache, or none.
+    pub merchant_logos: MerchantLogos,
+    /// URL prefixes (`http://host:port/path/`) the logo proxy may fetch from over plain http (it fetches https
+    /// otherwise). Not a setting, so no deployment can turn it on: empty unless code adds one (startup adds the
+    /// embedded simulator's assets itself; tests add their stand-in logo host).
+    pub logo_http_origins: Vec<String>,
+    /// The `redirect_uri` link tokens carry (OAuth banks).
+    pub oauth_redirect: OAuthRedirect,
+}
+
+/// `BANKSYNC_MERCHANT_LOGOS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MerchantLogos {
+    Proxy,
+    Off,
+}
+
+impl std::str::FromStr for MerchantLogos {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "proxy" => Ok(Self::Proxy),
+            "off" => Ok(Self::Off),
+            other => Err(format!("{other:?} is not one of: proxy, off")),
+        }
+    }
+}
+
+impl MerchantLogos {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Proxy => "proxy",
+            Self::Off => "off",
+        }
+    }
+}
+
+/// `BANKSYNC_OAUTH_REDIRECT_URI`, resolved against the public URL at start ([`OAuthRedirect::uri`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthRedirect {
+    /// `BANKSYNC_PUBLIC_URL` + `/oauth-return` when Plaid accepts it (https, or http on localhost), else none.
+    Auto,
+    /// No `redirect_uri`: OAuth banks cannot be linked.
+    Off,
+    Explicit(Url),
+}
+
+/// The path of the page's OAuth return (it serves the page, which resumes Link).
+pub const OAUTH_RETURN_PATH: &str = "oauth-return";
+
+impl OAuthRedirect {
+    /// The redirect URI for link tokens, given the server's effective public URL.
+    pub fn uri(&self, public_url: &Url) -> Option<Url> {
+        match self {
+            Self::Off => None,
+            Self::Explicit(url) => Some(url.clone()),
+            Self::Auto => {
+                let mut base = public_url.clone();
+                if !base.path().ends_with('/') {
+                    base.set_path(&format!("{}/", base.path()));
+                }
+                let url = base.join(OAUTH_RETURN_PATH).ok()?;
+                plaid_accepts_redirect(&url).then_some(url)
+            }
+        }
+    }
+}
+
+/// Plaid only accepts https redirect URIs, except http on localhost (for development).
+pub fn plaid_accepts_redirect(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")),
+        _ => false,
+    }
 }
 
 /// Background sync settings.
@@ -235,6 +324,9 @@ impl fmt::Debug for Config {
             .field("jobs", &self.jobs)
             .field("plaid_limits", &self.plaid_limits)
             .field("balance_max_age", &self.balance_max_age)
+            .field("merchant_logos", &self.merchant_logos)
+            .field("logo_http_origins", &self.logo_http_origins)
+            .field("oauth_redirect", &self.oauth_redirect)
             .finish()
     }
 }
@@ -308,6 +400,12 @@ impl Config {
             })?,
         };
 
+        let merchant_logos = match s.merchant_logos.as_deref() {
+            None => MerchantLogos::Proxy,
+            Some(raw) => raw.parse().map_err(|e| ConfigError::new("BANKSYNC_MERCHANT_LOGOS", e))?,
+        };
+        let oauth_redirect = resolve_oauth_redirect(s.oauth_redirect_uri.as_deref())?;
+
         Ok(Config {
             listen,
             data_dir,
@@ -319,6 +417,9 @@ impl Config {
             jobs,
             plaid_limits,
             balance_max_age,
+            merchant_logos,
+            logo_http_origins: Vec::new(),
+            oauth_redirect,
         })
     }
 
@@ -341,6 +442,26 @@ fn parse_old_master_keys(raw: Option<SecretString>) -> Result<Vec<SecretString>,
         keys.push(SecretString::from(entry.to_owned()));
     }
     Ok(keys)
+}
+
+/// `off`, or an absolute URL Plaid accepts as a redirect URI (https, or http on localhost) without a fragment.
+fn resolve_oauth_redirect(raw: Option<&str>) -> Result<OAuthRedirect, ConfigError> {
+    const SETTING: &str = "BANKSYNC_OAUTH_REDIRECT_URI";
+    let Some(raw) = raw.map(str::trim) else { return Ok(OAuthRedirect::Auto) };
+    if raw == "off" {
+        return Ok(OAuthRedirect::Off);
+    }
+    let url = Url::parse(raw).map_err(|e| ConfigError::new(SETTING, format!("{raw:?} is not a URL: {e}")))?;
+    if !plaid_accepts_redirect(&url) {
+        return Err(ConfigError::new(
+            SETTING,
+            format!("{raw:?}: Plaid requires an https redirect URI (http only on localhost or 127.0.0.1), or `off`"),
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(ConfigError::new(SETTING, format!("{raw:?} must not have a #fragment")));
+    }
+    Ok(OAuthRedirect::Explicit(url))
 }
 
 fn resolve_jobs(
@@ -511,6 +632,42 @@ mod tests {
         let err = Config::resolve(mysql).unwrap_err();
         assert_eq!(err.setting, "BANKSYNC_DATABASE_URL");
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn merchant_logos_default_to_the_proxy_and_accept_off_only_besides() {
+        assert_eq!(Config::resolve(settings()).unwrap().merchant_logos, MerchantLogos::Proxy);
+        let off = Settings { merchant_logos: Some("off".into()), ..settings() };
+        assert_eq!(Config::resolve(off).unwrap().merchant_logos, MerchantLogos::Off);
+        let bad = Settings { merchant_logos: Some("direct".into()), ..settings() };
+        assert_eq!(Config::resolve(bad).unwrap_err().setting, "BANKSYNC_MERCHANT_LOGOS");
+        assert!(Config::resolve(settings()).unwrap().logo_http_origins.is_empty(), "no setting adds http origins");
+    }
+
+    #[test]
+    fn oauth_redirect_follows_the_public_url_when_plaid_accepts_it() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let auto = Config::resolve(settings()).unwrap().oauth_redirect;
+        assert_eq!(auto, OAuthRedirect::Auto);
+        assert_eq!(auto.uri(&url("http://127.0.0.1:8080")).unwrap().as_str(), "http://127.0.0.1:8080/oauth-return");
+        assert_eq!(
+            auto.uri(&url("https://b.example.org/base")).unwrap().as_str(),
+            "https://b.example.org/base/oauth-return"
+        );
+        assert_eq!(auto.uri(&url("http://localhost:9/")).unwrap().as_str(), "http://localhost:9/oauth-return");
+        assert_eq!(auto.uri(&url("http://192.168.1.5:8080")), None, "Plaid refuses plain http off localhost");
+
+        let explicit = Settings { oauth_redirect_uri: Some("https://x.example/back".into()), ..settings() };
+        let explicit = Config::resolve(explicit).unwrap().oauth_redirect;
+        assert_eq!(explicit.uri(&url("http://127.0.0.1:1")).unwrap().as_str(), "https://x.example/back");
+        let off = Settings { oauth_redirect_uri: Some("off".into()), ..settings() };
+        assert_eq!(Config::resolve(off).unwrap().oauth_redirect.uri(&url("https://b.example.org")), None);
+        for bad in ["http://bank.example.org/oauth-return", "ftp://localhost/x", "not a url", "https://x.example/a#b"] {
+            let s = Settings { oauth_redirect_uri: Some(bad.into()), ..settings() };
+            let err = Config::resolve(s).unwrap_err();
+            assert_eq!(err.setting, "BANKSYNC_OAUTH_REDIRECT_URI", "{bad}");
+            assert!(err.to_string().contains(bad), "the error names the value: {err}");
+        }
     }
 
     #[test]

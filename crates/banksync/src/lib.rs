@@ -19,6 +19,7 @@ pub mod http;
 pub mod jobs;
 pub mod keys;
 pub mod link;
+pub mod logos;
 pub mod normalize;
 pub mod relink;
 pub mod startup;

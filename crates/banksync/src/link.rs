@@ -144,6 +144,8 @@ pub struct LinkService {
     jobs: JobQueue,
     webhook_url: Url,
     client_name: String,
+    /// Where OAuth banks send the browser back (`BANKSYNC_OAUTH_REDIRECT_URI`); without it they cannot be linked.
+    redirect_uri: Option<Url>,
 }
 
 impl LinkService {
@@ -155,18 +157,29 @@ impl LinkService {
         webhook_url: Url,
         client_name: String,
     ) -> Self {
-        Self { store, plaid, vault, jobs, webhook_url, client_name }
+        Self { store, plaid, vault, jobs, webhook_url, client_name, redirect_uri: None }
+    }
+
+    /// Link tokens carry `redirect_uri` (OAuth banks send the browser there, and the page resumes Link); Plaid
+    /// requires it to be registered in its dashboard. Used for new links and update mode alike: repairing an OAuth
+    /// Item goes through the bank's OAuth page too.
+    pub fn with_redirect_uri(mut self, redirect_uri: Option<Url>) -> Self {
+        self.redirect_uri = redirect_uri;
+        self
     }
 
     /// user.client_user_id = user id; webhook = config; transactions.days_requested = 730; products [transactions];
-    /// with Some(item_id): update mode for that Item (NotFound if not the user's).
+    /// redirect_uri when configured; with Some(item_id): update mode for that Item (NotFound if not the user's).
     pub async fn create_link_token(
         &self,
         user_id: &UserId,
         item_id: Option<&PlaidItemId>,
     ) -> Result<LinkToken, LinkError> {
-        let request =
+        let mut request =
             LinkTokenCreateRequest::new(self.client_name.clone(), user_id.as_str()).webhook(self.webhook_url.as_str());
+        if let Some(uri) = &self.redirect_uri {
+            request = request.redirect_uri(uri.as_str());
+        }
         let (request, item) = match item_id {
             None => (request.products([Product::Transactions]).days_requested(DAYS_REQUESTED), None),
             Some(item_id) => {

@@ -72,14 +72,29 @@ impl Application {
             store.clone(),
             crate::jobs::SyncRules { cooldown: config.jobs.sync_cooldown, refresh: config.jobs.transactions_refresh },
         );
-        let link = Arc::new(LinkService::new(
-            store.clone(),
-            plaid.clone(),
-            vault.clone(),
-            jobs.clone(),
-            public_url.join("webhooks/plaid").context("cannot build the webhook URL from BANKSYNC_PUBLIC_URL")?,
-            "banksync".to_owned(),
-        ));
+        let redirect_uri = config.oauth_redirect.uri(&public_url);
+        match (&redirect_uri, &config.oauth_redirect) {
+            (Some(uri), _) => {
+                tracing::info!(redirect_uri = %uri, "OAuth banks return to this URL (register it with Plaid)")
+            }
+            (None, crate::config::OAuthRedirect::Off) => {}
+            (None, _) => tracing::warn!(
+                public_url = %public_url,
+                "OAuth banks cannot be linked: BANKSYNC_PUBLIC_URL is plain http on a host other than localhost, which \
+                 Plaid refuses as a redirect URI; serve banksync over https or set BANKSYNC_OAUTH_REDIRECT_URI"
+            ),
+        }
+        let link = Arc::new(
+            LinkService::new(
+                store.clone(),
+                plaid.clone(),
+                vault.clone(),
+                jobs.clone(),
+                public_url.join("webhooks/plaid").context("cannot build the webhook URL from BANKSYNC_PUBLIC_URL")?,
+                "banksync".to_owned(),
+            )
+            .with_redirect_uri(redirect_uri.clone()),
+        );
 
         let events = crate::events::EventHub::new();
         sync.set_events(events.clone());
@@ -100,6 +115,19 @@ impl Application {
             crate::jobs::SchedulerOptions::for_interval(config.jobs.sync_interval),
         );
 
+        // In demo mode the simulator's logos come from banksync's own origin (`/sim-assets`), over plain http.
+        let mut logo_http_prefixes = config.logo_http_origins.clone();
+        if simulator.is_some() {
+            logo_http_prefixes.push(format!("{}{SIM_ASSETS_PATH}/", public_url.as_str().trim_end_matches('/')));
+        }
+        let logos = Arc::new(
+            crate::logos::LogoProxy::new(
+                store.clone(),
+                crate::logos::LogoOptions { http_prefixes: logo_http_prefixes },
+            )
+            .context("cannot build the logo proxy's HTTP client")?,
+        );
+
         let state = AppState {
             store: store.clone(),
             vault,
@@ -108,10 +136,16 @@ impl Application {
             balances,
             link,
             login_throttle: Arc::default(),
-            web: Arc::new(WebSettings { secure_cookies: public_url.scheme() == "https", link_script_url, plaid_mode }),
+            web: Arc::new(WebSettings {
+                secure_cookies: public_url.scheme() == "https",
+                link_script_url,
+                plaid_mode,
+                merchant_logos: config.merchant_logos,
+            }),
             events,
             jobs,
             webhooks,
+            logos,
         };
         let mut router = crate::http::router(state);
         if simulator.is_some() {

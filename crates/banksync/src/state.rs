@@ -29,6 +29,8 @@ pub struct AppState {
     pub jobs: JobQueue,
     /// `POST /webhooks/plaid`.
     pub webhooks: Arc<crate::webhooks::WebhookReceiver>,
+    /// `GET /api/logos/{id}`: merchant logos fetched and cached by banksync.
+    pub logos: Arc<crate::logos::LogoProxy>,
 }
 
 /// Settings the HTTP layer needs, resolved at startup.
@@ -40,4 +42,6 @@ pub struct WebSettings {
     pub link_script_url: String,
     /// "simulator" or "plaid", shown on the page.
     pub plaid_mode: &'static str,
+    /// Whether transactions carry a `logo_path` and `/api/logos/{id}` serves logos.
+    pub merchant_logos: crate::config::MerchantLogos,
 }

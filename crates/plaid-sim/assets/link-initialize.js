@@ -10,9 +10,17 @@
  * onEvent(eventName, {error_type, error_code, error_message, exit_status, institution_id,
  * institution_name, institution_search_query, link_session_id, mfa_type, request_id, timestamp,
  * view_name}). The backend is the simulator's /link/session/start and /link/session/submit (CORS-enabled,
- * since the page embedding Link lives on another origin). No dependencies, plain DOM, inline styles.
- * Not modelled: OAuth institutions (receivedRedirectUri is accepted and ignored), handler.submit() (Layer),
- * account selection and MFA panes.
+ * since the page embedding Link lives on another origin). No dependencies, plain DOM.
+ *
+ * Content-Security-Policy: the page embedding Link may forbid inline styles and scripts (`style-src 'self'
+ * <simulator>`): this script injects no <style> element and no style="" attribute; it sets styles through the
+ * CSSOM (element.style.cssText), which CSP allows, and uses no eval.
+ *
+ * OAuth institutions (Platypus OAuth Bank): picking one asks /link/session/oauth for the bank's page and navigates
+ * the top window there; the bank redirects to the link token's redirect_uri?oauth_state_id=...; the page there
+ * calls Plaid.create({token: <the same>, receivedRedirectUri: window.location.href}) and open(), and Link finishes
+ * with onSuccess (/link/session/oauth/complete). Without a redirect_uri on the token, Link shows Plaid's error.
+ * Not modelled: handler.submit() (Layer), account selection and MFA panes, OAuth in update mode.
  */
 (function () {
   "use strict";
@@ -58,6 +66,7 @@
       if (value === null || value === undefined) return;
       if (key.slice(0, 2) === "on") node.addEventListener(key.slice(2), value);
       else if (key === "text") node.textContent = value;
+      else if (key === "style") node.style.cssText = value; // CSSOM, not an inline style="" (CSP)
       else node.setAttribute(key, value);
     });
     (children || []).forEach(function (child) { if (child) node.appendChild(child); });
@@ -120,7 +129,8 @@
 
     function exitStatus() {
       if (view === "SELECT_INSTITUTION") return "institution_not_found";
-      return institution ? "requires_credentials" : null;
+      if (!institution) return null;
+      return institution.oauth ? "requires_oauth" : "requires_credentials";
     }
 
     function close() {
@@ -210,7 +220,62 @@
     function pick(inst) {
       institution = inst;
       emit("SELECT_INSTITUTION");
-      showCredentials();
+      if (inst.oauth) startOAuth();
+      else showCredentials();
+    }
+
+    // OAuth: the bank's own page logs the user in; the top window goes there and comes back to redirect_uri.
+    function startOAuth() {
+      var generation = opened;
+      render("LOADING", "Opening " + institution.name + "\u2026", null, [
+        el("p", { "data-testid": "plaid-sim-loading", role: "status", style: STYLE.sub,
+          text: "You will log in on your bank's website." })
+      ]);
+      post("/link/session/oauth", {
+        link_token: token, link_session_id: linkSessionId(), institution_id: institution.institution_id
+      }).then(function (res) {
+        if (!overlay || generation !== opened) return;
+        if (!res.ok) {
+          fail(res.body);
+          return showOAuthError(lastError.display_message || lastError.error_message);
+        }
+        emit("OPEN_OAUTH");
+        var target = BASE + res.body.authorize_path;
+        try { window.top.location.href = target; } catch (e) { window.location.href = target; }
+      });
+    }
+
+    function showOAuthError(message) {
+      var again = el("button", { type: "button", style: STYLE.primary, "data-testid": "plaid-sim-choose-another",
+        text: "Choose another bank", onclick: showPicker });
+      render("ERROR", "Couldn't connect to " + institution.name, null, [
+        el("div", { id: "plaid-sim-error", "data-testid": "plaid-sim-error", role: "alert", style: STYLE.error,
+          text: message }), again
+      ], again);
+    }
+
+    // Back from the bank (receivedRedirectUri): finish the Link session that went there.
+    function finishOAuth() {
+      var generation = opened;
+      institution = session.oauth.institution;
+      render("LOADING", "Connecting to " + institution.name + "\u2026", null, [
+        el("p", { "data-testid": "plaid-sim-loading", role: "status", style: STYLE.sub,
+          text: "Finishing the connection with your bank." })
+      ]);
+      post("/link/session/oauth/complete", {
+        link_token: token, link_session_id: linkSessionId(), oauth_state_id: session.oauth.oauth_state_id
+      }).then(function (res) {
+        if (!overlay || generation !== opened) return;
+        if (!res.ok) {
+          fail(res.body);
+          return finishExit(lastError);
+        }
+        lastError = null;
+        requestId = res.body.request_id || requestId;
+        emit("HANDOFF");
+        close();
+        onSuccess(res.body.public_token, res.body.metadata);
+      });
     }
 
     // After a failed attempt the username stays filled in and focus goes to the password.
@@ -298,7 +363,9 @@
       document.addEventListener("keydown", onKeydown, true);
       view = session.mode === "update" ? "CREDENTIAL" : "SELECT_INSTITUTION";
       emit("OPEN");
-      if (session.mode === "update" && session.institution) {
+      if (session.oauth) {
+        finishOAuth();
+      } else if (session.mode === "update" && session.institution) {
         institution = session.institution;
         showCredentials();
       } else {
@@ -306,7 +373,9 @@
       }
     }
 
-    post("/link/session/start", { link_token: token }).then(function (res) {
+    var start = { link_token: token };
+    if (config.receivedRedirectUri) start.received_redirect_uri = config.receivedRedirectUri;
+    post("/link/session/start", start).then(function (res) {
       if (destroyed) return;
       if (res.ok) session = res.body;
       else startError = res.body;

@@ -77,8 +77,14 @@ impl Simulator {
             .route("/link/v2/stable/link-initialize.js", get(api::link_session::script))
             .route("/link/session/start", post(api::link_session::start))
             .route("/link/session/submit", post(api::link_session::submit))
+            .route("/link/session/oauth", post(api::oauth::begin_route))
+            .route("/link/session/oauth/complete", post(api::oauth::complete_route))
             .layer(CorsLayer::permissive());
-        plaid.merge(link).merge(control::router()).with_state(self.state.clone())
+        // The OAuth institution's bank page (a top-level navigation: no CORS).
+        let bank = Router::new()
+            .route("/sim/oauth/authorize", get(api::oauth::authorize_page).post(api::oauth::authorize_approve))
+            .route("/sim/oauth/bank.css", get(api::oauth::bank_css));
+        plaid.merge(link).merge(bank).merge(control::router()).with_state(self.state.clone())
     }
 
     /// Serves the simulator on `addr` ("127.0.0.1:0" picks a free port).

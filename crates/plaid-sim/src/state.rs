@@ -51,6 +51,21 @@ pub struct LinkToken {
     pub client_name: String,
     pub expires_at: DateTime<Utc>,
     pub mode: LinkMode,
+    /// Where an OAuth institution sends the browser back (`redirect_uri` of `/link/token/create`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+}
+
+/// An OAuth login in progress: Link sent the browser to the bank's page (`/sim/oauth/authorize`), which sends it
+/// back to the link token's `redirect_uri` once approved. Kept in memory only: a restart mid-login starts over.
+#[derive(Debug, Clone)]
+pub struct OAuthState {
+    pub link_token: String,
+    pub link_session_id: String,
+    pub institution_id: &'static str,
+    pub approved: bool,
+    /// Set once Link resumed with it and created the Item (a state is used once).
+    pub used: bool,
 }
 
 /// What creating an Item needs, from `/sandbox/public_token/create` or a Link session.
@@ -72,6 +87,8 @@ pub struct SimState {
     pub link_tokens: Mutex<HashMap<String, LinkToken>>,
     /// link_session_id → link_token
     pub link_sessions: Mutex<HashMap<String, String>>,
+    /// OAuth logins in progress, by `oauth_state_id`.
+    pub oauth_states: Mutex<HashMap<String, OAuthState>>,
     pub webhooks: Arc<Webhooks>,
     pub faults: Faults,
     pub rate_limits: RateLimiter,
@@ -111,6 +128,7 @@ impl SimState {
             public_tokens: Mutex::new(HashMap::new()),
             link_tokens: Mutex::new(HashMap::new()),
             link_sessions: Mutex::new(HashMap::new()),
+            oauth_states: Mutex::new(HashMap::new()),
             webhooks: Arc::new(Webhooks::new(config.deliver_webhooks)),
             faults: Faults::new(seed),
             rate_limits: RateLimiter::new(config.rate_limits),

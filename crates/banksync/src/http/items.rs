@@ -1,9 +1,10 @@
 //! `/api/items`: the caller's linked Items (bank connections) with their health and sync state; "sync now".
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,7 @@ use super::error::{ApiError, ApiResult, AppJson, ErrorBody, StoreResultExt as _}
 use super::views::{ItemView, SyncRunView};
 use crate::auth::CurrentUser;
 use crate::domain::{AccountFilter, Job, JobId, JobState, PlaidItemId};
+use crate::domain::{PlaidCall, SyncRun};
 use crate::jobs::{JobQueue, SyncJobResult, SyncRefused};
 use crate::state::AppState;
 use crate::sync::{SyncSummary, SyncTrigger};
@@ -24,7 +26,11 @@ use crate::sync::{SyncSummary, SyncTrigger};
 const RECENT_SYNC_RUNS: u32 = 10;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(show, remove)).routes(routes!(repaired))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show, remove))
+        .routes(routes!(repaired))
+        .routes(routes!(history))
 }
 
 /// "Sync now" waits up to [`SYNC_WAIT`] for its job; it gets the long-poll time budget.
@@ -238,4 +244,149 @@ fn refused(refused: SyncRefused) -> ApiError {
         }
         SyncRefused::Store(e) => e.into(),
     }
+}
+
+/// Default and largest `limit` of `GET /api/items/{item_id}/history`.
+const HISTORY_DEFAULT: u32 = 50;
+const HISTORY_MAX: u32 = 200;
+
+/// An Item's sync runs and Plaid calls, newest first: what the Banks view shows to explain a problem.
+#[derive(Serialize, ToSchema)]
+struct ItemHistory {
+    runs: Vec<HistoryRun>,
+    calls: Vec<HistoryCall>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct HistoryRun {
+    id: String,
+    /// What started it: link | manual | webhook | schedule | repair | follow_up …
+    trigger: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// running | succeeded | failed
+    outcome: String,
+    added: i64,
+    modified: i64,
+    removed: i64,
+    error_code: Option<String>,
+    error_message: Option<String>,
+}
+
+impl HistoryRun {
+    fn of(run: &SyncRun) -> Self {
+        HistoryRun {
+            id: run.id.clone(),
+            trigger: run.triggered_by.clone(),
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            outcome: run.status.as_str().to_owned(),
+            added: run.added,
+            modified: run.modified,
+            removed: run.removed,
+            error_code: run.error_code.clone(),
+            error_message: run.error_message.clone(),
+        }
+    }
+}
+
+/// One HTTP attempt to Plaid about this Item (from the audit trail; never a token or secret).
+#[derive(Serialize, ToSchema)]
+struct HistoryCall {
+    /// When the call started.
+    at: chrono::DateTime<chrono::Utc>,
+    /// Plaid's endpoint, e.g. `/transactions/sync`.
+    endpoint: String,
+    /// The HTTP status, null when no answer arrived.
+    status: Option<i64>,
+    /// Plaid's request id: quote it to Plaid's support.
+    request_id: Option<String>,
+    /// Plaid's error code, or `timeout` / `transport` / `decode` when no Plaid error came back.
+    error_code: Option<String>,
+    /// A sentence saying what went wrong; null for a successful call.
+    error_message: Option<String>,
+    duration_ms: i64,
+}
+
+impl HistoryCall {
+    fn of(call: &PlaidCall) -> Self {
+        let (error_code, error_message) = match (call.outcome.as_str(), &call.error_code) {
+            ("ok", _) => (None, None),
+            (_, Some(code)) => {
+                let error = plaid::PlaidError { error_code: code.clone(), ..plaid::PlaidError::default() };
+                (Some(code.clone()), Some(error.user_message()))
+            }
+            (outcome, None) => {
+                let message = match outcome {
+                    "timeout" => "Plaid did not answer in time.",
+                    "transport" => "Plaid could not be reached.",
+                    "decode" => "Plaid's answer could not be read.",
+                    _ => "The call failed.",
+                };
+                (Some(outcome.to_owned()), Some(message.to_owned()))
+            }
+        };
+        HistoryCall {
+            at: call.at,
+            endpoint: call.endpoint.clone(),
+            status: call.http_status,
+            request_id: call.request_id.clone(),
+            error_code,
+            error_message,
+            duration_ms: call.latency_ms,
+        }
+    }
+}
+
+/// The Item's recent sync runs and Plaid calls, newest first (`limit` of each, default 50, at most 200).
+#[utoipa::path(
+    get,
+    path = "/api/items/{item_id}/history",
+    tag = "items",
+    operation_id = "item_history",
+    params(
+        ("item_id" = String, Path, description = "Plaid's item_id"),
+        ("limit" = Option<u32>, Query, description = "Runs and calls to list, each (1 to 200, default 50)",
+            minimum = 1, maximum = 200),
+    ),
+    responses(
+        (status = 200, description = "Sync runs and Plaid calls, newest first", body = ItemHistory),
+        (status = 400, description = "`invalid_query`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`not_found` (also another user's Item)", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
+async fn history(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(item_id): Path<PlaidItemId>,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult<AppJson<ItemHistory>> {
+    let mut limit = HISTORY_DEFAULT;
+    for (name, value) in params {
+        match name.as_str() {
+            "limit" => {
+                limit = value.trim().parse().ok().filter(|n| (1..=HISTORY_MAX).contains(n)).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_query",
+                        format!("limit must be a whole number from 1 to {HISTORY_MAX}"),
+                    )
+                })?;
+            }
+            other => {
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    format!("unknown query parameter {other:?}; expected limit"),
+                ));
+            }
+        }
+    }
+    let item = state.store.get_item(user.id(), &item_id).await.or_not_found("item")?;
+    let runs = state.store.list_sync_runs(&item.id, limit).await?;
+    let calls = state.store.list_plaid_calls(Some(&item.item_id), limit).await?;
+    Ok(AppJson(ItemHistory {
+        runs: runs.iter().map(HistoryRun::of).collect(),
+        calls: calls.iter().map(HistoryCall::of).collect(),
+    }))
 }

@@ -18,8 +18,11 @@ mod health;
 mod items;
 mod jobs;
 mod link;
+mod logos;
 mod middleware;
+mod oauth_return;
 mod openapi;
+mod overview;
 mod public_config;
 mod session;
 mod tokens;
@@ -56,6 +59,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(accounts::router())
         .merge(transactions::router())
         .merge(link::router())
+        .merge(overview::router())
+        .merge(logos::router())
         .merge(tokens::router())
         .merge(balances::start_router())
         .merge(openapi::router())
@@ -73,7 +78,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(normal)
         .merge(long_poll)
         .merge(health::router())
-        .merge(web::router());
+        .merge(web::router())
+        .merge(oauth_return::router());
     openapi::add_default_error_responses(all.get_openapi_mut());
     all
 }

@@ -19,6 +19,9 @@ struct PublicConfig {
     /// simulator | plaid
     #[schema(example = "simulator")]
     plaid_mode: &'static str,
+    /// `proxy`: transactions carry `logo_path` (served by `GET /api/logos/{id}`); `off`: no merchant logos.
+    #[schema(example = "proxy")]
+    merchant_logos: &'static str,
 }
 
 /// What the web page needs before login (no auth).
@@ -30,5 +33,9 @@ struct PublicConfig {
     responses((status = 200, description = "The page's settings", body = PublicConfig)),
 )]
 async fn config(State(state): State<AppState>) -> AppJson<PublicConfig> {
-    AppJson(PublicConfig { link_script_url: state.web.link_script_url.clone(), plaid_mode: state.web.plaid_mode })
+    AppJson(PublicConfig {
+        link_script_url: state.web.link_script_url.clone(),
+        plaid_mode: state.web.plaid_mode,
+        merchant_logos: state.web.merchant_logos.as_str(),
+    })
 }

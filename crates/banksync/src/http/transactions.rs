@@ -71,7 +71,7 @@ async fn list(
         other => other.into(),
     })?;
     Ok(AppJson(TransactionPage {
-        transactions: page.items.iter().map(TransactionView::of).collect(),
+        transactions: page.items.iter().map(|t| TransactionView::of(t).with_logo(state.web.merchant_logos)).collect(),
         next_cursor: page.next_cursor,
     }))
 }
@@ -96,7 +96,7 @@ async fn show(
     Path(transaction_id): Path<TransactionId>,
 ) -> ApiResult<AppJson<TransactionView>> {
     let t = state.store.get_transaction(user.id(), &transaction_id).await.or_not_found("transaction")?;
-    Ok(AppJson(TransactionView::of(&t)))
+    Ok(AppJson(TransactionView::of(&t).with_logo(state.web.merchant_logos)))
 }
 
 fn bad(message: String) -> ApiError {
@@ -250,7 +250,7 @@ async fn update(
         .update_transaction_user_fields(user.id(), &transaction_id, &patch)
         .await
         .or_not_found("transaction")?;
-    Ok(AppJson(TransactionView::of(&t)))
+    Ok(AppJson(TransactionView::of(&t).with_logo(state.web.merchant_logos)))
 }
 
 #[cfg(test)]

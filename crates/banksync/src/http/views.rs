@@ -276,9 +276,21 @@ pub struct TransactionView {
     pub user_note: Option<String>,
     pub user_category: Option<String>,
     pub updated_at: DateTime<Utc>,
+    /// The merchant's logo through banksync (`/api/logos/{id}`), when the logo proxy is on and Plaid sent a
+    /// `logo_url`; else null (show the category icon).
+    pub logo_path: Option<String>,
 }
 
 impl TransactionView {
+    /// Sets `logo_path` from `logo_url` when logos are proxied (`BANKSYNC_MERCHANT_LOGOS=proxy`).
+    pub fn with_logo(mut self, logos: crate::config::MerchantLogos) -> Self {
+        self.logo_path = match logos {
+            crate::config::MerchantLogos::Proxy => self.fields.logo_url.as_deref().map(crate::logos::logo_path),
+            crate::config::MerchantLogos::Off => None,
+        };
+        self
+    }
+
     pub fn of(t: &Transaction) -> Self {
         TransactionView {
             transaction_id: t.transaction_id.clone(),
@@ -288,6 +300,7 @@ impl TransactionView {
             user_note: t.user_note.clone(),
             user_category: t.user_category.clone(),
             updated_at: t.updated_at,
+            logo_path: None,
         }
     }
 }

@@ -36,6 +36,7 @@ pub const COPY_TABLES: &[&str] = &[
     "rate_reservations",
     "rate_blocks",
     "named_locks",
+    "overview_visits",
 ];
 
 /// Rows per multi-row insert (the widest table has ~35 columns: far below both bind limits).

@@ -9,7 +9,8 @@
 //! holding its own SQL, row types and `impl Store` block: `users` (users, sessions, API tokens), `items` (Items),
 //! `accounts` (accounts and balances), `transactions` (reading and editing transactions), `sync_write` (applying
 //! syncs), `audit` (sync runs, Plaid calls, webhooks), `jobs` (the durable queue), `budget` (Plaid's rate budget:
-//! reserved calls, blocks, named locks). Statements are runtime SQL with
+//! reserved calls, blocks, named locks), `overview` (the user's last overview visit, what changed since),
+//! `logos` (the merchant logo cache). Statements are runtime SQL with
 //! `$n` placeholders, one text for both backends; `exec.rs` is the only code that matches on the backend, and
 //! `dialect.rs` declares the few things the backends do differently (where staged sync pages live, claiming jobs).
 //! Migrations are two trees with identical versions and names, `migrations/sqlite` and `migrations/postgres`. The schema uses portable types only (see the migration header):
@@ -45,6 +46,8 @@ mod exec;
 mod export;
 mod items;
 mod jobs;
+mod logos;
+mod overview;
 mod postgres;
 mod relink;
 mod sqlite;
@@ -62,6 +65,8 @@ pub use budget::{CallLimit, Reservation};
 pub use codec::{TxnCursor, amount_key};
 pub use copy::{COPY_TABLES, Snapshot, TableColumns, TableDigest};
 pub use doctor::{ItemAttention, JobHealth};
+pub use logos::{CachedLogo, LogoImage};
+pub use overview::ChangesSince;
 pub use user_admin::UserSummary;
 
 use dialect::Dialect;

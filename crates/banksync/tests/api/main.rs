@@ -20,3 +20,4 @@ mod relink;
 mod startup;
 mod sync;
 mod tokens;
+mod webdata;

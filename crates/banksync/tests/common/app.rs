@@ -108,10 +108,13 @@ pub struct AppBuilder {
     key_proxy: bool,
     database_url: Option<String>,
     settings: Vec<SettingsChange>,
+    /// Changes to the resolved configuration: what no setting can express (test-only allowances).
+    config: Vec<ConfigChange>,
     capture_logs: bool,
 }
 
 type SettingsChange = Box<dyn FnOnce(&mut Settings) + Send>;
+type ConfigChange = Box<dyn FnOnce(&mut Config) + Send>;
 
 impl TestApp {
     /// A SQLite app whose simulator delivers no webhooks, with logs not captured (printed with TEST_LOG=1).
@@ -121,6 +124,7 @@ impl TestApp {
             key_proxy: false,
             database_url: None,
             settings: Vec::new(),
+            config: Vec::new(),
             capture_logs: false,
         }
     }
@@ -196,6 +200,13 @@ impl AppBuilder {
         self
     }
 
+    /// Changes the resolved configuration of the first start (not of [`TestApp::restart`]), e.g. to let the logo
+    /// proxy fetch from a local stand-in host: `Config` fields that no setting reaches.
+    pub fn config(mut self, change: impl FnOnce(&mut Config) + Send + 'static) -> Self {
+        self.config.push(Box::new(change));
+        self
+    }
+
     /// Captures every log line of the test process from the start of this app on, for [`captured_logs`].
     pub fn capture_logs(mut self) -> Self {
         self.capture_logs = true;
@@ -231,7 +242,10 @@ impl AppBuilder {
         for change in self.settings {
             change(&mut settings);
         }
-        let config = Config::resolve(settings.clone()).expect("valid test config");
+        let mut config = Config::resolve(settings.clone()).expect("valid test config");
+        for change in self.config {
+            change(&mut config);
+        }
         let app = Application::build(config).await.expect("application builds");
         let address = app.url();
         let store = app.store();

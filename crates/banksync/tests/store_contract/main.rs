@@ -21,6 +21,7 @@ use rust_decimal::Decimal;
 mod audit_jobs;
 mod backends;
 mod budget;
+mod overview_logos;
 mod relink;
 mod sync_write;
 mod throughput;
@@ -29,6 +30,7 @@ mod users_items_accounts;
 
 use audit_jobs::*;
 use budget::*;
+use overview_logos::*;
 use relink::*;
 use sync_write::*;
 use transactions::*;
@@ -126,6 +128,8 @@ contract!(
     call_budget_counts_sliding_windows_per_item_and_per_client,
     call_budget_blocks_cover_an_item_or_the_client_and_only_grow,
     concurrent_reservations_never_exceed_the_window,
+    overview_visits_and_changes_since,
+    logo_urls_are_scoped_and_the_cache_is_bounded,
 );
 
 // ---------------------------------------------------------------------------------------------------------------

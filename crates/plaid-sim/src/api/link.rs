@@ -114,6 +114,10 @@ fn create(state: &SimState, req: &Req) -> ApiResult {
     if let Some(w) = webhook {
         check_url(w, "webhook")?;
     }
+    let redirect_uri = opt_str(req, "", "redirect_uri")?.filter(|r| !r.is_empty());
+    if let Some(r) = redirect_uri {
+        check_redirect_uri(r)?;
+    }
     let days = match opt_obj(req, "", "transactions")? {
         Some(t) => match opt_int(t, "transactions.", "days_requested")? {
             Some(d) if !(1..=730).contains(&d) => {
@@ -135,6 +139,7 @@ fn create(state: &SimState, req: &Req) -> ApiResult {
                 client_name: client_name.to_owned(),
                 expires_at: now + Duration::minutes(30),
                 mode: LinkMode::Update { item_id },
+                redirect_uri: redirect_uri.map(str::to_owned),
             }
         }
         None => LinkToken {
@@ -145,10 +150,25 @@ fn create(state: &SimState, req: &Req) -> ApiResult {
                 days,
                 products: products.filter(|p| !p.is_empty()).unwrap_or_else(|| vec!["transactions".to_owned()]),
             },
+            redirect_uri: redirect_uri.map(str::to_owned),
         },
     };
     let (n, link_token) = state.new_token("link");
     let expiration = rfc3339(token.expires_at);
     state.commit(&Op::LinkToken { n, token: link_token.clone(), link: token })?;
     Ok(json!({ "link_token": link_token, "expiration": expiration }))
+}
+
+/// Plaid's rules for `redirect_uri`: an absolute URL without query string or fragment, https except on localhost
+/// (Plaid's sandbox also accepts http://localhost for development).
+fn check_redirect_uri(raw: &str) -> Result<(), ApiError> {
+    let url = url::Url::parse(raw).map_err(|_| ApiError::invalid_field("redirect_uri must be a valid URL"))?;
+    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if !(url.scheme() == "https" || (url.scheme() == "http" && local)) || url.host().is_none() {
+        return Err(ApiError::invalid_field("redirect_uri must use https (http only on localhost)"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ApiError::invalid_field("redirect_uri must not contain query parameters or a fragment"));
+    }
+    Ok(())
 }

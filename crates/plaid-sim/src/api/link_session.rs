@@ -1,5 +1,6 @@
 //! The backend of the drop-in Link script: serves the script and runs a Link session (institution
-//! picker + credentials) that creates an Item, or repairs one in update mode.
+//! picker + credentials, or an OAuth institution's round trip through its bank page, see `oauth.rs`) that creates
+//! an Item, or repairs one in update mode.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use super::errors::ApiError;
 use super::{Req, json_response, req_str};
 use crate::persist::{ItemChange, Op};
 use crate::state::{CreateItem, LinkMode, LinkToken, SimState};
-use crate::world::institutions::INSTITUTIONS;
+use crate::world::institutions::{INSTITUTIONS, Institution};
 
 const LINK_JS: &str = include_str!("../../assets/link-initialize.js");
 
@@ -51,6 +52,39 @@ fn institution_json(id: &str, name: &str) -> Value {
     json!({ "institution_id": id, "name": name })
 }
 
+/// Runs `f` for a request naming a live link token and one of its Link sessions.
+pub fn respond_with(
+    state: &SimState,
+    body: &Bytes,
+    f: impl FnOnce(&SimState, &Req, &str, &str) -> Result<Value, ApiError>,
+) -> Response {
+    respond((|| {
+        let req = parse(body)?;
+        let link_token = req_str(&req, "", "link_token")?;
+        let session = req_str(&req, "", "link_session_id")?;
+        valid_token(state, link_token)?;
+        if state.link_sessions.lock().get(session).map(String::as_str) != Some(link_token) {
+            return Err(ApiError::invalid_field("link_session_id does not belong to this link token"));
+        }
+        f(state, &req, link_token, session)
+    })())
+}
+
+/// What Link's `onSuccess` gets for a new or repaired Item: a public token and Plaid's metadata.
+pub fn success(state: &SimState, item_id: &str, institution: &Institution, session: &str) -> Result<Value, ApiError> {
+    let shared = state.item_by_id(item_id).ok_or_else(|| ApiError::invalid_link_token("the Item no longer exists"))?;
+    let accounts = shared.lock().link_accounts_json();
+    Ok(json!({
+        "public_token": state.issue_public_token(item_id)?,
+        "metadata": {
+            "institution": institution_json(institution.id, institution.name),
+            "accounts": accounts,
+            "link_session_id": session,
+            "transfer_status": null,
+        },
+    }))
+}
+
 pub async fn start(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     respond(run_start(&state, &body))
 }
@@ -59,8 +93,24 @@ fn run_start(state: &SimState, body: &Bytes) -> Result<Value, ApiError> {
     let req = parse(body)?;
     let link_token = req_str(&req, "", "link_token")?;
     let token = valid_token(state, link_token)?;
-    let session = format!("link-session-{}", uuid::Uuid::new_v4());
-    state.commit(&Op::LinkSession { session: session.clone(), link_token: link_token.to_owned() })?;
+    // Re-created after an OAuth bank's redirect: continue the Link session that went to the bank.
+    let received = match req.get("received_redirect_uri") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(uri)) => Some(super::oauth::resume(state, link_token, uri)?),
+        Some(_) => return Err(ApiError::invalid_field("received_redirect_uri must be a string")),
+    };
+    let session = match &received {
+        Some((_, oauth)) => oauth.link_session_id.clone(),
+        None => {
+            let session = format!("link-session-{}", uuid::Uuid::new_v4());
+            state.commit(&Op::LinkSession { session: session.clone(), link_token: link_token.to_owned() })?;
+            session
+        }
+    };
+    let oauth = received.map(|(id, oauth)| {
+        let inst = SimState::institution(oauth.institution_id).expect("OAuth states name known institutions");
+        json!({ "oauth_state_id": id, "institution": institution_json(inst.id, inst.name) })
+    });
     let (mode, institution) = match &token.mode {
         LinkMode::Create { .. } => ("create", Value::Null),
         LinkMode::Update { item_id } => {
@@ -74,8 +124,12 @@ fn run_start(state: &SimState, body: &Bytes) -> Result<Value, ApiError> {
         "link_session_id": session,
         "mode": mode,
         "client_name": token.client_name,
-        "institutions": INSTITUTIONS.iter().map(|i| institution_json(i.id, i.name)).collect::<Vec<_>>(),
+        "institutions": INSTITUTIONS
+            .iter()
+            .map(|i| json!({ "institution_id": i.id, "name": i.name, "oauth": i.oauth }))
+            .collect::<Vec<_>>(),
         "institution": institution,
+        "oauth": oauth,
     }))
 }
 
@@ -98,6 +152,11 @@ fn run_submit(state: &SimState, body: &Bytes) -> Result<Value, ApiError> {
             let institution_id = req_str(&req, "", "institution_id")?;
             let institution = SimState::institution(institution_id)
                 .ok_or_else(|| ApiError::invalid_field(format!("unknown institution_id {institution_id}")))?;
+            if institution.oauth {
+                return Err(ApiError::invalid_field(format!(
+                    "{institution_id} logs in through OAuth (/link/session/oauth), not with credentials"
+                )));
+            }
             let item_id = state.create_item(CreateItem { institution, username, password, webhook, days, products })?;
             (item_id, institution)
         }
@@ -115,15 +174,5 @@ fn run_submit(state: &SimState, body: &Bytes) -> Result<Value, ApiError> {
             (item_id.clone(), item.institution)
         }
     };
-    let shared = state.item_by_id(&item_id).ok_or_else(|| ApiError::invalid_link_token("the Item no longer exists"))?;
-    let accounts = shared.lock().link_accounts_json();
-    Ok(json!({
-        "public_token": state.issue_public_token(&item_id)?,
-        "metadata": {
-            "institution": institution_json(institution.id, institution.name),
-            "accounts": accounts,
-            "link_session_id": session,
-            "transfer_status": null,
-        },
-    }))
+    success(state, &item_id, institution, session)
 }

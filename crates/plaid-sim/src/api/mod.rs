@@ -7,6 +7,7 @@ pub mod errors;
 pub mod items;
 pub mod link;
 pub mod link_session;
+pub mod oauth;
 pub mod sandbox;
 pub mod transactions;
 pub mod webhook_key;

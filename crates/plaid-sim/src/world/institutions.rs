@@ -10,6 +10,9 @@ pub struct Institution {
     pub down: bool,
     /// Adds a crypto account whose amounts carry `unofficial_currency_code`.
     pub has_crypto: bool,
+    /// Logs in through the bank's own page (OAuth): Link sends the browser to `/sim/oauth/authorize` and back to
+    /// the link token's `redirect_uri`, instead of asking for credentials.
+    pub oauth: bool,
 }
 
 pub static INSTITUTIONS: &[Institution] = &[
@@ -19,6 +22,7 @@ pub static INSTITUTIONS: &[Institution] = &[
         provides_datetime: true,
         down: false,
         has_crypto: false,
+        oauth: false,
     },
     Institution {
         id: "ins_109509",
@@ -26,6 +30,7 @@ pub static INSTITUTIONS: &[Institution] = &[
         provides_datetime: false,
         down: false,
         has_crypto: false,
+        oauth: false,
     },
     Institution {
         id: "ins_109510",
@@ -33,14 +38,32 @@ pub static INSTITUTIONS: &[Institution] = &[
         provides_datetime: true,
         down: false,
         has_crypto: false,
+        oauth: false,
     },
-    Institution { id: "ins_109511", name: "Tartan Bank", provides_datetime: false, down: false, has_crypto: true },
+    Institution {
+        id: "ins_109511",
+        name: "Tartan Bank",
+        provides_datetime: false,
+        down: false,
+        has_crypto: true,
+        oauth: false,
+    },
     Institution {
         id: "ins_132361",
         name: "Unhealthy Platypus Down",
         provides_datetime: false,
         down: true,
         has_crypto: false,
+        oauth: false,
+    },
+    // Plaid's sandbox OAuth institution.
+    Institution {
+        id: "ins_127287",
+        name: "Platypus OAuth Bank",
+        provides_datetime: true,
+        down: false,
+        has_crypto: false,
+        oauth: true,
     },
 ];
 

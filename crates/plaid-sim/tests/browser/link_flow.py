@@ -11,6 +11,11 @@ scenarios:
   close    open -> Escape -> onExit(null); open again -> pick a bank -> close button -> onExit(null);
            Tab stays in the modal; handler.exit() -> onExit(null); destroy() then open() shows nothing
   invalid  a refused link token -> open -> onExit(INVALID_LINK_TOKEN error)
+  oauth    Platypus OAuth Bank -> the top window goes to the simulator's bank page -> Approve -> back at the
+           page's redirect_uri (/oauth-return?oauth_state_id=...), which resumes Link with receivedRedirectUri
+           -> onSuccess in the same Link session
+  oauth_no_redirect  a token without redirect_uri -> Platypus OAuth Bank -> Plaid's error shown, no navigation
+Every scenario also checks that the page (under a strict CSP) saw no CSP violation.
 Writes {scenario: {"public_token", "metadata", "events", ...}} to --out; exits 1 when a check fails.
 """
 
@@ -29,6 +34,7 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 INSTITUTION_ID, INSTITUTION_NAME = "ins_109508", "First Platypus Bank"
+OAUTH_ID, OAUTH_NAME = "ins_127287", "Platypus OAuth Bank"
 EVENT_KEYS = {"link_session_id", "institution_id", "institution_name", "error_code", "timestamp", "view_name"}
 ERROR_KEYS = {"error_type", "error_code", "error_message", "display_message"}
 
@@ -235,8 +241,63 @@ def scenario_invalid(page, url, token, shots):
     return {"exit": res["exit"], "events": res["events"]}
 
 
+def wait_for_page_result(page, key, timeout_ms=15000):
+    # After a navigation the new page defines window.__results itself: wait for it too.
+    page.wait_for_function(f"() => window.__results && window.__results.{key} !== null", timeout=timeout_ms)
+    return results(page)
+
+
+def scenario_oauth(page, url, token, shots):
+    open_link(page, url, token)
+    page.wait_for_selector("[data-testid=plaid-sim-view][data-view=SELECT_INSTITUTION]")
+    session_id = results(page)["events"][0]["metadata"]["link_session_id"]
+    page.click(f"[data-institution-id={OAUTH_ID}]")
+    page.wait_for_url("**/sim/oauth/authorize?oauth_state_id=*", timeout=15000)
+    check(OAUTH_NAME in page.inner_text("body"), "oauth: the top window shows the bank's own page")
+    if shots:
+        page.screenshot(path=os.path.join(shots, "link-oauth-bank.png"))
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_url("**/oauth-return?oauth_state_id=*", timeout=15000)
+    check("oauth_state_id=" in page.url, f"oauth: the bank sent the browser back to redirect_uri ({page.url})")
+    res = wait_for_page_result(page, "success")
+    success = res["success"]
+    check(success is not None and res["exit"] is None, "oauth: onSuccess after the resume, no onExit")
+    meta = success["metadata"]
+    check(isinstance(success["public_token"], str) and success["public_token"].startswith("public-"),
+          "oauth: a public token")
+    check(meta.get("institution") == {"name": OAUTH_NAME, "institution_id": OAUTH_ID},
+          f"oauth: metadata.institution is the OAuth bank ({meta.get('institution')})")
+    check(len(meta.get("accounts") or []) >= 1, "oauth: metadata lists the accounts")
+    check(meta.get("link_session_id") == session_id, "oauth: the resumed Link continues the same Link session")
+    check_events(res, ["OPEN", "HANDOFF"], "oauth (resumed)")
+    check(page.locator("#plaid-sim-overlay").count() == 0, "oauth: the modal is gone after success")
+    return {"public_token": success["public_token"], "metadata": meta, "events": res["events"]}
+
+
+def scenario_oauth_no_redirect(page, url, token, shots):
+    open_link(page, url, token)
+    page.wait_for_selector("[data-testid=plaid-sim-view][data-view=SELECT_INSTITUTION]")
+    page.click(f"[data-institution-id={OAUTH_ID}]")
+    error = page.wait_for_selector("[data-testid=plaid-sim-error]", timeout=15000)
+    check(bool(error.inner_text().strip()), f"oauth_no_redirect: Plaid's error is shown ({error.inner_text()!r})")
+    check(page.url.startswith(url), f"oauth_no_redirect: no navigation ({page.url})")
+    res = results(page)
+    errors = [e for e in res["events"] if e["name"] == "ERROR"]
+    check(len(errors) == 1 and errors[0]["metadata"]["error_code"] == "INVALID_FIELD",
+          f"oauth_no_redirect: ERROR event with INVALID_FIELD ({[e['metadata']['error_code'] for e in errors]})")
+    check("OPEN_OAUTH" not in event_names(res), "oauth_no_redirect: no OPEN_OAUTH")
+    page.get_by_role("button", name="Choose another bank").click()
+    page.wait_for_selector("[data-testid=plaid-sim-view][data-view=SELECT_INSTITUTION]")
+    page.keyboard.press("Escape")
+    res = wait_for_result(page, "exit")
+    check((res["exit"]["error"] or {}).get("error_code") == "INVALID_FIELD",
+          "oauth_no_redirect: onExit reports the error")
+    check(res["success"] is None, "oauth_no_redirect: no onSuccess")
+    return {"exit": res["exit"], "events": res["events"]}
+
+
 SCENARIOS = {"connect": scenario_connect, "update": scenario_update, "close": scenario_close,
-             "invalid": scenario_invalid}
+             "invalid": scenario_invalid, "oauth": scenario_oauth, "oauth_no_redirect": scenario_oauth_no_redirect}
 
 
 def main():
@@ -271,6 +332,8 @@ def main():
                     check(False, f"{name}: ran to the end ({type(exc).__name__}: {str(exc).splitlines()[0]})")
                     output[name] = {"results": page.evaluate("() => window.__results")}
                 check(not page_errors, f"{name}: no JavaScript errors ({page_errors})")
+                violations = page.evaluate("() => window.__results ? window.__results.csp_violations : []")
+                check(not violations, f"{name}: no Content-Security-Policy violations ({violations})")
                 print(f"  ({time.monotonic() - started:.1f}s)")
                 page.close()
             context.close()
