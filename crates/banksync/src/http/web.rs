@@ -1,5 +1,6 @@
 //! The web app's files (`crate::web`), no auth: the HTML shell for each of the app's page paths (the browser's
 //! router takes over from there, and a reload or a bookmark of `/spending` works), and `GET /assets/{name}`.
+//! `/oauth-return` serves the same shell from `super::oauth_return` (with its own Referrer-Policy).
 //! Our own files are `no-cache` (revalidated each load, so an upgrade shows at once); vendored files carry their
 //! version in the name and are cached for a year.
 
@@ -22,7 +23,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(page_settings))
         .routes(routes!(page_setup))
         .routes(routes!(page_login))
-        .routes(routes!(page_oauth_return))
         .routes(routes!(asset_file))
 }
 
@@ -46,8 +46,6 @@ page_routes! {
     page_settings, "/settings", "page_settings", "The web app: settings.";
     page_setup, "/setup", "page_setup", "The web app: first-run setup of the owner account.";
     page_login, "/login", "page_login", "The web app: log in.";
-    page_oauth_return, "/oauth-return", "page_oauth_return",
-        "The web app: where an OAuth bank sends the browser back to resume Plaid Link.";
 }
 
 fn page() -> Response {

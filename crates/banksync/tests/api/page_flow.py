@@ -242,6 +242,9 @@ class Flow:
         nav(page, "Transactions", "transactions")
         wait_for_rows(page, outside.transaction_ids({}), 20000)
         check(True, "the first page is the API's first page")
+        page.wait_for_function("() => [...document.querySelectorAll('#transactions .avatar img')]"
+                               ".some(i => i.complete && i.naturalWidth > 0 && i.src.includes('/api/logos/'))")
+        check(True, "merchant logos load through banksync's /api/logos")
         all_tx = outside.get("/api/transactions?limit=500")["transactions"]
         amounts = page.locator("#transactions tbody tr.tx .amount")
         first = all_tx[0]
