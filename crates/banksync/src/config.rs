@@ -84,6 +84,36 @@ pub struct Settings {
     /// [default: BANKSYNC_PUBLIC_URL + /oauth-return when that is https or on localhost/127.0.0.1].
     #[arg(long, env = "BANKSYNC_OAUTH_REDIRECT_URI")]
     pub oauth_redirect_uri: Option<String>,
+    /// A request's headers must arrive within this; it is also how long an idle keep-alive connection waits for
+    /// its next request (hyper starts this clock when it waits for a request) [default: 10s].
+    #[arg(long, env = "BANKSYNC_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<String>,
+    /// A request's whole body must arrive within this, else 408 and the connection is closed [default: 15s].
+    #[arg(long, env = "BANKSYNC_BODY_READ_TIMEOUT")]
+    pub body_read_timeout: Option<String>,
+    /// A connection on which no byte moves either way for this long is closed (a stalled upload, a client that
+    /// stopped reading); long-polls wait at most half of it and the event stream sends heartbeats well within it
+    /// [default: 60s, at least 2s].
+    #[arg(long, env = "BANKSYNC_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
+    /// Open connections served at once; beyond it new connections wait in the kernel's listen backlog until one
+    /// closes [default: 512].
+    #[arg(long, env = "BANKSYNC_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// How long the Plaid call audit (`plaid_calls`) is kept, e.g. `180d` — long enough to debug a Plaid ticket
+    /// [default: 180d].
+    #[arg(long, env = "BANKSYNC_RETENTION_AUDIT")]
+    pub retention_audit: Option<String>,
+    /// How long received webhooks (`webhook_events`) are kept [default: 30d].
+    #[arg(long, env = "BANKSYNC_RETENTION_EVENTS")]
+    pub retention_events: Option<String>,
+    /// How long sync runs are kept; the last `BANKSYNC_RETENTION_RUNS_KEEP` of every Item are kept regardless
+    /// [default: 180d].
+    #[arg(long, env = "BANKSYNC_RETENTION_RUNS")]
+    pub retention_runs: Option<String>,
+    /// Sync runs always kept per Item, however old [default: 50].
+    #[arg(long, env = "BANKSYNC_RETENTION_RUNS_KEEP")]
+    pub retention_runs_keep: Option<usize>,
 }
 
 impl fmt::Debug for Settings {
@@ -108,6 +138,14 @@ impl fmt::Debug for Settings {
             .field("balance_max_age", &self.balance_max_age)
             .field("merchant_logos", &self.merchant_logos)
             .field("oauth_redirect_uri", &self.oauth_redirect_uri)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("retention_audit", &self.retention_audit)
+            .field("retention_events", &self.retention_events)
+            .field("retention_runs", &self.retention_runs)
+            .field("retention_runs_keep", &self.retention_runs_keep)
             .finish()
     }
 }
@@ -135,6 +173,14 @@ impl Settings {
             balance_max_age: self.balance_max_age.or(lower.balance_max_age),
             merchant_logos: self.merchant_logos.or(lower.merchant_logos),
             oauth_redirect_uri: self.oauth_redirect_uri.or(lower.oauth_redirect_uri),
+            header_read_timeout: self.header_read_timeout.or(lower.header_read_timeout),
+            body_read_timeout: self.body_read_timeout.or(lower.body_read_timeout),
+            idle_timeout: self.idle_timeout.or(lower.idle_timeout),
+            max_connections: self.max_connections.or(lower.max_connections),
+            retention_audit: self.retention_audit.or(lower.retention_audit),
+            retention_events: self.retention_events.or(lower.retention_events),
+            retention_runs: self.retention_runs.or(lower.retention_runs),
+            retention_runs_keep: self.retention_runs_keep.or(lower.retention_runs_keep),
         }
     }
 
@@ -218,6 +264,10 @@ pub struct Config {
     pub logo_http_origins: Vec<String>,
     /// The `redirect_uri` link tokens carry (OAuth banks).
     pub oauth_redirect: OAuthRedirect,
+    /// Connection timeouts and the connection cap of the HTTP server.
+    pub server: ServerSettings,
+    /// How long the event, audit and run tables keep rows.
+    pub retention: RetentionSettings,
 }
 
 /// `BANKSYNC_MERCHANT_LOGOS`.
@@ -287,6 +337,50 @@ pub fn plaid_accepts_redirect(url: &Url) -> bool {
     }
 }
 
+/// The HTTP server's defences against slow and hostile clients (see `http::server`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerSettings {
+    pub header_read_timeout: std::time::Duration,
+    pub body_read_timeout: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
+    pub max_connections: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            header_read_timeout: std::time::Duration::from_secs(10),
+            body_read_timeout: std::time::Duration::from_secs(15),
+            idle_timeout: std::time::Duration::from_secs(60),
+            max_connections: 512,
+        }
+    }
+}
+
+/// Retention of the append-only tables (see `retention`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionSettings {
+    /// `plaid_calls` rows older than this are deleted.
+    pub audit: std::time::Duration,
+    /// `webhook_events` rows older than this are deleted.
+    pub events: std::time::Duration,
+    /// `sync_runs` older than this are deleted, except each Item's last `runs_keep`.
+    pub runs: std::time::Duration,
+    pub runs_keep: usize,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        RetentionSettings {
+            audit: std::time::Duration::from_secs(180 * DAY),
+            events: std::time::Duration::from_secs(30 * DAY),
+            runs: std::time::Duration::from_secs(180 * DAY),
+            runs_keep: 50,
+        }
+    }
+}
+
 /// Background sync settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobSettings {
@@ -327,6 +421,8 @@ impl fmt::Debug for Config {
             .field("merchant_logos", &self.merchant_logos)
             .field("logo_http_origins", &self.logo_http_origins)
             .field("oauth_redirect", &self.oauth_redirect)
+            .field("server", &self.server)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -360,6 +456,8 @@ impl Config {
 
     /// Applies defaults and validates an already-layered [`Settings`].
     pub fn resolve(s: Settings) -> Result<Config, ConfigError> {
+        let server = resolve_server(&s)?;
+        let retention = resolve_retention(&s)?;
         let listen = s.listen.unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address"));
         let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from("data"));
         if data_dir.as_os_str().is_empty() {
@@ -420,6 +518,8 @@ impl Config {
             merchant_logos,
             logo_http_origins: Vec::new(),
             oauth_redirect,
+            server,
+            retention,
         })
     }
 
@@ -490,6 +590,54 @@ fn resolve_jobs(
         return Err(ConfigError::new("BANKSYNC_WORKERS", format!("{workers} is not between 1 and 64")));
     }
     Ok(JobSettings { sync_interval, sync_cooldown, workers, ..defaults })
+}
+
+fn parse_duration(setting: &'static str, raw: &str) -> Result<std::time::Duration, ConfigError> {
+    humantime::parse_duration(raw.trim())
+        .map_err(|e| ConfigError::new(setting, format!("{raw:?} is not a duration like 30s, 10m or 180d: {e}")))
+}
+
+fn resolve_server(s: &Settings) -> Result<ServerSettings, ConfigError> {
+    let defaults = ServerSettings::default();
+    let positive = |setting: &'static str, raw: Option<&str>, default| match raw {
+        None => Ok(default),
+        Some(raw) => match parse_duration(setting, raw)? {
+            d if d.is_zero() => Err(ConfigError::new(setting, "must be more than 0s")),
+            d => Ok(d),
+        },
+    };
+    let header_read_timeout =
+        positive("BANKSYNC_HEADER_READ_TIMEOUT", s.header_read_timeout.as_deref(), defaults.header_read_timeout)?;
+    let body_read_timeout =
+        positive("BANKSYNC_BODY_READ_TIMEOUT", s.body_read_timeout.as_deref(), defaults.body_read_timeout)?;
+    let idle_timeout = positive("BANKSYNC_IDLE_TIMEOUT", s.idle_timeout.as_deref(), defaults.idle_timeout)?;
+    // Heartbeats and long-polls are sized from it; below 2 s they would be busy loops.
+    if idle_timeout < std::time::Duration::from_secs(2) {
+        return Err(ConfigError::new("BANKSYNC_IDLE_TIMEOUT", "must be at least 2s"));
+    }
+    let max_connections = s.max_connections.unwrap_or(defaults.max_connections);
+    if max_connections == 0 {
+        return Err(ConfigError::new("BANKSYNC_MAX_CONNECTIONS", "must be at least 1"));
+    }
+    Ok(ServerSettings { header_read_timeout, body_read_timeout, idle_timeout, max_connections })
+}
+
+fn resolve_retention(s: &Settings) -> Result<RetentionSettings, ConfigError> {
+    let defaults = RetentionSettings::default();
+    // An hour at least: a shorter audit would delete the calls of the sync that is running.
+    let at_least_an_hour = |setting: &'static str, raw: Option<&str>, default| match raw {
+        None => Ok(default),
+        Some(raw) => match parse_duration(setting, raw)? {
+            d if d < std::time::Duration::from_secs(3600) => Err(ConfigError::new(setting, "must be at least 1h")),
+            d => Ok(d),
+        },
+    };
+    Ok(RetentionSettings {
+        audit: at_least_an_hour("BANKSYNC_RETENTION_AUDIT", s.retention_audit.as_deref(), defaults.audit)?,
+        events: at_least_an_hour("BANKSYNC_RETENTION_EVENTS", s.retention_events.as_deref(), defaults.events)?,
+        runs: at_least_an_hour("BANKSYNC_RETENTION_RUNS", s.retention_runs.as_deref(), defaults.runs)?,
+        runs_keep: s.retention_runs_keep.unwrap_or(defaults.runs_keep),
+    })
 }
 
 /// Plaid's limits for the environment banksync talks to, with `BANKSYNC_PLAID_RATE_BUDGET`'s overrides.
@@ -732,6 +880,46 @@ mod tests {
     }
 
     #[test]
+    fn server_and_retention_settings_have_defaults_and_are_validated() {
+        let config = Config::resolve(settings()).unwrap();
+        assert_eq!(config.server, ServerSettings::default());
+        assert_eq!(config.retention, RetentionSettings::default());
+        assert_eq!(config.retention.audit, std::time::Duration::from_secs(180 * 24 * 3600));
+        let custom = Settings {
+            header_read_timeout: Some("5s".into()),
+            body_read_timeout: Some("7s".into()),
+            idle_timeout: Some("90s".into()),
+            max_connections: Some(100),
+            retention_audit: Some("365d".into()),
+            retention_events: Some("7d".into()),
+            retention_runs: Some("90d".into()),
+            retention_runs_keep: Some(10),
+            ..settings()
+        };
+        let config = Config::resolve(custom).unwrap();
+        assert_eq!(
+            config.server,
+            ServerSettings {
+                header_read_timeout: std::time::Duration::from_secs(5),
+                body_read_timeout: std::time::Duration::from_secs(7),
+                idle_timeout: std::time::Duration::from_secs(90),
+                max_connections: 100,
+            }
+        );
+        assert_eq!(config.retention.events, std::time::Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(config.retention.runs_keep, 10);
+        for (bad, setting) in [
+            (Settings { header_read_timeout: Some("0s".into()), ..settings() }, "BANKSYNC_HEADER_READ_TIMEOUT"),
+            (Settings { body_read_timeout: Some("soon".into()), ..settings() }, "BANKSYNC_BODY_READ_TIMEOUT"),
+            (Settings { idle_timeout: Some("1s".into()), ..settings() }, "BANKSYNC_IDLE_TIMEOUT"),
+            (Settings { max_connections: Some(0), ..settings() }, "BANKSYNC_MAX_CONNECTIONS"),
+            (Settings { retention_audit: Some("10m".into()), ..settings() }, "BANKSYNC_RETENTION_AUDIT"),
+        ] {
+            assert_eq!(Config::resolve(bad).unwrap_err().setting, setting);
+        }
+    }
+
+    #[test]
     fn old_master_keys_are_split_validated_and_never_echoed() {
         let a = crate::vault::MasterKey::generate().to_base64();
         let b = crate::vault::MasterKey::generate().to_base64();
@@ -772,11 +960,32 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("banksync-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("banksync.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nplaid_env = \"production\"\n").unwrap();
-        let cli = Settings { config: Some(path.clone()), plaid_env: Some("sandbox".into()), ..settings() };
+        // The file sets keys (so the environment matters) and two settings the flags override.
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nplaid_env = \"production\"\nplaid_client_id = \"id\"\n\
+             plaid_secret = \"file-secret\"\nsync_interval = \"2h\"\n",
+        )
+        .unwrap();
+        let cli = Settings {
+            config: Some(path.clone()),
+            plaid_env: Some("sandbox".into()),
+            sync_interval: Some("3h".into()),
+            ..settings()
+        };
         let config = Config::load(cli).unwrap();
-        assert_eq!(config.listen, "127.0.0.1:9000".parse().unwrap());
-        assert!(matches!(config.plaid, PlaidTarget::EmbeddedSimulator));
+        assert_eq!(config.listen, "127.0.0.1:9000".parse().unwrap(), "the file fills what the flags leave unset");
+        assert!(
+            matches!(&config.plaid, PlaidTarget::Remote { environment: PlaidEnvironment::Sandbox, client_id, .. }
+                if client_id == "id"),
+            "the flag's sandbox beats the file's production: {:?}",
+            config.plaid
+        );
+        assert_eq!(config.jobs.sync_interval, std::time::Duration::from_secs(3 * 3600), "the flag's 3h wins");
+        // And without the flags, the file's values are used (so the assertions above can fail).
+        let config = Config::load(Settings { config: Some(path.clone()), ..settings() }).unwrap();
+        assert!(matches!(&config.plaid, PlaidTarget::Remote { environment: PlaidEnvironment::Production, .. }));
+        assert_eq!(config.jobs.sync_interval, std::time::Duration::from_secs(2 * 3600));
 
         std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
         let err = Config::load(Settings { config: Some(path), ..settings() }).unwrap_err();

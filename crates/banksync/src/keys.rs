@@ -87,31 +87,70 @@ pub struct ResealReport {
     pub resealed: usize,
     /// Items whose record no configured key opens: (internal id, key id).
     pub failed: Vec<(ItemRef, String)>,
+    /// Re-seals not written because the Item's token changed after it was read (then read again and re-sealed if
+    /// still needed).
+    pub raced: usize,
 }
 
+/// What [`reseal_item`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resealed {
+    /// Written under the primary key.
+    Written,
+    /// The Item's token changed after `item` was read (e.g. a new token from an update-mode relink): nothing was
+    /// written, so the new token stands; read the Item again to re-seal it.
+    Changed,
+}
+
+/// Re-seals one Item as read in `item` under the primary key. The write is a compare-and-set on the record that
+/// was read, so a token replaced meanwhile is never overwritten by the re-seal of the old one.
+pub async fn reseal_item(store: &Store, vault: &Vault, item: &Item) -> anyhow::Result<Resealed> {
+    let sealed = vault.reseal(&item.access_token, item.item_id.as_str())?;
+    let written = store
+        .reseal_item_access_token(&item.id, &item.access_token, &sealed)
+        .await
+        .with_context(|| format!("cannot store the re-sealed token of Item {}", item.id))?;
+    Ok(if written { Resealed::Written } else { Resealed::Changed })
+}
+
+/// Passes over the Items before giving up on one whose token keeps changing under the re-seal.
+const RESEAL_PASSES: usize = 3;
+
 /// Re-seals every Item not sealed under the vault's primary key. Items that cannot be opened are reported, not
-/// touched; the others are still re-sealed.
+/// touched; the others are still re-sealed. An Item whose token changed while it was being re-sealed is read again
+/// in another pass (up to [`RESEAL_PASSES`]); a later run picks up any still left.
 pub async fn reseal_all(
     store: &Store,
     vault: &Vault,
     step: &mut dyn FnMut(Step) -> anyhow::Result<()>,
 ) -> anyhow::Result<ResealReport> {
-    let items = store.list_all_items().await.context("cannot list the Items")?;
     let mut report = ResealReport::default();
-    for item in items.iter().filter(|i| vault.needs_rotation(&i.access_token)) {
-        match vault.reseal(&item.access_token, item.item_id.as_str()) {
-            Ok(sealed) => {
-                store
-                    .update_item_access_token(&item.id, &sealed)
-                    .await
-                    .with_context(|| format!("cannot store the re-sealed token of Item {}", item.id))?;
-                report.resealed += 1;
-                step(Step::Resealed(report.resealed))?;
+    for _ in 0..RESEAL_PASSES {
+        let items = store.list_all_items().await.context("cannot list the Items")?;
+        let mut raced = 0;
+        for item in items.iter().filter(|i| vault.needs_rotation(&i.access_token)) {
+            if report.failed.iter().any(|(id, _)| id == &item.id) {
+                continue;
             }
-            Err(e) => {
-                tracing::warn!(item = %item.id, key_id = %item.access_token.key_id, error = %e, "cannot re-seal");
-                report.failed.push((item.id.clone(), item.access_token.key_id.clone()));
+            match reseal_item(store, vault, item).await {
+                Ok(Resealed::Written) => {
+                    report.resealed += 1;
+                    step(Step::Resealed(report.resealed))?;
+                }
+                Ok(Resealed::Changed) => {
+                    tracing::info!(item = %item.id, "the token changed while re-sealing it; reading it again");
+                    raced += 1;
+                }
+                Err(e) if e.downcast_ref::<VaultError>().is_some() => {
+                    tracing::warn!(item = %item.id, key_id = %item.access_token.key_id, error = %e, "cannot re-seal");
+                    report.failed.push((item.id.clone(), item.access_token.key_id.clone()));
+                }
+                Err(e) => return Err(e),
             }
+        }
+        report.raced += raced;
+        if raced == 0 {
+            break;
         }
     }
     Ok(report)

@@ -8,6 +8,9 @@ use banksync::cli::Cli;
 /// (whatever RUST_BACKTRACE says); clap's usage errors exit with 2.
 #[tokio::main]
 async fn main() -> ExitCode {
+    // First thing: every file this process creates (database, WAL, keys, backups, the simulator's journal) is
+    // owner-only from birth; see `banksync::file_modes`.
+    banksync::file_modes::restrict_umask();
     let cli = Cli::parse();
     if cli.is_data_command() {
         // A table or JSON on stdout: only warnings in the log unless RUST_LOG asks for more.

@@ -27,7 +27,7 @@ pub const PLAID_LINK_SCRIPT: &str = "https://cdn.plaid.com/link/v2/stable/link-i
 /// Path of the drop-in Link script every simulator serves.
 pub const SIM_LINK_SCRIPT_PATH: &str = "/link/v2/stable/link-initialize.js";
 /// Where, inside the data directory, the embedded simulator keeps its state (Items, tokens, clock, signing keys).
-pub const SIM_STATE_DIR: &str = "simulator";
+pub const SIM_STATE_DIR: &str = crate::file_modes::SIM_STATE_DIR;
 /// Where banksync serves the built-in simulator's logos and category icons.
 pub const SIM_ASSETS_PATH: &str = "/sim-assets";
 
@@ -35,9 +35,12 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     router: Router,
+    server: crate::config::ServerSettings,
     store: Arc<Store>,
     /// Keeps the embedded simulator running as long as the application.
     simulator: Option<plaid_sim::RunningSim>,
+    /// Deletes rows past retention in the background (stopped with the application).
+    _pruner: crate::retention::Pruner,
     /// Background sync workers and the scheduler (stopped gracefully after the server).
     background: Option<(crate::jobs::WorkerPool, crate::jobs::Scheduler)>,
     /// Tells `banksync restore` a server uses the data directory (released when the application ends).
@@ -46,6 +49,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        // Before any file is created: the database, its WAL, the simulator's journal are born owner-only.
+        crate::file_modes::restrict_umask();
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (BANKSYNC_LISTEN)", config.listen))?;
@@ -147,7 +152,9 @@ impl Application {
             webhooks,
             logos,
         };
-        let mut router = crate::http::router(state);
+        let security = security_headers(&config, simulator.as_ref().map(plaid_sim::RunningSim::url).as_deref());
+        let limits = crate::http::server::ServerLimits::from_settings(&config.server);
+        let mut router = crate::http::router_with(state, limits, security);
         if simulator.is_some() {
             // The demo's merchant logos and category icons, from banksync's own origin: they load offline and stay
             // valid across restarts (the simulator's own port changes with every start).
@@ -159,6 +166,8 @@ impl Application {
             listener,
             addr,
             router,
+            server: config.server,
+            _pruner: crate::retention::Pruner::start(store.clone(), config.retention),
             store,
             simulator,
             background: Some((workers, scheduler)),
@@ -188,8 +197,7 @@ impl Application {
     /// Serves until Ctrl-C or SIGTERM, then stops accepting connections and lets running requests finish.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let cleanup = tokio::spawn(expire_sessions(self.store.clone()));
-        let result = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
+        let result = crate::http::server::serve(self.listener, self.router, self.server, shutdown_signal())
             .await
             .context("HTTP server failed");
         cleanup.abort();
@@ -245,8 +253,12 @@ fn public_url_for(config: &Config, addr: SocketAddr) -> Url {
 /// Creates the data directory, opens the configured database and applies migrations. Logs the database kind,
 /// never its URL (a PostgreSQL URL may carry a password).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    let sqlite_path = match &config.database {
+        DatabaseUrl::Sqlite(path) => Some(path.as_path()),
+        DatabaseUrl::Postgres(_) => None,
+    };
+    // 0700/0600, whatever an older banksync left (each change logged).
+    crate::file_modes::secure_data_dir(&config.data_dir, sqlite_path)?;
     let store: Arc<Store> = match &config.database {
         DatabaseUrl::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -389,6 +401,28 @@ pub(crate) async fn plaid_client(
     }
 }
 
+/// The security headers for the mode: real keys → Plaid Link's CDN and the environment's API origin; a Plaid base URL
+/// override (a standalone `banksync sim`) or the embedded simulator (`sim_url`) → that server's origin for both.
+/// HSTS when the public URL is https.
+pub fn security_headers(config: &Config, sim_url: Option<&str>) -> crate::http::SecurityHeaders {
+    let https = config.public_url.scheme() == "https";
+    let origin = |url: &str| Url::parse(url).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    let (link, api) = match (&config.plaid, sim_url) {
+        (PlaidTarget::Remote { base_url: Some(url), .. }, _) => (origin(url.as_str()), origin(url.as_str())),
+        (PlaidTarget::Remote { base_url: None, environment, .. }, _) => {
+            let api = match environment {
+                PlaidEnvironment::Sandbox => "https://sandbox.plaid.com",
+                PlaidEnvironment::Production => "https://production.plaid.com",
+            };
+            (origin(PLAID_LINK_SCRIPT), api.to_owned())
+        }
+        (PlaidTarget::EmbeddedSimulator, Some(sim)) => (origin(sim), origin(sim)),
+        // Not started (cannot happen once built): allow nothing beyond our own origin.
+        (PlaidTarget::EmbeddedSimulator, None) => ("'self'".to_owned(), "'self'".to_owned()),
+    };
+    crate::http::SecurityHeaders::new(&link, &api, https)
+}
+
 /// Deletes expired sessions once an hour.
 async fn expire_sessions(store: Arc<Store>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -399,5 +433,49 @@ async fn expire_sessions(store: Arc<Store>) {
             Ok(n) => tracing::debug!(deleted = n, "expired sessions removed"),
             Err(e) => tracing::warn!(error = %e, "cannot remove expired sessions"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    #[test]
+    fn real_keys_pin_the_page_policy_to_plaids_cdn_and_api_and_https_adds_hsts() {
+        let config = Config::resolve(Settings {
+            plaid_client_id: Some("id".into()),
+            plaid_secret: Some("secret".into()),
+            plaid_env: Some("production".into()),
+            public_url: Some("https://money.example.org".into()),
+            ..Settings::default()
+        })
+        .unwrap();
+        let headers = security_headers(&config, None);
+        assert_eq!(
+            headers.page_csp(),
+            "default-src 'none'; script-src 'self' https://cdn.plaid.com; style-src 'self' https://cdn.plaid.com; \
+             img-src 'self' data:; font-src 'self'; connect-src 'self' https://cdn.plaid.com \
+             https://production.plaid.com; frame-src https://cdn.plaid.com; form-action 'self'; base-uri 'none'; \
+             frame-ancestors 'none'"
+        );
+        assert!(headers.hsts().is_some());
+        let sandbox_http = Config::resolve(Settings {
+            plaid_client_id: Some("id".into()),
+            plaid_secret: Some("secret".into()),
+            ..Settings::default()
+        })
+        .unwrap();
+        let headers = security_headers(&sandbox_http, None);
+        assert!(headers.page_csp().contains("connect-src 'self' https://cdn.plaid.com https://sandbox.plaid.com;"));
+        assert!(headers.hsts().is_none(), "no HSTS over plain http");
+    }
+
+    #[test]
+    fn demo_mode_names_the_embedded_simulator() {
+        let config = Config::resolve(Settings::default()).unwrap();
+        let headers = security_headers(&config, Some("http://127.0.0.1:4321"));
+        assert!(headers.page_csp().contains("script-src 'self' http://127.0.0.1:4321;"), "{}", headers.page_csp());
+        assert!(!headers.page_csp().contains("plaid.com"));
     }
 }

@@ -380,3 +380,34 @@ async fn the_server_starts_mid_rotation_and_refuses_to_start_without_the_old_key
     config.listen = "127.0.0.1:0".parse().unwrap();
     banksync::startup::Application::build(config).await.expect("old key from the environment");
 }
+
+/// A re-seal racing a new access token for the same Item (an update-mode relink stores a new token between the
+/// re-seal's read and its write): the re-seal's write does not apply, the new token stands, and the next pass (or
+/// run) re-seals the new token, not the old one.
+#[tokio::test]
+async fn a_reseal_racing_a_new_token_never_overwrites_it_and_the_next_pass_reseals_the_new_one() {
+    let old = MasterKey::generate();
+    let fx = fixture(&old, false).await;
+    let new = MasterKey::generate();
+    let vault = Vault::with_old_keys(copy(&new), vec![copy(&old)]);
+    let old_vault = Vault::new(copy(&old));
+
+    // The re-seal reads item-0 ...
+    let read = fx.store.list_all_items().await.unwrap().into_iter().find(|i| i.item_id.as_str() == "item-0").unwrap();
+    // ... the relink stores a new token (sealed by a server still on the old key) ...
+    let relinked =
+        old_vault.encrypt(&SecretString::from("access-sandbox-RELINKED-token".to_owned()), "item-0").unwrap();
+    fx.store.update_item_access_token(&read.id, &relinked).await.unwrap();
+    // ... and the re-seal's compare-and-set write finds the token changed: nothing written.
+    assert_eq!(keys::reseal_item(&fx.store, &vault, &read).await.unwrap(), keys::Resealed::Changed);
+    let now = fx.store.get_item_by_plaid_id(&"item-0".into()).await.unwrap().unwrap();
+    assert_eq!(now.access_token, relinked, "the new token stands");
+
+    // The next run re-seals every Item, item-0 with its new token.
+    let report = keys::reseal_all(&fx.store, &vault, &mut |_| Ok(())).await.unwrap();
+    assert_eq!((report.resealed, report.raced, report.failed.len()), (ITEMS, 0, 0));
+    let item0 = fx.store.get_item_by_plaid_id(&"item-0".into()).await.unwrap().unwrap();
+    assert_eq!(item0.access_token.key_id, new.id());
+    let plain = Vault::new(copy(&new)).decrypt(&item0.access_token, "item-0").unwrap();
+    assert_eq!(plain.expose_secret(), "access-sandbox-RELINKED-token");
+}

@@ -94,9 +94,10 @@ async fn status(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(job_id): Path<String>,
+    limits: Option<axum::Extension<super::server::ServerLimits>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<AppJson<BalanceJob>> {
-    let wait = super::jobs::wait_param(params)?;
+    let wait = super::jobs::wait_param(params, limits.map(|l| l.0))?;
     let job = state
         .balances
         .status(user.id(), &JobId::from(job_id), wait)

@@ -37,7 +37,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn stream(
     State(state): State<AppState>,
     user: CurrentUser,
+    limits: Option<axum::Extension<super::server::ServerLimits>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    // Heartbeats well inside the server's idle timeout (and any proxy's), so an idle stream is never cut.
+    let heartbeat = KEEP_ALIVE.min(limits.map_or(KEEP_ALIVE, |l| l.heartbeat));
     use futures::StreamExt as _;
     let events = state.events.subscribe(user.id()).map(|next| {
         Ok(match next {
@@ -49,5 +52,5 @@ async fn stream(
         })
     });
     let ready = futures::stream::once(async { Ok(SseEvent::default().comment("ready")) });
-    Sse::new(ready.chain(events)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    Sse::new(ready.chain(events)).keep_alive(KeepAlive::new().interval(heartbeat))
 }

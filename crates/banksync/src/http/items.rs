@@ -192,9 +192,12 @@ async fn sync(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(item_id): Path<PlaidItemId>,
+    limits: Option<axum::Extension<super::server::ServerLimits>>,
     body: Bytes,
 ) -> ApiResult<Response> {
     let _: SyncRequest = optional_json(&body)?;
+    // Within the idle timeout, so the connection is never cut while it waits without sending a byte.
+    let wait = SYNC_WAIT.min(limits.map_or(SYNC_WAIT, |l| l.long_poll));
     let item = state.store.get_item(user.id(), &item_id).await.or_not_found("item")?;
     let enqueued = state.jobs.request_sync(&item, SyncTrigger::Manual, Duration::ZERO).await.map_err(refused)?;
     // A failed attempt is answered at once (the job may retry by itself): it is one made after this request joined.
@@ -204,7 +207,7 @@ async fn sync(
         JobQueue::is_finished(job)
             || (job.state == JobState::Queued && job.attempts > attempts_before && job.result.is_some())
     };
-    let job = state.jobs.wait_for(&enqueued.job_id, SYNC_WAIT, answered).await.or_not_found("job")?;
+    let job = state.jobs.wait_for(&enqueued.job_id, wait, answered).await.or_not_found("job")?;
     if !answered(&job) {
         let accepted = SyncAccepted { job_id: job.id.clone(), state: job.state.as_str().to_owned() };
         let location = format!("/api/jobs/{}", job.id);

@@ -88,9 +88,10 @@ async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(job_id): Path<JobId>,
+    limits: Option<axum::Extension<super::server::ServerLimits>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<AppJson<JobView>> {
-    let wait = wait_param(params)?;
+    let wait = wait_param(params, limits.map(|l| l.0))?;
     let job = state.store.get_job(&job_id).await.or_not_found("job")?;
     // The caller's when it names them, or when it is about one of their Items (syncs started by webhooks too).
     let theirs = match (&job.user_id, &job.item_id) {
@@ -105,8 +106,10 @@ async fn show(
     Ok(AppJson(JobView::of(job)))
 }
 
-/// The `wait` query parameter (seconds, capped at [`MAX_WAIT`]); any other parameter is refused.
-pub fn wait_param(params: HashMap<String, String>) -> ApiResult<Duration> {
+/// The `wait` query parameter (seconds, capped at [`MAX_WAIT`] and at the server's long-poll length, half its idle
+/// timeout, so a wait never looks like a dead connection); any other parameter is refused.
+pub fn wait_param(params: HashMap<String, String>, limits: Option<super::server::ServerLimits>) -> ApiResult<Duration> {
+    let cap = MAX_WAIT.min(limits.map_or(MAX_WAIT, |l| l.long_poll));
     let mut wait = Duration::ZERO;
     for (name, value) in params {
         match name.as_str() {
@@ -115,7 +118,7 @@ pub fn wait_param(params: HashMap<String, String>) -> ApiResult<Duration> {
                     value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).ok_or_else(|| {
                         ApiError::bad_request("invalid_query", "wait must be a number of seconds (0 to 30)")
                     })?;
-                wait = Duration::from_secs_f64(seconds.min(MAX_WAIT.as_secs_f64()));
+                wait = Duration::from_secs_f64(seconds.min(cap.as_secs_f64()));
             }
             other => {
                 return Err(ApiError::bad_request(

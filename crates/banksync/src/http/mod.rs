@@ -21,9 +21,11 @@ mod link;
 mod logos;
 mod middleware;
 mod oauth_return;
+pub use middleware::{API_CSP, HSTS, SecurityHeaders};
 mod openapi;
 mod overview;
 mod public_config;
+pub mod server;
 mod session;
 mod tokens;
 pub(crate) mod transactions;
@@ -89,13 +91,21 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes().into_openapi()
 }
 
+/// The router with the default limits and security headers (tests of single routes, benchmarks).
 pub fn router(state: AppState) -> Router {
+    router_with(state, server::ServerLimits::default(), middleware::SecurityHeaders::default())
+}
+
+/// The router with the server's limits (body-read timeout, long-poll and heartbeat lengths derived from the idle
+/// timeout) and the security headers computed at start; both reach handlers and middleware as request extensions.
+pub fn router_with(state: AppState, limits: server::ServerLimits, security: middleware::SecurityHeaders) -> Router {
     let (routes, doc) = routes().split_for_parts();
     let doc = Bytes::from(doc.to_json().expect("the OpenAPI document serializes"));
     routes
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(Extension(openapi::Document(doc)))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(middleware::read_body))
         .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -106,5 +116,7 @@ pub fn router(state: AppState) -> Router {
             // The route pattern, not the full URI: query strings can carry search terms.
             tracing::info_span!("request", method = %request.method(), route = %matched)
         }))
+        .layer(Extension(limits))
+        .layer(Extension(security))
         .with_state(state)
 }

@@ -15,6 +15,10 @@ const UPDATE_ITEM_CONSENT: &str = "UPDATE items SET consent_expires_at = $2, upd
 const UPDATE_ITEM_NEW_ACCOUNTS: &str = "UPDATE items SET new_accounts_available = $2, updated_at = $3 WHERE id = $1";
 const UPDATE_ITEM_TOKEN: &str = "UPDATE items SET access_token_ciphertext = $2, access_token_nonce = $3, \
     access_token_key_id = $4, updated_at = $5 WHERE id = $1";
+/// The re-seal's compare-and-set: applies only while the Item still holds the record the re-seal read.
+const RESEAL_ITEM_TOKEN: &str = "UPDATE items SET access_token_ciphertext = $2, access_token_nonce = $3, \
+    access_token_key_id = $4, updated_at = $5 WHERE id = $1 AND access_token_ciphertext = $6 \
+    AND access_token_nonce = $7 AND access_token_key_id = $8";
 const RESET_ITEM_CURSOR: &str = "UPDATE items SET cursor = NULL, updated_at = $2 WHERE id = $1";
 const DELETE_ITEM: &str = "DELETE FROM items WHERE item_id = $1 AND user_id = $2";
 const ITEM_COLUMNS: &str = "id, item_id, user_id, institution_id, institution_name, access_token_ciphertext, \
@@ -108,6 +112,27 @@ impl Store {
             .bind(&sealed.key_id)
             .bind(codec::ts(chrono::Utc::now()));
         one_row(self.writer.execute(&update).await?)
+    }
+
+    /// Replaces the Item's sealed access token with `sealed` only if it is still `expected` (compare-and-set): a key
+    /// re-seal must never overwrite a token that changed after it was read (a new token from an update-mode relink).
+    /// `Ok(false)` when it changed (or the Item is gone): nothing was written.
+    pub async fn reseal_item_access_token(
+        &self,
+        item_ref: &ItemRef,
+        expected: &Sealed,
+        sealed: &Sealed,
+    ) -> Result<bool> {
+        let update = Sql::new(RESEAL_ITEM_TOKEN)
+            .bind(item_ref)
+            .bind(&sealed.ciphertext)
+            .bind(&sealed.nonce)
+            .bind(&sealed.key_id)
+            .bind(codec::ts(chrono::Utc::now()))
+            .bind(&expected.ciphertext)
+            .bind(&expected.nonce)
+            .bind(&expected.key_id);
+        Ok(self.writer.execute(&update).await? == 1)
     }
 
     /// Forgets the cursor so the next sync starts from scratch.

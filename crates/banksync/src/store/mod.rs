@@ -50,6 +50,7 @@ mod logos;
 mod overview;
 mod postgres;
 mod relink;
+mod retention;
 mod sqlite;
 mod sync_state;
 mod sync_write;

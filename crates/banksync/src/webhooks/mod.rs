@@ -4,7 +4,11 @@
 //! 1. **Verify before reading anything.** The raw body and the `Plaid-Verification` header go through
 //!    [`plaid::webhook::verify`] (ES256 only, key by kid from a cache, `iat` at most 5 minutes old, SHA-256 of the
 //!    raw bytes in constant time). Any rejection is a 401 with no side effect; the log names the rejection kind,
-//!    never the body.
+//!    never the body. The one thing looked at before: whether the body's `item_id` is one of our Items, which
+//!    decides the key cache's budget class when the kid is new — a forger flooding random kids (and, not knowing
+//!    our Plaid item ids, random Items) can use only the small unvouched share of the key-fetch budget, so the
+//!    first webhook signed with Plaid's next key is still verified at once. Nothing is acted on before the
+//!    signature checks out.
 //! 2. **Record once.** The delivery is stored under a dedupe key: the body hash plus the token's `iat`, i.e. one
 //!    signed delivery. A replay of that delivery (the same token, still within its 5 minutes) is acknowledged and
 //!    does nothing. A new delivery with the same body (Plaid's duplicates and retries are signed anew) is recorded
@@ -108,7 +112,12 @@ impl WebhookReceiver {
     /// Checks the `Plaid-Verification` header (`header`, if sent) against the raw body, before anything reads the
     /// body. A rejection is logged by kind, never with the body.
     pub async fn verify(&self, body: &[u8], header: Option<&str>) -> Result<VerifiedClaims, Rejection> {
-        plaid::webhook::verify(body, header, &self.keys, Utc::now()).await.inspect_err(|rejection| {
+        let verified = if self.names_our_item(body).await {
+            plaid::webhook::verify(body, header, &keys::Vouched(&self.keys), Utc::now()).await
+        } else {
+            plaid::webhook::verify(body, header, &self.keys, Utc::now()).await
+        };
+        verified.inspect_err(|rejection| {
             tracing::warn!(rejection = rejection_kind(rejection), "webhook rejected");
         })
     }
@@ -205,6 +214,21 @@ impl WebhookReceiver {
             }
             WebhookEvent::LegacyTransactions { .. } | WebhookEvent::Unknown => Ok(Handled::Ignored),
         }
+    }
+
+    /// Whether the (not yet verified) body names one of our Items: only chooses the key-fetch budget class.
+    async fn names_our_item(&self, body: &[u8]) -> bool {
+        #[derive(serde::Deserialize)]
+        struct ItemOnly {
+            item_id: Option<String>,
+        }
+        let Some(item_id) = serde_json::from_slice::<ItemOnly>(body).ok().and_then(|b| b.item_id) else {
+            return false;
+        };
+        if item_id.is_empty() || item_id.len() > 128 {
+            return false;
+        }
+        matches!(self.store.get_item_by_plaid_id(&PlaidItemId::from(item_id.as_str())).await, Ok(Some(_)))
     }
 
     async fn item_of(&self, webhook: &Webhook) -> Result<Option<Item>, StoreError> {

@@ -13,6 +13,7 @@ mod cli_data;
 #[path = "../common/eventually.rs"]
 mod eventually;
 mod freshness;
+mod hardening;
 mod health;
 mod helpers;
 mod openapi;

@@ -23,6 +23,7 @@ mod backends;
 mod budget;
 mod overview_logos;
 mod relink;
+mod retention;
 mod sync_write;
 mod throughput;
 mod transactions;
@@ -32,6 +33,7 @@ use audit_jobs::*;
 use budget::*;
 use overview_logos::*;
 use relink::*;
+use retention::*;
 use sync_write::*;
 use transactions::*;
 use users_items_accounts::*;
@@ -130,6 +132,8 @@ contract!(
     concurrent_reservations_never_exceed_the_window,
     overview_visits_and_changes_since,
     logo_urls_are_scoped_and_the_cache_is_bounded,
+    retention_prunes_old_rows_in_batches_and_keeps_recent_and_last_runs,
+    reseal_is_a_compare_and_set_on_the_token_it_read,
 );
 
 // ---------------------------------------------------------------------------------------------------------------

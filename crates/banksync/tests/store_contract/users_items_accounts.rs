@@ -273,3 +273,18 @@ pub(crate) async fn cached_balances_do_not_replace_newer_or_recent_live_ones(s: 
     assert_eq!((one.balances.current, one.balance_source), (Some(dec("15")), BalanceSource::Cached));
     assert_eq!(one.balances.currency.as_deref(), Some("USD"));
 }
+
+/// A key re-seal writes only over the record it read: a token replaced in between (an update-mode relink) stands.
+pub(crate) async fn reseal_is_a_compare_and_set_on_the_token_it_read(s: S) {
+    let alice = user(&s, "alice").await;
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    let read = a.access_token.clone();
+    let relinked = Sealed { key_id: "k1".into(), nonce: vec![1; 12], ciphertext: b"new-token".to_vec() };
+    s.update_item_access_token(&a.id, &relinked).await.unwrap();
+    let resealed = Sealed { key_id: "k2".into(), nonce: vec![2; 12], ciphertext: b"old-token-resealed".to_vec() };
+    assert!(!s.reseal_item_access_token(&a.id, &read, &resealed).await.unwrap(), "stale read: not written");
+    assert_eq!(fresh(&s, &a).await.access_token, relinked);
+    assert!(s.reseal_item_access_token(&a.id, &relinked, &resealed).await.unwrap(), "current read: written");
+    assert_eq!(fresh(&s, &a).await.access_token, resealed);
+    assert!(!s.reseal_item_access_token(&"missing".into(), &resealed, &read).await.unwrap());
+}

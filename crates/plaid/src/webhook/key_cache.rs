@@ -8,6 +8,12 @@
 //!   [`KeyCacheConfig::max_fetches_per_minute`], so a flood of forged kids cannot hammer
 //!   Plaid; beyond the limit the lookup fails with [`Error::Throttled`] and the webhook is
 //!   rejected (Plaid retries deliveries for 24 hours).
+//! * Forged kids cannot use up what genuine webhooks need: a kid nobody vouched for ([`KeySource::key`])
+//!   may only use [`KeyCacheConfig::unvouched_fetches_per_minute`] of that budget; the rest is a
+//!   reserve for refreshing known keys and for kids the caller vouches for ([`KeyCache::key_vouched`],
+//!   e.g. banksync when the delivery names one of its Items). Each unknown kid is fetched once and
+//!   then remembered as unknown, and a kid that cannot be one of Plaid's (empty, over 64 characters,
+//!   characters other than letters, digits, `-` and `_`) is refused without a fetch.
 //! * If a refresh of a known key fails for a transient reason, the cached copy is used.
 //! * Fetches are serialized through one lock: simple, and enough for a webhook endpoint,
 //!   where keys change rarely and nearly every lookup is a cache hit.
@@ -30,6 +36,9 @@ pub struct KeyCacheConfig {
     pub negative_ttl: Duration,
     /// Upper bound on calls to `/webhook_verification_key/get` per rolling minute.
     pub max_fetches_per_minute: usize,
+    /// The share of `max_fetches_per_minute` that never-seen kids nobody vouched for may use; the
+    /// rest is kept for refreshes and vouched kids.
+    pub unvouched_fetches_per_minute: usize,
     /// Upper bound on remembered unknown kids (the oldest are dropped first).
     pub max_unknown_kids: usize,
 }
@@ -40,6 +49,7 @@ impl Default for KeyCacheConfig {
             ttl: Duration::from_secs(60 * 60),
             negative_ttl: Duration::from_secs(5 * 60),
             max_fetches_per_minute: 10,
+            unvouched_fetches_per_minute: 4,
             max_unknown_kids: 1024,
         }
     }
@@ -58,6 +68,22 @@ struct State {
     keys: HashMap<String, (Jwk, Instant)>,
     unknown: HashMap<String, Instant>,
     fetches: VecDeque<Instant>,
+    /// The unvouched subset of `fetches`.
+    unvouched_fetches: VecDeque<Instant>,
+}
+
+/// Which share of the fetch budget a lookup may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FetchClass {
+    /// A never-seen kid from a request nobody vouched for: the small share.
+    Unvouched,
+    /// A refresh of a known key, or a kid the caller vouched for: the whole budget.
+    Vouched,
+}
+
+/// Whether `kid` can be one of Plaid's key ids (UUIDs in practice): anything else is not worth a fetch.
+pub fn plausible_kid(kid: &str) -> bool {
+    (1..=64).contains(&kid.len()) && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 enum Cached {
@@ -101,21 +127,43 @@ impl KeyCache {
         }
     }
 
-    /// Takes a slot in the rolling-minute fetch budget, if one is free.
-    fn take_fetch_slot(&self, now: Instant) -> bool {
-        let mut state = self.state.lock();
-        while let Some(oldest) = state.fetches.front() {
-            if now.duration_since(*oldest) >= Duration::from_secs(60) {
-                state.fetches.pop_front();
-            } else {
-                break;
+    /// Takes a slot in the rolling-minute fetch budget (in its class's share), if one is free.
+    fn take_fetch_slot(&self, now: Instant, class: FetchClass) -> bool {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        for window in [&mut state.fetches, &mut state.unvouched_fetches] {
+            while window.front().is_some_and(|oldest| now.duration_since(*oldest) >= Duration::from_secs(60)) {
+                window.pop_front();
             }
         }
         if state.fetches.len() >= self.config.max_fetches_per_minute {
             return false;
         }
+        if class == FetchClass::Unvouched {
+            if state.unvouched_fetches.len() >= self.config.unvouched_fetches_per_minute {
+                return false;
+            }
+            state.unvouched_fetches.push_back(now);
+        }
         state.fetches.push_back(now);
         true
+    }
+
+    /// Like [`KeySource::key`], for a kid the caller vouches for (the delivery passed checks a forger
+    /// is unlikely to pass, such as naming one of the caller's Items): a missing kid may use the whole
+    /// fetch budget, not only the unvouched share.
+    pub async fn key_vouched(&self, kid: &str) -> Result<Option<Jwk>, Error> {
+        self.key_in_class(kid, FetchClass::Vouched).await
+    }
+
+    async fn key_in_class(&self, kid: &str, class: FetchClass) -> Result<Option<Jwk>, Error> {
+        match self.lookup(kid, Instant::now()) {
+            Cached::Fresh(key) => Ok(Some(key)),
+            Cached::Unknown => Ok(None),
+            Cached::Stale(_) => self.fetch(kid, FetchClass::Vouched).await,
+            Cached::Missing if !plausible_kid(kid) => Ok(None),
+            Cached::Missing => self.fetch(kid, class).await,
+        }
     }
 
     fn remember_unknown(&self, kid: &str, now: Instant) {
@@ -131,7 +179,7 @@ impl KeyCache {
         state.unknown.insert(kid.to_owned(), now);
     }
 
-    async fn fetch(&self, kid: &str) -> Result<Option<Jwk>, Error> {
+    async fn fetch(&self, kid: &str, class: FetchClass) -> Result<Option<Jwk>, Error> {
         let _single_flight = self.fetching.lock().await;
         let now = Instant::now();
         // Another task may have fetched this kid while we waited.
@@ -141,7 +189,7 @@ impl KeyCache {
             Cached::Stale(key) => Some(key),
             Cached::Missing => None,
         };
-        if !self.take_fetch_slot(now) {
+        if !self.take_fetch_slot(now, class) {
             return match stale {
                 Some(key) => Ok(Some(key)),
                 None => Err(Error::Throttled { endpoint: Endpoint::WebhookVerificationKeyGet }),
@@ -179,11 +227,7 @@ impl KeyCache {
 
 impl KeySource for KeyCache {
     async fn key(&self, kid: &str) -> Result<Option<Jwk>, Error> {
-        match self.lookup(kid, Instant::now()) {
-            Cached::Fresh(key) => Ok(Some(key)),
-            Cached::Unknown => Ok(None),
-            Cached::Stale(_) | Cached::Missing => self.fetch(kid).await,
-        }
+        self.key_in_class(kid, FetchClass::Unvouched).await
     }
 }
 

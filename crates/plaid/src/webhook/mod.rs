@@ -16,7 +16,7 @@
 mod key_cache;
 mod verify;
 
-pub use key_cache::{KeyCache, KeyCacheConfig};
+pub use key_cache::{KeyCache, KeyCacheConfig, plausible_kid};
 pub use verify::{
     KeySource, MAX_AGE, MAX_FUTURE_SKEW, Rejection, StaticKeys, VERIFICATION_HEADER, VerifiedClaims, verify,
     verify_with_key,

@@ -278,6 +278,57 @@ async fn a_flood_of_forged_kids_is_rate_limited() {
     assert_eq!(throttled, 17);
 }
 
+/// Forged kids may only use the unvouched share of the fetch budget: after a flood that exhausts it, a kid the
+/// caller vouches for (a genuine webhook after a key rotation) is still fetched at once.
+#[tokio::test]
+async fn a_flood_of_forged_kids_leaves_the_reserve_for_a_vouched_new_key() {
+    let server = MockServer::start().await;
+    let genuine = Signer::new("rotated-genuine-kid");
+    Mock::given(path("/webhook_verification_key/get"))
+        .and(body_partial_json(json!({"key_id": "rotated-genuine-kid"})))
+        .respond_with(key_response(&genuine.jwk()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/webhook_verification_key/get"))
+        .respond_with(plaid_error(400, "INVALID_INPUT", "INVALID_WEBHOOK_VERIFICATION_KEY_ID"))
+        .expect(4)
+        .mount(&server)
+        .await;
+    let cache = KeyCache::new(client(&server));
+    let mut throttled = 0;
+    for i in 0..50 {
+        let forger = Signer::new(&format!("forged-{i}"));
+        match webhook::verify(BODY, Some(&forger.sign(BODY, now())), &cache, now()).await {
+            Err(Rejection::UnknownKey) => {}
+            Err(Rejection::KeyFetch(_)) => throttled += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(throttled, 46, "only the unvouched share (4 a minute) went to forged kids");
+    let key = cache.key_vouched("rotated-genuine-kid").await.unwrap().expect("the genuine key is fetched");
+    let verified = webhook::verify(BODY, Some(&genuine.sign(BODY, now())), &StaticKeys(vec![key]), now()).await;
+    assert!(verified.is_ok(), "{verified:?}");
+    // Once fetched, an unvouched lookup of the same kid is a cache hit.
+    assert!(webhook::verify(BODY, Some(&genuine.sign(BODY, now())), &cache, now()).await.is_ok());
+}
+
+#[tokio::test]
+async fn kids_that_cannot_be_plaids_are_refused_without_a_fetch() {
+    let server = MockServer::start().await;
+    Mock::given(path("/webhook_verification_key/get"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let cache = KeyCache::new(client(&server));
+    for kid in ["", "../../etc/passwd", "kid with spaces", &"k".repeat(65)] {
+        let forger = Signer::new(kid);
+        let result = webhook::verify(BODY, Some(&forger.sign(BODY, now())), &cache, now()).await;
+        assert!(matches!(result, Err(Rejection::UnknownKey | Rejection::MissingKid)), "{kid:?}: {result:?}");
+    }
+}
+
 #[tokio::test]
 async fn bad_algorithms_never_trigger_a_key_fetch() {
     let server = MockServer::start().await;
