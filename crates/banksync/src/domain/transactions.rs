@@ -153,8 +153,14 @@ pub struct TransactionFilter {
     pub end: Option<NaiveDate>,
     /// Matches the user's category, else the PFC primary category; or the PFC detailed category.
     pub category: Option<String>,
+    /// Exactly the effective category: the user's, else Plaid's primary, else `UNCATEGORIZED` (the spending
+    /// charts' drill-down).
+    pub effective_category: Option<String>,
+    /// Exactly Plaid's detailed category.
+    pub detailed_category: Option<String>,
     pub pending: Option<bool>,
-    /// Case-insensitive substring of the name or merchant name.
+    /// Full-text search over the name, merchant name and the user's note: every word, the last one as a prefix,
+    /// case-insensitive (see `store/search.rs`).
     pub q: Option<String>,
     pub min_amount: Option<Decimal>,
     pub max_amount: Option<Decimal>,

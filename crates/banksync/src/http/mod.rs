@@ -27,6 +27,7 @@ mod overview;
 mod public_config;
 pub mod server;
 mod session;
+mod spending;
 mod tokens;
 pub(crate) mod transactions;
 pub mod views;
@@ -60,6 +61,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(items::router())
         .merge(accounts::router())
         .merge(transactions::router())
+        .merge(spending::router())
         .merge(link::router())
         .merge(overview::router())
         .merge(logos::router())

@@ -57,6 +57,7 @@ async fn document(Extension(Document(json)): Extension<Document>) -> impl IntoRe
         (name = "accounts", description = "Accounts and their last known balances"),
         (name = "balances", description = "Live balance refreshes"),
         (name = "transactions", description = "Transactions, filters, the user's notes and categories"),
+        (name = "spending", description = "Spending by category and cash flow per month (the charts)"),
         (name = "events", description = "Live updates (server-sent events)"),
         (name = "webhooks", description = "Plaid's webhooks (signed by Plaid, no user auth)"),
         (name = "config", description = "What the web page needs before login"),

@@ -44,8 +44,10 @@ struct TransactionPage {
         ("start" = Option<NaiveDate>, Query, description = "From this date (YYYY-MM-DD, inclusive)"),
         ("end" = Option<NaiveDate>, Query, description = "Up to this date (YYYY-MM-DD, inclusive)"),
         ("category" = Option<String>, Query, description = "Plaid's primary category, or the user's"),
+        ("effective_category" = Option<String>, Query, description = "Exactly the effective category: the user's, else Plaid's primary, else UNCATEGORIZED (the spending charts' drill-down)"),
+        ("detailed_category" = Option<String>, Query, description = "Exactly Plaid's detailed category"),
         ("pending" = Option<bool>, Query, description = "Only pending (true) or posted (false) ones"),
-        ("q" = Option<String>, Query, description = "Search in the name and merchant"),
+        ("q" = Option<String>, Query, description = "Full-text search in the name, merchant and note: every word, the last one as a prefix (\"star\" finds Starbucks), case-insensitive"),
         ("min_amount" = Option<String>, Query, description = "Decimal, e.g. -5.50"),
         ("max_amount" = Option<String>, Query, description = "Decimal, e.g. 100"),
         ("limit" = Option<u32>, Query, description = "Page size, 1 to 500 (default 100)", minimum = 1, maximum = 500),
@@ -118,6 +120,8 @@ pub(crate) fn parse_filter(params: HashMap<String, String>) -> ApiResult<Transac
             "account_id" => filter.account_id = text(MAX_TEXT)?.map(AccountId::from),
             "item_id" => filter.item_id = text(MAX_TEXT)?.map(PlaidItemId::from),
             "category" => filter.category = text(MAX_CATEGORY)?,
+            "effective_category" => filter.effective_category = text(MAX_CATEGORY)?,
+            "detailed_category" => filter.detailed_category = text(MAX_CATEGORY)?,
             "q" => filter.q = text(MAX_TEXT)?,
             "start" => filter.start = Some(parse_date(&name, &value)?),
             "end" => filter.end = Some(parse_date(&name, &value)?),
@@ -138,7 +142,7 @@ pub(crate) fn parse_filter(params: HashMap<String, String>) -> ApiResult<Transac
             other => {
                 return Err(bad(format!(
                     "unknown query parameter {other:?}; expected one of account_id, item_id, start, end, category, \
-                     pending, q, min_amount, max_amount, limit, cursor"
+                     effective_category, detailed_category, pending, q, min_amount, max_amount, limit, cursor"
                 )));
             }
         }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::Result;
-use super::exec::Tx;
+use super::exec::{Pool, Tx};
 
 #[async_trait]
 pub(super) trait Dialect: Send + Sync + 'static {
@@ -25,6 +25,13 @@ pub(super) trait Dialect: Send + Sync + 'static {
 
     /// The run is committed or discarded.
     fn forget_run(&self, run_id: &str);
+
+    /// `rows` transaction rows were written (the planner's statistics may no longer describe the table).
+    fn note_rows_written(&self, _rows: u64) {}
+
+    /// After a commit: refreshes the planner's statistics when enough rows were written since the last refresh.
+    /// Never fails the caller (the commit is done); a failure is logged.
+    async fn refresh_statistics_if_due(&self, _pool: &Pool) {}
 }
 
 /// Deletes one run's staged rows (both backends; SQLite clears its whole temp table when it can).

@@ -162,6 +162,13 @@ impl<'a> Sql<'a> {
         }
     }
 
+    /// The same statement after `prefix` (e.g. `EXPLAIN `).
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        self.text = Cow::Owned(format!("{prefix}{}", self.text));
+        self.sqlite_text.take();
+        self
+    }
+
     pub fn text(&self) -> &str {
         &self.text
     }

@@ -10,7 +10,8 @@
 //! `accounts` (accounts and balances), `transactions` (reading and editing transactions), `sync_write` (applying
 //! syncs), `audit` (sync runs, Plaid calls, webhooks), `jobs` (the durable queue), `budget` (Plaid's rate budget:
 //! reserved calls, blocks, named locks), `overview` (the user's last overview visit, what changed since),
-//! `logos` (the merchant logo cache). Statements are runtime SQL with
+//! `logos` (the merchant logo cache), `search` (full-text `q`: FTS5 / `tsvector`), `spending` (the charts'
+//! summary, kept by triggers). Statements are runtime SQL with
 //! `$n` placeholders, one text for both backends; `exec.rs` is the only code that matches on the backend, and
 //! `dialect.rs` declares the few things the backends do differently (where staged sync pages live, claiming jobs).
 //! Migrations are two trees with identical versions and names, `migrations/sqlite` and `migrations/postgres`. The schema uses portable types only (see the migration header):
@@ -51,6 +52,8 @@ mod overview;
 mod postgres;
 mod relink;
 mod retention;
+mod search;
+mod spending;
 mod sqlite;
 mod sync_state;
 mod sync_write;

@@ -123,6 +123,9 @@ impl Store {
         }
         one_row(tx.execute(&Sql::new(DELETE_OLD).bind(&plan.old_item).bind(&plan.user_id)).await?)?;
         tx.commit().await?;
+        // Moved rows changed their Item and account: the statistics of a large merge are refreshed like a sync's.
+        self.dialect.note_rows_written(applied.moved);
+        self.dialect.refresh_statistics_if_due(&self.writer).await;
         Ok(Some(applied))
     }
 

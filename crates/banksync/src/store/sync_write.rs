@@ -138,6 +138,7 @@ impl Store {
         let stats = move_staged(&mut tx, item, &run_id, batch.next_cursor.as_deref()).await?;
         tx.execute(&Sql::new(DELETE_STAGING).bind(&run_id)).await?;
         tx.commit().await?;
+        self.after_commit(&stats).await;
         Ok(stats)
     }
 
@@ -158,6 +159,7 @@ impl Store {
         self.dialect.clear_staging(&mut tx, run_id).await?;
         tx.commit().await?;
         self.dialect.forget_run(run_id);
+        self.after_commit(&stats).await;
         Ok(stats)
     }
 
@@ -194,6 +196,7 @@ impl Store {
         hold_initial_claim(&mut tx, item, run_id).await?;
         let stats = write_direct(&mut tx, item, pages).await?;
         tx.commit().await?;
+        self.dialect.note_rows_written(stats.upserted + stats.removed + stats.pending_replaced);
         Ok(stats)
     }
 
@@ -204,6 +207,9 @@ impl Store {
         if self.writer.execute(&commit).await? != 1 {
             return Err(lost_initial_claim());
         }
+        // The history just became visible: the planner must know the table's new size now, not when autovacuum
+        // gets to it.
+        self.dialect.refresh_statistics_if_due(&self.writer).await;
         Ok(())
     }
 
@@ -216,6 +222,12 @@ impl Store {
             tx.execute(&Sql::new(DELETE_ITEM_TRANSACTIONS).bind(&item.id)).await?;
         }
         tx.commit().await
+    }
+
+    /// Counts a commit's rows towards the next statistics refresh, and refreshes when due (PostgreSQL).
+    async fn after_commit(&self, stats: &ApplyStats) {
+        self.dialect.note_rows_written(stats.upserted + stats.removed + stats.pending_replaced);
+        self.dialect.refresh_statistics_if_due(&self.writer).await;
     }
 
     /// Writes one page (or batch) into `sync_staging` inside `tx`, in multi-row statements.

@@ -5,8 +5,9 @@ use std::sync::LazyLock;
 
 use super::codec::{self, TxnCursor};
 use super::exec::Sql;
+use super::search;
 use super::transaction_row::{SELECT_COLUMNS, TxnRow};
-use super::{Result, Store, one_row};
+use super::{Backend, Result, Store, one_row};
 use crate::domain::{Page, Transaction, TransactionFilter, TransactionId, UserFieldsPatch, UserId};
 
 static GET_TRANSACTION: LazyLock<String> = LazyLock::new(|| {
@@ -16,6 +17,10 @@ static GET_TRANSACTION: LazyLock<String> = LazyLock::new(|| {
         *SELECT_COLUMNS
     )
 });
+/// A transaction's effective category (the spending summary's, and the index `transactions_effective_category_time`'s
+/// expression: keep the three identical).
+pub(super) const EFFECTIVE_CATEGORY: &str = "COALESCE(t.user_category, t.pfc_primary, 'UNCATEGORIZED')";
+
 /// $3/$5: whether to set the note/category; $4/$6 the new values.
 const PATCH_TRANSACTION: &str = "UPDATE transactions SET \
     user_note = CASE WHEN $3 THEN $4 ELSE user_note END, \
@@ -51,33 +56,7 @@ impl Store {
     /// Newest first (`datetime`, then `transaction_id`), a page at a time; `Page::next_cursor` continues it.
     pub async fn list_transactions(&self, user_id: &UserId, f: &TransactionFilter) -> Result<Page<Transaction>> {
         let limit = f.effective_limit();
-        let mut select = select_visible(user_id, f);
-        if let Some(category) = &f.category {
-            select.push(" AND (COALESCE(t.user_category, t.pfc_primary) = ").push_bind(category);
-            select.push(" OR (t.user_category IS NULL AND t.pfc_detailed = ").push_bind(category);
-            select.push("))");
-        }
-        if let Some(pending) = f.pending {
-            select.push(" AND t.pending = ").push_bind(pending);
-        }
-        if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            let pattern = like_pattern(q);
-            select.push(" AND (LOWER(t.name) LIKE ").push_bind(pattern.clone());
-            select.push(" ESCAPE '!' OR LOWER(COALESCE(t.merchant_name, '')) LIKE ").push_bind(pattern);
-            select.push(" ESCAPE '!')");
-        }
-        if let Some(min) = f.min_amount {
-            select.push(" AND t.amount_key >= ").push_bind(codec::amount_key(min));
-        }
-        if let Some(max) = f.max_amount {
-            select.push(" AND t.amount_key <= ").push_bind(codec::amount_key(max));
-        }
-        if let Some(after) = &f.after {
-            let c = TxnCursor::decode(after)?;
-            select.push(" AND (t.datetime, t.transaction_id) < (").push_bind(c.datetime);
-            select.push(", ").push_bind(c.transaction_id).push(")");
-        }
-        select.push(" ORDER BY t.datetime DESC, t.transaction_id DESC LIMIT ").push_bind(i64::from(limit) + 1);
+        let select = self.list_select(user_id, f)?;
         let mut rows: Vec<TxnRow> = self.reader.fetch_all(&select).await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
@@ -87,6 +66,70 @@ impl Store {
         };
         let items = rows.into_iter().map(TryInto::try_into).collect::<Result<_>>()?;
         Ok(Page { items, next_cursor })
+    }
+
+    /// The database's plan for [`Store::list_transactions`] with this filter (SQLite's `EXPLAIN QUERY PLAN`
+    /// details, PostgreSQL's `EXPLAIN` lines): the store's tests hold every filter shape to an index path with it.
+    pub async fn explain_list_transactions(&self, user_id: &UserId, f: &TransactionFilter) -> Result<Vec<String>> {
+        let select = self.list_select(user_id, f)?;
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let rows: Vec<SqlitePlanRow> =
+                    self.reader.fetch_all(&select.with_prefix("EXPLAIN QUERY PLAN ")).await?;
+                rows.into_iter().map(|r| r.detail).collect()
+            }
+            Backend::Postgres => {
+                let rows: Vec<PgPlanRow> = self.reader.fetch_all(&select.with_prefix("EXPLAIN ")).await?;
+                rows.into_iter().map(|r| r.plan).collect()
+            }
+        })
+    }
+
+    /// The statement of [`Store::list_transactions`]: one more row than the page, to know whether more follow.
+    fn list_select<'a>(&self, user_id: &'a UserId, f: &'a TransactionFilter) -> Result<Sql<'a>> {
+        let limit = f.effective_limit();
+        let mut select = select_visible(user_id, f);
+        if let Some(category) = &f.category {
+            select.push(" AND (COALESCE(t.user_category, t.pfc_primary) = ").push_bind(category);
+            select.push(" OR (t.user_category IS NULL AND t.pfc_detailed = ").push_bind(category);
+            select.push("))");
+        }
+        if let Some(category) = &f.effective_category {
+            select.push(" AND ").push(EFFECTIVE_CATEGORY).push(" = ").push_bind(category);
+        }
+        if let Some(detailed) = &f.detailed_category {
+            select.push(" AND t.pfc_detailed = ").push_bind(detailed);
+        }
+        if let Some(pending) = f.pending {
+            // Literal, not bound: the partial index `transactions_pending_time` applies only to a query that names
+            // its condition.
+            select.push(if pending { " AND t.pending" } else { " AND NOT t.pending" });
+        }
+        if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            search::push_match(&mut select, self.backend, q);
+        }
+        if let Some(min) = f.min_amount {
+            select.push(" AND t.amount_key >= ").push_bind(codec::amount_key(min));
+        }
+        if let Some(max) = f.max_amount {
+            select.push(" AND t.amount_key <= ").push_bind(codec::amount_key(max));
+        }
+        if let Some(after) = &f.after {
+            let c = TxnCursor::decode(after)?;
+            // A bounded amount range is answered from `transactions_amount` (few rows, then sorted); without the
+            // `|| ''` SQLite would walk the whole time index from the cursor instead, as the keyset bound makes that
+            // index look selective.
+            let bounded_amounts = f.min_amount.is_some() && f.max_amount.is_some();
+            select.push(if bounded_amounts {
+                " AND (t.datetime || '', t.transaction_id) < ("
+            } else {
+                " AND (t.datetime, t.transaction_id) < ("
+            });
+            select.push_bind(c.datetime);
+            select.push(", ").push_bind(c.transaction_id).push(")");
+        }
+        select.push(" ORDER BY t.datetime DESC, t.transaction_id DESC LIMIT ").push_bind(i64::from(limit) + 1);
+        Ok(select)
     }
 
     pub async fn get_transaction(&self, user_id: &UserId, transaction_id: &TransactionId) -> Result<Transaction> {
@@ -116,16 +159,13 @@ impl Store {
     }
 }
 
-/// `%q%` for a case-insensitive LIKE, with `!` escaping the pattern characters in `q`.
-fn like_pattern(q: &str) -> String {
-    let mut p = String::with_capacity(q.len() + 2);
-    p.push('%');
-    for c in q.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '!') {
-            p.push('!');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
+#[derive(sqlx::FromRow)]
+struct SqlitePlanRow {
+    detail: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct PgPlanRow {
+    #[sqlx(rename = "QUERY PLAN")]
+    plan: String,
 }

@@ -22,6 +22,7 @@ mod audit_jobs;
 mod backends;
 mod budget;
 mod overview_logos;
+mod queries;
 mod relink;
 mod retention;
 mod sync_write;
@@ -32,6 +33,7 @@ mod users_items_accounts;
 use audit_jobs::*;
 use budget::*;
 use overview_logos::*;
+use queries::*;
 use relink::*;
 use retention::*;
 use sync_write::*;
@@ -134,6 +136,9 @@ contract!(
     logo_urls_are_scoped_and_the_cache_is_bounded,
     retention_prunes_old_rows_in_batches_and_keeps_recent_and_last_runs,
     reseal_is_a_compare_and_set_on_the_token_it_read,
+    full_text_search_finds_words_and_last_word_prefixes,
+    spending_summary_equals_a_group_by_after_random_writes,
+    every_filter_shape_has_an_index_path,
 );
 
 // ---------------------------------------------------------------------------------------------------------------

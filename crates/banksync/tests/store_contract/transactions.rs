@@ -108,11 +108,12 @@ pub(crate) async fn filters_narrow_the_list(s: S) {
     assert_eq!(q(TransactionFilter { pending: Some(false), ..Default::default() }).await.len(), 4);
     assert_eq!(q(TransactionFilter { q: Some("bottle".into()), ..Default::default() }).await, ["coffee"]);
     assert_eq!(q(TransactionFilter { q: Some("COFFEE".into()), ..Default::default() }).await, ["coffee"]);
-    // LIKE metacharacters are literal.
-    assert_eq!(q(TransactionFilter { q: Some("0% p".into()), ..Default::default() }).await, ["pct"]);
-    assert_eq!(q(TransactionFilter { q: Some("e_j".into()), ..Default::default() }).await, ["pct"]);
-    assert!(q(TransactionFilter { q: Some("_".into()), ..Default::default() }).await.contains(&"pct".into()));
-    assert_eq!(q(TransactionFilter { q: Some("%".into()), ..Default::default() }).await, ["pct"]);
+    // Full-text: words, the last one a prefix; punctuation only separates words.
+    assert_eq!(q(TransactionFilter { q: Some("100% p".into()), ..Default::default() }).await, ["pct"]);
+    assert_eq!(q(TransactionFilter { q: Some("pure_j".into()), ..Default::default() }).await, ["pct"]);
+    assert!(q(TransactionFilter { q: Some("_".into()), ..Default::default() }).await.is_empty());
+    assert!(q(TransactionFilter { q: Some("%".into()), ..Default::default() }).await.is_empty());
+    assert!(q(TransactionFilter { q: Some("ottle".into()), ..Default::default() }).await.is_empty(), "no infix");
     assert_eq!(
         q(TransactionFilter { min_amount: Some(dec("4.5")), max_amount: Some(dec("10")), ..Default::default() }).await,
         ["pct", "coffee"]

@@ -1,0 +1,365 @@
+//! Full-text search, the spending summary and the query plans of `list_transactions` (issue 12).
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+fn named(id: &str, name: &str, merchant: Option<&str>, datetime: &str) -> NewTransaction {
+    let mut t = txn(id, "acc-1", "1.00", datetime);
+    t.fields.name = name.into();
+    t.fields.merchant_name = merchant.map(Into::into);
+    t
+}
+
+async fn search(s: &S, u: &User, q: &str) -> Vec<String> {
+    let f = TransactionFilter { q: Some(q.into()), ..Default::default() };
+    all_txns(s, u, f).await.into_iter().map(|t| t.transaction_id.into_string()).collect()
+}
+
+/// Both backends must give these same answers (FTS5 on SQLite, a GIN `tsvector` index on PostgreSQL).
+pub(crate) async fn full_text_search_finds_words_and_last_word_prefixes(s: S) {
+    let alice = user(&s, "alice").await;
+    let bob = user(&s, "bob").await;
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    let b = item(&s, &bob, "item-b", "ins_1").await;
+    let rows = vec![
+        named("sb", "STARBUCKS STORE #1234", Some("Starbucks"), "2026-01-01T08:00:00Z"),
+        named("amz", "AMAZON.COM*MK1234 AMZN.COM/BILL", Some("Amazon"), "2026-01-02T08:00:00Z"),
+        named("mcd", "McDonald's F1234", Some("McDonald's"), "2026-01-03T08:00:00Z"),
+        named("cafe", "Café Rouge", None, "2026-01-04T08:00:00Z"),
+        named("uber", "UBER   *TRIP HELP.UBER.COM", Some("Uber"), "2026-01-05T08:00:00Z"),
+        named("juice", "100% Pure_Juice", None, "2026-01-06T08:00:00Z"),
+        named("near", "NEAR EAST MARKET", None, "2026-01-07T08:00:00Z"),
+    ];
+    s.apply_sync(&a, &batch(rows, vec![], &[], "c1")).await.unwrap();
+    s.apply_sync(&b, &batch(vec![named("bob-sb", "STARBUCKS", None, "2026-01-01T09:00:00Z")], vec![], &[], "c1"))
+        .await
+        .unwrap();
+
+    for (q, expected) in [
+        ("star", &["sb"][..]),
+        ("STARBUCKS", &["sb"]),
+        ("bucks", &[]),
+        ("store star", &["sb"]),
+        ("amazon com", &["amz"]),
+        ("com", &["uber", "amz"]),
+        ("mcdonald", &["mcd"]),
+        ("mcdonald's", &["mcd"]),
+        ("caf", &["cafe"]),
+        ("café", &["cafe"]),
+        ("pure_juice", &["juice"]),
+        ("100%", &["juice"]),
+        ("1234", &["sb"]),
+        ("f1234", &["mcd"]),
+        ("nomatchword", &[]),
+        // Query syntax of either engine is only a separator: no error, no operator.
+        ("NEAR", &["near"]),
+        ("near(east market)", &["near"]),
+        ("\"star", &["sb"]),
+        ("star*", &["sb"]),
+        ("star\"*", &["sb"]),
+        ("-star", &["sb"]),
+        ("name:star", &[]),
+        ("merchant_name:starbucks", &[]),
+        ("star OR amazon", &[]),
+        ("uber & !trip", &["uber"]),
+        ("east <-> market", &["near"]),
+        ("\"", &[]),
+        ("*", &[]),
+        ("()", &[]),
+    ] {
+        assert_eq!(search(&s, &alice, q).await, expected, "q={q:?}");
+    }
+    assert_eq!(search(&s, &bob, "star").await, ["bob-sb"], "scoped to the user");
+
+    // The user's note is searchable, from its edit on.
+    let note = |text: Option<&str>| UserFieldsPatch { note: Some(text.map(Into::into)), category: None };
+    s.update_transaction_user_fields(&alice.id, &"near".into(), &note(Some("birthday gift for Ann"))).await.unwrap();
+    assert_eq!(search(&s, &alice, "birthday gi").await, ["near"]);
+    s.update_transaction_user_fields(&alice.id, &"near".into(), &note(None)).await.unwrap();
+    assert!(search(&s, &alice, "birthday").await.is_empty());
+
+    // Plaid's changes: a new name replaces the old words; a removal hides; a re-add restores.
+    let a = fresh(&s, &a).await;
+    let renamed = named("sb", "STARBUCKS RESERVE", Some("Starbucks"), "2026-01-01T08:00:00Z");
+    s.apply_sync(&a, &batch(vec![], vec![renamed], &["uber"], "c2")).await.unwrap();
+    assert!(search(&s, &alice, "store").await.is_empty());
+    assert_eq!(search(&s, &alice, "reserve").await, ["sb"]);
+    assert_eq!(search(&s, &alice, "com").await, ["amz"]);
+    let a = fresh(&s, &a).await;
+    let back = named("uber", "UBER   *TRIP HELP.UBER.COM", Some("Uber"), "2026-01-05T08:00:00Z");
+    s.apply_sync(&a, &batch(vec![back], vec![], &[], "c3")).await.unwrap();
+    assert_eq!(search(&s, &alice, "uber trip").await, ["uber"]);
+
+    // With other filters and the keyset cursor.
+    let f = TransactionFilter { q: Some("m".into()), limit: 2, ..Default::default() };
+    let first = s.list_transactions(&alice.id, &f).await.unwrap();
+    assert_eq!(ids(&first.items), ["near", "mcd"]);
+    let next = TransactionFilter { after: first.next_cursor, ..f };
+    assert_eq!(ids(&s.list_transactions(&alice.id, &next).await.unwrap().items), ["amz"]);
+    let f = TransactionFilter { q: Some("m".into()), min_amount: Some(dec("2")), ..Default::default() };
+    assert!(all_txns(&s, &alice, f).await.is_empty());
+}
+
+/// xorshift64*: a reproducible sequence without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    fn pick_text(&mut self, items: &[Option<&str>]) -> Option<String> {
+        self.pick(items).map(String::from)
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+type Groups = BTreeMap<(String, String, String), (Decimal, Decimal, i64)>;
+
+/// The contract's definition, computed from the visible transactions.
+async fn direct_groups(s: &S, u: &User, account: Option<&str>) -> Groups {
+    let f = TransactionFilter { account_id: account.map(Into::into), ..Default::default() };
+    let mut groups = Groups::new();
+    for t in all_txns(s, u, f).await {
+        let f = &t.fields;
+        let category = t.user_category.clone().or_else(|| f.pfc_primary.clone()).unwrap_or("UNCATEGORIZED".into());
+        if f.pending
+            || category == "TRANSFER_IN"
+            || category == "TRANSFER_OUT"
+            || f.pfc_detailed.as_deref() == Some("LOAN_PAYMENTS_CREDIT_CARD_PAYMENT")
+        {
+            continue;
+        }
+        let key = (f.currency.clone().unwrap_or("XXX".into()), f.date.format("%Y-%m").to_string(), category);
+        let g = groups.entry(key).or_default();
+        if f.amount > Decimal::ZERO {
+            g.0 += f.amount;
+        } else {
+            g.1 -= f.amount;
+        }
+        g.2 += 1;
+    }
+    groups
+}
+
+async fn summary_groups(s: &S, u: &User, account: Option<&str>) -> Groups {
+    let scope = SpendingScope {
+        from: Month::parse("2020-01").unwrap(),
+        to: Month::parse("2022-12").unwrap(),
+        account_id: account.map(Into::into),
+    };
+    let groups = s.spending_groups(&u.id, &scope).await.unwrap();
+    groups
+        .into_iter()
+        .map(|g| {
+            ((g.currency, g.month.to_string(), g.category), (g.spending.normalize(), g.income.normalize(), g.count))
+        })
+        .collect()
+}
+
+async fn assert_summary_matches(s: &S, users: &[&User], step: &str) {
+    for u in users {
+        for account in [None, Some("acc-1")] {
+            let mut direct = direct_groups(s, u, account).await;
+            for v in direct.values_mut() {
+                *v = (v.0.normalize(), v.1.normalize(), v.2);
+            }
+            assert_eq!(summary_groups(s, u, account).await, direct, "{step}: user {} account {account:?}", u.username);
+        }
+    }
+}
+
+fn random_txn(rng: &mut Rng, id: &str) -> NewTransaction {
+    let month = *rng.pick(&["2021-11", "2021-12", "2022-01", "2022-02"]);
+    let mut t = txn(
+        id,
+        rng.pick::<&str>(&["acc-1", "acc-2"]),
+        rng.pick::<&str>(&["12.34", "-100.00", "0.01", "7", "-0.5", "250.10", "0"]),
+        &format!("{month}-{:02}T10:00:00Z", 1 + rng.below(28)),
+    );
+    t.fields.currency = rng.pick_text(&[Some("USD"), Some("USD"), Some("EUR"), None]);
+    t.fields.pfc_primary = rng.pick_text(&[
+        Some("FOOD_AND_DRINK"),
+        Some("RENT_AND_UTILITIES"),
+        Some("TRANSFER_IN"),
+        Some("TRANSFER_OUT"),
+        None,
+    ]);
+    t.fields.pfc_detailed =
+        rng.pick_text(&[None, Some("FOOD_AND_DRINK_COFFEE"), Some("LOAN_PAYMENTS_CREDIT_CARD_PAYMENT")]);
+    t.fields.pending = rng.chance(25);
+    t
+}
+
+/// The summary the charts read always equals a GROUP BY over the visible transactions, after any sequence of
+/// writes: batches and staged commits (adds, Plaid's changes, removals, restores, pending→posted), the user's
+/// category edits, an initial sync while hidden, abandoned and committed, and an Item's deletion.
+pub(crate) async fn spending_summary_equals_a_group_by_after_random_writes(s: S) {
+    let alice = user(&s, "alice").await;
+    let bob = user(&s, "bob").await;
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    let bo = item(&s, &bob, "item-bob", "ins_1").await;
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let id = |rng: &mut Rng, prefix: &str| format!("{prefix}-{}", rng.below(30));
+    for step in 0..40 {
+        let target = if step % 5 == 4 { &bo } else { &a };
+        let owner = if step % 5 == 4 { &bob } else { &alice };
+        let prefix = target.item_id.as_str().to_owned();
+        let current = fresh(&s, target).await;
+        match rng.below(5) {
+            0 | 1 => {
+                let mut added: Vec<NewTransaction> = (0..1 + rng.below(8))
+                    .map(|_| {
+                        let tid = id(&mut rng, &prefix);
+                        random_txn(&mut rng, &tid)
+                    })
+                    .collect();
+                added.sort_by(|x, y| x.transaction_id.cmp(&y.transaction_id));
+                added.dedup_by(|x, y| x.transaction_id == y.transaction_id);
+                // A posted transaction naming an earlier pending one replaces it.
+                if rng.chance(50) {
+                    let mut posted = random_txn(&mut rng, &format!("{prefix}-posted-{step}"));
+                    posted.fields.pending = false;
+                    posted.fields.pending_transaction_id = Some(id(&mut rng, &prefix).into());
+                    added.push(posted);
+                }
+                let removed: Vec<String> = (0..rng.below(3)).map(|_| id(&mut rng, &prefix)).collect();
+                let removed: Vec<&str> = removed
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|r| !added.iter().any(|t| t.transaction_id == *r))
+                    .collect();
+                s.apply_sync(&current, &batch(added, vec![], &removed, &format!("c{step}"))).await.unwrap();
+            }
+            2 => {
+                let run = format!("run-{step}");
+                let pages: Vec<SyncPage> = (0..2)
+                    .map(|p| {
+                        let added = vec![random_txn(&mut rng, &format!("{prefix}-s{step}-{p}"))];
+                        let tid = id(&mut rng, &prefix);
+                        let modified = vec![random_txn(&mut rng, &tid)];
+                        let removed = [id(&mut rng, &prefix)];
+                        let removed: Vec<&str> = removed
+                            .iter()
+                            .map(String::as_str)
+                            .filter(|r| *r != modified[0].transaction_id.as_str())
+                            .collect();
+                        page(added, modified, &removed)
+                    })
+                    .collect();
+                for p in &pages {
+                    s.stage_sync_page(&run, p).await.unwrap();
+                }
+                s.commit_sync(&current, &run, &format!("c{step}")).await.unwrap();
+            }
+            _ => {
+                // The user's category (or its removal) on a random transaction, visible or not.
+                let category = rng.pick_text(&[Some("GIFTS"), Some("TRANSFER_OUT"), Some("FOOD_AND_DRINK"), None]);
+                let patch = UserFieldsPatch { note: None, category: Some(category) };
+                let edited = s.update_transaction_user_fields(&owner.id, &id(&mut rng, &prefix).into(), &patch).await;
+                assert!(edited.is_ok() || is_not_found(edited), "edit");
+            }
+        }
+        assert_summary_matches(&s, &[&alice, &bob], &format!("step {step}")).await;
+    }
+
+    // An initial sync: hidden while claimed, gone when abandoned, counted once committed.
+    let c = item(&s, &alice, "item-c", "ins_2").await;
+    for commit in [false, true] {
+        let run = s.start_sync_run(&c.id, "link").await.unwrap();
+        assert!(s.claim_initial_sync(&c, &run.id).await.unwrap());
+        let history: Vec<NewTransaction> = (0..20).map(|i| random_txn(&mut rng, &format!("c-{i}"))).collect();
+        s.write_initial_pages(&c, &run.id, &[page(history, vec![], &[])]).await.unwrap();
+        assert_summary_matches(&s, &[&alice], "initial sync written, not committed").await;
+        if commit {
+            s.commit_initial_sync(&c, &run.id, "c-done").await.unwrap();
+        } else {
+            s.release_initial_sync(&c, &run.id).await.unwrap();
+        }
+        assert_summary_matches(&s, &[&alice], &format!("initial sync committed: {commit}")).await;
+    }
+    assert!(!summary_groups(&s, &alice, None).await.is_empty());
+
+    // Deleting an Item takes its transactions out.
+    s.delete_item(&alice.id, &c.item_id).await.unwrap();
+    s.delete_item(&alice.id, &a.item_id).await.unwrap();
+    assert_summary_matches(&s, &[&alice, &bob], "Items deleted").await;
+    assert!(summary_groups(&s, &alice, None).await.is_empty());
+}
+
+/// Every filter shape of `GET /api/transactions`, alone and after a keyset cursor, has an index path on SQLite:
+/// no plan scans the transactions table, and the selective shapes use their own index.
+pub(crate) async fn every_filter_shape_has_an_index_path(s: S) {
+    if s.backend() != Backend::Sqlite {
+        return; // PostgreSQL's plans depend on its statistics; the benchmark measures them.
+    }
+    let alice = user(&s, "alice").await;
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    s.apply_sync(
+        &a,
+        &batch(
+            vec![txn("t1", "acc-1", "5", "2026-01-01T00:00:00Z"), txn("t2", "acc-1", "6", "2026-01-02T00:00:00Z")],
+            vec![],
+            &[],
+            "c",
+        ),
+    )
+    .await
+    .unwrap();
+    let page = s.list_transactions(&alice.id, &TransactionFilter { limit: 1, ..Default::default() }).await.unwrap();
+    let cursor = page.next_cursor.unwrap();
+    let shapes: Vec<(&str, TransactionFilter, &str)> = vec![
+        ("newest", TransactionFilter::default(), "transactions_user_time"),
+        (
+            "account",
+            TransactionFilter { account_id: Some("acc-1".into()), ..Default::default() },
+            "transactions_account_time",
+        ),
+        ("item", TransactionFilter { item_id: Some("item-a".into()), ..Default::default() }, "transactions_item_time"),
+        ("pending", TransactionFilter { pending: Some(true), ..Default::default() }, "transactions_pending_time"),
+        (
+            "effective category",
+            TransactionFilter { effective_category: Some("FOOD_AND_DRINK".into()), ..Default::default() },
+            "transactions_effective_category_time",
+        ),
+        (
+            "detailed category",
+            TransactionFilter { detailed_category: Some("FOOD_AND_DRINK_COFFEE".into()), ..Default::default() },
+            "transactions_detailed_category_time",
+        ),
+        (
+            "amount range",
+            TransactionFilter { min_amount: Some(dec("100")), max_amount: Some(dec("101")), ..Default::default() },
+            "transactions_amount",
+        ),
+        ("search", TransactionFilter { q: Some("coffee".into()), ..Default::default() }, "transactions_fts"),
+    ];
+    for (name, filter, index) in shapes {
+        for after in [None, Some(cursor.clone())] {
+            let f = TransactionFilter { after: after.clone(), ..filter.clone() };
+            let plan = s.explain_list_transactions(&alice.id, &f).await.unwrap();
+            let text = plan.join("\n");
+            assert!(text.contains(index), "{name} (cursor: {}) does not use {index}:\n{text}", after.is_some());
+            for line in &plan {
+                let scans_table =
+                    line.starts_with("SCAN t") && !line.contains("USING") && !line.contains("VIRTUAL TABLE");
+                assert!(!scans_table, "{name} scans the table:\n{text}");
+            }
+        }
+    }
+}
