@@ -46,7 +46,8 @@ export async function mount(root, app) {
     section("Password", pw),
     section("Sessions", h("p.muted", null, "Where you are logged in."), sessions),
     section("API tokens", h("p.muted", null, "For scripts: send as ", h("code", null, "Authorization: Bearer TOKEN"), "."), newToken, shown, tokens));
-  if (app.session.is_owner) root.append(section("Users", h("p.muted", null, "Each user sees only their own banks."), users));
+  const isOwner = !!(app.session.is_owner ?? (app.session.user && app.session.user.is_owner));
+  if (isOwner) root.append(section("Users", h("p.muted", null, "Each user sees only their own banks."), users));
 
   async function drawSessions() {
     const list = listOf(await get("/api/sessions"), "sessions");
@@ -93,6 +94,6 @@ export async function mount(root, app) {
         h("div.muted.small", null, u.created_at ? `Added ${when(u.created_at)}` : ""))))), form);
   }
 
-  await Promise.all([drawSessions().catch(fail), drawTokens().catch(fail), app.session.is_owner ? drawUsers().catch(fail) : null]);
+  await Promise.all([drawSessions().catch(fail), drawTokens().catch(fail), isOwner ? drawUsers().catch(fail) : null]);
   return { onEvent() {} };
 }
