@@ -1,316 +1,186 @@
-// banksync's page: talks to the JSON API with the session cookie; every write carries the CSRF token.
-// While logged in it listens to /api/events and redraws only the tables an event concerns, so changes made
-// elsewhere (webhooks, the schedule, scripts using the API) show up without polling.
-"use strict";
+// banksync's web app: boots (public config, first-run setup, session), routes over real paths (no hash URLs, so
+// a reload or a bookmark works; crate::http::web serves the page on each), and keeps one EventSource on
+// /api/events while logged in, handing each event to the current view so changes made elsewhere (webhooks, the
+// schedule, scripts using the API) show up without polling.
+import { api, get, setCsrf } from "./api.js";
+import { $, $$, fail, say } from "./ui.js";
 
-let csrfToken = null;
-let linkScriptUrl = null;
-let events = null; // the EventSource while logged in
+const VIEWS = {
+  "/": () => import("./view-overview.js"),
+  "/transactions": () => import("./view-transactions.js"),
+  "/spending": () => import("./view-spending.js"),
+  "/banks": () => import("./view-banks.js"),
+  "/settings": () => import("./view-settings.js"),
+};
+const PUBLIC = new Set(["/login", "/setup"]);
+const TITLES = { "/": "Overview", "/transactions": "Transactions", "/spending": "Spending", "/banks": "Banks",
+  "/settings": "Settings", "/login": "Log in", "/setup": "Set up banksync", "/oauth-return": "Linking your bank" };
 
-// Each table draws only the answer to its latest request: an older, slower answer must not overwrite a newer one
-// when an event and a click ask for the same table at about the same time.
-const latest = { items: 0, accounts: 0, transactions: 0 };
-// The Items the page shows, to offer replacing one when its bank is linked again.
-let shownItems = [];
+export const app = { config: null, session: null, current: null, events: null, navigate, refreshSession: boot };
 
-const $ = (sel) => document.querySelector(sel);
+let routeSeq = 0;
 
-function showMessage(text, isError) {
-  const el = $("#message");
-  el.textContent = text;
-  el.className = isError ? "error" : "";
-  el.hidden = !text;
-}
-
-async function api(method, path, body) {
-  const headers = { "Accept": "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (csrfToken && method !== "GET") headers["X-CSRF-Token"] = csrfToken;
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
-  const data = res.status === 204 ? null : await res.json().catch(() => null);
-  if (!res.ok) {
-    const err = new Error((data && data.error && data.error.message) || `HTTP ${res.status}`);
-    err.status = res.status;
-    throw err;
+export async function navigate(path, { replace = false } = {}) {
+  const url = new URL(path, location.origin);
+  if (url.pathname + url.search !== location.pathname + location.search) {
+    history[replace ? "replaceState" : "pushState"](null, "", url.pathname + url.search);
   }
-  return data;
+  await route();
 }
 
-function cell(text, cls) {
-  const td = document.createElement("td");
-  td.textContent = text == null ? "" : text;
-  if (cls) td.className = cls;
-  return td;
-}
-
-function button(label, onClick) {
-  const b = document.createElement("button");
-  b.textContent = label;
-  b.addEventListener("click", async () => {
-    b.disabled = true;
-    try { await onClick(); } catch (e) { showMessage(e.message, true); } finally { b.disabled = false; }
-  });
-  return b;
-}
-
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "never");
-const money = (amount, currency) => (amount == null ? "" : `${amount} ${currency || ""}`.trim());
-
-function loadScript(src) {
-  return new Promise((resolve, reject) => {
-    if (window.Plaid) return resolve();
-    const s = document.createElement("script");
-    s.src = src;
-    s.onload = resolve;
-    s.onerror = () => reject(new Error("cannot load the Plaid Link script"));
-    document.head.appendChild(s);
-  });
-}
-
-// Opens Link; with itemId, in update mode to repair that Item's login.
-async function openLink(itemId) {
-  const token = await api("POST", "/api/link/token", itemId ? { item_id: itemId } : {});
-  await loadScript(linkScriptUrl);
-  const handler = window.Plaid.create({
-    token: token.link_token,
-    onSuccess: async (publicToken, metadata) => {
-      try {
-        if (itemId) {
-          await api("POST", `/api/items/${encodeURIComponent(itemId)}/repaired`, {});
-          showMessage("Bank reconnected.");
-        } else {
-          const body = { public_token: publicToken, metadata };
-          Object.assign(body, sameBankChoice(metadata));
-          const item = await api("POST", "/api/link/exchange", body);
-          showMessage(item.replaces_item_id
-            ? `Linked ${item.institution_name || "bank"} again; the old connection's history, notes and categories move over once transactions have synced.`
-            : `Linked ${item.institution_name || "bank"}; transactions are syncing.`);
-        }
-        // The first sync runs in the background; its sync_finished event brings the transactions.
-        await refresh();
-      } catch (e) {
-        showMessage(e.message, true);
-      }
-    },
-    onExit: (err) => { if (err) showMessage(err.display_message || err.error_message || "Link closed.", true); },
-  });
-  handler.open();
-}
-
-// A bank the page already shows was linked again: replace that connection (its history, notes and categories are
-// merged into the new one and it is removed), keep both (billed separately), or neither (the server refuses it and
-// removes the new one at Plaid).
-function sameBankChoice(metadata) {
-  const institutionId = metadata && metadata.institution && metadata.institution.institution_id;
-  const existing = institutionId && shownItems.find((i) => i.institution_id === institutionId);
-  if (!existing) return {};
-  const name = existing.institution_name || (metadata.institution.name) || "this bank";
-  if (confirm(`Replace the existing connection to ${name}? Its history, notes and categories move to the new connection and the old one is removed.`)) {
-    return { replaces_item_id: existing.item_id };
+async function route() {
+  const seq = ++routeSeq;
+  const path = location.pathname;
+  if (app.current && app.current.unmount) app.current.unmount();
+  app.current = null;
+  const root = $("#view");
+  root.dataset.ready = "false";
+  if (!app.session && !PUBLIC.has(path)) {
+    return navigate("/login?next=" + encodeURIComponent(path + location.search), { replace: true });
   }
-  if (confirm(`Keep both connections to ${name}? Each is billed separately.`)) return { allow_duplicate: true };
-  return {};
-}
-
-// banksync's last sync, when Plaid last heard from the bank, and where Plaid is with the Item's data.
-function syncSummary(item) {
-  const s = item.sync || {};
-  const parts = [when(item.last_successful_sync_at)];
-  if (s.institution_last_update) parts.push(`bank checked ${when(s.institution_last_update)}`);
-  if (s.stalled_message) parts.push(s.stalled_message);
-  else if (s.phase === "not_ready") parts.push("waiting for Plaid's first transactions…");
-  else if (s.phase === "initial_update_complete") parts.push("recent transactions in; older history coming…");
-  return parts.join(" · ");
-}
-
-async function renderItems() {
-  const seq = ++latest.items;
-  const { items } = await api("GET", "/api/items");
-  if (seq !== latest.items) return;
-  shownItems = items;
-  const body = $("#items tbody");
-  body.replaceChildren();
-  for (const item of items) {
-    const tr = document.createElement("tr");
-    tr.appendChild(cell(item.institution_name || item.item_id));
-    const h = item.health;
-    tr.appendChild(cell(h.status === "good" ? "good" : `${h.status}: ${h.message || ""}`, h.status === "good" ? "health-good" : "health-bad"));
-    tr.appendChild(cell(syncSummary(item)));
-    const actions = document.createElement("td");
-    actions.appendChild(button("Sync now", async () => {
-      const s = await api("POST", `/api/items/${encodeURIComponent(item.item_id)}/sync`, {});
-      // The tables follow from the sync_finished event every sync publishes.
-      if (s.job_id) showMessage("The bank is taking a while; the sync goes on in the background.");
-      else showMessage(s.not_ready ? "Plaid has no transactions for this bank yet; banksync keeps checking by itself." : `Synced: ${s.added} added, ${s.modified} modified, ${s.removed} removed.`);
-    }));
-    if (h.needs_reconnect) actions.appendChild(button("Reconnect", () => openLink(item.item_id)));
-    actions.appendChild(button("Remove", async () => {
-      if (!confirm("Remove this bank and its data?")) return;
-      await api("DELETE", `/api/items/${encodeURIComponent(item.item_id)}`);
-      await refresh();
-    }));
-    tr.appendChild(actions);
-    body.appendChild(tr);
+  document.title = `${TITLES[path] || "banksync"} · banksync`;
+  for (const a of $$("#nav a")) {
+    if (a.getAttribute("href") === path) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
-  if (!items.length) body.innerHTML = '<tr><td colspan="4" class="muted">No bank linked yet.</td></tr>';
-}
-
-async function renderAccounts() {
-  const seq = ++latest.accounts;
-  const { accounts } = await api("GET", "/api/accounts");
-  if (seq !== latest.accounts) return;
-  const body = $("#accounts tbody");
-  body.replaceChildren();
-  for (const a of accounts) {
-    const tr = document.createElement("tr");
-    tr.appendChild(cell(`${a.name}${a.mask ? " ••" + a.mask : ""}`));
-    tr.appendChild(cell(`${a.type}${a.subtype ? " / " + a.subtype : ""}`));
-    tr.appendChild(cell(money(a.balances.available, a.balances.currency), "num"));
-    tr.appendChild(cell(money(a.balances.current, a.balances.currency), "num"));
-    tr.appendChild(cell(`${when(a.balances.as_of)} (${a.balances.source})`, "muted"));
-    body.appendChild(tr);
+  let view;
+  if (PUBLIC.has(path) || path === "/oauth-return") {
+    const auth = await import("./view-auth.js");
+    view = path === "/setup" ? auth.setup : path === "/login" ? auth.login : auth.oauthReturn;
+  } else {
+    const load = VIEWS[path];
+    if (!load) {
+      root.replaceChildren();
+      root.append(Object.assign(document.createElement("h1"), { textContent: "Page not found" }));
+      return;
+    }
+    view = await load();
   }
-}
-
-async function renderTransactions() {
-  const q = $("#search").q.value.trim();
-  const params = new URLSearchParams({ limit: "50" });
-  if (q) params.set("q", q);
-  const seq = ++latest.transactions;
-  const { transactions } = await api("GET", `/api/transactions?${params}`);
-  if (seq !== latest.transactions) return;
-  const body = $("#transactions tbody");
-  body.replaceChildren();
-  for (const t of transactions) {
-    const tr = document.createElement("tr");
-    tr.dataset.transactionId = t.transaction_id;
-    tr.appendChild(cell(t.date));
-    tr.appendChild(cell(t.display_name + (t.pending ? " (pending)" : ""), t.pending ? "pending" : ""));
-    tr.appendChild(cell(t.user_category || t.category || ""));
-    tr.appendChild(cell(money(t.amount, t.currency), "num"));
-    const note = document.createElement("td");
-    note.appendChild(button(t.user_note ? `✎ ${t.user_note}` : "Add note", async () => {
-      const text = prompt("Note (empty to clear)", t.user_note || "");
-      if (text === null) return;
-      await api("PATCH", `/api/transactions/${encodeURIComponent(t.transaction_id)}`, { note: text || null });
-      await renderTransactions();
-    }));
-    tr.appendChild(note);
-    body.appendChild(tr);
+  if (seq !== routeSeq) return;
+  // Each view draws into its own container: a slower, older view that is still loading writes into a detached one.
+  const container = document.createElement("div");
+  container.className = "view-body";
+  root.replaceChildren(container);
+  root.dataset.view = path.slice(1) || "overview";
+  let mounted = null;
+  try {
+    mounted = (await view.mount(container, app)) || {};
+  } catch (e) {
+    fail(e);
   }
-}
-
-async function refresh() {
-  await Promise.all([renderItems(), renderAccounts(), renderTransactions()]);
+  if (seq !== routeSeq) {
+    if (mounted && mounted.unmount) mounted.unmount();
+    return;
+  }
+  app.current = mounted;
+  // Tests (and nothing else) wait for this: the view drew its first data.
+  root.dataset.ready = "true";
 }
 
 function setLive(state) {
   const el = $("#live");
   el.hidden = !state;
   el.dataset.state = state || "";
-  el.textContent = state === "live" ? "● live" : "○ offline";
+  el.textContent = state === "live" ? "Live" : "Offline";
   el.title = state === "live" ? "Changes appear as they happen." : "Not receiving live updates; reconnecting…";
 }
 
-function redraw(...renders) {
-  return () => Promise.all(renders.map((r) => r())).catch((e) => showMessage(e.message, true));
-}
+const EVENT_NAMES = ["sync_finished", "balances_updated", "item_health_changed", "lagged"];
 
-// Subscribes to the user's events. EventSource reconnects by itself; after a gap the page redraws everything,
-// since events sent meanwhile are lost.
+// EventSource reconnects by itself; after a gap the current view redraws everything, since events sent meanwhile
+// are lost.
 function listen() {
   stopListening();
   const source = new EventSource("/api/events");
-  events = source;
+  app.events = source;
   let missed = false;
   source.onopen = () => {
     setLive("live");
-    if (missed) redraw(refresh)();
+    if (missed) dispatch("lagged", {});
     missed = false;
   };
-  source.onerror = () => {
-    missed = true;
-    setLive("offline");
-  };
-  source.addEventListener("sync_finished", (ev) => {
-    const data = JSON.parse(ev.data);
-    // A failed sync changed nothing but the Item; a successful one also refreshed the cached balances.
-    if (data.error) redraw(renderItems)(); else redraw(renderItems, renderAccounts, renderTransactions)();
-  });
-  source.addEventListener("balances_updated", redraw(renderAccounts));
-  source.addEventListener("item_health_changed", redraw(renderItems));
-  source.addEventListener("lagged", redraw(refresh));
+  source.onerror = () => { missed = true; setLive("offline"); };
+  for (const name of EVENT_NAMES) {
+    source.addEventListener(name, (ev) => {
+      let data = {};
+      try { data = JSON.parse(ev.data || "{}"); } catch { /* keep {} */ }
+      dispatch(name, data);
+    });
+  }
+}
+
+function dispatch(name, data) {
+  const view = app.current;
+  if (view && view.onEvent) Promise.resolve(view.onEvent(name, data)).catch(fail);
 }
 
 function stopListening() {
-  if (events) events.close();
-  events = null;
+  if (app.events) app.events.close();
+  app.events = null;
   setLive(null);
 }
 
-function showApp(session) {
-  csrfToken = session.csrf_token;
+export function signedIn(session) {
+  app.session = session;
+  setCsrf(session.csrf_token);
   $("#who").textContent = session.user.username;
-  $("#login-section").hidden = true;
-  $("#app-section").hidden = false;
+  $("#nav").hidden = false;
   $("#logout").hidden = false;
   listen();
-  refresh().catch((e) => showMessage(e.message, true));
 }
 
-function showLogin() {
+function signedOut() {
   stopListening();
-  csrfToken = null;
+  app.session = null;
+  setCsrf(null);
   $("#who").textContent = "";
-  $("#login-section").hidden = false;
-  $("#app-section").hidden = true;
+  $("#nav").hidden = true;
   $("#logout").hidden = true;
 }
 
-$("#login-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const f = ev.target;
-  try {
-    showApp(await api("POST", "/api/session", { username: f.username.value, password: f.password.value }));
-    f.password.value = "";
-    showMessage("");
-  } catch (e) {
-    showMessage(e.message, true);
+async function boot() {
+  app.config = await get("/api/config");
+  const mode = $("#mode");
+  if (app.config.plaid_mode === "simulator") {
+    mode.textContent = "Demo mode: banks are simulated (log in to them as user_good / pass_good).";
+    mode.hidden = false;
   }
-});
+  let setupNeeded = false;
+  try {
+    const setup = await get("/api/setup");
+    setupNeeded = !!(setup && (setup.needed ?? setup.setup_needed ?? setup.required));
+    app.setup = setup;
+  } catch { /* an older server without first-run setup */ }
+  if (setupNeeded) {
+    signedOut();
+    if (location.pathname !== "/setup") history.replaceState(null, "", "/setup");
+    return route();
+  }
+  try {
+    signedIn(await get("/api/session"));
+    if (PUBLIC.has(location.pathname)) history.replaceState(null, "", "/");
+  } catch (e) {
+    if (e.status !== 401) throw e;
+    signedOut();
+  }
+  await route();
+}
 
 $("#logout").addEventListener("click", async () => {
   await api("DELETE", "/api/session").catch(() => {});
-  showLogin();
+  signedOut();
+  say("Logged out.", "ok");
+  navigate("/login");
 });
 
-$("#link-bank").addEventListener("click", () => openLink(null).catch((e) => showMessage(e.message, true)));
-
-$("#refresh-balances").addEventListener("click", async () => {
-  try {
-    const { job_id } = await api("POST", "/api/balances/refresh", {});
-    showMessage("Asking your banks for live balances…");
-    // The tables follow from balances_updated / item_health_changed events; the job says which Items failed and why.
-    let job;
-    do {
-      job = await api("GET", `/api/balances/refresh/${encodeURIComponent(job_id)}?wait=20`);
-    } while (job.state !== "done");
-    const failed = job.items.filter((i) => i.state === "error");
-    showMessage(failed.length ? failed.map((i) => i.error.message).join(" ") : "Balances are up to date.", failed.length > 0);
-  } catch (e) {
-    showMessage(e.message, true);
-  }
+// Links inside the app move without reloading (the EventSource and the loaded modules stay).
+document.addEventListener("click", (ev) => {
+  const a = ev.target.closest && ev.target.closest("a[href]");
+  if (!a || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || a.target) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin || url.pathname.startsWith("/api/") || url.pathname.startsWith("/assets/")) return;
+  ev.preventDefault();
+  navigate(url.pathname + url.search).then(() => $("#view").focus({ preventScroll: false }));
 });
+window.addEventListener("popstate", () => route());
 
-$("#search").addEventListener("submit", (ev) => { ev.preventDefault(); renderTransactions().catch((e) => showMessage(e.message, true)); });
-
-(async () => {
-  const config = await api("GET", "/api/config");
-  linkScriptUrl = config.link_script_url;
-  $("#mode").textContent = config.plaid_mode === "simulator" ? "Plaid simulator (log in to banks as user_good / pass_good)" : "";
-  try {
-    showApp(await api("GET", "/api/session"));
-  } catch (e) {
-    if (e.status === 401) showLogin(); else showMessage(e.message, true);
-  }
-})();
+boot().catch(fail);
