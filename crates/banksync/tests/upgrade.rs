@@ -361,9 +361,12 @@ async fn write_upgrade_fixture() {
     app.store
         .create_session(&NewSession {
             id_hash: hash_secret(&random_secret()),
+            public_id: random_secret(),
             user_id: user.id.clone(),
             csrf_token: random_secret(),
             expires_at: chrono::Utc::now() + chrono::Duration::days(3650),
+            idle_expires_at: chrono::Utc::now() + chrono::Duration::days(3650),
+            user_agent: Some("fixture".into()),
         })
         .await
         .unwrap();

@@ -398,9 +398,12 @@ async fn every_route_times_every_caller_is_authorized_from_the_openapi_route_lis
     app.store
         .create_session(&NewSession {
             id_hash: hash_secret(&expired_session),
+            public_id: random_secret(),
             user_id: owner_id,
             csrf_token: random_secret(),
             expires_at: chrono::Utc::now() - chrono::Duration::minutes(1),
+            idle_expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+            user_agent: None,
         })
         .await
         .unwrap();
