@@ -23,7 +23,8 @@ CREATE INDEX transactions_item_time ON transactions(item_ref, datetime DESC, tra
 DROP INDEX transactions_item;
 
 -- Spending per user, month, Item, account, currency and effective category (see the SQLite migration): amounts in
--- millionths of the currency unit. Kept by statement-level triggers with transition tables, so a sync commit of
+-- millionths of the currency unit. An amount of a trillion units or more (no real transaction; a corrupt or hostile
+-- value) counts as 0 here, so the BIGINT sums can never overflow and fail the sync commit that carries it. Kept by statement-level triggers with transition tables, so a sync commit of
 -- thousands of rows updates the summary with one grouped statement instead of one per row. Each trigger adds the
 -- net change per group (a row's contribution with sign 1 when it arrives, -1 when it leaves) in one upsert, then
 -- drops the groups left empty.
@@ -49,7 +50,7 @@ BEGIN
     SELECT user_id, substr(date, 1, 7), item_ref, account_id, COALESCE(currency, 'XXX'),
         COALESCE(user_category, pfc_primary, 'UNCATEGORIZED'), SUM(sign * GREATEST(u, 0)), SUM(sign * GREATEST(-u, 0)),
         SUM(sign)
-    FROM (SELECT m.*, round(m.amount::NUMERIC * 1000000)::BIGINT AS u FROM (SELECT 1 AS sign, user_id, date, item_ref, account_id, currency, user_category, pfc_primary, pfc_detailed, pending, deleted_at, amount FROM new_rows) m) c
+    FROM (SELECT m.*, CASE WHEN abs(m.amount::NUMERIC) < 1000000000000 THEN round(m.amount::NUMERIC * 1000000)::BIGINT ELSE 0 END AS u FROM (SELECT 1 AS sign, user_id, date, item_ref, account_id, currency, user_category, pfc_primary, pfc_detailed, pending, deleted_at, amount FROM new_rows) m) c
     WHERE deleted_at IS NULL AND NOT pending
         AND COALESCE(user_category, pfc_primary, 'UNCATEGORIZED') NOT IN ('TRANSFER_IN', 'TRANSFER_OUT')
         AND COALESCE(pfc_detailed, '') <> 'LOAN_PAYMENTS_CREDIT_CARD_PAYMENT'
@@ -67,7 +68,7 @@ BEGIN
     SELECT user_id, substr(date, 1, 7), item_ref, account_id, COALESCE(currency, 'XXX'),
         COALESCE(user_category, pfc_primary, 'UNCATEGORIZED'), SUM(sign * GREATEST(u, 0)), SUM(sign * GREATEST(-u, 0)),
         SUM(sign)
-    FROM (SELECT m.*, round(m.amount::NUMERIC * 1000000)::BIGINT AS u FROM (SELECT -1 AS sign, user_id, date, item_ref, account_id, currency, user_category, pfc_primary, pfc_detailed, pending, deleted_at, amount FROM old_rows) m) c
+    FROM (SELECT m.*, CASE WHEN abs(m.amount::NUMERIC) < 1000000000000 THEN round(m.amount::NUMERIC * 1000000)::BIGINT ELSE 0 END AS u FROM (SELECT -1 AS sign, user_id, date, item_ref, account_id, currency, user_category, pfc_primary, pfc_detailed, pending, deleted_at, amount FROM old_rows) m) c
     WHERE deleted_at IS NULL AND NOT pending
         AND COALESCE(user_category, pfc_primary, 'UNCATEGORIZED') NOT IN ('TRANSFER_IN', 'TRANSFER_OUT')
         AND COALESCE(pfc_detailed, '') <> 'LOAN_PAYMENTS_CREDIT_CARD_PAYMENT'
@@ -88,7 +89,7 @@ BEGIN
     SELECT user_id, substr(date, 1, 7), item_ref, account_id, COALESCE(currency, 'XXX'),
         COALESCE(user_category, pfc_primary, 'UNCATEGORIZED'), SUM(sign * GREATEST(u, 0)), SUM(sign * GREATEST(-u, 0)),
         SUM(sign)
-    FROM (SELECT m.*, round(m.amount::NUMERIC * 1000000)::BIGINT AS u FROM (SELECT -1 AS sign, o.user_id, o.date, o.item_ref, o.account_id, o.currency, o.user_category, o.pfc_primary, o.pfc_detailed, o.pending, o.deleted_at, o.amount FROM old_rows o JOIN new_rows n ON n.transaction_id = o.transaction_id
+    FROM (SELECT m.*, CASE WHEN abs(m.amount::NUMERIC) < 1000000000000 THEN round(m.amount::NUMERIC * 1000000)::BIGINT ELSE 0 END AS u FROM (SELECT -1 AS sign, o.user_id, o.date, o.item_ref, o.account_id, o.currency, o.user_category, o.pfc_primary, o.pfc_detailed, o.pending, o.deleted_at, o.amount FROM old_rows o JOIN new_rows n ON n.transaction_id = o.transaction_id
             WHERE (o.user_id, o.date, o.item_ref, o.account_id, o.currency, o.user_category, o.pfc_primary, o.pfc_detailed, o.pending, o.deleted_at, o.amount) IS DISTINCT FROM (n.user_id, n.date, n.item_ref, n.account_id, n.currency, n.user_category, n.pfc_primary, n.pfc_detailed, n.pending, n.deleted_at, n.amount)
         UNION ALL SELECT 1 AS sign, n.user_id, n.date, n.item_ref, n.account_id, n.currency, n.user_category, n.pfc_primary, n.pfc_detailed, n.pending, n.deleted_at, n.amount FROM old_rows o JOIN new_rows n ON n.transaction_id = o.transaction_id
             WHERE (o.user_id, o.date, o.item_ref, o.account_id, o.currency, o.user_category, o.pfc_primary, o.pfc_detailed, o.pending, o.deleted_at, o.amount) IS DISTINCT FROM (n.user_id, n.date, n.item_ref, n.account_id, n.currency, n.user_category, n.pfc_primary, n.pfc_detailed, n.pending, n.deleted_at, n.amount)) m) c
@@ -116,7 +117,7 @@ CREATE TRIGGER spending_update AFTER UPDATE ON transactions REFERENCING OLD TABL
     SELECT user_id, substr(date, 1, 7), item_ref, account_id, COALESCE(currency, 'XXX'),
         COALESCE(user_category, pfc_primary, 'UNCATEGORIZED'), SUM(sign * GREATEST(u, 0)), SUM(sign * GREATEST(-u, 0)),
         SUM(sign)
-    FROM (SELECT m.*, round(m.amount::NUMERIC * 1000000)::BIGINT AS u FROM (SELECT 1 AS sign, user_id, date, item_ref, account_id, currency, user_category, pfc_primary, pfc_detailed, pending, deleted_at, amount FROM transactions) m) c
+    FROM (SELECT m.*, CASE WHEN abs(m.amount::NUMERIC) < 1000000000000 THEN round(m.amount::NUMERIC * 1000000)::BIGINT ELSE 0 END AS u FROM (SELECT 1 AS sign, user_id, date, item_ref, account_id, currency, user_category, pfc_primary, pfc_detailed, pending, deleted_at, amount FROM transactions) m) c
     WHERE deleted_at IS NULL AND NOT pending
         AND COALESCE(user_category, pfc_primary, 'UNCATEGORIZED') NOT IN ('TRANSFER_IN', 'TRANSFER_OUT')
         AND COALESCE(pfc_detailed, '') <> 'LOAN_PAYMENTS_CREDIT_CARD_PAYMENT'

@@ -44,7 +44,8 @@ DROP INDEX transactions_item;
 
 -- Spending per user, month, Item, account, currency and effective category, of the transactions that *count*
 -- (posted, not removed, not a transfer between the user's own accounts: see `store/spending.rs`). Amounts are
--- integers in millionths of the currency unit (exact for amounts with up to six decimals), `spending` the sum of
+-- integers in millionths of the currency unit (exact for amounts with up to six decimals; an amount of a trillion
+-- units or more, which no real transaction has, counts as 0 so the sums cannot overflow), `spending` the sum of
 -- positive amounts, `income` minus the sum of negative ones. Kept by the triggers below inside every statement that
 -- writes `transactions`: sync commits, the initial sync's pages (hidden with their Item until its claim commits:
 -- readers join `items`), removals, restores, the user's category edits, relink merges, cascaded deletes. A row
@@ -65,7 +66,7 @@ CREATE TABLE spending_months (
 INSERT INTO spending_months (user_id, month, item_ref, account_id, currency, category, spending, income, txn_count)
 SELECT user_id, substr(date, 1, 7), item_ref, account_id, COALESCE(currency, 'XXX'),
     COALESCE(user_category, pfc_primary, 'UNCATEGORIZED'), SUM(max(u, 0)), SUM(max(-u, 0)), COUNT(*)
-FROM (SELECT *, CAST(ROUND(CAST(amount AS REAL) * 1000000) AS INTEGER) AS u FROM transactions)
+FROM (SELECT *, (CASE WHEN abs(CAST(amount AS REAL)) < 1e12 THEN CAST(ROUND(CAST(amount AS REAL) * 1000000) AS INTEGER) ELSE 0 END) AS u FROM transactions)
 WHERE deleted_at IS NULL AND NOT pending
     AND COALESCE(user_category, pfc_primary, 'UNCATEGORIZED') NOT IN ('TRANSFER_IN', 'TRANSFER_OUT')
     AND COALESCE(pfc_detailed, '') <> 'LOAN_PAYMENTS_CREDIT_CARD_PAYMENT'
@@ -79,8 +80,8 @@ BEGIN
     INSERT INTO spending_months (user_id, month, item_ref, account_id, currency, category, spending, income, txn_count)
     VALUES (NEW.user_id, substr(NEW.date, 1, 7), NEW.item_ref, NEW.account_id, COALESCE(NEW.currency, 'XXX'),
         COALESCE(NEW.user_category, NEW.pfc_primary, 'UNCATEGORIZED'),
-        max(CAST(ROUND(CAST(NEW.amount AS REAL) * 1000000) AS INTEGER), 0),
-        max(-CAST(ROUND(CAST(NEW.amount AS REAL) * 1000000) AS INTEGER), 0), 1)
+        max((CASE WHEN abs(CAST(NEW.amount AS REAL)) < 1e12 THEN CAST(ROUND(CAST(NEW.amount AS REAL) * 1000000) AS INTEGER) ELSE 0 END), 0),
+        max(-(CASE WHEN abs(CAST(NEW.amount AS REAL)) < 1e12 THEN CAST(ROUND(CAST(NEW.amount AS REAL) * 1000000) AS INTEGER) ELSE 0 END), 0), 1)
     ON CONFLICT (user_id, month, item_ref, account_id, currency, category) DO UPDATE SET
         spending = spending + excluded.spending, income = income + excluded.income, txn_count = txn_count + 1;
 END;
@@ -91,8 +92,8 @@ WHEN OLD.deleted_at IS NULL AND NOT OLD.pending
     AND COALESCE(OLD.pfc_detailed, '') <> 'LOAN_PAYMENTS_CREDIT_CARD_PAYMENT'
 BEGIN
     UPDATE spending_months SET
-        spending = spending - max(CAST(ROUND(CAST(OLD.amount AS REAL) * 1000000) AS INTEGER), 0),
-        income = income - max(-CAST(ROUND(CAST(OLD.amount AS REAL) * 1000000) AS INTEGER), 0),
+        spending = spending - max((CASE WHEN abs(CAST(OLD.amount AS REAL)) < 1e12 THEN CAST(ROUND(CAST(OLD.amount AS REAL) * 1000000) AS INTEGER) ELSE 0 END), 0),
+        income = income - max(-(CASE WHEN abs(CAST(OLD.amount AS REAL)) < 1e12 THEN CAST(ROUND(CAST(OLD.amount AS REAL) * 1000000) AS INTEGER) ELSE 0 END), 0),
         txn_count = txn_count - 1
     WHERE user_id = OLD.user_id AND month = substr(OLD.date, 1, 7) AND item_ref = OLD.item_ref
         AND account_id = OLD.account_id AND currency = COALESCE(OLD.currency, 'XXX')
@@ -117,8 +118,8 @@ WHEN OLD.deleted_at IS NULL AND NOT OLD.pending
         OR OLD.pfc_detailed IS NOT NEW.pfc_detailed)
 BEGIN
     UPDATE spending_months SET
-        spending = spending - max(CAST(ROUND(CAST(OLD.amount AS REAL) * 1000000) AS INTEGER), 0),
-        income = income - max(-CAST(ROUND(CAST(OLD.amount AS REAL) * 1000000) AS INTEGER), 0),
+        spending = spending - max((CASE WHEN abs(CAST(OLD.amount AS REAL)) < 1e12 THEN CAST(ROUND(CAST(OLD.amount AS REAL) * 1000000) AS INTEGER) ELSE 0 END), 0),
+        income = income - max(-(CASE WHEN abs(CAST(OLD.amount AS REAL)) < 1e12 THEN CAST(ROUND(CAST(OLD.amount AS REAL) * 1000000) AS INTEGER) ELSE 0 END), 0),
         txn_count = txn_count - 1
     WHERE user_id = OLD.user_id AND month = substr(OLD.date, 1, 7) AND item_ref = OLD.item_ref
         AND account_id = OLD.account_id AND currency = COALESCE(OLD.currency, 'XXX')
@@ -143,8 +144,8 @@ BEGIN
     INSERT INTO spending_months (user_id, month, item_ref, account_id, currency, category, spending, income, txn_count)
     VALUES (NEW.user_id, substr(NEW.date, 1, 7), NEW.item_ref, NEW.account_id, COALESCE(NEW.currency, 'XXX'),
         COALESCE(NEW.user_category, NEW.pfc_primary, 'UNCATEGORIZED'),
-        max(CAST(ROUND(CAST(NEW.amount AS REAL) * 1000000) AS INTEGER), 0),
-        max(-CAST(ROUND(CAST(NEW.amount AS REAL) * 1000000) AS INTEGER), 0), 1)
+        max((CASE WHEN abs(CAST(NEW.amount AS REAL)) < 1e12 THEN CAST(ROUND(CAST(NEW.amount AS REAL) * 1000000) AS INTEGER) ELSE 0 END), 0),
+        max(-(CASE WHEN abs(CAST(NEW.amount AS REAL)) < 1e12 THEN CAST(ROUND(CAST(NEW.amount AS REAL) * 1000000) AS INTEGER) ELSE 0 END), 0), 1)
     ON CONFLICT (user_id, month, item_ref, account_id, currency, category) DO UPDATE SET
         spending = spending + excluded.spending, income = income + excluded.income, txn_count = txn_count + 1;
 END;
