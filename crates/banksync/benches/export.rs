@@ -144,7 +144,7 @@ async fn run_export(backend: Backend, location: &str, user: &str, format: &str) 
     let peak = support::proc_status_kb("VmHWM");
     println!(
         "| {} | {} | {:.2} | {:.0} | {:.1} | {:.1} |",
-        format.to_string(),
+        format,
         summary.transactions,
         secs,
         summary.transactions as f64 / secs,
