@@ -161,6 +161,13 @@ impl Chaos {
     /// settled set or `after`, every other Item its settled set.
     async fn interrupt(&mut self, op: Op, moving: &[(String, Vec<Txn>)], window_ms: u64) {
         let extra = self.rng.gen_range(0..=2);
+        if !moving.is_empty() {
+            // The random moment falls inside the work, not before it started on a loaded machine.
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while self.in_flight().await == 0 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         for round in 0..=extra {
             let wait = self.rng.gen_range(0..window_ms);
             tokio::time::sleep(Duration::from_millis(wait)).await;
@@ -174,8 +181,17 @@ impl Chaos {
         self.node.kill().await;
         self.kills += 1;
         *self.kills_by_op.entry(op_name(op)).or_default() += 1;
+        if self.in_flight().await > 0 {
+            self.kills_mid_work += 1;
+        }
         let db = self.node.db_path();
-        let pool = node::sqlite(&db).await;
+        assert_sqlite_consistent(&db).await;
+        assert_tokens_decrypt(&self.node).await;
+    }
+
+    /// Sync runs, jobs and initial-sync claims in flight, as the database says.
+    async fn in_flight(&self) -> i64 {
+        let pool = node::sqlite(&self.node.db_path()).await;
         let in_flight: i64 = sqlx::query_scalar(
             "SELECT (SELECT count(*) FROM sync_runs WHERE status = 'running') \
                   + (SELECT count(*) FROM jobs WHERE state = 'running') \
@@ -185,11 +201,7 @@ impl Chaos {
         .await
         .unwrap();
         pool.close().await;
-        if in_flight > 0 {
-            self.kills_mid_work += 1;
-        }
-        assert_sqlite_consistent(&db).await;
-        assert_tokens_decrypt(&self.node).await;
+        in_flight
     }
 
     async fn check_visible(&self, moving: &[(String, Vec<Txn>)], when: &str) {
