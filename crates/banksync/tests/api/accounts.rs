@@ -171,7 +171,7 @@ async fn the_owner_manages_users_and_others_get_owner_only() {
     app.post("/api/users", json!({"username": "carol", "password": "short"}))
         .await
         .expect_error(400, "invalid_password");
-    app.post("/api/users", json!({"username": "carol", "password": "carolcarol"}))
+    app.post("/api/users", json!({"username": "carolcarol", "password": "CarolCarol"}))
         .await
         .expect_error(400, "invalid_password");
     app.post("/api/users", json!({"username": "bob", "password": NEW_PASSWORD}))
