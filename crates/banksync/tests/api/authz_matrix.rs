@@ -30,13 +30,35 @@ const PUBLIC: &[(&str, &str, &str)] = &[
     ("GET", "/api/openapi.json", "describes the API, holds no data"),
     ("GET", "/api/config", "what the page needs before login (demo mode, Link's environment), no user data"),
     ("POST", "/api/session", "logging in is how a caller gets credentials"),
-    ("GET", "/", "the web page's HTML: the login form"),
-    ("GET", "/app.js", "the web page's script"),
-    ("GET", "/style.css", "the web page's style sheet"),
+    (
+        "POST",
+        "/api/setup",
+        "first-run setup creates the first user: only while there is none, from this machine or with the logged setup code",
+    ),
+    ("GET", "/api/setup", "whether first-run setup is needed, so the page can offer it; no user data"),
+    ("GET", "/", "the web app's HTML (the same shell on every page path; data comes from the API)"),
+    ("GET", "/transactions", "the web app's HTML shell"),
+    ("GET", "/spending", "the web app's HTML shell"),
+    ("GET", "/banks", "the web app's HTML shell"),
+    ("GET", "/settings", "the web app's HTML shell"),
+    ("GET", "/setup", "the web app's HTML shell"),
+    ("GET", "/login", "the web app's HTML shell"),
+    ("GET", "/oauth-return", "the web app's HTML shell, where an OAuth bank sends the browser back"),
+    ("GET", "/assets/{name}", "the web app's scripts, styles and vendored files, compiled into the binary"),
 ];
 
 /// Parameters (path, query or JSON body field) that take an id of some kind: filled with the owner's ids.
-const ID_PARAMS: &[&str] = &["item_id", "account_id", "transaction_id", "job_id", "token_id", "replaces_item_id"];
+const ID_PARAMS: &[&str] = &[
+    "item_id",
+    "account_id",
+    "transaction_id",
+    "job_id",
+    "token_id",
+    "replaces_item_id",
+    "session_id",
+    "user_id",
+    "id",
+];
 
 /// Body fields that take no id, with what mallory sends in them (valid values, so the request reaches the check of
 /// whose data it is, not a 400 for a malformed body).
@@ -50,6 +72,10 @@ fn plain_field(name: &str) -> Option<Value> {
         "password" => json!(PASSWORD),
         "metadata" => Value::Null,
         "allow_duplicate" => json!(false),
+        // A wrong current password: mallory's own password change is refused, so her sessions stay for the probes.
+        "current_password" => json!("not mallory's password"),
+        "new_password" => json!("mallory-new-password"),
+        "setup_code" => json!("AAAA-BBBB-CCCC"),
         _ => return None,
     })
 }
@@ -70,6 +96,11 @@ const PLAIN_QUERY: &[&str] = &[
     "category",
     "order",
     "sort",
+    "from",
+    "to",
+    "effective_category",
+    "detailed_category",
+    "oauth_state_id",
 ];
 
 const OPERATION_KEYS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
@@ -161,8 +192,12 @@ fn operations(doc: &Value) -> Vec<Operation> {
             });
         }
     }
-    // Logging out ends the caller's own session: keep it for last so the other probes still use one.
-    out.sort_by_key(|op| op.method == Method::DELETE && op.path == "/api/session");
+    // Logging out and signing out the other sessions end the caller's own sessions (a bearer caller's "others" are
+    // all of them): keep those for last so the other probes still use one.
+    out.sort_by_key(|op| {
+        (op.method == Method::POST && op.path == "/api/sessions/sign-out-others")
+            || (op.method == Method::DELETE && op.path == "/api/session")
+    });
     out
 }
 
@@ -222,6 +257,11 @@ fn probes(op: &Operation, ids: &Ids) -> Vec<Probe> {
     // Every combination would explode for nothing: one probe per value of each id parameter, others at their first.
     let mut choices: Vec<(String, Vec<String>)> = Vec::new();
     for p in &op.path_params {
+        // Not an id: the page's asset name (`/assets/{name}`, public), probed with a real one.
+        if p == "name" && op.is_public() {
+            choices.push((p.clone(), vec!["app.js".to_owned()]));
+            continue;
+        }
         assert!(ID_PARAMS.contains(&p.as_str()), "{what}: path parameter {p:?} is new to the authorization matrix");
         choices.push((p.clone(), ids.values(p, &what).to_vec()));
     }
@@ -395,11 +435,22 @@ async fn every_route_times_every_caller_is_authorized_from_the_openapi_route_lis
     app.delete(&format!("/api/tokens/{}", revoked["id"].as_str().unwrap())).await.expect(204);
     let expired_session = random_secret();
     let owner_id = app.store.find_user_by_username(&owner.username).await.unwrap().unwrap().id;
+    // A merchant logo of alice's (`GET /api/logos/{id}`): the id in one of her transactions' `logo_path`.
+    let logo_id = app.get_transactions("limit=500").await.expect(200)["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|t| t["logo_path"].as_str().map(|p| p.rsplit('/').next().unwrap().to_owned()))
+        .expect("one of alice's transactions has a merchant logo");
+    let alice_session_id = app.get("/api/sessions").await.expect(200)["sessions"][0]["id"]
+        .as_str()
+        .expect("alice's live session is listed")
+        .to_owned();
     app.store
         .create_session(&NewSession {
             id_hash: hash_secret(&expired_session),
             public_id: random_secret(),
-            user_id: owner_id,
+            user_id: owner_id.clone(),
             csrf_token: random_secret(),
             expires_at: chrono::Utc::now() - chrono::Duration::minutes(1),
             idle_expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
@@ -420,6 +471,9 @@ async fn every_route_times_every_caller_is_authorized_from_the_openapi_route_lis
         ("token_id", vec![token_id.clone()]),
         // A relink names the Item it replaces: mallory naming alice's.
         ("replaces_item_id", vec![item_id.clone()]),
+        ("session_id", vec![alice_session_id.clone()]),
+        ("user_id", vec![owner_id.to_string()]),
+        ("id", vec![logo_id.clone()]),
     ]));
     assert_eq!(ids.0.len(), ID_PARAMS.len(), "every id parameter has a value");
     // What must never appear in an answer to mallory: alice's ids, name and secrets.

@@ -64,7 +64,10 @@ async fn without_plaid_keys_banksync_runs_the_embedded_simulator_and_the_page_lo
 
     let page = reqwest::get(format!("{url}/")).await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("Link a bank"));
+    assert!(page.text().await.unwrap().contains(r#"<script type="module" src="/assets/app.js">"#));
+    let overview = reqwest::get(format!("{url}/assets/view-overview.js")).await.unwrap();
+    assert_eq!(overview.status(), 200);
+    assert!(overview.text().await.unwrap().contains("Link a bank"), "the page's overview offers to link a bank");
     assert!(captured_logs().contains("built-in Plaid simulator"), "the start must say it runs the simulator");
 }
 
