@@ -149,14 +149,18 @@ async fn seen(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Sta
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn type_rank(account_type: &str) -> (usize, &str) {
+/// An account type's place in Plaid's order, then its name (unknown types last, alphabetically).
+type TypeRank<'a> = (usize, &'a str);
+
+fn type_rank(account_type: &str) -> TypeRank<'_> {
     (TYPE_ORDER.iter().position(|t| *t == account_type).unwrap_or(TYPE_ORDER.len()), account_type)
 }
 
 /// Net worth per currency and totals per (currency, type).
 pub fn balances(accounts: &[Account]) -> (Vec<NetWorth>, Vec<TypeTotal>) {
     let mut worth: BTreeMap<&str, (Decimal, Decimal)> = BTreeMap::new();
-    let mut types: BTreeMap<(&str, (usize, &str)), (Decimal, u32)> = BTreeMap::new();
+    // (currency, type) → (total, number of accounts)
+    let mut types: BTreeMap<(&str, TypeRank<'_>), (Decimal, u32)> = BTreeMap::new();
     for a in accounts.iter().filter(|a| !a.removed) {
         let Some(currency) = a.balances.currency.as_deref() else { continue };
         let current = a.balances.current.unwrap_or_default();

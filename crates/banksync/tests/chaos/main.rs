@@ -8,6 +8,9 @@
 //! Each test prints its figures (kills survived, faults injected, outage results) on stderr
 //! (`cargo test -p banksync --test chaos -- --nocapture`).
 
+// `support` includes these two privately for its own helpers; the chaos tests need them directly too.
+#![allow(clippy::duplicate_mod)]
+
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]
 mod pg;
