@@ -88,17 +88,34 @@ export async function mount(root, app) {
   }
 
   async function refresh() {
-    const { job_id } = await post("/api/balances/refresh", {});
+    // Mark the banks as being asked *before* asking: a fast bank's `balances_updated` event can arrive before the
+    // POST answers, and it must clear a mark that is already there, not be overwritten by it.
     const { items } = await get("/api/items");
     for (const i of items) refreshing.set(i.item_id, "pending");
     refreshStatus.textContent = "Asking your banks for live balances…";
+    let job_id;
+    try {
+      ({ job_id } = await post("/api/balances/refresh", {}));
+    } catch (e) {
+      refreshing.clear();
+      refreshStatus.textContent = "";
+      throw e;
+    }
     await loadAccounts();
-    // Long-poll in the background: the button is free again at once and each bank's answer arrives by event.
+    // Long-poll in the background: the button is free again at once and each bank's answer arrives by event (the
+    // poll also redraws any bank it finds answered, in case its event was missed).
     (async () => {
       let job;
       do {
         job = await get(`/api/balances/refresh/${enc(job_id)}?wait=20`);
-        for (const i of job.items) if (i.state !== "pending") refreshing.set(i.item_id, i.state);
+        let answered = false;
+        for (const i of job.items) {
+          if (i.state !== "pending" && refreshing.get(i.item_id) === "pending") {
+            refreshing.set(i.item_id, i.state);
+            answered = true;
+          }
+        }
+        if (answered && job.state !== "done") await loadAccounts();
       } while (job.state !== "done");
       const failed = job.items.filter((i) => i.state === "error");
       refreshing.clear();

@@ -133,7 +133,7 @@ def link_bank(page, institution_id, name):
     page.click(f"[data-institution-id={institution_id}]")
     page.wait_for_selector("[data-testid=plaid-sim-view][data-view=CREDENTIAL]")
     sim_credentials(page)
-    page.wait_for_function("name => document.querySelector('#message').innerText.includes('Linked ' + name)",
+    page.wait_for_function("name => document.querySelector('#message')?.innerText.includes('Linked ' + name)",
                            arg=name, timeout=20000)
 
 
@@ -200,7 +200,7 @@ class Flow:
         value.wait_for()
         self.outside.token = value.input_value()
         check(len(self.outside.token) > 20, "a new token is shown once")
-        page.wait_for_function("() => document.querySelector('#tokens').innerText.includes('e2e outside changes')")
+        page.wait_for_function("() => document.querySelector('#tokens')?.innerText.includes('e2e outside changes')")
         check(True, "the token is listed")
         status, _ = self.outside.api("GET", "/api/items")
         check(status == 200, f"the token works for the API ({status})")
@@ -229,7 +229,7 @@ class Flow:
         usd = [n for n in overview["net_worth"] if n["currency"] == "USD"][0]
         expected = page.evaluate("n => new Intl.NumberFormat(undefined, {style: 'currency', currency: 'USD'})"
                                  ".format(Number(n))", usd["net"])
-        page.wait_for_function("t => document.querySelector('.stat[data-currency=USD] .stat-value').innerText === t",
+        page.wait_for_function("t => document.querySelector('.stat[data-currency=USD] .stat-value')?.innerText === t",
                                arg=expected, timeout=15000)
         check(True, f"net worth in USD is the API's ({expected})")
         check(page.locator(".by-type li").count() == len(overview["by_type"]),
@@ -319,7 +319,7 @@ class Flow:
         row.get_by_label("Category", exact=True).select_option("TRAVEL")
         row.get_by_role("button", name="Save").click()
         page.wait_for_function("id => document.querySelector(`tr[data-transaction-id='${id}'] .cat-name`)"
-                               ".innerText === 'Travel'", arg=tx_id)
+                               "?.innerText === 'Travel'", arg=tx_id)
         check(outside.get(f"/api/transactions/{urllib.parse.quote(tx_id)}")["user_category"] == "TRAVEL",
               "a category changed inline is saved")
         # The detail panel.
@@ -407,7 +407,7 @@ class Flow:
         responsive = time.monotonic() - started < 1.0
         check(responsive and page.get_by_role("button", name="Refresh balances").is_enabled(),
               "the page stays responsive while a bank is slow")
-        page.wait_for_function("() => document.querySelector('#refresh-status').innerText.includes('up to date')",
+        page.wait_for_function("() => document.querySelector('#refresh-status')?.innerText.includes('up to date')",
                                timeout=40000)
         live = page.eval_on_selector_all("#accounts li[data-account-id]", "rows => rows.map(r => r.dataset.source)")
         check(live and all(s == "live" for s in live), f"every balance is live afterwards ({live})")
@@ -457,7 +457,7 @@ class Flow:
         button.click()
         page.wait_for_selector("[data-testid=plaid-sim-view][data-view=CREDENTIAL]")
         sim_credentials(page)
-        page.wait_for_function("() => document.querySelector('#message').innerText.includes('reconnected')",
+        page.wait_for_function("() => document.querySelector('#message')?.innerText.includes('reconnected')",
                                timeout=20000)
         page.wait_for_function("() => !document.querySelector('#attention button')", timeout=15000)
         health = [i for i in outside.get("/api/items")["items"] if i["item_id"] == item_id][0]["health"]
@@ -476,7 +476,7 @@ class Flow:
         page.get_by_role("button", name="Approve").click()
         page.wait_for_url("**/oauth-return?oauth_state_id=*", timeout=15000)
         check(True, "the bank sends the browser back to /oauth-return")
-        page.wait_for_function("name => document.querySelector('#message').innerText.includes('Linked ' + name)",
+        page.wait_for_function("name => document.querySelector('#message')?.innerText.includes('Linked ' + name)",
                                arg=OAUTH_BANK[1], timeout=20000)
         names = [i["institution_name"] for i in outside.get("/api/items")["items"]]
         check(OAUTH_BANK[1] in names, f"the OAuth bank is linked ({names})")
@@ -519,7 +519,7 @@ class Flow:
         page.get_by_label("User name").fill(args.username)
         page.get_by_label("Password").fill("wrong password")
         page.get_by_role("button", name="Log in").click()
-        page.wait_for_function("() => document.querySelector('#login-error').innerText.length > 0")
+        page.wait_for_function("() => document.querySelector('#login-error')?.innerText.length > 0")
         check(True, f"a wrong password shows an error ({page.inner_text('#login-error')!r})")
         page.get_by_label("Password").fill(self.password)
         page.get_by_role("button", name="Log in").click()
