@@ -2,28 +2,14 @@
 //! the very harnesses the libFuzzer targets run (`fuzz/harness/*.rs`, included below), so every input fuzzing kept
 //! is a regression test on stable Rust in CI. Fuzzing itself runs outside CI: fuzz/README.md.
 
-use std::path::{Path, PathBuf};
+#[path = "../../../fuzz/harness/corpus.rs"]
+mod corpus;
+use corpus::corpus;
 
 #[path = "../../../fuzz/harness/export.rs"]
 mod export;
 #[path = "../../../fuzz/harness/normalize.rs"]
 mod normalize;
-
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            let bytes = std::fs::read(&p).unwrap();
-            (p, bytes)
-        })
-        .collect();
-    files.sort();
-    assert!(files.len() >= 5, "{}: the corpus is (nearly) empty", dir.display());
-    files
-}
 
 #[test]
 fn the_normalizer_corpus_replays() {

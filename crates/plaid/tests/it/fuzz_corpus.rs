@@ -2,28 +2,15 @@
 //! replayed through the very harnesses the libFuzzer targets run (`fuzz/harness/*.rs`, included below), so every
 //! input fuzzing ever kept is a regression test on stable Rust in CI.
 
-use std::path::{Path, PathBuf};
+#[path = "../../../../fuzz/harness/corpus.rs"]
+mod corpus;
+use corpus::corpus;
+use std::path::Path;
 
 #[path = "../../../../fuzz/harness/plaid_decode.rs"]
 mod plaid_decode;
 #[path = "../../../../fuzz/harness/webhook_verify.rs"]
 mod webhook_verify;
-
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            let bytes = std::fs::read(&p).unwrap();
-            (p, bytes)
-        })
-        .collect();
-    files.sort();
-    assert!(files.len() >= 5, "{}: the corpus is (nearly) empty", dir.display());
-    files
-}
 
 #[test]
 fn the_webhook_verifier_corpus_replays_and_its_signed_seeds_still_verify() {
