@@ -336,8 +336,8 @@ mod tests {
         assert_eq!(at(0, 0)[3], 0, "corners are transparent");
         assert_eq!(at(LOGO_SIZE - 1, LOGO_SIZE - 1)[3], 0);
         assert_eq!(at(32, 4), [r, g, b, 255], "the circle in the merchant's colour");
-        let edge = at(32, 0)[3];
-        assert!(edge > 0 && edge < 255, "the circle's edge is anti-aliased ({edge})");
+        let edge = pixels.chunks_exact(4).filter(|p| p[3] > 0 && p[3] < 255).count();
+        assert!(edge > 100, "the circle's edge is anti-aliased ({edge} partly covered pixels)");
         // Two initials at 4× with one scaled pixel between: 44 px wide from x = 10, 28 px high from y = 18.
         assert_eq!(at(10, 18), [255; 4], "H's top-left stroke");
         assert_eq!(at(14, 18), [r, g, b, 255], "the gap inside the H");

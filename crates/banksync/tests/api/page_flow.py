@@ -564,8 +564,16 @@ class Flow:
         def first_page(url):
             u = urllib.parse.urlparse(url)
             return u.path == "/api/transactions" and urllib.parse.parse_qs(u.query) == {"limit": ["50"]}
-        held = []
-        page.route(first_page, lambda route: held.append(route))
+        held, seen = [], []
+
+        def hold_the_first(route):
+            # Only the view's first request is held; its reload after the event goes through.
+            if seen:
+                route.continue_()
+            else:
+                seen.append(route)
+                held.append(route)
+        page.route(first_page, hold_the_first)
         try:
             page.locator("#nav").get_by_role("link", name="Transactions", exact=True).click()
             wait_until(page, lambda: held, "the transactions view asks for its first page")
@@ -580,17 +588,16 @@ class Flow:
                            and ((data.get("summary") or {}).get("added") or 0) > 0 for name, data in events)
             wait_until(page, delivered, "the page's EventSource received the sync's event")
             check(page.locator("#view[data-ready=true]").count() == 0, "the event arrived while the view was loading")
-            page.unroute(first_page)
-            held[0].fulfill(response=stale)
+            held.pop().fulfill(response=stale)
             wait_view(page, "transactions")
             fresh = outside.transaction_ids({})
             check(fresh != stale_ids, "the API's first page changed with the sync")
             wait_for_rows(page, fresh)
             check(True, "the view applied the event that arrived while it loaded (it shows the new first page)")
         finally:
-            page.unroute(first_page)
-            for route in held[1:]:
+            for route in held:  # a failure above left it held: let the page go on
                 route.continue_()
+            page.unroute(first_page)
             cdp.detach()
 
     # ---- every view: phone width, accessibility, screenshots ---------------------------------------------------
