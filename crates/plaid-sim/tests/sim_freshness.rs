@@ -277,7 +277,10 @@ async fn logos_and_icons_point_at_the_offline_assets_which_the_router_serves_und
         if kind == "image/png" {
             assert!(body.starts_with(b"\x89PNG\r\n\x1a\n") && body.ends_with(b"IEND\xae\x42\x60\x82"), "{url}");
         } else {
-            assert!(body.starts_with(b"<svg xmlns=\"http://www.w3.org/2000/svg\"") && body.ends_with(b"</svg>"), "{url}");
+            assert!(
+                body.starts_with(b"<svg xmlns=\"http://www.w3.org/2000/svg\"") && body.ends_with(b"</svg>"),
+                "{url}"
+            );
         }
     }
     for missing in ["logos/nobody_1.png", "logos/starbucks_956.svg", "categories/NOPE.svg", "other/x.svg"] {

@@ -59,9 +59,10 @@ pub fn begin(state: &SimState, req: &super::Req, link_token: &str, session: &str
         .with_display("This bank can't be connected from here yet. Please choose another bank."));
     }
     if let LinkMode::Update { item_id } = &token.mode {
-        let item_institution = state.item_by_id(item_id).map(|i| i.lock().institution.id).ok_or_else(|| {
-            ApiError::invalid_link_token("the Item of this update-mode link token no longer exists")
-        })?;
+        let item_institution = state
+            .item_by_id(item_id)
+            .map(|i| i.lock().institution.id)
+            .ok_or_else(|| ApiError::invalid_link_token("the Item of this update-mode link token no longer exists"))?;
         if item_institution != institution.id {
             return Err(ApiError::invalid_field(format!(
                 "this update-mode link token repairs an Item at {item_institution}, not {institution_id}"
