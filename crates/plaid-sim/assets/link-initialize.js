@@ -20,7 +20,9 @@
  * the top window there; the bank redirects to the link token's redirect_uri?oauth_state_id=...; the page there
  * calls Plaid.create({token: <the same>, receivedRedirectUri: window.location.href}) and open(), and Link finishes
  * with onSuccess (/link/session/oauth/complete). Without a redirect_uri on the token, Link shows Plaid's error.
- * Not modelled: handler.submit() (Layer), account selection and MFA panes, OAuth in update mode.
+ * Update mode on an OAuth bank takes the same round trip (no credentials): Link opens on the bank's OAUTH pane,
+ * "Continue" goes to the bank's page, and the resumed Link repairs the Item.
+ * Not modelled: handler.submit() (Layer), account selection and MFA panes.
  */
 (function () {
   "use strict";
@@ -246,9 +248,21 @@
       });
     }
 
+    // Update mode on an OAuth bank: the login is repaired at the bank's own page, like the first link.
+    function showOAuthContinue() {
+      var go = el("button", { type: "button", style: STYLE.primary, "data-testid": "plaid-sim-oauth-continue",
+        text: "Continue to " + institution.name, onclick: startOAuth });
+      render("OAUTH", "Reconnect " + institution.name, "Your login for this bank needs to be updated. " +
+        "You will log in on your bank's website and come back here.", [go], go);
+    }
+
     function showOAuthError(message) {
-      var again = el("button", { type: "button", style: STYLE.primary, "data-testid": "plaid-sim-choose-another",
-        text: "Choose another bank", onclick: showPicker });
+      // Update mode repairs one Item at one bank: try that bank again rather than pick another.
+      var again = session.mode === "update"
+        ? el("button", { type: "button", style: STYLE.primary, "data-testid": "plaid-sim-try-again",
+          text: "Try again", onclick: showOAuthContinue })
+        : el("button", { type: "button", style: STYLE.primary, "data-testid": "plaid-sim-choose-another",
+          text: "Choose another bank", onclick: showPicker });
       render("ERROR", "Couldn't connect to " + institution.name, null, [
         el("div", { id: "plaid-sim-error", "data-testid": "plaid-sim-error", role: "alert", style: STYLE.error,
           text: message }), again
@@ -362,13 +376,15 @@
       ]);
       document.body.appendChild(overlay);
       document.addEventListener("keydown", onKeydown, true);
-      view = session.mode === "update" ? "CREDENTIAL" : "SELECT_INSTITUTION";
+      var updating = session.mode === "update" && session.institution;
+      view = updating ? (session.institution.oauth ? "OAUTH" : "CREDENTIAL") : "SELECT_INSTITUTION";
       emit("OPEN");
       if (session.oauth) {
         finishOAuth();
-      } else if (session.mode === "update" && session.institution) {
+      } else if (updating) {
         institution = session.institution;
-        showCredentials();
+        if (institution.oauth) showOAuthContinue();
+        else showCredentials();
       } else {
         showPicker();
       }

@@ -25,7 +25,7 @@ pub struct SimConfig {
     /// Whether the client has the Transactions Refresh add-on; without it `/transactions/refresh`
     /// answers INVALID_PRODUCT. `POST /sim/client` switches it at runtime.
     pub transactions_refresh_enabled: bool,
-    /// Serve logos and category icons from `{asset_base_url}/logos/{slug}.svg` and
+    /// Serve logos and category icons from `{asset_base_url}/logos/{slug}.png` and
     /// `{asset_base_url}/categories/{PRIMARY}.svg` (see `plaid_sim::assets::router`) instead of
     /// Plaid's hosts, for offline demos. None: Plaid's URLs.
     pub asset_base_url: Option<String>,

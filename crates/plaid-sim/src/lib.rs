@@ -23,6 +23,7 @@ pub mod ids;
 pub mod item;
 pub mod model;
 pub mod persist;
+pub mod png;
 pub mod rate_limit;
 pub mod state;
 pub mod updates;

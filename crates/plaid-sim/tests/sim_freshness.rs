@@ -262,20 +262,28 @@ async fn logos_and_icons_point_at_the_offline_assets_which_the_router_serves_und
     let page = sim.ok("/transactions/sync", json!({"access_token": token, "count": 500})).await;
     let (logos, icons) = asset_urls(&page);
     assert!(logos.len() > 5 && icons.len() > 5, "{logos:?} {icons:?}");
-    assert!(logos.iter().all(|u| u.starts_with(&format!("{base}/logos/")) && u.ends_with(".svg")), "{logos:?}");
+    assert!(logos.iter().all(|u| u.starts_with(&format!("{base}/logos/")) && u.ends_with(".png")), "{logos:?}");
     assert!(icons.iter().all(|u| u.starts_with(&format!("{base}/categories/")) && u.ends_with(".svg")), "{icons:?}");
 
     let http = reqwest::Client::new();
-    for url in logos.iter().chain(icons.iter()) {
+    // Logos are PNG, as Plaid's are (an app may refuse SVG logos: they can carry script); category icons SVG.
+    for (url, kind) in logos.iter().map(|u| (u, "image/png")).chain(icons.iter().map(|u| (u, "image/svg+xml"))) {
         let res = http.get(url).send().await.expect("request");
         assert_eq!(res.status(), 200, "{url}");
         let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        assert_eq!(header("content-type").as_deref(), Some("image/svg+xml"), "{url}");
+        assert_eq!(header("content-type").as_deref(), Some(kind), "{url}");
         assert!(header("cache-control").is_some_and(|c| c.starts_with("public, max-age=")), "{url}");
-        let body = res.text().await.expect("body");
-        assert!(body.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"") && body.ends_with("</svg>"), "{url}");
+        let body = res.bytes().await.expect("body");
+        if kind == "image/png" {
+            assert!(body.starts_with(b"\x89PNG\r\n\x1a\n") && body.ends_with(b"IEND\xae\x42\x60\x82"), "{url}");
+        } else {
+            assert!(
+                body.starts_with(b"<svg xmlns=\"http://www.w3.org/2000/svg\"") && body.ends_with(b"</svg>"),
+                "{url}"
+            );
+        }
     }
-    for missing in ["logos/nobody_1.svg", "logos/starbucks_956.png", "categories/NOPE.svg", "other/x.svg"] {
+    for missing in ["logos/nobody_1.png", "logos/starbucks_956.svg", "categories/NOPE.svg", "other/x.svg"] {
         let res = http.get(format!("{base}/{missing}")).send().await.expect("request");
         assert_eq!(res.status(), 404, "{missing}");
     }

@@ -273,6 +273,82 @@ async fn link_sessions_create_items_like_the_sandbox() {
     assert_eq!(err["error_code"], "INVALID_LINK_TOKEN");
 }
 
+/// Update mode on an OAuth bank goes through the bank's page like the first link (Plaid never asks an OAuth bank's
+/// credentials): start names the bank as OAuth, credentials are refused, the bank's approval comes back to
+/// redirect_uri, and completing the resumed session repairs the same Item instead of creating one.
+#[tokio::test]
+async fn update_mode_on_an_oauth_bank_repairs_the_item_through_the_banks_page() {
+    let sim = start_default().await;
+    let (access_token, item_id) = sim.item_with("ins_127287", json!({})).await;
+    sim.ok("/sandbox/item/reset_login", json!({"access_token": access_token})).await;
+    let (status, broken) = sim.plaid("/accounts/get", json!({"access_token": access_token})).await;
+    assert_eq!((status, broken["error_code"].as_str()), (400, Some("ITEM_LOGIN_REQUIRED")), "{broken}");
+
+    let redirect_uri = "https://banksync.example/oauth-return";
+    let link = sim
+        .ok(
+            "/link/token/create",
+            json!({"client_name": "banksync", "language": "en", "country_codes": ["US"],
+            "user": {"client_user_id": "u"}, "access_token": access_token, "redirect_uri": redirect_uri}),
+        )
+        .await;
+    let lt = link["link_token"].clone();
+    let (status, session) = sim.post("/link/session/start", json!({"link_token": lt})).await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["mode"], "update");
+    assert_eq!(session["institution"]["institution_id"], "ins_127287");
+    assert_eq!(session["institution"]["oauth"], true, "the script must not ask for credentials: {session}");
+    let sid = session["link_session_id"].clone();
+
+    let (status, refused) = sim
+        .post(
+            "/link/session/submit",
+            json!({"link_token": lt, "link_session_id": sid, "username": "user_good", "password": "pass_good"}),
+        )
+        .await;
+    assert_eq!((status, refused["error_code"].as_str()), (400, Some("INVALID_FIELD")), "{refused}");
+    let (status, other_bank) = sim
+        .post("/link/session/oauth", json!({"link_token": lt, "link_session_id": sid, "institution_id": "ins_109508"}))
+        .await;
+    assert_eq!(status, 400, "{other_bank}");
+
+    let (status, begun) = sim
+        .post("/link/session/oauth", json!({"link_token": lt, "link_session_id": sid, "institution_id": "ins_127287"}))
+        .await;
+    assert_eq!(status, 200, "{begun}");
+    let state_id = begun["authorize_path"].as_str().expect("path").split("oauth_state_id=").nth(1).expect("id");
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let approved = no_redirects
+        .post(sim.url("/sim/oauth/authorize"))
+        .form(&[("oauth_state_id", state_id)])
+        .send()
+        .await
+        .expect("approve");
+    assert_eq!(approved.status(), 303);
+    let back = approved.headers()["location"].to_str().expect("ascii").to_owned();
+    assert_eq!(back, format!("{redirect_uri}?oauth_state_id={state_id}"));
+
+    let (status, resumed) =
+        sim.post("/link/session/start", json!({"link_token": lt, "received_redirect_uri": back})).await;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["link_session_id"], sid, "the resumed Link continues the same session");
+    let (status, done) = sim
+        .post(
+            "/link/session/oauth/complete",
+            json!({"link_token": lt, "link_session_id": sid, "oauth_state_id": resumed["oauth"]["oauth_state_id"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["metadata"]["institution"], json!({"institution_id": "ins_127287", "name": "Platypus OAuth Bank"}));
+    // The same Item, working again with its old access token; no second Item was made.
+    sim.ok("/accounts/get", json!({"access_token": access_token})).await;
+    let exchanged = sim.ok("/item/public_token/exchange", json!({"public_token": done["public_token"]})).await;
+    assert_eq!(exchanged["item_id"], item_id.as_str());
+    let (status, items) = sim.get("/sim/items").await;
+    assert_eq!(status, 200);
+    assert_eq!(items.as_array().map(Vec::len), Some(1), "{items}");
+}
+
 #[tokio::test]
 async fn sync_before_ready_earns_a_webhook_when_data_arrives() {
     let sim =

@@ -1,5 +1,7 @@
-//! `GET /api/transactions` (filters and keyset pagination) and `PATCH /api/transactions/{transaction_id}` (the
-//! user's note and category, which survive Plaid's updates and pending→posted).
+//! `GET /api/transactions` (filters and keyset pagination), `GET /api/transactions/{transaction_id}` (one),
+//! `GET /api/transactions/{transaction_id}/raw` (Plaid's object as received, for the page's detail panel: a route of
+//! its own so the list and the single view stay lean) and `PATCH /api/transactions/{transaction_id}` (the user's note
+//! and category, which survive Plaid's updates and pending→posted).
 
 use std::collections::HashMap;
 
@@ -22,7 +24,7 @@ const MAX_NOTE: usize = 2000;
 const MAX_CATEGORY: usize = 100;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(update, show))
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(update, show)).routes(routes!(raw))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -99,6 +101,37 @@ async fn show(
 ) -> ApiResult<AppJson<TransactionView>> {
     let t = state.store.get_transaction(user.id(), &transaction_id).await.or_not_found("transaction")?;
     Ok(AppJson(TransactionView::of(&t).with_logo(state.web.merchant_logos)))
+}
+
+/// Plaid's transaction object exactly as `/transactions/sync` sent it (stored JSON text, passed through unparsed).
+#[derive(Serialize, ToSchema)]
+#[schema(value_type = Object)]
+struct RawPlaidTransaction(Box<serde_json::value::RawValue>);
+
+/// Plaid's transaction object as received: every field, including ones banksync does not model.
+#[utoipa::path(
+    get,
+    path = "/api/transactions/{transaction_id}/raw",
+    tag = "transactions",
+    operation_id = "get_transaction_raw",
+    params(("transaction_id" = String, Path, description = "Plaid's transaction_id")),
+    responses(
+        (status = 200, description = "Plaid's transaction object, as received", body = RawPlaidTransaction),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
+async fn raw(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(transaction_id): Path<TransactionId>,
+) -> ApiResult<AppJson<RawPlaidTransaction>> {
+    let t = state.store.get_transaction(user.id(), &transaction_id).await.or_not_found("transaction")?;
+    // The sync engine stores only what it parsed as JSON; unreadable text here is a corrupted row, not bad input.
+    let value = serde_json::value::RawValue::from_string(t.raw)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("transaction {transaction_id}: stored raw JSON: {e}")))?;
+    Ok(AppJson(RawPlaidTransaction(value)))
 }
 
 fn bad(message: String) -> ApiError {

@@ -19,6 +19,11 @@ const TITLES = { "/": "Overview", "/transactions": "Transactions", "/spending": 
 export const app = { config: null, session: null, current: null, events: null, navigate, refreshSession: boot };
 
 let routeSeq = 0;
+// Events that arrive while a view is mounting (it has asked for its data but not drawn it yet) are kept here and
+// handed to the view once it is mounted: dropping them would leave the view showing data fetched before the
+// change (a sync that finished while the transactions request was in flight). null while no view is mounting.
+let pending = null;
+const MAX_PENDING = 20;
 
 export async function navigate(path, { replace = false } = {}) {
   const url = new URL(path, location.origin);
@@ -33,6 +38,7 @@ async function route() {
   const path = location.pathname;
   if (app.current && app.current.unmount) app.current.unmount();
   app.current = null;
+  pending = [];
   const root = $("#view");
   root.dataset.ready = "false";
   if (!app.session && !PUBLIC.has(path)) {
@@ -49,6 +55,7 @@ async function route() {
   } else {
     const load = VIEWS[path];
     if (!load) {
+      pending = null;
       root.replaceChildren();
       root.append(Object.assign(document.createElement("h1"), { textContent: "Page not found" }));
       return;
@@ -72,6 +79,9 @@ async function route() {
     return;
   }
   app.current = mounted;
+  const missed = pending;
+  pending = null;
+  for (const [name, data] of missed) dispatch(name, data);
   // Tests (and nothing else) wait for this: the view drew its first data.
   root.dataset.ready = "true";
 }
@@ -109,6 +119,13 @@ function listen() {
 }
 
 function dispatch(name, data) {
+  if (pending) {
+    // The same event twice changes nothing more; past the cap the view just redraws everything once.
+    const key = name + JSON.stringify(data);
+    if (!pending.some(([n, d]) => n + JSON.stringify(d) === key)) pending.push([name, data]);
+    if (pending.length > MAX_PENDING) pending = [["lagged", {}]];
+    return;
+  }
   const view = app.current;
   if (view && view.onEvent) Promise.resolve(view.onEvent(name, data)).catch(fail);
 }

@@ -213,11 +213,15 @@ export async function mount(root, app) {
       return;
     }
     button.setAttribute("aria-expanded", "true");
-    const full = await get(`/api/transactions/${enc(t.transaction_id)}`).catch(() => t);
+    // The raw object has its own route (the list stays lean); without it the panel still shows what it has.
+    const [full, raw] = await Promise.all([
+      get(`/api/transactions/${enc(t.transaction_id)}`).catch(() => t),
+      get(`/api/transactions/${enc(t.transaction_id)}/raw`).catch(() => null),
+    ]);
+    if (button.getAttribute("aria-expanded") !== "true" || tr.nextElementSibling?.classList.contains("tx-details")) return;
     const loc = full.location || {};
     const place = [loc.address, loc.city, loc.region, loc.postal_code, loc.country].filter(Boolean).join(", ");
     const parties = (full.counterparties || []).map((c) => `${c.name}${c.type ? ` (${c.type.replace(/_/g, " ")})` : ""}`).join(", ");
-    const raw = full.raw !== undefined ? full.raw : full;
     const dl = h("dl.details", null,
       h("dt", null, "Counterparties"), h("dd", null, parties || "—"),
       h("dt", null, "Location"), h("dd", null, place || "—"),
@@ -228,7 +232,9 @@ export async function mount(root, app) {
       h("dt", null, "Website"), h("dd", null, full.website || "—"),
       h("dt", null, "Updated"), h("dd", null, when(full.updated_at)));
     const details = h("tr.tx-details", null, h("td", { colspan: "6" }, h("div.details-panel", { role: "region", "aria-label": `Details of ${t.display_name}` }, dl,
-      h("details", null, h("summary", null, "Raw Plaid data (JSON)"), h("pre.raw", { tabindex: "0" }, JSON.stringify(raw, null, 2))))));
+      raw ? h("details.raw-json", null, h("summary", null, "Raw Plaid data (JSON)"),
+        h("pre.raw", { tabindex: "0", "aria-label": "Plaid's transaction object" }, JSON.stringify(raw, null, 2)))
+        : h("p.muted.small", null, "Plaid's raw data could not be loaded."))));
     tr.after(details);
   }
 

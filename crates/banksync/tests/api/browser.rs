@@ -39,16 +39,10 @@ fn prerequisites() -> bool {
     false
 }
 
-/// A valid 2×2 PNG: what the stand-in logo host answers for every merchant.
-const LOGO_PNG: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x02\x00\x00\x00\x02\x08\x02\x00\x00\x00\xfd\xd4\x9a\x73\x00\x00\x00\x10\x49\x44\x41\x54\x78\x9c\x63\xd0\xce\xd9\x00\x44\x0c\x10\x0a\x00\x21\xbe\x05\x1d\xa6\x24\xde\xb1\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
-
-/// A stand-in for Plaid's merchant-logo host (the simulator's own logos are SVG, which banksync's logo proxy
-/// refuses), so the page shows real logos fetched through `/api/logos/{id}`.
+/// The simulator's merchant logos (PNG, generated from its catalogue) served over loopback, as banksync serves them
+/// at `/sim-assets` in demo mode: the page shows them through `/api/logos/{id}`, never from this host directly.
 async fn logo_host() -> String {
-    let app = axum::Router::new().route(
-        "/assets/logos/{file}",
-        axum::routing::get(|| async { ([(axum::http::header::CONTENT_TYPE, "image/png")], LOGO_PNG) }),
-    );
+    let app = axum::Router::new().nest("/assets", plaid_sim::assets::router());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/assets", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -118,6 +118,15 @@ def wait_for_rows(page, ids, timeout=15000):
         ".map(r => r.dataset.transactionId)) === JSON.stringify(ids)", arg=ids, timeout=timeout)
 
 
+def wait_until(page, condition, what, timeout=20.0):
+    """Waits for a condition held on the Python side, letting Playwright dispatch its events meanwhile."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        page.wait_for_timeout(50)
+
+
 def wait_view(page, name):
     page.wait_for_selector(f"#view[data-view={name}][data-ready=true]", timeout=20000)
 
@@ -243,8 +252,8 @@ class Flow:
         wait_for_rows(page, outside.transaction_ids({}), 20000)
         check(True, "the first page is the API's first page")
         page.wait_for_function("() => [...document.querySelectorAll('#transactions .avatar img')]"
-                               ".some(i => i.complete && i.naturalWidth > 0 && i.src.includes('/api/logos/'))")
-        check(True, "merchant logos load through banksync's /api/logos")
+                               ".some(i => i.complete && i.naturalWidth === 64 && i.src.includes('/api/logos/'))")
+        check(True, "the simulator's PNG merchant logos load through banksync's /api/logos")
         all_tx = outside.get("/api/transactions?limit=500")["transactions"]
         amounts = page.locator("#transactions tbody tr.tx .amount")
         first = all_tx[0]
@@ -329,9 +338,15 @@ class Flow:
         text = panel.inner_text()
         check("Payment channel" in text and "Counterparties" in text and "Authorized" in text,
               "the detail panel shows counterparties, location, payment channel and authorized date")
+        pre = panel.locator("pre.raw")
+        check(pre.is_hidden(), "the raw Plaid JSON starts collapsed")
         panel.locator("summary").click()
-        raw = json.loads(panel.locator("pre.raw").inner_text())
-        check(raw.get("transaction_id") == tx_id or "transaction_id" in json.dumps(raw), "the raw JSON is shown")
+        pre.wait_for()
+        raw = json.loads(pre.inner_text())
+        expected = outside.get(f"/api/transactions/{urllib.parse.quote(tx_id)}/raw")
+        check(raw == expected and raw.get("transaction_id") == tx_id and "personal_finance_category" in raw,
+              "the detail panel shows Plaid's raw transaction object, pretty-printed, when expanded")
+        check("\n  \"" in pre.inner_text(), "the raw JSON is indented")
 
     # ---- spending ---------------------------------------------------------------------------------------------
     def spending(self):
@@ -390,25 +405,28 @@ class Flow:
         page, outside = self.page, self.outside
         step("live balances with a slow bank")
         nav(page, "Overview", "overview")
-        # The slow bank answers after 15 s: room, even on a loaded machine, to see the fast one's accounts turn live first.
-        outside.sim("/sim/faults", {"endpoint": "/accounts/balance/get", "latency_ms": 15000, "count": 1})
+        # The slow bank answers after 30 s (as slow as a real bank may be): room, even on a loaded machine, to see the
+        # fast one's accounts turn live first and the page answer meanwhile.
+        outside.sim("/sim/faults", {"endpoint": "/accounts/balance/get", "latency_ms": 30000, "count": 1})
         page.get_by_role("button", name="Refresh balances").click()
         page.wait_for_selector("#accounts .spinner", timeout=5000)
         check(True, "accounts show that their bank is being asked, with the cached values still shown")
-        # One bank answers at once, the other after 6 s: the fast one's accounts turn live while the slow one's wait.
+        # One bank answers at once, the other after 30 s: the fast one's accounts turn live while the slow one's wait.
         page.wait_for_function("""() => {
             const rows = [...document.querySelectorAll('#accounts li[data-account-id]')];
             return rows.some(r => r.dataset.source === 'live' && !r.querySelector('.spinner'))
                 && rows.some(r => r.querySelector('.spinner'));
-        }""", timeout=14000)
+        }""", timeout=28000)
         check(True, "each account updates as its bank answers (one live, one still waiting)")
-        started = time.monotonic()
-        page.evaluate("() => 1 + 1")
-        responsive = time.monotonic() - started < 1.0
-        check(responsive and page.get_by_role("button", name="Refresh balances").is_enabled(),
-              "the page stays responsive while a bank is slow")
+        # Responsive while the slow bank is still being asked: the page takes a keystroke-driven action (focus
+        # moves to the refresh button, which is enabled again) and answers a script, with the spinner still up.
+        refresh_button = page.get_by_role("button", name="Refresh balances")
+        refresh_button.focus()
+        responsive = page.evaluate("""() => document.activeElement?.id === 'refresh-balances'
+            && !document.activeElement.disabled && !!document.querySelector('#accounts .spinner')""")
+        check(responsive, "the page stays responsive while a bank is slow (it reacts while the bank is still asked)")
         page.wait_for_function("() => document.querySelector('#refresh-status')?.innerText.includes('up to date')",
-                               timeout=40000)
+                               timeout=70000)
         live = page.eval_on_selector_all("#accounts li[data-account-id]", "rows => rows.map(r => r.dataset.source)")
         check(live and all(s == "live" for s in live), f"every balance is live afterwards ({live})")
         check("as of" in page.inner_text("#accounts"), "each balance says as of when")
@@ -432,15 +450,13 @@ class Flow:
               "the page shows the new transactions without a reload or a click")
 
     # ---- reconnect --------------------------------------------------------------------------------------------
-    def reconnect(self):
-        page, outside = self.page, self.outside
-        step("reconnect after reset_login")
-        nav(page, "Overview", "overview")
-        item_id = self.items[0]
+    def break_login(self, item_id):
+        """The bank wants a new login (the simulator's reset_login), and banksync learns it from a refused sync."""
+        outside = self.outside
         outside.sim(f"/sim/items/{urllib.parse.quote(item_id)}/reset_login", {})
         status, failed = outside.sync(item_id)
         if status == 202:
-            # Queued behind a sync of this Item still running (the events step's): its job answers once it ran.
+            # Queued behind a sync of this Item still running (an earlier step's): its job answers once it ran.
             job_id = failed["job_id"]
             for _ in range(6):
                 _, job = outside.api("GET", f"/api/jobs/{urllib.parse.quote(job_id)}?wait=20")
@@ -450,6 +466,13 @@ class Flow:
             check(outcome in ("failed", "skipped"), f"the queued sync through the API is refused ({outcome}: {job})")
         else:
             check(status == 409, f"the sync through the API is refused ({status})")
+
+    def reconnect(self):
+        page, outside = self.page, self.outside
+        step("reconnect after reset_login")
+        nav(page, "Overview", "overview")
+        item_id = self.items[0]
+        self.break_login(item_id)
         button = page.locator("#attention").get_by_role("button", name="Reconnect")
         button.wait_for(timeout=15000)
         check(True, "the overview offers Reconnect without a reload")
@@ -483,6 +506,100 @@ class Flow:
         check(page.evaluate("() => sessionStorage.getItem('banksync.link_token')") is None,
               "the saved link token is cleared")
 
+    def oauth_reconnect(self):
+        page, outside = self.page, self.outside
+        step("reconnect the OAuth bank after reset_login: through the bank's page, never credentials")
+        item_id = next(i["item_id"] for i in outside.get("/api/items")["items"]
+                       if i["institution_id"] == OAUTH_BANK[0])
+        nav(page, "Banks", "banks")
+        self.break_login(item_id)
+        card = page.locator(f"#items article[data-item-id='{item_id}']")
+        button = card.get_by_role("button", name="Reconnect")
+        button.wait_for(timeout=15000)
+        check(True, "the Banks view offers Reconnect for the OAuth bank without a reload")
+        button.click()
+        page.wait_for_selector("[data-testid=plaid-sim-view][data-view=OAUTH]")
+        check(page.locator("#plaid-sim-dialog").get_by_label("Password").count() == 0,
+              "update mode on an OAuth bank asks for no credentials")
+        page.locator("[data-testid=plaid-sim-oauth-continue]").click()
+        page.wait_for_url("**/sim/oauth/authorize**", timeout=15000)
+        check(True, "Reconnect sends the browser to the bank's own page, like the first link")
+        page.get_by_role("button", name="Approve").click()
+        page.wait_for_url("**/oauth-return?oauth_state_id=*", timeout=15000)
+        page.wait_for_function("() => document.querySelector('#message')?.innerText.includes('reconnected')",
+                               timeout=20000)
+        page.wait_for_url("**/banks", timeout=15000)
+        wait_view(page, "banks")
+        page.wait_for_selector(f"#items article[data-item-id='{item_id}'] .badge.good", timeout=15000)
+        health = [i for i in outside.get("/api/items")["items"] if i["item_id"] == item_id][0]["health"]
+        check(health["status"] == "good", f"the OAuth bank is healthy again ({health['status']})")
+        names = [i["institution_name"] for i in outside.get("/api/items")["items"]]
+        check(names.count(OAUTH_BANK[1]) == 1, f"the same connection was repaired, not a second one made ({names})")
+        check(page.evaluate("() => sessionStorage.getItem('banksync.link_token')") is None,
+              "the saved link token is cleared")
+
+    # ---- an event while a view loads ---------------------------------------------------------------------------
+    def event_while_loading(self):
+        """A sync finishes while the transactions view waits for its first page: the page must not keep showing the
+        page it fetched before the sync. The first page's response is held (fetched before the sync, delivered after
+        the page's own EventSource received the sync's event, seen through the debugging protocol)."""
+        page, outside = self.page, self.outside
+        step("an event that arrives while a view is loading is applied after the load")
+        item_id = self.items[1]
+        cdp = page.context.new_cdp_session(page)
+        events = []
+
+        def on_message(e):
+            try:
+                events.append((e.get("eventName"), json.loads(e.get("data") or "{}")))
+            except ValueError:
+                pass
+        cdp.on("Network.eventSourceMessageReceived", on_message)
+        cdp.send("Network.enable")
+        # A fresh page, so its EventSource opens while the protocol watches the network.
+        page.goto(self.args.url + "/")
+        wait_view(page, "overview")
+        page.wait_for_selector("#live[data-state=live]:not([hidden])")
+
+        def first_page(url):
+            u = urllib.parse.urlparse(url)
+            return u.path == "/api/transactions" and urllib.parse.parse_qs(u.query) == {"limit": ["50"]}
+        held, seen = [], []
+
+        def hold_the_first(route):
+            # Only the view's first request is held; its reload after the event goes through.
+            if seen:
+                route.continue_()
+            else:
+                seen.append(route)
+                held.append(route)
+        page.route(first_page, hold_the_first)
+        try:
+            page.locator("#nav").get_by_role("link", name="Transactions", exact=True).click()
+            wait_until(page, lambda: held, "the transactions view asks for its first page")
+            stale = held[0].fetch()
+            stale_ids = [t["transaction_id"] for t in stale.json()["transactions"]]
+            outside.sim(f"/sim/items/{urllib.parse.quote(item_id)}/advance", {"days": 3})
+            status, summary = outside.sync(item_id)
+            check(status == 200 and summary["added"] > 0, f"a sync adds transactions meanwhile ({summary})")
+
+            def delivered():
+                return any(name == "sync_finished" and data.get("item_id") == item_id
+                           and ((data.get("summary") or {}).get("added") or 0) > 0 for name, data in events)
+            wait_until(page, delivered, "the page's EventSource received the sync's event")
+            check(page.locator("#view[data-ready=true]").count() == 0, "the event arrived while the view was loading")
+            held.pop().fulfill(response=stale)
+            wait_view(page, "transactions")
+            fresh = outside.transaction_ids({})
+            check(fresh != stale_ids, "the API's first page changed with the sync")
+            wait_for_rows(page, fresh)
+            check(True, "the view applied the event that arrived while it loaded (it shows the new first page)")
+        finally:
+            for route in held:  # a failure above left it held: let the page go on
+                route.continue_()
+            page.unroute(first_page)
+            cdp.detach()
+
     # ---- every view: phone width, accessibility, screenshots ---------------------------------------------------
     def every_view(self):
         page = self.page
@@ -498,6 +615,11 @@ class Flow:
                 if name == "banks":
                     page.locator("#items button", has_text="Sync history").first.click()
                     page.wait_for_selector("#items .history-table")
+                if name == "transactions":
+                    # The detail panel with Plaid's raw JSON open: the longest lines on the page.
+                    page.locator("#transactions tbody tr.tx td.desc button.link").first.click()
+                    page.locator(".details-panel summary").first.click()
+                    page.wait_for_selector(".details-panel pre.raw")
                 if width == "phone":
                     no_sideways_scroll(page, name)
                 run_axe(page, f"{name} ({width})")
@@ -572,7 +694,8 @@ def main():
             page.on("console", on_console)
             flow = Flow(page, args, args.screenshots)
             for part in (flow.first_run, flow.make_token, flow.link_banks, flow.transactions, flow.spending,
-                         flow.balances, flow.events_from_elsewhere, flow.reconnect, flow.oauth, flow.every_view,
+                         flow.balances, flow.events_from_elsewhere, flow.event_while_loading, flow.reconnect,
+                         flow.oauth, flow.oauth_reconnect, flow.every_view,
                          flow.logout_and_login):
                 try:
                     part()

@@ -124,7 +124,20 @@ async fn a_demo_bank_linked_to_the_embedded_simulator_still_syncs_after_a_restar
     assert!(logo.starts_with(&format!("{url}/sim-assets/logos/")), "{logo}");
     let image = http.get(&logo).send().await.unwrap();
     assert_eq!(image.status(), 200);
-    assert_eq!(image.headers()["content-type"], "image/svg+xml");
+    assert_eq!(image.headers()["content-type"], "image/png");
+    // A PNG, which banksync's logo proxy accepts (it refuses SVG), so the demo's page shows merchant logos.
+    let logo_path = page["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["logo_url"].as_str() == Some(logo.as_str()))
+        .and_then(|t| t["logo_path"].as_str())
+        .expect("the transaction's logo through banksync")
+        .to_owned();
+    let proxied = http.get(format!("{url}{logo_path}")).bearer_auth(&user.token).send().await.unwrap();
+    assert_eq!(proxied.status(), 200, "{logo_path}");
+    assert_eq!(proxied.headers()["content-type"], "image/png");
+    assert!(proxied.bytes().await.unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
 
     // Restart: the server (and its simulator) goes away, a new one starts on the same data directory.
     running.abort();

@@ -198,6 +198,35 @@ async fn item_history_lists_runs_and_plaid_calls_newest_first_for_the_owner_only
     app.assert_no_access_token_in_responses();
 }
 
+#[tokio::test]
+async fn a_transactions_raw_plaid_object_is_served_to_its_owner_only_and_kept_out_of_the_lists() {
+    let app = spawn_app().await;
+    let item_id = linked_and_synced(&app, 0).await;
+    let page = app.get("/api/transactions?limit=20").await.expect(200);
+    let list = page["transactions"].as_array().unwrap();
+    assert!(list.iter().all(|t| t.get("raw").is_none()), "the list stays lean: no raw objects");
+    let t = &list[0];
+    let id = t["transaction_id"].as_str().unwrap();
+    assert!(app.get(&format!("/api/transactions/{id}")).await.expect(200).get("raw").is_none());
+
+    let raw = app.get(&format!("/api/transactions/{id}/raw")).await.expect(200);
+    // Plaid's own object, as the simulator (Plaid) holds it: every field, including ones banksync does not model.
+    let truth = app.sim_get(&format!("/sim/items/{item_id}/transactions")).await;
+    let plaid = truth["transactions"].as_array().unwrap().iter().find(|p| p["transaction_id"] == id).expect("in Plaid");
+    assert_eq!(raw["transaction_id"], id);
+    assert_eq!(raw["personal_finance_category"]["primary"], t["category"]);
+    for field in ["amount", "date", "name", "iso_currency_code", "personal_finance_category_icon_url"] {
+        assert_eq!(raw[field], plaid[field], "{field}");
+    }
+
+    app.get("/api/transactions/no-such-transaction/raw").await.expect_error(404, "not_found");
+    let bob = seed_user(&app.store, "bob").await;
+    app.call_as(&bob.token, Method::GET, &format!("/api/transactions/{id}/raw"), None)
+        .await
+        .expect_error(404, "not_found");
+    app.assert_no_access_token_in_responses();
+}
+
 // --- merchant logos ---------------------------------------------------------------------------------------------
 
 /// A stand-in logo host: what it answers is switched by the test; it counts the requests it gets.

@@ -1,6 +1,6 @@
 //! The backend of the drop-in Link script: serves the script and runs a Link session (institution
 //! picker + credentials, or an OAuth institution's round trip through its bank page, see `oauth.rs`) that creates
-//! an Item, or repairs one in update mode.
+//! an Item, or repairs one in update mode (with credentials, or through the bank's page for an OAuth bank).
 
 use std::sync::Arc;
 
@@ -117,7 +117,10 @@ fn run_start(state: &SimState, body: &Bytes) -> Result<Value, ApiError> {
             let inst = state.item_by_id(item_id).map(|i| i.lock().institution).ok_or_else(|| {
                 ApiError::invalid_link_token("the Item of this update-mode link token no longer exists")
             })?;
-            ("update", institution_json(inst.id, inst.name))
+            // `oauth` tells the script to send the user to the bank's page instead of asking for credentials.
+            let mut json = institution_json(inst.id, inst.name);
+            json["oauth"] = Value::Bool(inst.oauth);
+            ("update", json)
         }
     };
     Ok(json!({
@@ -165,6 +168,12 @@ fn run_submit(state: &SimState, body: &Bytes) -> Result<Value, ApiError> {
                 ApiError::invalid_link_token("the Item of this update-mode link token no longer exists")
             })?;
             let mut item = shared.lock();
+            if item.institution.oauth {
+                return Err(ApiError::invalid_field(format!(
+                    "{} logs in through OAuth (/link/session/oauth), not with credentials",
+                    item.institution.id
+                )));
+            }
             // The user must log in as the Item's own user; a repair clears ITEM_LOGIN_REQUIRED.
             SimState::check_credentials(username, password)?;
             if username != item.username {

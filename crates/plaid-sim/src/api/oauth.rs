@@ -11,6 +11,10 @@
 //!    `/link/session/start` checks it (the same redirect URI as the token's, a known and approved state of this
 //!    token) and Link finishes with `POST /link/session/oauth/complete`: the Item is created and `onSuccess` gets a
 //!    public token, in the original Link session.
+//!
+//! Update mode (an OAuth Item whose login broke) takes the same round trip, as with Plaid: Link opens on the Item's
+//! bank, the user continues to the bank's page and comes back, and `complete` repairs the Item (clears
+//! ITEM_LOGIN_REQUIRED) instead of creating one. No credentials are ever asked for an OAuth bank.
 
 use std::sync::Arc;
 
@@ -23,6 +27,7 @@ use serde_json::{Value, json};
 
 use super::errors::ApiError;
 use super::req_str;
+use crate::persist::ItemChange;
 use crate::state::{CreateItem, LinkMode, OAuthState, SimState};
 
 const BANK_CSS: &str = include_str!("../../assets/oauth-bank.css");
@@ -53,8 +58,16 @@ pub fn begin(state: &SimState, req: &super::Req, link_token: &str, session: &str
         )
         .with_display("This bank can't be connected from here yet. Please choose another bank."));
     }
-    if !matches!(token.mode, LinkMode::Create { .. }) {
-        return Err(ApiError::invalid_field("update mode does not support OAuth institutions in the simulator"));
+    if let LinkMode::Update { item_id } = &token.mode {
+        let item_institution = state
+            .item_by_id(item_id)
+            .map(|i| i.lock().institution.id)
+            .ok_or_else(|| ApiError::invalid_link_token("the Item of this update-mode link token no longer exists"))?;
+        if item_institution != institution.id {
+            return Err(ApiError::invalid_field(format!(
+                "this update-mode link token repairs an Item at {item_institution}, not {institution_id}"
+            )));
+        }
     }
     let id = uuid::Uuid::new_v4().to_string();
     state.oauth_states.lock().insert(
@@ -105,17 +118,20 @@ pub fn resume(state: &SimState, link_token: &str, received: &str) -> Result<(Str
     Ok((id, oauth))
 }
 
-/// Step 3b: creates the Item of an approved state (once). Answers the Item id and its institution.
+/// Step 3b: creates the Item of an approved state, or in update mode repairs the token's Item (once). Answers the
+/// Item id and its institution.
 pub fn complete(
     state: &SimState,
     link_token: &str,
     session: &str,
     oauth_state_id: &str,
 ) -> Result<(String, &'static crate::world::institutions::Institution), ApiError> {
-    let (webhook, days, products) = match state.link_tokens.lock().get(link_token).map(|t| t.mode.clone()) {
-        Some(LinkMode::Create { webhook, days, products }) => (webhook, days, products),
-        _ => return Err(ApiError::invalid_link_token("provided link token is invalid or does not exist")),
-    };
+    let mode = state
+        .link_tokens
+        .lock()
+        .get(link_token)
+        .map(|t| t.mode.clone())
+        .ok_or_else(|| ApiError::invalid_link_token("provided link token is invalid or does not exist"))?;
     let institution_id = {
         let mut states = state.oauth_states.lock();
         let oauth = states
@@ -132,9 +148,24 @@ pub fn complete(
         oauth.institution_id
     };
     let institution = SimState::institution(institution_id).expect("OAuth states name known institutions");
-    let (username, password) = OAUTH_USER;
-    let item_id = state.create_item(CreateItem { institution, username, password, webhook, days, products })?;
-    Ok((item_id, institution))
+    match mode {
+        LinkMode::Create { webhook, days, products } => {
+            let (username, password) = OAUTH_USER;
+            let item_id = state.create_item(CreateItem { institution, username, password, webhook, days, products })?;
+            Ok((item_id, institution))
+        }
+        LinkMode::Update { item_id } => {
+            let shared = state.item_by_id(&item_id).ok_or_else(|| {
+                ApiError::invalid_link_token("the Item of this update-mode link token no longer exists")
+            })?;
+            let mut item = shared.lock();
+            // `begin` checked the bank; the bank's approval is the new login, as credentials are for other banks.
+            state.change_item(&mut item, ItemChange::LoginRequired { required: false })?;
+            let institution = item.institution;
+            drop(item);
+            Ok((item_id, institution))
+        }
+    }
 }
 
 #[derive(Deserialize)]
