@@ -127,7 +127,7 @@ async fn jobs_are_scoped_joined_while_running_and_evicted_after_finishing() {
     // jobs for no time, so its record is read through one that keeps them).
     let empty = refresher.start(&mallory.id, None).await.unwrap();
     let record = env.store.get_job(&empty).await.expect("the empty job is recorded");
-    assert_eq!((record.state, record.lease_owner), (banksync::domain::JobState::Done, None), "{record:?}");
+    assert_eq!((record.state, record.lease_owner.as_deref()), (banksync::domain::JobState::Done, None), "{record:?}");
     let keeping = env.refresher(BalanceOptions::default());
     let job = keeping.status(&mallory.id, &empty, Duration::ZERO).await.unwrap().expect("the empty job reads");
     assert_eq!((job.state, job.items.len()), (RefreshState::Done, 0), "{job:?}");

@@ -596,7 +596,8 @@ async fn a_hung_balance_call_times_out_quickly_while_other_calls_on_the_same_sim
     };
     // The hung call never answers: whatever ends it is the client's timeout (a generous bound on waiting for it).
     let joined = tokio::time::timeout(Duration::from_secs(60), async { tokio::join!(balance, item_get) });
-    let ((balance, balance_took), (got, balance_ended_first)) = joined.await.expect("the client timeout ended the hung call");
+    let ((balance, balance_took), (got, balance_ended_first)) =
+        joined.await.expect("the client timeout ended the hung call");
 
     assert!(matches!(balance, Err(Error::Timeout { endpoint: Endpoint::AccountsBalanceGet })), "{balance:?}");
     assert!(balance_took >= limit, "timed out after {balance_took:?}, before its {limit:?}");
@@ -814,7 +815,9 @@ async fn slow_balance_calls_on_different_items_run_concurrently() {
     // Each of the next four balance calls takes the bank 5 s.
     let latency = Duration::from_secs(5);
     let fault = h
-        .inject_fault(json!({"endpoint": "/accounts/balance/get", "latency_ms": latency.as_millis() as u64, "count": 4}))
+        .inject_fault(
+            json!({"endpoint": "/accounts/balance/get", "latency_ms": latency.as_millis() as u64, "count": 4}),
+        )
         .await;
     let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut calls = tokio::task::JoinSet::new();

@@ -336,8 +336,12 @@ async fn faults_inject_errors_latency_and_hangs() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, list) = sim.get("/sim/faults").await;
-        let fired = list.as_array().expect("faults").iter().find(|f| f["fault_id"] == hang["fault_id"]).expect("listed")
-            ["fired"]
+        let fired = list
+            .as_array()
+            .expect("faults")
+            .iter()
+            .find(|f| f["fault_id"] == hang["fault_id"])
+            .expect("listed")["fired"]
             .as_u64();
         if fired >= Some(1) {
             break;

@@ -1,6 +1,5 @@
 //! Live balances: 202 at once, long-poll, a slow bank delays nobody, errors keep the cached balance.
 
-
 use serde_json::json;
 
 use crate::helpers::spawn_app;

@@ -55,7 +55,8 @@ async fn sigkill_at_random_moments_never_leaves_a_half_sync_and_converges_to_gro
     eprintln!("chaos crash seed: {seed} (CHAOS_SEED={seed} reproduces this run)");
     let want_kills: u32 = std::env::var("CHAOS_KILLS").map_or(32, |k| k.parse().expect("CHAOS_KILLS"));
     // Banks take a moment to answer a balance call, as real ones do: a refresh is work a kill can land in.
-    let sim = crate::start_sim(seed, |c| c.balance_latency = Duration::from_millis(300)..=Duration::from_millis(1500)).await;
+    let sim =
+        crate::start_sim(seed, |c| c.balance_latency = Duration::from_millis(300)..=Duration::from_millis(1500)).await;
     let node = Node::new(&sim.url(), vec![]).await;
     let mut chaos = Chaos {
         node,
@@ -179,12 +180,16 @@ impl Chaos {
                 // The resumed sync's bank is slow too.
                 self.slow_next_sync_page().await;
             }
-            let seen_working = resumes && self.wait_for_work(Duration::from_secs(if round == 0 { 20 } else { 10 })).await;
+            let seen_working =
+                resumes && self.wait_for_work(Duration::from_secs(if round == 0 { 20 } else { 10 })).await;
             let wait = self.rng.gen_range(0..window_ms);
             tokio::time::sleep(Duration::from_millis(wait)).await;
             self.kill(op).await;
             self.node.start().await;
-            let when = format!("{op:?} kill {round}, {wait} ms after work was {}", if seen_working { "seen" } else { "not seen" });
+            let when = format!(
+                "{op:?} kill {round}, {wait} ms after work was {}",
+                if seen_working { "seen" } else { "not seen" }
+            );
             self.check_visible(moving, &when).await;
         }
         let response = self.node.http.delete(format!("{}/sim/faults", self.node.sim_url)).send().await.unwrap();
@@ -252,7 +257,12 @@ impl Chaos {
             .count();
         let pool = node::sqlite(&self.node.db_path()).await;
         let sealed_under: std::collections::BTreeSet<String> =
-            sqlx::query_scalar("SELECT DISTINCT access_token_key_id FROM items").fetch_all(&pool).await.unwrap().into_iter().collect();
+            sqlx::query_scalar("SELECT DISTINCT access_token_key_id FROM items")
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect();
         pool.close().await;
         KeyState { primary, old_files, sealed_under }
     }

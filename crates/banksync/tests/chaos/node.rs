@@ -341,7 +341,11 @@ pub fn api_txn(t: &Value) -> Txn {
 /// A transaction from the simulator, which (like Plaid) writes money as an exact JSON number.
 pub fn sim_txn(t: &Value) -> Txn {
     assert!(t["amount"].is_number(), "the simulator's amount is a JSON number: {t}");
-    (t["transaction_id"].as_str().unwrap().to_owned(), t["amount"].to_string().parse().unwrap(), t["pending"].as_bool().unwrap())
+    (
+        t["transaction_id"].as_str().unwrap().to_owned(),
+        t["amount"].to_string().parse().unwrap(),
+        t["pending"].as_bool().unwrap(),
+    )
 }
 
 /// The simulator's ground truth for the Item, in the same shape.

@@ -181,7 +181,9 @@ fn triple(t: &Value, money: Money) -> (String, rust_decimal::Decimal, bool) {
     let text = match (money, &t["amount"]) {
         (Money::Text, Value::String(s)) => s.clone(),
         (Money::Number, n @ Value::Number(_)) => n.to_string(),
-        _ => panic!("the amount must be a {} here: {t}", if matches!(money, Money::Text) { "string" } else { "number" }),
+        _ => {
+            panic!("the amount must be a {} here: {t}", if matches!(money, Money::Text) { "string" } else { "number" })
+        }
     };
     let amount = text.parse().unwrap_or_else(|_| panic!("amount of {t}"));
     (t["transaction_id"].as_str().unwrap().to_owned(), amount, t["pending"].as_bool().unwrap())
