@@ -209,19 +209,17 @@ async fn pending_to_posted_keeps_user_edits_without_duplicates() {
 async fn concurrent_syncs_of_one_item_coalesce() {
     let env = support::sqlite(support::sim_config(), small_pages()).await;
     let item = env.new_item("ins_109508", "user_good").await;
-    // Slow pages, so the second call surely arrives while the first runs.
-    env.fault(json!({"endpoint": "/transactions/sync", "latency_ms": 100})).await;
-    let (a, b, c) = tokio::join!(
-        env.engine.sync_item(&item, SyncTrigger::Manual),
-        async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            env.engine.sync_item(&item, SyncTrigger::Webhook).await
-        },
-        async {
-            tokio::time::sleep(Duration::from_millis(80)).await;
-            env.engine.sync_item(&item, SyncTrigger::Manual).await
-        }
-    );
+    // The first page keeps the bank busy for 3 s: the other two calls start once the first run is seen running (an
+    // event, not a guessed delay), and it is still running when they arrive.
+    env.fault(json!({"endpoint": "/transactions/sync", "latency_ms": 3000, "count": 1})).await;
+    let (a, (b, c)) = tokio::join!(env.engine.sync_item(&item, SyncTrigger::Manual), async {
+        env.eventually("the first sync runs", Duration::from_secs(10), || async { env.engine.is_syncing(&item.id) })
+            .await;
+        tokio::join!(
+            env.engine.sync_item(&item, SyncTrigger::Webhook),
+            env.engine.sync_item(&item, SyncTrigger::Manual)
+        )
+    });
     let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
     assert!(!a.coalesced && b.coalesced && c.coalesced);
     assert_eq!(a.run_id, b.run_id);

@@ -1,7 +1,5 @@
 //! Live balances: 202 at once, long-poll, a slow bank delays nobody, errors keep the cached balance.
 
-use std::time::{Duration, Instant};
-
 use serde_json::json;
 
 use crate::helpers::spawn_app;
@@ -18,16 +16,13 @@ async fn a_balance_refresh_answers_202_at_once_and_the_long_poll_returns_the_fas
     // The first /accounts/balance/get to arrive takes 6 s (a slow bank); the other answers at once.
     app.sim_post("/sim/faults", json!({"endpoint": "/accounts/balance/get", "latency_ms": 6000, "count": 1})).await;
 
-    let started = Instant::now();
     let job = app.post_balances_refresh(None).await.expect(202);
-    assert!(started.elapsed() < Duration::from_secs(3), "the refresh must not wait for the 6 s bank");
     let job_id = job["job_id"].as_str().unwrap().to_owned();
-
-    // Other requests are not held up meanwhile.
-    let t = Instant::now();
+    // Other requests are answered meanwhile.
     app.get_items().await.expect(200);
-    assert!(t.elapsed() < Duration::from_secs(3), "other requests must not wait for the 6 s bank");
 
+    // The order, not a clock, shows neither waited for the slow bank: after both answered, the job still runs with
+    // that bank pending (had the 202 or the listing waited for it, the job would be done by now).
     let early = app.get_balance_job(&job_id, 2).await.expect(200);
     assert_eq!(early["state"], "running", "{early}");
     let states: Vec<&str> = early["items"].as_array().unwrap().iter().map(|i| i["state"].as_str().unwrap()).collect();

@@ -1,5 +1,6 @@
 //! Startup: the master key checks, the embedded simulator, and the error format of axum's own rejections.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use banksync::config::{Config, Settings};
@@ -7,7 +8,7 @@ use banksync::startup::Application;
 use serde_json::{Value, json};
 
 use crate::app::client::urlencode;
-use crate::helpers::{captured_logs, seed_user, spawn_app, start_log_capture};
+use crate::helpers::{seed_user, spawn_app};
 
 #[tokio::test]
 async fn the_key_file_is_private_and_a_wrong_or_malformed_master_key_stops_the_start() {
@@ -40,8 +41,16 @@ async fn the_key_file_is_private_and_a_wrong_or_malformed_master_key_stops_the_s
 
 #[tokio::test]
 async fn without_plaid_keys_banksync_runs_the_embedded_simulator_and_the_page_loads_its_link_script() {
-    // Before the start, whose log line is checked below (no `spawn_app` here turns the capture on).
-    start_log_capture();
+    // Its own log subscriber for this test's thread (a `#[tokio::test]` runs everything on it), so the start's log
+    // line is seen whatever the process-wide capture does: installed or not, by whom, at which level.
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Lines(lines.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _only_here = tracing::subscriber::set_default(subscriber);
     let dir = tempfile::tempdir().unwrap();
     let config = Config::resolve(Settings {
         listen: Some("127.0.0.1:0".parse().unwrap()),
@@ -68,7 +77,22 @@ async fn without_plaid_keys_banksync_runs_the_embedded_simulator_and_the_page_lo
     let overview = reqwest::get(format!("{url}/assets/view-overview.js")).await.unwrap();
     assert_eq!(overview.status(), 200);
     assert!(overview.text().await.unwrap().contains("Link a bank"), "the page's overview offers to link a bank");
-    assert!(captured_logs().contains("built-in Plaid simulator"), "the start must say it runs the simulator");
+    let logged = String::from_utf8_lossy(&lines.lock().unwrap()).into_owned();
+    assert!(logged.contains("built-in Plaid simulator"), "the start must say it runs the simulator: {logged}");
+}
+
+/// A log writer into a shared buffer.
+#[derive(Clone)]
+struct Lines(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[tokio::test]

@@ -12,23 +12,31 @@ use crate::helpers::{TestApp, captured_logs, spawn_app};
 /// transaction_id → (amount, pending, date, name, account_id): what must match exactly.
 type Snapshot = BTreeMap<String, (Decimal, bool, String, String, String)>;
 
-fn amount(v: &Value) -> Decimal {
-    // The API sends money as strings; the simulator (Plaid) as exact JSON numbers.
-    let text = match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+/// The API sends money as decimal strings (a JSON number would be read as a binary float by clients); the
+/// simulator, like Plaid, as exact JSON numbers. Each side is held to its own form.
+#[derive(Clone, Copy)]
+enum Money {
+    Text,
+    Number,
+}
+
+fn amount(v: &Value, money: Money) -> Decimal {
+    let text = match (money, v) {
+        (Money::Text, Value::String(s)) => s.clone(),
+        (Money::Number, Value::Number(n)) => n.to_string(),
+        _ => panic!("money in the wrong form here: {v}"),
     };
     Decimal::from_str(&text).unwrap_or_else(|_| panic!("not a decimal: {text}"))
 }
 
-fn snapshot(transactions: &[Value]) -> Snapshot {
+fn snapshot(transactions: &[Value], money: Money) -> Snapshot {
     transactions
         .iter()
         .map(|t| {
             (
                 t["transaction_id"].as_str().unwrap().to_owned(),
                 (
-                    amount(&t["amount"]),
+                    amount(&t["amount"], money),
                     t["pending"].as_bool().unwrap(),
                     t["date"].as_str().unwrap().to_owned(),
                     t["name"].as_str().unwrap().to_owned(),
@@ -41,7 +49,7 @@ fn snapshot(transactions: &[Value]) -> Snapshot {
 
 async fn ground_truth(app: &TestApp, item_id: &str) -> Snapshot {
     let truth = app.sim_get(&format!("/sim/items/{item_id}/transactions")).await;
-    snapshot(truth["transactions"].as_array().unwrap())
+    snapshot(truth["transactions"].as_array().unwrap(), Money::Number)
 }
 
 #[track_caller]
@@ -78,7 +86,7 @@ async fn link_exchange_first_sync_advance_and_manual_sync_converge_exactly_to_th
     wait_for_first_sync(&app, &item_id).await;
     let truth = ground_truth(&app, &item_id).await;
     assert!(truth.len() > 10, "the simulated bank should have history");
-    assert_same(&snapshot(&app.all_transactions(&item_id).await), &truth);
+    assert_same(&snapshot(&app.all_transactions(&item_id).await, Money::Text), &truth);
 
     // The bank moves on; a manual sync (no webhook) catches up exactly.
     let moved = app.sim_post(&format!("/sim/items/{item_id}/advance"), json!({"days": 7})).await;
@@ -88,7 +96,7 @@ async fn link_exchange_first_sync_advance_and_manual_sync_converge_exactly_to_th
     let changed = ["added", "modified", "removed"].iter().map(|k| summary[k].as_u64().unwrap()).sum::<u64>();
     assert!(changed > 0, "advance {moved} should change something; summary {summary}");
     assert!(summary["pages"].as_u64().unwrap() >= 1);
-    assert_same(&snapshot(&app.all_transactions(&item_id).await), &ground_truth(&app, &item_id).await);
+    assert_same(&snapshot(&app.all_transactions(&item_id).await, Money::Text), &ground_truth(&app, &item_id).await);
 
     // A second sync with nothing new changes nothing.
     let again = app.post_fresh_sync(&item_id).await.expect(200);
@@ -112,7 +120,7 @@ async fn link_exchange_first_sync_advance_and_manual_sync_converge_exactly_to_th
     assert!(pending["transactions"].as_array().unwrap().iter().all(|t| t["pending"] == true));
     let range = app.get_transactions("min_amount=10&max_amount=20&limit=500").await.expect(200);
     for t in range["transactions"].as_array().unwrap() {
-        let a = amount(&t["amount"]);
+        let a = amount(&t["amount"], Money::Text);
         assert!(a >= Decimal::from(10) && a <= Decimal::from(20), "{t}");
     }
     let page1 = app.get_transactions("limit=3").await.expect(200);
@@ -148,7 +156,7 @@ async fn a_mutation_during_pagination_restarts_the_sync_from_its_cursor_and_stil
     .await;
     let summary = app.post_fresh_sync(&item_id).await.expect(200);
     assert_eq!(summary["restarts"], 1, "{summary}");
-    assert_same(&snapshot(&app.all_transactions(&item_id).await), &ground_truth(&app, &item_id).await);
+    assert_same(&snapshot(&app.all_transactions(&item_id).await, Money::Text), &ground_truth(&app, &item_id).await);
 }
 
 #[tokio::test]
@@ -191,7 +199,7 @@ async fn a_pending_transaction_that_posts_replaces_its_pending_row_and_keeps_the
         assert_eq!(t["user_category"], "Fun");
         assert!(all.iter().all(|x| x["transaction_id"] != old), "the pending row {old} must be gone");
     }
-    assert_same(&snapshot(&all), &ground_truth(&app, &item_id).await);
+    assert_same(&snapshot(&all, Money::Text), &ground_truth(&app, &item_id).await);
 
     // PATCH with null clears a field and leaves the other.
     let id = posted[0]["transaction_id"].as_str().unwrap();

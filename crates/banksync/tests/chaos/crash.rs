@@ -14,6 +14,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::json;
+use tokio::io::AsyncBufReadExt as _;
 
 use crate::node::{self, Node, Txn, assert_sqlite_consistent, assert_tokens_decrypt, truth};
 
@@ -53,7 +54,9 @@ async fn sigkill_at_random_moments_never_leaves_a_half_sync_and_converges_to_gro
     let seed = seed();
     eprintln!("chaos crash seed: {seed} (CHAOS_SEED={seed} reproduces this run)");
     let want_kills: u32 = std::env::var("CHAOS_KILLS").map_or(32, |k| k.parse().expect("CHAOS_KILLS"));
-    let sim = crate::start_sim(seed, |_| {}).await;
+    // Banks take a moment to answer a balance call, as real ones do: a refresh is work a kill can land in.
+    let sim =
+        crate::start_sim(seed, |c| c.balance_latency = Duration::from_millis(300)..=Duration::from_millis(1500)).await;
     let node = Node::new(&sim.url(), vec![]).await;
     let mut chaos = Chaos {
         node,
@@ -88,7 +91,7 @@ async fn sigkill_at_random_moments_never_leaves_a_half_sync_and_converges_to_gro
                 institution += 1;
                 chaos.settled.insert(item.clone(), Vec::new());
                 let after = truth(&chaos.node.http, &chaos.node.sim_url, &item).await;
-                chaos.interrupt(op, &[(item.clone(), after)], 2_500).await;
+                chaos.interrupt(op, &[(item.clone(), after)], 1_500).await;
                 chaos.settle(&item).await;
             }
             Op::IncrementalSync => {
@@ -103,18 +106,21 @@ async fn sigkill_at_random_moments_never_leaves_a_half_sync_and_converges_to_gro
                 )
                 .await;
                 let after = truth(&chaos.node.http, &chaos.node.sim_url, &item).await;
+                // A bank that takes a moment for its page, so the sync lasts long enough to be cut off anywhere:
+                // while waiting for Plaid, while writing, or just after.
+                chaos.slow_next_sync_page().await;
                 // "Sync now", not waited for: the kill cuts it off.
                 let (http, url, token) = (chaos.node.http.clone(), chaos.node.url(), chaos.node.token.clone());
                 let path = format!("{url}/api/items/{item}/sync");
                 tokio::spawn(async move { http.post(path).bearer_auth(token).json(&json!({})).send().await });
-                chaos.interrupt(op, &[(item.clone(), after)], 1_500).await;
+                chaos.interrupt(op, &[(item.clone(), after)], 400).await;
                 chaos.settle(&item).await;
             }
             Op::Balances => {
                 let (status, job) = chaos.node.post("/api/balances/refresh", json!({})).await;
                 assert_eq!(status, 202, "{job}");
                 chaos.balance_jobs.push(job["job_id"].as_str().unwrap().to_owned());
-                chaos.interrupt(op, &[], 600).await;
+                chaos.interrupt(op, &[], 400).await;
             }
             Op::KeyRotation => chaos.rotate_key_with_a_kill().await,
         }
@@ -146,45 +152,75 @@ async fn sigkill_at_random_moments_never_leaves_a_half_sync_and_converges_to_gro
         chaos.rotations,
         items.len()
     );
-    // Whether the kills hit real work, not only idle moments between operations, is reported, not asserted: the
-    // in-flight probe (a database read before each kill) is known to miss work on a loaded machine (0 of 32 in one
-    // CI run, 28 of 32 in another), so a hard threshold would fail on the probe rather than on banksync. The
-    // invariants above hold for every kill either way. Known gap: make the probe reliable, then assert again.
-    if chaos.kills_mid_work * 3 < chaos.kills {
-        eprintln!(
-            "chaos crash: WARNING: only {}/{} kills were seen to land mid-work",
-            chaos.kills_mid_work, chaos.kills
-        );
-    }
+    // The kills hit real work, not only idle moments between operations: each kill moment is chosen after the
+    // server was seen working (or the rotation said how far it got), and whether the work was still in flight is read
+    // afterwards from what the killed process left behind.
+    assert!(
+        chaos.kills_mid_work * 3 >= chaos.kills,
+        "only {}/{} kills landed mid-work (by operation {:?})",
+        chaos.kills_mid_work,
+        chaos.kills,
+        chaos.kills_by_op
+    );
 }
 
 impl Chaos {
-    /// Kills the server at a random moment within `window_ms` of now, then 0-2 more times while it recovers. After
-    /// each kill the database is checked offline, and after each restart every Item in `moving` shows either its
-    /// settled set or `after`, every other Item its settled set.
+    /// Kills the server, then 0-2 more times while it recovers. Each kill moment is chosen from the server's own
+    /// progress: once the database shows it working (a job leased to this process: every sync runs as one, and so
+    /// does a balance refresh), a seeded random `0..window_ms` later. After each kill the database is checked
+    /// offline, and after each restart every Item in `moving` shows either its settled set or `after`, every other
+    /// Item its settled set.
     async fn interrupt(&mut self, op: Op, moving: &[(String, Vec<Txn>)], window_ms: u64) {
         let extra = self.rng.gen_range(0..=2);
-        if !moving.is_empty() {
-            // The random moment falls inside the work, not before it started on a loaded machine.
-            let deadline = std::time::Instant::now() + Duration::from_secs(20);
-            while self.in_flight().await == 0 && std::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
         for round in 0..=extra {
+            // An interrupted sync resumes after the restart (once the killed server's 2 s lease ran out); an
+            // interrupted balance refresh reads as interrupted and is not run again, so there is nothing to wait for.
+            let resumes = round == 0 || op != Op::Balances;
+            if op == Op::IncrementalSync && round > 0 {
+                // The resumed sync's bank is slow too.
+                self.slow_next_sync_page().await;
+            }
+            let seen_working =
+                resumes && self.wait_for_work(Duration::from_secs(if round == 0 { 20 } else { 10 })).await;
             let wait = self.rng.gen_range(0..window_ms);
             tokio::time::sleep(Duration::from_millis(wait)).await;
             self.kill(op).await;
             self.node.start().await;
-            self.check_visible(moving, &format!("{op:?} kill {round} after {wait} ms")).await;
+            let when = format!(
+                "{op:?} kill {round}, {wait} ms after work was {}",
+                if seen_working { "seen" } else { "not seen" }
+            );
+            self.check_visible(moving, &when).await;
         }
+        let response = self.node.http.delete(format!("{}/sim/faults", self.node.sim_url)).send().await.unwrap();
+        assert!(response.status().is_success(), "clearing the simulator's faults: {}", response.status());
+    }
+
+    async fn slow_next_sync_page(&self) {
+        let fault = json!({"endpoint": "/transactions/sync", "latency_ms": 300, "count": 1});
+        crate::sim::post(&self.node.http, &self.node.sim_url, "/sim/faults", fault).await;
+    }
+
+    /// Waits until the running server works on something (false if it did not within `limit`).
+    async fn wait_for_work(&self, limit: Duration) -> bool {
+        let pid = self.node.pid().expect("a running server");
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if self.in_flight(pid).await > 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
     }
 
     async fn kill(&mut self, op: Op) {
+        let pid = self.node.pid().expect("a running server");
         self.node.kill().await;
         self.kills += 1;
         *self.kills_by_op.entry(op_name(op)).or_default() += 1;
-        if self.in_flight().await > 0 {
+        // What the dead process left: work it held when it died.
+        if self.in_flight(pid).await > 0 {
             self.kills_mid_work += 1;
         }
         let db = self.node.db_path();
@@ -192,19 +228,43 @@ impl Chaos {
         assert_tokens_decrypt(&self.node).await;
     }
 
-    /// Sync runs, jobs and initial-sync claims in flight, as the database says.
-    async fn in_flight(&self) -> i64 {
+    /// Jobs leased to the server process `pid` that have not finished, as the database says. Worker ids start with
+    /// the process id (`{pid}-…` for the job workers, which run every sync and hold its sync run and initial-sync
+    /// claim; `balances-{pid}-…` for balance refreshes), so rows an earlier, killed server left do not count.
+    async fn in_flight(&self, pid: u32) -> i64 {
         let pool = node::sqlite(&self.node.db_path()).await;
         let in_flight: i64 = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM sync_runs WHERE status = 'running') \
-                  + (SELECT count(*) FROM jobs WHERE state = 'running') \
-                  + (SELECT count(*) FROM items WHERE initial_sync_run IS NOT NULL)",
+            "SELECT count(*) FROM jobs WHERE state = 'running' AND (lease_owner LIKE $1 OR lease_owner LIKE $2)",
         )
+        .bind(format!("{pid}-%"))
+        .bind(format!("balances-{pid}-%"))
         .fetch_one(&pool)
         .await
         .unwrap();
         pool.close().await;
         in_flight
+    }
+
+    /// The installation's key state: the primary key file, the old key files, and the keys the Items are sealed
+    /// under.
+    async fn key_state(&self) -> KeyState {
+        let dir = self.node.data_dir();
+        let primary = std::fs::read(dir.join(banksync::vault::KEY_FILE_NAME)).unwrap();
+        let old_files = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(banksync::vault::OLD_KEY_FILE_PREFIX))
+            .count();
+        let pool = node::sqlite(&self.node.db_path()).await;
+        let sealed_under: std::collections::BTreeSet<String> =
+            sqlx::query_scalar("SELECT DISTINCT access_token_key_id FROM items")
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect();
+        pool.close().await;
+        KeyState { primary, old_files, sealed_under }
     }
 
     async fn check_visible(&self, moving: &[(String, Vec<Txn>)], when: &str) {
@@ -245,24 +305,40 @@ impl Chaos {
         self.settled.insert(item.to_owned(), want);
     }
 
-    /// `banksync key rotate` killed at a random moment (sometimes together with the server), the tokens checked
-    /// offline, then rerun to the end; the server keeps syncing with the rotated keys.
+    /// `banksync key rotate` killed mid-way (sometimes together with the server), the tokens checked offline, then
+    /// rerun to the end; the server keeps syncing with the rotated keys. The kill moment: half of the time when the
+    /// rotation says it installed the new key (what is left is re-sealing every Item), else a random moment of its
+    /// run. Whether it was cut off mid-way is read from the key files and the database afterwards.
     async fn rotate_key_with_a_kill(&mut self) {
-        let mut rotate = self.node.spawn(&["key", "rotate"]);
-        tokio::time::sleep(Duration::from_millis(self.rng.gen_range(0..400))).await;
-        let finished = rotate.try_wait().unwrap().is_some();
+        let before = self.key_state().await;
+        let mut rotate = self.node.spawn_logged(&["key", "rotate"]);
+        if self.rng.gen_bool(0.5) {
+            let stderr = rotate.stderr.take().expect("piped stderr");
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            let installed = async {
+                while let Some(line) = lines.next_line().await.unwrap() {
+                    if line.contains("new master key installed") {
+                        return true;
+                    }
+                }
+                false
+            };
+            let said = tokio::time::timeout(Duration::from_secs(30), installed).await.expect("key rotate hung");
+            assert!(said, "key rotate ended without installing a new key");
+        } else {
+            tokio::time::sleep(Duration::from_millis(self.rng.gen_range(0..400))).await;
+        }
         rotate.start_kill().ok();
         rotate.wait().await.unwrap();
+        self.kills += 1;
+        *self.kills_by_op.entry("key rotate process").or_default() += 1;
+        if self.key_state().await.mid_rotation(&before) {
+            self.kills_mid_work += 1;
+        }
+        assert_tokens_decrypt(&self.node).await;
         if self.rng.gen_bool(0.5) {
             self.kill(Op::KeyRotation).await;
             self.node.start().await;
-        } else {
-            self.kills += 1;
-            *self.kills_by_op.entry("key rotate process").or_default() += 1;
-            if !finished {
-                self.kills_mid_work += 1;
-            }
-            assert_tokens_decrypt(&self.node).await;
         }
         self.node.run(&["key", "rotate"], None).await.expect("rerunning key rotate finishes");
         self.rotations += 1;
@@ -280,6 +356,26 @@ impl Chaos {
         )
         .await;
         self.settle(item).await;
+    }
+}
+
+/// What [`Chaos::key_state`] reads.
+#[derive(Debug, PartialEq, Eq)]
+struct KeyState {
+    primary: Vec<u8>,
+    old_files: usize,
+    sealed_under: std::collections::BTreeSet<String>,
+}
+
+impl KeyState {
+    /// A rotation from `before` (every Item under one key) was cut off between its first durable step and its last:
+    /// it saved the old key or installed a new one, but not every Item is sealed under the one new key yet.
+    fn mid_rotation(&self, before: &KeyState) -> bool {
+        let started = self.old_files > before.old_files || self.primary != before.primary;
+        let finished = self.primary != before.primary
+            && self.sealed_under.len() == 1
+            && self.sealed_under.is_disjoint(&before.sealed_under);
+        started && !finished
     }
 }
 

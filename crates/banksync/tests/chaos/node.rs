@@ -168,6 +168,13 @@ impl Node {
         cmd.spawn().unwrap()
     }
 
+    /// [`Node::spawn`] with its log (stderr) piped, to follow its progress.
+    pub fn spawn_logged(&self, args: &[&str]) -> Child {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.spawn().unwrap()
+    }
+
     /// Starts `banksync serve` (its output appended to serve.log) and waits until `/health` answers 200.
     pub async fn start(&mut self) {
         self.start_no_wait();
@@ -306,7 +313,7 @@ impl Node {
             }
             let (status, page) = self.get(&query).await;
             assert_eq!(status, 200, "{page}");
-            all.extend(page["transactions"].as_array().unwrap().iter().map(txn));
+            all.extend(page["transactions"].as_array().unwrap().iter().map(api_txn));
             match page["next_cursor"].as_str() {
                 Some(c) => cursor = Some(c.to_owned()),
                 None => break,
@@ -324,16 +331,27 @@ pub fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-pub fn txn(t: &Value) -> Txn {
-    // The API writes money as a decimal string, the simulator (like Plaid) as a JSON number.
-    let text = t["amount"].as_str().map_or_else(|| t["amount"].to_string(), str::to_owned);
+/// A transaction from banksync's API, which writes money as a decimal string (never a JSON number, which a client
+/// would read as a binary float).
+pub fn api_txn(t: &Value) -> Txn {
+    let text = t["amount"].as_str().unwrap_or_else(|| panic!("the API's amount must be a string: {t}"));
     (t["transaction_id"].as_str().unwrap().to_owned(), text.parse().unwrap(), t["pending"].as_bool().unwrap())
+}
+
+/// A transaction from the simulator, which (like Plaid) writes money as an exact JSON number.
+pub fn sim_txn(t: &Value) -> Txn {
+    assert!(t["amount"].is_number(), "the simulator's amount is a JSON number: {t}");
+    (
+        t["transaction_id"].as_str().unwrap().to_owned(),
+        t["amount"].to_string().parse().unwrap(),
+        t["pending"].as_bool().unwrap(),
+    )
 }
 
 /// The simulator's ground truth for the Item, in the same shape.
 pub async fn truth(http: &reqwest::Client, sim_url: &str, item_id: &str) -> Vec<Txn> {
     let body = crate::sim::get(http, sim_url, &format!("/sim/items/{item_id}/transactions")).await;
-    let mut all: Vec<Txn> = body["transactions"].as_array().unwrap().iter().map(txn).collect();
+    let mut all: Vec<Txn> = body["transactions"].as_array().unwrap().iter().map(sim_txn).collect();
     all.sort();
     all
 }

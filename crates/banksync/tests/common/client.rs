@@ -38,6 +38,31 @@ impl Reply {
     }
 }
 
+/// banksync's API writes money as decimal strings, never as JSON numbers (a client would read those as binary
+/// floats): every `amount`, and every balance in a `balances` object, anywhere in a response. Checked on every
+/// response the helpers decode, so no test can compare an amount that arrived as a number.
+#[track_caller]
+pub fn assert_money_is_text(body: &Value) {
+    match body {
+        Value::Object(fields) => {
+            for (key, value) in fields {
+                if key == "amount" {
+                    assert!(!value.is_number(), "money as a JSON number: \"amount\": {value} in {body}");
+                }
+                if key == "balances" && value.is_object() {
+                    for balance in ["current", "available", "limit"] {
+                        let v = &value[balance];
+                        assert!(!v.is_number(), "money as a JSON number: balances.{balance}: {v} in {body}");
+                    }
+                }
+                assert_money_is_text(value);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(assert_money_is_text),
+        _ => {}
+    }
+}
+
 pub fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
@@ -54,6 +79,7 @@ impl TestApp {
         self.bodies.lock().unwrap().push(text.clone());
         let body =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        assert_money_is_text(&body);
         Reply { status, body, headers }
     }
 
@@ -181,6 +207,9 @@ impl TestApp {
                 query.push_str(&format!("&cursor={}", urlencode(c)));
             }
             let page = self.get_transactions(&query).await.expect(200);
+            for t in page["transactions"].as_array().unwrap() {
+                assert!(t["amount"].is_string(), "a transaction's amount is a decimal string: {t}");
+            }
             all.extend(page["transactions"].as_array().unwrap().iter().cloned());
             match page["next_cursor"].as_str() {
                 Some(c) => cursor = Some(c.to_owned()),

@@ -155,7 +155,7 @@ impl TestApp {
 
     /// The API's transactions of the Item as (transaction_id, amount, pending), sorted.
     pub async fn api_transactions(&self, item_id: &str) -> Vec<(String, rust_decimal::Decimal, bool)> {
-        let mut all: Vec<_> = self.all_transactions(item_id).await.iter().map(triple).collect();
+        let mut all: Vec<_> = self.all_transactions(item_id).await.iter().map(|t| triple(t, Money::Text)).collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }
@@ -163,15 +163,28 @@ impl TestApp {
     /// The simulator's ground truth, in the same shape.
     pub async fn sim_transactions(&self, item_id: &str) -> Vec<(String, rust_decimal::Decimal, bool)> {
         let truth = self.sim_get(&format!("/sim/items/{item_id}/transactions")).await;
-        let mut all: Vec<_> = truth["transactions"].as_array().unwrap().iter().map(triple).collect();
+        let mut all: Vec<_> =
+            truth["transactions"].as_array().unwrap().iter().map(|t| triple(t, Money::Number)).collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }
 }
 
-fn triple(t: &Value) -> (String, rust_decimal::Decimal, bool) {
-    // The API writes money as a decimal string, the simulator (like Plaid) as a JSON number.
-    let text = t["amount"].as_str().map_or_else(|| t["amount"].to_string(), str::to_owned);
+/// How a side writes money: the API as a decimal string, the simulator (like Plaid) as an exact JSON number.
+#[derive(Clone, Copy)]
+enum Money {
+    Text,
+    Number,
+}
+
+fn triple(t: &Value, money: Money) -> (String, rust_decimal::Decimal, bool) {
+    let text = match (money, &t["amount"]) {
+        (Money::Text, Value::String(s)) => s.clone(),
+        (Money::Number, n @ Value::Number(_)) => n.to_string(),
+        _ => {
+            panic!("the amount must be a {} here: {t}", if matches!(money, Money::Text) { "string" } else { "number" })
+        }
+    };
     let amount = text.parse().unwrap_or_else(|_| panic!("amount of {t}"));
     (t["transaction_id"].as_str().unwrap().to_owned(), amount, t["pending"].as_bool().unwrap())
 }

@@ -79,7 +79,8 @@ async fn a_job_whose_worker_died_mid_run_is_reclaimed_and_completed_by_a_new_wor
 
     // The first worker's sync hangs at Plaid long enough to be killed in the middle of it.
     let client = reqwest::Client::new();
-    let fault = json!({"endpoint": "/transactions/sync", "latency_ms": 3000, "count": 1});
+    // Long enough for three renewals of the 900 ms lease to be watched below.
+    let fault = json!({"endpoint": "/transactions/sync", "latency_ms": 8000, "count": 1});
     assert!(client.post(format!("{}/sim/faults", sim.url())).json(&fault).send().await.unwrap().status().is_success());
 
     // Process A: its own runtime, so killing it kills everything it runs (workers, heartbeats, the sync itself).
@@ -104,10 +105,22 @@ async fn a_job_whose_worker_died_mid_run_is_reclaimed_and_completed_by_a_new_wor
         job.state == JobState::Running && job.lease_owner.as_deref() == Some(worker_a.as_str())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1200)).await; // heartbeats keep the lease alive meanwhile
-    let job = main.store.get_job(&job_id).await.unwrap();
-    assert_eq!(job.state, JobState::Running, "the hung job was still leased to A: {job:?}");
-    assert_eq!(job.lease_owner.as_deref(), Some(worker_a.as_str()));
+    // The heartbeat renews the lease: once the lease A took with the job has run out, the job is still leased to A
+    // with an expiry that lies ahead (a lease nobody renewed would lie behind), and another worker cannot take it.
+    let first_expiry = main.store.get_job(&job_id).await.unwrap().lease_expires_at.expect("a leased job");
+    eventually("the first lease runs out", || async { chrono::Utc::now() > first_expiry }).await;
+    for renewal in 0..3 {
+        let now = chrono::Utc::now();
+        let job = main.store.get_job(&job_id).await.unwrap();
+        assert_eq!(job.state, JobState::Running, "renewal {renewal}: {job:?}");
+        assert_eq!(job.lease_owner.as_deref(), Some(worker_a.as_str()), "renewal {renewal}: {job:?}");
+        let expiry = job.lease_expires_at.expect("a leased job");
+        assert!(expiry > now, "renewal {renewal}: the lease ran out at {expiry}, now {now}: not renewed");
+        assert!(main.store.claim_job("intruder", Duration::from_secs(60)).await.unwrap().is_none(), "taken");
+        // The next look is past this expiry, so it sees a later renewal, not the same one.
+        eventually("this lease's expiry passes", || async { chrono::Utc::now() > expiry }).await;
+    }
+    assert_eq!(main.store.get_job(&job_id).await.unwrap().attempts, 1, "nobody else ran it meanwhile");
     kill_tx.send(()).unwrap();
     a.join().unwrap();
 

@@ -221,12 +221,23 @@ pub(crate) async fn job_lease_complete_and_fail(s: S) {
     assert!(is_not_found(s.get_job(&"missing".into()).await));
 }
 
+/// A holder that dies stops renewing. Its lease running out is played by a last renewal of zero length (so the lease
+/// ends now): no test here depends on how fast the machine gets from one statement to the next.
+async fn lease_runs_out(s: &S, id: &JobId, holder: &str) {
+    s.heartbeat_job(id, holder, Duration::ZERO).await.unwrap();
+    let expiry = s.get_job(id).await.unwrap().lease_expires_at.unwrap();
+    // The stored expiry is "now" at the database's clock resolution: wait until that moment has passed.
+    while Utc::now() <= expiry {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 pub(crate) async fn expired_lease_is_reclaimed(s: S) {
     let id = s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap().job_id;
-    let job = s.claim_job("crashed-worker", Duration::from_millis(50)).await.unwrap().unwrap();
+    let job = s.claim_job("crashed-worker", Duration::from_secs(60)).await.unwrap().unwrap();
     assert_eq!(job.id, id);
     assert!(s.claim_job("w2", Duration::from_secs(60)).await.unwrap().is_none());
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    lease_runs_out(&s, &id, "crashed-worker").await;
     let again = s.claim_job("w2", Duration::from_secs(60)).await.unwrap().unwrap();
     assert_eq!((again.id.as_str(), again.attempts, again.lease_owner.as_deref()), (id.as_str(), 2, Some("w2")));
     assert!(is_not_found(s.complete_job(&id, "crashed-worker", None).await), "the old holder lost the lease");
@@ -235,8 +246,9 @@ pub(crate) async fn expired_lease_is_reclaimed(s: S) {
     // With no attempts left, an expired lease is failed by the reclaimer instead.
     let one_shot = NewJob { max_attempts: 1, ..NewJob::for_item("sync", &"item-b".into()) };
     let id = s.enqueue_job(&one_shot).await.unwrap().job_id;
-    s.claim_job("crashed-worker", Duration::from_millis(30)).await.unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    s.claim_job("crashed-worker", Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!(s.reclaim_expired_jobs().await.unwrap(), 0, "a live lease is not reclaimed");
+    lease_runs_out(&s, &id, "crashed-worker").await;
     assert!(s.claim_job("w2", Duration::from_secs(60)).await.unwrap().is_none());
     assert_eq!(s.reclaim_expired_jobs().await.unwrap(), 1);
     let job = s.get_job(&id).await.unwrap();
@@ -321,8 +333,10 @@ pub(crate) async fn running_jobs_are_recorded_joined_and_never_claimed(s: S) {
     // A holder that dies stops renewing: its job is neither joined nor claimed once the lease ran out, and the
     // reclaimer fails it.
     let dying = NewJob { coalesce_key: Some("u2/*".into()), user_id: Some("u2".into()), ..new.clone() };
-    s.create_running_job(&"job-5".into(), &dying, "crashed", Duration::from_millis(50), "{}").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    s.create_running_job(&"job-5".into(), &dying, "crashed", lease, "{}").await.unwrap();
+    let joined = s.create_running_job(&"job-5b".into(), &dying, "w3", lease, "{}").await.unwrap();
+    assert_eq!(joined, Enqueued { job_id: "job-5".into(), coalesced: true }, "joined while its lease lives");
+    lease_runs_out(&s, &"job-5".into(), "crashed").await;
     assert!(s.claim_job("w9", lease).await.unwrap().is_none(), "a dead holder's job is not run again");
     let fresh = s.create_running_job(&"job-6".into(), &dying, "w3", lease, "{}").await.unwrap();
     assert_eq!(fresh, Enqueued { job_id: "job-6".into(), coalesced: false });

@@ -1,7 +1,7 @@
 //! One contract suite, run against both backends: SQLite (a temp file per test) and PostgreSQL at
 //! `BANKSYNC_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`), each PostgreSQL test in a fresh
-//! schema dropped afterwards. Without a reachable PostgreSQL the PostgreSQL half fails when `CI` is set and is
-//! skipped loudly otherwise.
+//! schema dropped afterwards. Without a reachable PostgreSQL the PostgreSQL half fails, unless
+//! `BANKSYNC_TEST_SKIP_POSTGRES=1` skips it (tests/common/pg.rs).
 
 #[path = "../common/pg.rs"]
 mod pg;

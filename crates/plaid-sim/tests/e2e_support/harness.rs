@@ -134,6 +134,22 @@ impl Harness {
         body["fault_id"].as_str().expect("fault_id").to_owned()
     }
 
+    /// How often the fault has fired so far (counted when a request matches it, before any latency or hang).
+    pub async fn fault_fired(&self, fault_id: &str) -> u64 {
+        let list = self.sim_get("/sim/faults").await;
+        let fault = list.as_array().expect("faults").iter().find(|f| f["fault_id"] == fault_id).expect("listed");
+        fault["fired"].as_u64().expect("fired")
+    }
+
+    /// Waits (up to 30 s) until the fault has fired `times`: that many requests reached the simulator.
+    pub async fn wait_fired(&self, fault_id: &str, times: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.fault_fired(fault_id).await < times {
+            assert!(tokio::time::Instant::now() < deadline, "fault {fault_id} never fired {times} times");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     pub async fn clear_faults(&self) {
         self.control(self.http.delete(self.url("/sim/faults"))).await;
     }

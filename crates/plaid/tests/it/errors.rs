@@ -52,14 +52,20 @@ async fn api_error_carries_every_plaid_error_field() {
 async fn timeout_is_its_own_error_and_honours_the_configured_limit() {
     let server = MockServer::start().await;
     Mock::given(path("/item/get"))
-        .respond_with(json(r#"{"request_id":"late"}"#).set_delay(Duration::from_secs(3)))
+        .respond_with(json(r#"{"request_id":"late"}"#).set_delay(Duration::from_secs(120)))
         .mount(&server)
         .await;
-    let c = client(&server).with_timeouts(Timeouts::uniform(Duration::from_millis(200)));
+    let limit = Duration::from_millis(200);
+    let c = client(&server).with_timeouts(Timeouts::uniform(limit));
     let started = Instant::now();
-    let err = c.item_get(&token()).await.unwrap_err();
+    // The answer would take two minutes: the call ending well within one (a generous bound on waiting, not a
+    // threshold a loaded machine could break) shows the configured limit ended it, and not before its time.
+    let err = tokio::time::timeout(Duration::from_secs(60), c.item_get(&token()))
+        .await
+        .expect("the configured 200 ms limit ended the call")
+        .unwrap_err();
     assert!(matches!(err, Error::Timeout { endpoint: plaid::Endpoint::ItemGet }), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(started.elapsed() >= limit, "gave up after {:?}", started.elapsed());
     assert!(err.is_transient());
     assert_no_secrets(&format!("{err} {err:?}"));
 }
@@ -80,7 +86,8 @@ async fn balance_uses_its_own_longer_timeout() {
         connect: Duration::from_secs(1),
         default: Duration::from_millis(200),
         transactions_sync: Duration::from_millis(200),
-        balance: Duration::from_secs(3),
+        // Far above the bank's 600 ms, so only a wrong choice of timeout (not a slow machine) fails the call.
+        balance: Duration::from_secs(30),
     });
     c.accounts_balance_get(&AccountsBalanceGetRequest::new(token()))
         .await
