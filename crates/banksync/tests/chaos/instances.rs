@@ -151,7 +151,26 @@ async fn run(url: String, seed: u64) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(open, 0, "sync jobs never reached a final state");
-    assert_eq!(failed, 0, "sync jobs failed (ran out of attempts) across the restarts");
+    if failed > 0 {
+        // Say why: each failed job's attempts and last error, and the instances' logs.
+        let rows: Vec<(String, i64, Option<String>)> =
+            sqlx::query_as("SELECT item_id, attempts, last_error FROM jobs WHERE kind = 'sync' AND state = 'failed'")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let logs: Vec<String> = nodes
+            .iter()
+            .map(|n| {
+                let log = n.log();
+                let problems: Vec<&str> = log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect();
+                problems[problems.len().saturating_sub(30)..].join("\n")
+            })
+            .collect();
+        panic!(
+            "{failed} sync jobs failed (ran out of attempts) across the restarts: {rows:#?}\nlogs:\n{}",
+            logs.join("\n---\n")
+        );
+    }
     let transactions: i64 = sqlx::query_scalar("SELECT count(*) FROM transactions").fetch_one(&pool).await.unwrap();
     pool.close().await;
     for node in &mut nodes {
