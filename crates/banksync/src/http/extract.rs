@@ -37,9 +37,11 @@ impl FromRequestParts<AppState> for CurrentUser {
 
         let session_id = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
         let id_hash = hash_secret(&session_id);
-        let session = state
+        // The session and its user in one read: a deleted user's sessions are gone with it (the foreign key
+        // cascades), so no row means no valid session either way.
+        let (session, user) = state
             .store
-            .find_session(&id_hash)
+            .find_session_with_user(&id_hash)
             .await
             .map_err(|e| ApiError::store(e, "looking up a session"))?
             .ok_or(ApiError::Unauthorized)?;
@@ -54,11 +56,6 @@ impl FromRequestParts<AppState> for CurrentUser {
             }
         }
 
-        let user = match state.store.get_user(&session.user_id).await {
-            Ok(user) => user,
-            Err(crate::store::StoreError::NotFound) => return Err(ApiError::Unauthorized),
-            Err(e) => return Err(ApiError::store(e, "loading the session's user")),
-        };
         // A failed refresh costs at most an earlier idle expiry: log it, do not refuse the request.
         if let Err(e) =
             state.store.touch_session(&session, chrono::Utc::now(), state.auth.sessions.idle_timeout()).await

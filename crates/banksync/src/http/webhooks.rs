@@ -65,8 +65,8 @@ async fn receive(
 ) -> ApiResult<AppJson<WebhookAck>> {
     // HeaderMap lookups are case-insensitive, as Plaid's docs require (HTTP/2 sends the name in lower case).
     let header = headers.get(VERIFICATION_HEADER).and_then(|v| v.to_str().ok());
-    let claims = receiver.verify(&body, header).await.map_err(|_| ApiError::InvalidWebhook)?;
-    let handled = receiver.handle(&body, &claims).await.map_err(|e| {
+    let verified = receiver.verify(&body, header).await.map_err(|_| ApiError::InvalidWebhook)?;
+    let handled = receiver.handle(&body, &verified).await.map_err(|e| {
         ApiError::Internal(anyhow::Error::new(e).context("cannot process a verified webhook; Plaid will retry it"))
     })?;
     Ok(AppJson(WebhookAck { status: handled.as_str() }))

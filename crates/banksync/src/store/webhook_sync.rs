@@ -16,7 +16,17 @@ use crate::domain::{Enqueued, ItemRef, NewJob, NewWebhookEvent, WebhookRecord};
 const INSERT_PROCESSED_WEBHOOK: &str = "INSERT INTO webhook_events (id, dedupe_key, item_id, webhook_type, \
     webhook_code, body, received_at, processed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
     ON CONFLICT (dedupe_key) DO NOTHING";
-const HOLD_UNTIL: &str = "SELECT hold_until FROM item_sync_state WHERE item_id = $1";
+/// [`super::jobs::ENQUEUE_JOB`] (keep the two in step), its `run_after` ($8) moved to the end of the Item's
+/// rate-limit hold ($10's `hold_until`) when that is later: the hold is read inside the statement, one round trip
+/// less on the single writer than reading it first. Timestamps are fixed-width text, so `>` compares them in time.
+const ENQUEUE_JOB_AFTER_HOLD: &str = "INSERT INTO jobs (id, kind, coalesce_key, user_id, item_id, payload, state, \
+    attempts, max_attempts, run_after, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, \
+    COALESCE((SELECT s.hold_until FROM item_sync_state s WHERE s.item_id = $10 AND s.hold_until > $8), $8), $9, $9) \
+    ON CONFLICT (kind, coalesce_key) WHERE state = 'queued' DO UPDATE SET \
+    run_after = CASE WHEN excluded.run_after < jobs.run_after THEN excluded.run_after ELSE jobs.run_after END, \
+    updated_at = excluded.updated_at \
+    RETURNING id";
 
 impl Store {
     /// Records a delivery once per dedupe key and, when it is new, queues `job` (coalescing like
@@ -45,11 +55,8 @@ impl Store {
             tx.commit().await?;
             return Ok((WebhookRecord { id, is_new: false, duplicates }, None));
         }
-        let hold: Option<(Option<String>,)> = tx.fetch_optional(&Sql::new(HOLD_UNTIL).bind(item)).await?;
-        let hold = codec::parse_ts_opt(hold.and_then(|(h,)| h).as_deref())?;
-        let run_after = hold.map_or(job.run_after, |h| h.max(job.run_after));
         let job_id = uuid::Uuid::new_v4().to_string();
-        let enqueue = Sql::new(super::jobs::ENQUEUE_JOB)
+        let enqueue = Sql::new(ENQUEUE_JOB_AFTER_HOLD)
             .bind(&job_id)
             .bind(&job.kind)
             .bind(&job.coalesce_key)
@@ -57,8 +64,9 @@ impl Store {
             .bind(&job.item_id)
             .bind(&job.payload)
             .bind(job.max_attempts.max(1))
-            .bind(codec::ts(run_after))
-            .bind(codec::ts(now));
+            .bind(codec::ts(job.run_after))
+            .bind(codec::ts(now))
+            .bind(item);
         let (queued,): (String,) = tx.fetch_optional(&enqueue).await?.ok_or(StoreError::NotFound)?;
         tx.commit().await?;
         let coalesced = queued != job_id;

@@ -57,6 +57,16 @@ pub const PATH: &str = "/webhooks/plaid";
 /// Plaid's webhook bodies are well under a kilobyte.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// A delivery whose signature checked out, with the Item its body names (if it is one of ours).
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub claims: VerifiedClaims,
+    /// `Some((item_id, lookup))` when the body's item_id was looked up before verification (`lookup` `None`: not
+    /// ours); `None` when it was not (no usable item_id, or the store failed: [`WebhookReceiver::handle`] reads it
+    /// again, and a store error then becomes a 500 that Plaid retries, never a silently dropped sync).
+    item: Option<(String, Option<Item>)>,
+}
+
 /// What the receiver did with a verified delivery (the 200 response's `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
@@ -125,20 +135,26 @@ impl WebhookReceiver {
     }
 
     /// Checks the `Plaid-Verification` header (`header`, if sent) against the raw body, before anything reads the
-    /// body. A rejection is logged by kind, never with the body.
-    pub async fn verify(&self, body: &[u8], header: Option<&str>) -> Result<VerifiedClaims, Rejection> {
-        let verified = if self.names_our_item(body).await {
+    /// body. A rejection is logged by kind, never with the body. The Item the body names (read to choose the key
+    /// cache's budget class) comes back with the claims, so [`WebhookReceiver::handle`] does not read it again.
+    pub async fn verify(&self, body: &[u8], header: Option<&str>) -> Result<Verified, Rejection> {
+        let item = self.named_item(body).await;
+        let verified = if matches!(item, Some((_, Some(_)))) {
             plaid::webhook::verify(body, header, &keys::Vouched(&self.keys), Utc::now()).await
         } else {
             plaid::webhook::verify(body, header, &self.keys, Utc::now()).await
         };
-        verified.inspect_err(|rejection| {
-            tracing::warn!(rejection = rejection_kind(rejection), "webhook rejected");
-        })
+        match verified {
+            Ok(claims) => Ok(Verified { claims, item }),
+            Err(rejection) => {
+                tracing::warn!(rejection = rejection_kind(&rejection), "webhook rejected");
+                Err(rejection)
+            }
+        }
     }
 
     /// Records and acts on a verified delivery.
-    pub async fn handle(&self, body: &[u8], claims: &VerifiedClaims) -> Result<Handled, StoreError> {
+    pub async fn handle(&self, body: &[u8], verified: &Verified) -> Result<Handled, StoreError> {
         let webhook = match Webhook::from_slice(body) {
             Ok(webhook) => webhook,
             Err(_) => {
@@ -147,6 +163,7 @@ impl WebhookReceiver {
                 return Ok(Handled::Ignored);
             }
         };
+        let claims = &verified.claims;
         let event = NewWebhookEvent {
             dedupe_key: format!("{}:{}", claims.request_body_sha256, claims.issued_at.timestamp()),
             item_id: webhook.item_id.as_deref().map(PlaidItemId::from),
@@ -154,11 +171,15 @@ impl WebhookReceiver {
             webhook_code: webhook.webhook_code.as_str().to_owned(),
             body: String::from_utf8_lossy(body).into_owned(),
         };
+        // The Item `verify` read for the same (now verified) body, else read now.
+        let item = match &verified.item {
+            Some((item_id, read)) if webhook.item_id.as_ref() == Some(item_id) => read.clone(),
+            _ => self.item_of(&webhook).await?,
+        };
         // The common case, the hot path: an update for a known Item is recorded and its sync queued in one
         // transaction. Everything else is recorded first, then applied.
         if matches!(webhook.event, WebhookEvent::SyncUpdatesAvailable { .. }) {
-            let item = self.item_of(&webhook).await?.filter(|item| item.status != ItemStatus::Revoked);
-            if let Some(item) = item {
+            if let Some(item) = item.clone().filter(|item| item.status != ItemStatus::Revoked) {
                 let (record, _) = self.queue.record_webhook_sync(&event, &item).await?;
                 if !record.is_new {
                     return self.duplicate(&webhook, &record, Some(item)).await;
@@ -169,9 +190,9 @@ impl WebhookReceiver {
         }
         let record = self.store.record_webhook_event(&event).await?;
         if !record.is_new {
-            return self.duplicate(&webhook, &record, None).await;
+            return self.duplicate(&webhook, &record, item).await;
         }
-        let handled = self.apply(&webhook).await?;
+        let handled = self.apply(&webhook, item).await?;
         self.store.mark_webhook_processed(&record.id).await?;
         log_received(&webhook, handled);
         Ok(handled)
@@ -198,7 +219,7 @@ impl WebhookReceiver {
         Ok(Handled::Duplicate)
     }
 
-    async fn apply(&self, webhook: &Webhook) -> Result<Handled, StoreError> {
+    async fn apply(&self, webhook: &Webhook, item: Option<Item>) -> Result<Handled, StoreError> {
         if matches!(webhook.event, WebhookEvent::LegacyTransactions { .. } | WebhookEvent::Unknown) {
             return Ok(Handled::Ignored);
         }
@@ -206,7 +227,7 @@ impl WebhookReceiver {
             tracing::warn!(webhook_code = %webhook.webhook_code, "webhook without item_id ignored");
             return Ok(Handled::Ignored);
         };
-        let Some(item) = self.item_of(webhook).await? else {
+        let Some(item) = item else {
             tracing::warn!(%item_id, webhook_code = %webhook.webhook_code, "webhook for an unknown Item");
             return Ok(Handled::UnknownItem);
         };
@@ -251,19 +272,20 @@ impl WebhookReceiver {
         }
     }
 
-    /// Whether the (not yet verified) body names one of our Items: only chooses the key-fetch budget class.
-    async fn names_our_item(&self, body: &[u8]) -> bool {
+    /// The Item the (not yet verified) body names, if it is one of ours: chooses the key-fetch budget class, and
+    /// is used only once the signature checks out. `None` when not looked up: no usable item_id, or a store error
+    /// (which only means the smaller budget here).
+    async fn named_item(&self, body: &[u8]) -> Option<(String, Option<Item>)> {
         #[derive(serde::Deserialize)]
         struct ItemOnly {
             item_id: Option<String>,
         }
-        let Some(item_id) = serde_json::from_slice::<ItemOnly>(body).ok().and_then(|b| b.item_id) else {
-            return false;
-        };
+        let item_id = serde_json::from_slice::<ItemOnly>(body).ok().and_then(|b| b.item_id)?;
         if item_id.is_empty() || item_id.len() > 128 {
-            return false;
+            return None;
         }
-        matches!(self.store.get_item_by_plaid_id(&PlaidItemId::from(item_id.as_str())).await, Ok(Some(_)))
+        let item = self.store.get_item_by_plaid_id(&PlaidItemId::from(item_id.as_str())).await.ok()?;
+        Some((item_id, item))
     }
 
     async fn item_of(&self, webhook: &Webhook) -> Result<Option<Item>, StoreError> {

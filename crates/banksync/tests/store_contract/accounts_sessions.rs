@@ -62,6 +62,15 @@ pub(crate) async fn sessions_carry_a_public_id_idle_expiry_and_are_touched_at_mo
     assert_eq!(found.public_id, "p1");
     assert_eq!(found.user_agent.as_deref(), Some("Firefox"));
     assert_eq!(found.last_seen_at, created.created_at);
+    // The extractor's one-statement read: the same session, and its user exactly as `get_user` reads it.
+    let (with_user, owner) = s.find_session_with_user("h1").await.unwrap().unwrap();
+    assert_eq!((with_user.public_id.as_str(), with_user.idle_expires_at), ("p1", found.idle_expires_at));
+    let stored = s.get_user(&alice.id).await.unwrap();
+    assert_eq!(
+        (&owner.id, &owner.username, &owner.password_hash, owner.created_at, owner.is_owner),
+        (&stored.id, &stored.username, &stored.password_hash, stored.created_at, stored.is_owner)
+    );
+    assert!(s.find_session_with_user("no-such-hash").await.unwrap().is_none());
 
     // Used within the minute: no write.
     let idle = chrono::Duration::minutes(30);
@@ -84,6 +93,7 @@ pub(crate) async fn sessions_carry_a_public_id_idle_expiry_and_are_touched_at_mo
         NewSession { idle_expires_at: Utc::now() - chrono::Duration::seconds(1), ..new_session(&alice, "h2", "p2") };
     s.create_session(&idle_out).await.unwrap();
     assert!(s.find_session("h2").await.unwrap().is_none());
+    assert!(s.find_session_with_user("h2").await.unwrap().is_none(), "idle-expired for the extractor too");
     assert_eq!(s.delete_expired_sessions().await.unwrap(), 1, "idle-expired sessions are cleaned up too");
     assert!(s.find_session("h1").await.unwrap().is_some());
 }
