@@ -4,8 +4,8 @@
 //!
 //! Why: nothing else bounds it. 150 concurrent logins for unknown names used to run 150 verifications at once and
 //! took the process from 14 MB to 2.7 GB; an unbounded wait queue would instead hold every request (and its body)
-//! for minutes. With a bound, memory for hashing is at most `concurrency` × 19 MiB and the wait at most
-//! `queue / concurrency` hash times.
+//! for minutes. With a bound, memory for hashing is at most `concurrency` × 19 MiB (each turn reuses its own
+//! buffer, `password::Scratch`) and the wait at most `queue / concurrency` hash times.
 //!
 //! A turn is held by the blocking task itself, not by the request: a client that disconnects while its hash runs
 //! does not free a slot before the hash ends, so the bound is real. [`PasswordPool::stats`] exposes the gauges the
@@ -18,7 +18,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::Semaphore;
 
-use super::password::{hash_blocking, verify_or_dummy};
+use super::password::{Scratch, hash_with, verify_or_dummy};
 
 /// Waiting requests beyond the running ones, by default.
 pub const DEFAULT_QUEUE: usize = 32;
@@ -69,6 +69,8 @@ struct Inner {
     peak_running: AtomicUsize,
     rejected: AtomicU64,
     completed: AtomicU64,
+    /// argon2's working memory, one per turn that has run, reused (see [`Scratch`]).
+    scratch: parking_lot::Mutex<Vec<Scratch>>,
 }
 
 impl PasswordPool {
@@ -85,6 +87,7 @@ impl PasswordPool {
                 peak_running: AtomicUsize::new(0),
                 rejected: AtomicU64::new(0),
                 completed: AtomicU64::new(0),
+                scratch: parking_lot::Mutex::new(Vec::new()),
             }),
         }
     }
@@ -96,12 +99,12 @@ impl PasswordPool {
 
     /// The argon2id PHC string of `password`.
     pub async fn hash(&self, password: SecretString) -> Result<String, PoolError> {
-        self.run(move || hash_blocking(password.expose_secret())).await
+        self.run(move |scratch| hash_with(scratch, password.expose_secret())).await
     }
 
     /// Checks `password` against `hash`; `None` (no such user) costs the same and answers false.
     pub async fn verify(&self, hash: Option<String>, password: SecretString) -> Result<bool, PoolError> {
-        self.run(move || verify_or_dummy(hash.as_deref(), password.expose_secret())).await
+        self.run(move |scratch| verify_or_dummy(scratch, hash.as_deref(), password.expose_secret())).await
     }
 
     pub fn stats(&self) -> PoolStats {
@@ -119,7 +122,7 @@ impl PasswordPool {
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+        work: impl FnOnce(&mut Scratch) -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, PoolError> {
         let admission = Admission::enter(&self.inner).ok_or_else(|| {
             self.inner.rejected.fetch_add(1, Ordering::SeqCst);
@@ -140,7 +143,10 @@ impl PasswordPool {
             let _admission = admission;
             let now = inner.running.fetch_add(1, Ordering::SeqCst) + 1;
             inner.peak_running.fetch_max(now, Ordering::SeqCst);
-            let result = work();
+            // A turn's memory: at most `concurrency` turns run, so at most that many buffers ever exist.
+            let mut scratch = inner.scratch.lock().pop().unwrap_or_default();
+            let result = work(&mut scratch);
+            inner.scratch.lock().push(scratch);
             inner.running.fetch_sub(1, Ordering::SeqCst);
             inner.completed.fetch_add(1, Ordering::SeqCst);
             result
@@ -208,6 +214,8 @@ mod tests {
         assert!(stats.peak_running <= 2 && stats.peak_running >= 1, "{stats:?}");
         assert_eq!((stats.running, stats.admitted), (0, 0), "everything given back: {stats:?}");
         assert_eq!(stats.completed, ok as u64 + 1);
+        let buffers = pool.inner.scratch.lock().len();
+        assert!((1..=2).contains(&buffers), "argon2 memory is one buffer per turn, reused: {buffers}");
     }
 
     #[tokio::test]
