@@ -38,7 +38,8 @@ pub fn run(data: &[u8]) -> bool {
     if let Some(dt) = t.datetime {
         assert_eq!(f.datetime, dt);
     }
-    assert_eq!(n.raw, text, "the raw object is kept byte for byte");
+    // Byte for byte, but the whitespace around the object is not part of it (serde's RawValue drops it).
+    assert_eq!(n.raw, text.trim_matches([' ', '\t', '\n', '\r']), "the raw object is kept byte for byte");
     // What is stored as JSON text is JSON.
     for json in [&f.counterparties, &f.location].into_iter().flatten() {
         serde_json::from_str::<serde_json::Value>(json).expect("stored JSON columns hold JSON");
