@@ -136,18 +136,21 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
     records
 }
 
-/// Lines of a journal or OFX file that start with `text` (a user-controlled string), ignoring trivial texts.
-fn starts_a_line(output: &str, text: &str) -> bool {
-    let text = text.trim();
-    text.len() > 3 && output.lines().any(|line| line.trim_start().starts_with(text) && !line.starts_with(' '))
+/// Line breaks as a reader of the journal or OFX file could see them: `\n`, `\r\n` and a lone `\r` each end a line.
+fn line_count(output: &str) -> usize {
+    output.replace("\r\n", "\n").split(['\n', '\r']).count()
 }
 
-/// Runs one input; panics when a property breaks. Returns whether a transaction was exported.
-pub fn run(data: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(data);
-    let f = fields(&text);
-    let Ok(amount) = Decimal::from_str(f.amount.trim()) else { return false };
-    let Ok(date) = chrono::NaiveDate::parse_from_str(f.date, "%Y-%m-%d") else { return false };
+/// The user-controlled texts of `f` with every line break turned into a letter: the same transaction, with no text
+/// that could start a line of its own (a letter, not a space, so no text becomes blank and loses its field).
+fn flattened(f: &Fields<'_>) -> [String; 4] {
+    [f.name, f.merchant, f.note, f.category].map(|text| text.replace(['\n', '\r'], "x"))
+}
+
+/// Stores the transaction (through the real decoder, normalizer and sync write) with `texts` as its name, merchant,
+/// note and category, and exports it in every format. `None` when the decoder or normalizer refuses the input.
+fn export_all(f: &Fields<'_>, amount: Decimal, date: chrono::NaiveDate, texts: [&str; 4]) -> Option<Exported> {
+    let [name, merchant, note, category] = texts;
     // Plaid's JSON as the sync engine would receive it; the decoder and normalizer are the real ones.
     let raw = json!({
         "transaction_id": "fuzz-txn",
@@ -156,16 +159,16 @@ pub fn run(data: &[u8]) -> bool {
         "amount": serde_json::Value::from_str(&amount.to_string()).unwrap(),
         "iso_currency_code": (!f.currency.is_empty()).then_some(f.currency),
         "date": date.to_string(),
-        "name": f.name,
-        "merchant_name": (!f.merchant.is_empty()).then_some(f.merchant),
+        "name": name,
+        "merchant_name": (!merchant.is_empty()).then_some(merchant),
         "pending": f.pending,
         "personal_finance_category": (!f.pfc.is_empty()).then(|| json!({"primary": f.pfc, "detailed": format!("{}_X", f.pfc)})),
     });
-    let Ok(t) = plaid::Transaction::from_value(raw) else { return false };
-    let Ok(normalized) = banksync::normalize::transaction(&t) else { return false };
+    let t = plaid::Transaction::from_value(raw).ok()?;
+    let normalized = banksync::normalize::transaction(&t).ok()?;
     let fx = fixture();
-    let note = (!f.note.is_empty()).then(|| f.note.to_owned());
-    let category = (!f.category.is_empty()).then(|| f.category.to_owned());
+    let note = (!note.is_empty()).then(|| note.to_owned());
+    let category = (!category.is_empty()).then(|| category.to_owned());
     let outputs = fx.runtime.block_on(async {
         let batch = SyncBatch {
             page: SyncPage { added: vec![normalized], modified: Vec::new(), removed: Vec::new() },
@@ -190,6 +193,36 @@ pub fn run(data: &[u8]) -> bool {
         }
         outputs
     });
+    Some(Exported { t, note, outputs })
+}
+
+struct Exported {
+    t: plaid::Transaction,
+    note: Option<String>,
+    outputs: Vec<(Format, String)>,
+}
+
+/// Runs one input; panics when a property breaks. Returns whether a transaction was exported.
+pub fn run(data: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(data);
+    let f = fields(&text);
+    let Ok(amount) = Decimal::from_str(f.amount.trim()) else { return false };
+    let Ok(date) = chrono::NaiveDate::parse_from_str(f.date, "%Y-%m-%d") else { return false };
+    let Some(Exported { t, note, outputs }) = export_all(&f, amount, date, [f.name, f.merchant, f.note, f.category])
+    else {
+        return false;
+    };
+    // The same transaction with its line breaks flattened: in the journals and OFX the user's texts may change the
+    // lines' contents, never their number (a text that started a line of its own would add one). Compared with the
+    // writer's own output, so a text that happens to be the format's own markup cannot pass for an injection.
+    let has_breaks = [f.name, f.merchant, f.note, f.category].iter().any(|text| text.contains(['\n', '\r']));
+    let flat_outputs = if has_breaks {
+        let flat = flattened(&f);
+        let texts = [flat[0].as_str(), flat[1].as_str(), flat[2].as_str(), flat[3].as_str()];
+        export_all(&f, amount, date, texts).map(|e| e.outputs)
+    } else {
+        None
+    };
     for (format, output) in outputs {
         match format {
             Format::Csv => {
@@ -210,12 +243,13 @@ pub fn run(data: &[u8]) -> bool {
                 assert_eq!(v["user_note"].as_str(), note.as_deref());
             }
             Format::Ofx | Format::Beancount | Format::Ledger => {
-                for user_text in [f.name, f.merchant, f.note, f.category] {
-                    if user_text.contains(['\n', '\r']) {
-                        for piece in user_text.split(['\n', '\r']).skip(1) {
-                            assert!(!starts_a_line(&output, piece), "{format:?}: {piece:?} starts a line:\n{output}");
-                        }
-                    }
+                if let Some(flat) = flat_outputs.as_ref().and_then(|o| o.iter().find(|(f, _)| *f == format)) {
+                    assert!(
+                        line_count(&output) <= line_count(&flat.1),
+                        "{format:?}: a line break in the user's text started a line of its own:\n{output}\n\
+                         (the same transaction without line breaks:)\n{}",
+                        flat.1
+                    );
                 }
                 if format == Format::Ofx {
                     for user_text in [f.name, f.merchant, f.note] {

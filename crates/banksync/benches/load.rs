@@ -20,6 +20,7 @@
 #[path = "../tests/common/app.rs"]
 mod app;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -79,7 +80,9 @@ pub struct LoadReport {
     pub stored_transactions: i64,
     pub seed_time: Duration,
     pub run_time: Duration,
+    /// Every query, and the same latencies split by kind (the slow shape is named, not averaged away).
     pub queries: Stats,
+    pub queries_by_kind: BTreeMap<&'static str, Stats>,
     pub webhooks: Stats,
     pub errors: Vec<String>,
     /// Resident set size in KiB, every 250 ms during the run.
@@ -107,8 +110,10 @@ impl LoadReport {
     pub fn render(&self) -> String {
         let secs = self.run_time.as_secs_f64();
         let (flat, first, last) = self.memory_flat();
+        let kinds: String =
+            self.queries_by_kind.iter().map(|(kind, stats)| format!("  {}\n", stats.line(kind, secs))).collect();
         format!(
-            "load: {} transactions stored (seeded in {:.1?}), {:.1?} of queries + webhooks\n{}\n{}\nerrors: {}\n\
+            "load: {} transactions stored (seeded in {:.1?}), {:.1?} of queries + webhooks\n{}\n{kinds}{}\nerrors: {}\n\
              RSS: first third {} MiB, last third {} MiB, max {} MiB ({})\nsync runs after the webhooks: {}",
             self.stored_transactions,
             self.seed_time,
@@ -193,24 +198,28 @@ fn sign(key: &SigningKey, kid: &str, body: &[u8]) -> String {
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
 }
 
-/// One query client's request `n`: a path and whether it walks pages.
-fn query(n: usize, rng: &mut rand::rngs::StdRng, accounts: &[String]) -> (String, bool) {
+/// One query client's request `n`: its kind, a path and whether it walks pages.
+fn query(n: usize, rng: &mut rand::rngs::StdRng, accounts: &[String]) -> (&'static str, String, bool) {
     match n % 8 {
-        0 => ("/api/transactions?limit=100".into(), false),
-        1 => (format!("/api/transactions?limit=100&account_id={}", accounts[rng.gen_range(0..accounts.len())]), false),
+        0 => ("newest", "/api/transactions?limit=100".into(), false),
+        1 => {
+            let account = &accounts[rng.gen_range(0..accounts.len())];
+            ("account", format!("/api/transactions?limit=100&account_id={account}"), false)
+        }
         2 => {
             let day = rng.gen_range(0..650);
             let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Duration::days(day);
-            (format!("/api/transactions?limit=100&start={start}&end={}", start + chrono::Duration::days(30)), false)
+            let end = start + chrono::Duration::days(30);
+            ("month", format!("/api/transactions?limit=100&start={start}&end={end}"), false)
         }
         3 => {
             let low = rng.gen_range(0..4000);
-            (format!("/api/transactions?limit=100&min_amount={low}&max_amount={}", low + 25), false)
+            ("amount", format!("/api/transactions?limit=100&min_amount={low}&max_amount={}", low + 25), false)
         }
-        4 => (format!("/api/transactions?limit=50&q={}", WORDS[rng.gen_range(0..WORDS.len())]), false),
-        5 => ("/api/transactions?limit=200".into(), true),
-        6 => ("/api/accounts".into(), false),
-        _ => ("/api/items".into(), false),
+        4 => ("search", format!("/api/transactions?limit=50&q={}", WORDS[rng.gen_range(0..WORDS.len())]), false),
+        5 => ("walk", "/api/transactions?limit=200".into(), true),
+        6 => ("accounts", "/api/accounts".into(), false),
+        _ => ("items", "/api/items".into(), false),
     }
 }
 
@@ -256,10 +265,10 @@ pub async fn run(cfg: LoadConfig) -> LoadReport {
         let (app, stop, accounts) = (app.clone(), stop.clone(), accounts.clone());
         clients.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(client as u64);
-            let (mut stats, mut errors) = (Stats::default(), Vec::new());
+            let (mut stats, mut errors) = (BTreeMap::<&'static str, Stats>::new(), Vec::new());
             let mut n = client;
             while !stop.load(Ordering::Relaxed) {
-                let (path, walk) = query(n, &mut rng, &accounts);
+                let (kind, path, walk) = query(n, &mut rng, &accounts);
                 n += 1;
                 let mut next = Some(path.clone());
                 for _ in 0..if walk { 3 } else { 1 } {
@@ -269,7 +278,7 @@ pub async fn run(cfg: LoadConfig) -> LoadReport {
                     match response {
                         Ok(r) if r.status() == 200 => {
                             let body: Value = r.json().await.unwrap_or(Value::Null);
-                            stats.latencies.push(begun.elapsed());
+                            stats.entry(kind).or_default().latencies.push(begun.elapsed());
                             if let Some(c) = body["next_cursor"].as_str() {
                                 next = Some(format!("{path}&cursor={}", app::client::urlencode(c)));
                             }
@@ -324,17 +333,30 @@ pub async fn run(cfg: LoadConfig) -> LoadReport {
     tokio::time::sleep(Duration::from_secs(cfg.secs)).await;
     stop.store(true, Ordering::Relaxed);
     let run_time = started.elapsed();
-    let (mut queries, mut errors) = (Stats::default(), Vec::new());
+    let (mut queries, mut queries_by_kind, mut errors) = (Stats::default(), BTreeMap::new(), Vec::new());
     for client in clients {
-        let (stats, errs) = client.await.unwrap();
-        queries.latencies.extend(stats.latencies);
+        let (by_kind, errs) = client.await.unwrap();
+        for (kind, stats) in by_kind {
+            queries.latencies.extend_from_slice(&stats.latencies);
+            queries_by_kind.entry(kind).or_insert_with(Stats::default).latencies.extend(stats.latencies);
+        }
         errors.extend(errs);
     }
     let (webhooks, errs) = sender.await.unwrap();
     errors.extend(errs);
     let rss_kib = sampler.await.unwrap();
     let syncs_after_webhooks = app.count("SELECT count(*) FROM sync_runs", &[]).await - runs_before;
-    LoadReport { stored_transactions, seed_time, run_time, queries, webhooks, errors, rss_kib, syncs_after_webhooks }
+    LoadReport {
+        stored_transactions,
+        seed_time,
+        run_time,
+        queries,
+        queries_by_kind,
+        webhooks,
+        errors,
+        rss_kib,
+        syncs_after_webhooks,
+    }
 }
 
 fn main() {

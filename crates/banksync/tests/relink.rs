@@ -102,7 +102,7 @@ async fn relink_merges_exactly(env: Env) {
     let copy = NewTransaction {
         transaction_id: "crafted-copy".into(),
         fields: ambiguous.fields.clone(),
-        raw: ambiguous.raw.clone(),
+        raw: store.get_transaction_raw(user, &ambiguous.transaction_id).await.unwrap(),
     };
     let batch = SyncBatch { page: SyncPage { added: vec![copy], ..SyncPage::default() }, next_cursor: None };
     store.apply_sync(&env.item(&old.item_id).await, &batch).await.unwrap();

@@ -106,8 +106,6 @@ pub struct Transaction {
     pub item_id: PlaidItemId,
     pub fields: TransactionFields,
     pub display_name: String,
-    /// JSON text.
-    pub raw: String,
     pub user_note: Option<String>,
     pub user_category: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -143,7 +141,7 @@ pub struct ApplyStats {
 }
 
 /// Filters for `list_transactions`. `start`/`end` are inclusive and apply to the transaction's `date`; the order is
-/// `datetime` descending, then `transaction_id` descending, which the cursor continues.
+/// `date`, then `datetime`, then `transaction_id`, all descending, which the cursor continues.
 #[derive(Debug, Clone, Default)]
 pub struct TransactionFilter {
     pub account_id: Option<AccountId>,

@@ -127,9 +127,9 @@ async fn raw(
     user: CurrentUser,
     Path(transaction_id): Path<TransactionId>,
 ) -> ApiResult<AppJson<RawPlaidTransaction>> {
-    let t = state.store.get_transaction(user.id(), &transaction_id).await.or_not_found("transaction")?;
+    let raw = state.store.get_transaction_raw(user.id(), &transaction_id).await.or_not_found("transaction")?;
     // The sync engine stores only what it parsed as JSON; unreadable text here is a corrupted row, not bad input.
-    let value = serde_json::value::RawValue::from_string(t.raw)
+    let value = serde_json::value::RawValue::from_string(raw)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("transaction {transaction_id}: stored raw JSON: {e}")))?;
     Ok(AppJson(RawPlaidTransaction(value)))
 }

@@ -149,23 +149,28 @@ pub fn amount_key(d: Decimal) -> String {
 /// Opaque keyset cursor for transaction lists: the last row's (datetime, transaction_id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnCursor {
+    pub date: String,
     pub datetime: String,
     pub transaction_id: String,
 }
 
+/// Transactions are listed by posted date, then time, then id (the order of every `transactions_*_time` index).
+/// A cursor of an earlier version (`v1`, time and id only) is refused as invalid: cursors live for one listing.
 impl TxnCursor {
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("v1\n{}\n{}", self.datetime, self.transaction_id))
+        URL_SAFE_NO_PAD.encode(format!("v2\n{}\n{}\n{}", self.date, self.datetime, self.transaction_id))
     }
 
     pub fn decode(s: &str) -> Result<Self, StoreError> {
         let invalid = || StoreError::InvalidInput("invalid pagination cursor".into());
         let bytes = URL_SAFE_NO_PAD.decode(s.trim()).map_err(|_| invalid())?;
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-        let mut parts = text.splitn(3, '\n');
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some("v1"), Some(dt), Some(id)) if parse_ts(dt).is_ok() && !id.is_empty() => {
-                Ok(Self { datetime: dt.to_owned(), transaction_id: id.to_owned() })
+        let mut parts = text.splitn(4, '\n');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some("v2"), Some(date), Some(dt), Some(id))
+                if parse_date(date).is_ok() && parse_ts(dt).is_ok() && !id.is_empty() =>
+            {
+                Ok(Self { date: date.to_owned(), datetime: dt.to_owned(), transaction_id: id.to_owned() })
             }
             _ => Err(invalid()),
         }
@@ -246,9 +251,16 @@ mod tests {
 
     #[test]
     fn cursor_round_trip_and_rejects_garbage() {
-        let c = TxnCursor { datetime: "2026-01-02T03:04:05.000000Z".into(), transaction_id: "tx_1".into() };
+        let c = TxnCursor {
+            date: "2026-01-02".into(),
+            datetime: "2026-01-02T03:04:05.000000Z".into(),
+            transaction_id: "tx_1".into(),
+        };
         assert_eq!(TxnCursor::decode(&c.encode()).unwrap(), c);
         assert!(TxnCursor::decode("not a cursor").is_err());
-        assert!(TxnCursor::decode(&URL_SAFE_NO_PAD.encode("v1\nnope\ntx")).is_err());
+        assert!(TxnCursor::decode(&URL_SAFE_NO_PAD.encode("v2\n2026-01-02\nnope\ntx")).is_err());
+        assert!(TxnCursor::decode(&URL_SAFE_NO_PAD.encode("v2\nnope\n2026-01-02T03:04:05.000000Z\ntx")).is_err());
+        // A cursor of the earlier order (time and id only) is refused, not misread.
+        assert!(TxnCursor::decode(&URL_SAFE_NO_PAD.encode("v1\n2026-01-02T03:04:05.000000Z\ntx_1")).is_err());
     }
 }

@@ -36,7 +36,8 @@ impl Store {
         Ok(self.writer.execute(&insert).await? == 1)
     }
 
-    /// One page of the user's transactions oldest first (`datetime`, then `transaction_id`), after `after`; the
+    /// One page of the user's transactions oldest first (posted `date`, `datetime`, `transaction_id`: the list's order
+    /// reversed, so journals come out in date order), after `after`; the
     /// cursor to continue with comes back while the page was full. Uses `account_id`, `item_id`, `start`, `end`,
     /// `pending` and `limit` of the filter (not `after`, `q`, `category` or amounts).
     pub async fn transactions_oldest_first(
@@ -51,10 +52,10 @@ impl Store {
             select.push(" AND t.pending = ").push_bind(pending);
         }
         if let Some(c) = after {
-            select.push(" AND (t.datetime, t.transaction_id) > (").push_bind(c.datetime.clone());
-            select.push(", ").push_bind(c.transaction_id.clone()).push(")");
+            select.push(" AND (t.date, t.datetime, t.transaction_id) > (").push_bind(c.date.clone());
+            select.push(", ").push_bind(c.datetime.clone()).push(", ").push_bind(c.transaction_id.clone()).push(")");
         }
-        select.push(" ORDER BY t.datetime, t.transaction_id LIMIT ").push_bind(i64::from(limit));
+        select.push(" ORDER BY t.date, t.datetime, t.transaction_id LIMIT ").push_bind(i64::from(limit));
         let rows: Vec<TxnRow> = self.reader.fetch_all(&select).await?;
         let next = (rows.len() == limit as usize).then(|| rows.last().map(TxnRow::cursor)).flatten();
         let items = rows.into_iter().map(TryInto::try_into).collect::<Result<_>>()?;

@@ -8,6 +8,12 @@
 //! every character that is not a letter or digit (FTS5's unicode61 tokenizer does; on PostgreSQL the expression
 //! turns the rest into spaces before the `simple` parser sees it), so they find the same rows.
 //!
+//! On SQLite a search has two plans, picked per query by how many rows match ([`SearchPlan`]): few matches are
+//! fetched by rowid and sorted (cheap while they are few); many are found by walking the list's time index newest
+//! first and keeping the rows in the match set, which stops after one page (cheap while matches are dense). Either
+//! plan alone is slow where the other is fast: at 1,000,000 rows, 111 matches took 7 ms fetched and 300 ms walked;
+//! 41,000 matches took 200 ms fetched and 26 ms walked.
+//!
 //! User input never reaches either query language as syntax: [`words`] keeps only letters and digits, each word is
 //! quoted for FTS5 (`"star"*`), and PostgreSQL gets `word & word:*` made of such words only, so quotes, `*`, `NEAR`,
 //! `-`, `:` column filters and operators are just separators.
@@ -21,6 +27,30 @@ const MAX_WORDS: usize = 16;
 /// The document PostgreSQL indexes (`transactions_search` in the migration), for the table aliased `t`.
 const PG_DOCUMENT: &str = "to_tsvector('simple'::regconfig, regexp_replace(COALESCE(t.name, '') || ' ' || \
     COALESCE(t.merchant_name, '') || ' ' || COALESCE(t.user_note, ''), '[^[:alnum:]]+', ' ', 'g'))";
+
+/// More matching rows than this and SQLite walks the time index instead of fetching every match and sorting them.
+/// Near the two plans' crossover at 1,000,000 rows; at fewer rows both plans are cheap around it.
+pub(super) const DENSE_MATCHES: i64 = 2_000;
+
+/// How SQLite finds a search's matches (PostgreSQL's planner picks for itself from its statistics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SearchPlan {
+    /// Look up every matching row by rowid, then sort.
+    FetchMatches,
+    /// Walk the order's index and keep the rows in the match set.
+    WalkIndex,
+}
+
+/// Counts the full-text matches of `q`, up to `DENSE_MATCHES + 1` (FTS5 answers it from its own index without
+/// reading a transaction row); `None` when `q` has no word.
+pub(super) fn count_matches(q: &str) -> Option<Sql<'static>> {
+    let words = words(q);
+    (!words.is_empty()).then(|| {
+        Sql::new("SELECT COUNT(*) FROM (SELECT 1 FROM transactions_fts WHERE transactions_fts MATCH $1 LIMIT $2) AS m")
+            .bind(fts5_query(&words))
+            .bind(DENSE_MATCHES + 1)
+    })
+}
 
 /// The query's words: runs of letters and digits, lowercased.
 pub(super) fn words(q: &str) -> Vec<String> {
@@ -51,7 +81,7 @@ fn tsquery(words: &[String]) -> String {
 
 /// Appends ` AND <t matches q>` to a query over `transactions t`. A query without any letter or digit matches
 /// nothing.
-pub(super) fn push_match<'a>(select: &mut Sql<'a>, backend: Backend, q: &str) {
+pub(super) fn push_match<'a>(select: &mut Sql<'a>, backend: Backend, q: &str, plan: SearchPlan) {
     let words = words(q);
     if words.is_empty() {
         select.push(" AND 1 = 0");
@@ -59,7 +89,12 @@ pub(super) fn push_match<'a>(select: &mut Sql<'a>, backend: Backend, q: &str) {
     }
     match backend {
         Backend::Sqlite => {
-            select.push(" AND t.rowid IN (SELECT rowid FROM transactions_fts WHERE transactions_fts MATCH ");
+            // `+ 0` keeps the rowid from driving the query: the set is only tested, so the order's index is walked.
+            select.push(match plan {
+                SearchPlan::FetchMatches => " AND t.rowid IN (",
+                SearchPlan::WalkIndex => " AND (t.rowid + 0) IN (",
+            });
+            select.push("SELECT rowid FROM transactions_fts WHERE transactions_fts MATCH ");
             select.push_bind(fts5_query(&words)).push(")");
         }
         Backend::Postgres => {

@@ -187,11 +187,12 @@ pub(super) static SET_DATA_FROM_EXCLUDED: LazyLock<String> = LazyLock::new(|| {
     FIELD_COLUMNS.iter().chain(&DERIVED_COLUMNS).map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", ")
 });
 
-/// The columns of a [`TxnRow`] from `transactions t JOIN items i`.
+/// The columns of a [`TxnRow`] from `transactions t JOIN items i`. Not Plaid's `raw` object (~1.5 KB a row, that no
+/// list shows): [`super::Store::get_transaction_raw`] reads it alone.
 pub(super) static SELECT_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     let fields: Vec<String> = FIELD_COLUMNS.iter().map(|c| format!("t.{c}")).collect();
     format!(
-        "t.transaction_id, i.item_id, {}, t.display_name, t.raw, t.user_note, t.user_category, t.created_at, \
+        "t.transaction_id, i.item_id, {}, t.display_name, t.user_note, t.user_category, t.created_at, \
         t.updated_at",
         fields.join(", ")
     )
@@ -205,7 +206,6 @@ pub(super) struct TxnRow {
     #[sqlx(flatten)]
     fields: FieldsRow,
     display_name: String,
-    raw: String,
     user_note: Option<String>,
     user_category: Option<String>,
     created_at: String,
@@ -215,7 +215,11 @@ pub(super) struct TxnRow {
 impl TxnRow {
     /// Where a listing that ends with this row continues (the stored text, exactly as the keyset compares it).
     pub(super) fn cursor(&self) -> codec::TxnCursor {
-        codec::TxnCursor { datetime: self.fields.datetime.clone(), transaction_id: self.transaction_id.clone() }
+        codec::TxnCursor {
+            date: self.fields.date.clone(),
+            datetime: self.fields.datetime.clone(),
+            transaction_id: self.transaction_id.clone(),
+        }
     }
 }
 
@@ -227,7 +231,6 @@ impl TryFrom<TxnRow> for Transaction {
             item_id: r.item_id.into(),
             fields: r.fields.decode()?,
             display_name: r.display_name,
-            raw: r.raw,
             user_note: r.user_note,
             user_category: r.user_category,
             created_at: codec::parse_ts(&r.created_at)?,

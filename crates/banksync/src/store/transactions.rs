@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use super::codec::{self, TxnCursor};
 use super::exec::Sql;
-use super::search;
+use super::search::{self, SearchPlan};
 use super::transaction_row::{SELECT_COLUMNS, TxnRow};
 use super::{Backend, Result, Store, one_row};
 use crate::domain::{Page, Transaction, TransactionFilter, TransactionId, UserFieldsPatch, UserId};
@@ -17,6 +17,8 @@ static GET_TRANSACTION: LazyLock<String> = LazyLock::new(|| {
         *SELECT_COLUMNS
     )
 });
+const GET_TRANSACTION_RAW: &str = "SELECT t.raw FROM transactions t JOIN items i ON i.id = t.item_ref \
+    WHERE t.transaction_id = $1 AND t.user_id = $2 AND t.deleted_at IS NULL AND i.initial_sync_run IS NULL";
 /// A transaction's effective category (the spending summary's, and the index `transactions_effective_category_time`'s
 /// expression: keep the three identical).
 pub(super) const EFFECTIVE_CATEGORY: &str = "COALESCE(t.user_category, t.pfc_primary, 'UNCATEGORIZED')";
@@ -32,8 +34,13 @@ const PATCH_TRANSACTION: &str = "UPDATE transactions SET \
 /// written), narrowed by the filter's account, Item and date range. Each reader adds its own conditions, order and
 /// limit.
 pub(super) fn select_visible<'a>(user_id: &'a UserId, f: &'a TransactionFilter) -> Sql<'a> {
+    select_visible_from(user_id, f, "transactions t")
+}
+
+/// [`select_visible`] from `table` (the transactions table aliased `t`, with SQLite's index hints if any).
+fn select_visible_from<'a>(user_id: &'a UserId, f: &'a TransactionFilter, table: &str) -> Sql<'a> {
     let mut select = Sql::new(format!(
-        "SELECT {} FROM transactions t JOIN items i ON i.id = t.item_ref WHERE t.user_id = ",
+        "SELECT {} FROM {table} JOIN items i ON i.id = t.item_ref WHERE t.user_id = ",
         *SELECT_COLUMNS
     ));
     select.push_bind(user_id).push(" AND t.deleted_at IS NULL AND i.initial_sync_run IS NULL");
@@ -53,10 +60,12 @@ pub(super) fn select_visible<'a>(user_id: &'a UserId, f: &'a TransactionFilter) 
 }
 
 impl Store {
-    /// Newest first (`datetime`, then `transaction_id`), a page at a time; `Page::next_cursor` continues it.
+    /// Newest first (posted `date`, then `datetime`, then `transaction_id`), a page at a time; `Page::next_cursor`
+    /// continues it.
     pub async fn list_transactions(&self, user_id: &UserId, f: &TransactionFilter) -> Result<Page<Transaction>> {
         let limit = f.effective_limit();
-        let select = self.list_select(user_id, f)?;
+        let plan = self.search_plan(f).await?;
+        let select = self.list_select(user_id, f, plan)?;
         let mut rows: Vec<TxnRow> = self.reader.fetch_all(&select).await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
@@ -71,7 +80,8 @@ impl Store {
     /// The database's plan for [`Store::list_transactions`] with this filter (SQLite's `EXPLAIN QUERY PLAN`
     /// details, PostgreSQL's `EXPLAIN` lines): the store's tests hold every filter shape to an index path with it.
     pub async fn explain_list_transactions(&self, user_id: &UserId, f: &TransactionFilter) -> Result<Vec<String>> {
-        let select = self.list_select(user_id, f)?;
+        let plan = self.search_plan(f).await?;
+        let select = self.list_select(user_id, f, plan)?;
         Ok(match self.backend {
             Backend::Sqlite => {
                 let rows: Vec<SqlitePlanRow> =
@@ -85,10 +95,33 @@ impl Store {
         })
     }
 
+    /// How SQLite should find the rows of the filter's search (see `search`), from one count of the full-text
+    /// index; `None` without a search, and on PostgreSQL (its planner has statistics to choose by).
+    async fn search_plan(&self, f: &TransactionFilter) -> Result<Option<SearchPlan>> {
+        let count = match (self.backend, f.q.as_deref()) {
+            (Backend::Sqlite, Some(q)) => search::count_matches(q),
+            _ => None,
+        };
+        let Some(count) = count else { return Ok(None) };
+        let (matches,): (i64,) = self.reader.fetch_one(&count).await?;
+        Ok(Some(if matches > search::DENSE_MATCHES { SearchPlan::WalkIndex } else { SearchPlan::FetchMatches }))
+    }
+
     /// The statement of [`Store::list_transactions`]: one more row than the page, to know whether more follow.
-    fn list_select<'a>(&self, user_id: &'a UserId, f: &'a TransactionFilter) -> Result<Sql<'a>> {
+    fn list_select<'a>(
+        &self,
+        user_id: &'a UserId,
+        f: &'a TransactionFilter,
+        plan: Option<SearchPlan>,
+    ) -> Result<Sql<'a>> {
         let limit = f.effective_limit();
-        let mut select = select_visible(user_id, f);
+        // SQLite without statistics prefers walking an index in the list's order to sorting; for a few matches the
+        // hint makes it fetch them by rowid instead (rowid lookups stay allowed under NOT INDEXED).
+        let table = match plan {
+            Some(SearchPlan::FetchMatches) => "transactions t NOT INDEXED",
+            _ => "transactions t",
+        };
+        let mut select = select_visible_from(user_id, f, table);
         if let Some(category) = &f.category {
             select.push(" AND (COALESCE(t.user_category, t.pfc_primary) = ").push_bind(category);
             select.push(" OR (t.user_category IS NULL AND t.pfc_detailed = ").push_bind(category);
@@ -106,7 +139,7 @@ impl Store {
             select.push(if pending { " AND t.pending" } else { " AND NOT t.pending" });
         }
         if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            search::push_match(&mut select, self.backend, q);
+            search::push_match(&mut select, self.backend, q, plan.unwrap_or(SearchPlan::FetchMatches));
         }
         if let Some(min) = f.min_amount {
             select.push(" AND t.amount_key >= ").push_bind(codec::amount_key(min));
@@ -121,20 +154,32 @@ impl Store {
             // index look selective.
             let bounded_amounts = f.min_amount.is_some() && f.max_amount.is_some();
             select.push(if bounded_amounts {
-                " AND (t.datetime || '', t.transaction_id) < ("
+                " AND (t.date || '', t.datetime, t.transaction_id) < ("
             } else {
-                " AND (t.datetime, t.transaction_id) < ("
+                " AND (t.date, t.datetime, t.transaction_id) < ("
             });
-            select.push_bind(c.datetime);
+            select.push_bind(c.date).push(", ").push_bind(c.datetime);
             select.push(", ").push_bind(c.transaction_id).push(")");
         }
-        select.push(" ORDER BY t.datetime DESC, t.transaction_id DESC LIMIT ").push_bind(i64::from(limit) + 1);
+        // Posted date first: every `transactions_*_time` index leads with it, so a date range is a range of the
+        // index, walked in order and stopped at the page's end (not a walk of everything newer than the range).
+        select
+            .push(" ORDER BY t.date DESC, t.datetime DESC, t.transaction_id DESC LIMIT ")
+            .push_bind(i64::from(limit) + 1);
         Ok(select)
     }
 
     pub async fn get_transaction(&self, user_id: &UserId, transaction_id: &TransactionId) -> Result<Transaction> {
         let select = Sql::new(GET_TRANSACTION.as_str()).bind(transaction_id).bind(user_id);
         self.reader.fetch_one::<TxnRow>(&select).await?.try_into()
+    }
+
+    /// Plaid's transaction object exactly as `/transactions/sync` sent it (JSON text), for the same rows
+    /// [`Store::get_transaction`] shows.
+    pub async fn get_transaction_raw(&self, user_id: &UserId, transaction_id: &TransactionId) -> Result<String> {
+        let select = Sql::new(GET_TRANSACTION_RAW).bind(transaction_id).bind(user_id);
+        let (raw,): (String,) = self.reader.fetch_one(&select).await?;
+        Ok(raw)
     }
 
     /// The user's note and category; kept across Plaid's updates (see `sync_write`).

@@ -90,6 +90,10 @@ async fn run(url: String, seed: u64) {
         ("BANKSYNC_MASTER_KEY".to_owned(), key),
         ("BANKSYNC_PUBLIC_URL".to_owned(), public_url),
         ("BANKSYNC_DB_POOL_SIZE".to_owned(), "5".to_owned()),
+        // Longer than the harness's 2 s: three servers, PostgreSQL and the simulator share the machine here, and a
+        // heartbeat that waits over 2 s for one of its 5 pooled connections lets another instance take a job that is
+        // still running. Each such takeover costs the job an attempt; one failure on a loaded machine ran out of them.
+        ("BANKSYNC_JOB_LEASE".to_owned(), "6s".to_owned()),
     ];
     let first = Node::new(&sim.url(), env.clone()).await;
     let mut nodes = vec![first];

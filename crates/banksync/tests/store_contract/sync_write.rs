@@ -38,7 +38,8 @@ pub(crate) async fn apply_sync_upserts_removes_and_stores_cursor(s: S) {
     assert_eq!(t2.display_name, "Corner Shop", "merchant_name wins");
     assert_eq!(t2.fields.name, "Name of t2", "both kept");
     assert_eq!(t2.item_id, "item-a");
-    assert_eq!(t2.raw, r#"{"transaction_id":"t2","amount":21.50}"#);
+    let raw = s.get_transaction_raw(&alice.id, &"t2".into()).await.unwrap();
+    assert_eq!(raw, r#"{"transaction_id":"t2","amount":21.50}"#, "Plaid's object, byte for byte");
     assert_eq!(fresh(&s, &a).await.cursor.as_deref(), Some("cursor-2"));
 
     // A batch without a cursor leaves it alone.

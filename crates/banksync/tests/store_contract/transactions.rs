@@ -5,16 +5,22 @@ use super::*;
 pub(crate) async fn keyset_pagination_is_stable_across_pages(s: S) {
     let alice = user(&s, "alice").await;
     let a = item(&s, &alice, "item-a", "ins_1").await;
-    // 57 transactions over 12 distinct datetimes, so ties are broken by transaction_id.
+    // 57 transactions over 12 distinct datetimes, so ties are broken by transaction_id; every fifth posted a day
+    // after its time (Plaid's `datetime` may be the authorization's), so the posted date orders before the time.
     let mut added = Vec::new();
     for i in 0..57u32 {
         let hour = i % 12;
         let acct = if i % 3 == 0 { "acc-x" } else { "acc-y" };
-        added.push(txn(&format!("tx{i:02}"), acct, &format!("{i}.25"), &format!("2026-02-01T{hour:02}:00:00Z")));
+        let mut t = txn(&format!("tx{i:02}"), acct, &format!("{i}.25"), &format!("2026-02-01T{hour:02}:00:00Z"));
+        if i % 5 == 0 {
+            t.fields.date = t.fields.date.succ_opt().unwrap();
+        }
+        added.push(t);
     }
     s.apply_sync(&a, &batch(added.clone(), vec![], &[], "c1")).await.unwrap();
     let mut expected = added.clone();
-    expected.sort_by(|x, y| (y.fields.datetime, &y.transaction_id).cmp(&(x.fields.datetime, &x.transaction_id)));
+    let key = |t: &NewTransaction| (t.fields.date, t.fields.datetime, t.transaction_id.clone());
+    expected.sort_by_key(|t| std::cmp::Reverse(key(t)));
     let expected: Vec<&str> = expected.iter().map(|t| t.transaction_id.as_str()).collect();
 
     let mut filter = TransactionFilter { limit: 10, ..Default::default() };
