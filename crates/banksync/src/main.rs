@@ -4,6 +4,12 @@ use clap::Parser;
 
 use banksync::cli::Cli;
 
+/// mimalloc rather than glibc's malloc: the server allocates small values at a high rate from many threads (decoded
+/// rows, JSON), where glibc's arenas showed up as ~30 % of the CPU in a profile of the transaction list under 16
+/// connections. The benchmarks that run the server in-process use it too (`benches/support`, `queries`, `load`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Errors end as one line on standard error (the causes joined with ": ") and exit code 1, never a backtrace
 /// (whatever RUST_BACKTRACE says); clap's usage errors exit with 2.
 #[tokio::main]
