@@ -141,11 +141,15 @@ fn line_count(output: &str) -> usize {
     output.replace("\r\n", "\n").split(['\n', '\r']).count()
 }
 
-/// The user-controlled texts of `f` with every line break turned into a letter: the same transaction, with no text
-/// that could start a line of its own (a letter, not a space, so no text becomes blank and loses its field).
-fn flattened(f: &Fields<'_>) -> [String; 4] {
-    [f.name, f.merchant, f.note, f.category].map(|text| text.replace(['\n', '\r'], "x"))
+/// The user-controlled texts of `f` with every line break and markup character turned into a letter: the same
+/// transaction, with no text that could start a line of its own or open an element (a letter, not a space, so no
+/// text becomes blank and loses its field).
+fn neutralized(f: &Fields<'_>) -> [String; 4] {
+    [f.name, f.merchant, f.note, f.category].map(|text| text.replace(NEUTRALIZED, "x"))
 }
+
+/// What [`neutralized`] replaces.
+const NEUTRALIZED: [char; 5] = ['\n', '\r', '<', '>', '&'];
 
 /// Stores the transaction (through the real decoder, normalizer and sync write) with `texts` as its name, merchant,
 /// note and category, and exports it in every format. `None` when the decoder or normalizer refuses the input.
@@ -212,13 +216,14 @@ pub fn run(data: &[u8]) -> bool {
     else {
         return false;
     };
-    // The same transaction with its line breaks flattened: in the journals and OFX the user's texts may change the
-    // lines' contents, never their number (a text that started a line of its own would add one). Compared with the
-    // writer's own output, so a text that happens to be the format's own markup cannot pass for an injection.
-    let has_breaks = [f.name, f.merchant, f.note, f.category].iter().any(|text| text.contains(['\n', '\r']));
-    let flat_outputs = if has_breaks {
-        let flat = flattened(&f);
-        let texts = [flat[0].as_str(), flat[1].as_str(), flat[2].as_str(), flat[3].as_str()];
+    // The same transaction with its line breaks and markup characters neutralized: in the journals and OFX the
+    // user's texts may change the lines' contents, never their number (a text that started a line of its own would
+    // add one), and in OFX never the number of elements (a `<` that is not escaped would open one). Compared with the
+    // writer's own output, so a text that happens to be (part of) the format's own markup cannot pass for an injection.
+    let needs_neutral = [f.name, f.merchant, f.note, f.category].iter().any(|text| text.contains(NEUTRALIZED));
+    let neutral_outputs = if needs_neutral {
+        let neutral = neutralized(&f);
+        let texts = [neutral[0].as_str(), neutral[1].as_str(), neutral[2].as_str(), neutral[3].as_str()];
         export_all(&f, amount, date, texts).map(|e| e.outputs)
     } else {
         None
@@ -243,32 +248,20 @@ pub fn run(data: &[u8]) -> bool {
                 assert_eq!(v["user_note"].as_str(), note.as_deref());
             }
             Format::Ofx | Format::Beancount | Format::Ledger => {
-                if let Some(flat) = flat_outputs.as_ref().and_then(|o| o.iter().find(|(f, _)| *f == format)) {
-                    assert!(
-                        line_count(&output) <= line_count(&flat.1),
-                        "{format:?}: a line break in the user's text started a line of its own:\n{output}\n\
-                         (the same transaction without line breaks:)\n{}",
-                        flat.1
-                    );
-                }
+                let Some((_, neutral)) = neutral_outputs.as_ref().and_then(|o| o.iter().find(|(f, _)| *f == format))
+                else {
+                    continue;
+                };
+                assert!(
+                    line_count(&output) <= line_count(neutral),
+                    "{format:?}: a line break in the user's text started a line of its own:\n{output}\n\
+                     (the same transaction with its texts neutralized:)\n{neutral}"
+                );
                 if format == Format::Ofx {
-                    for user_text in [f.name, f.merchant, f.note] {
-                        // A text that is exactly one of OFX's own tags (`<STMTTRN>`) is in every statement anyway:
-                        // its presence proves nothing, so only other markup is looked for.
-                        let text = user_text.trim();
-                        let own_tag = text.len() > 2
-                            && output.contains(text)
-                            && text.starts_with('<')
-                            && text.ends_with('>')
-                            && text[1..text.len() - 1]
-                                .trim_start_matches('/')
-                                .chars()
-                                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '.');
-                        assert!(
-                            !user_text.contains('<') || text.len() <= 3 || own_tag || !output.contains(text),
-                            "OFX: unescaped markup {user_text:?}"
-                        );
-                    }
+                    assert!(
+                        output.matches('<').count() <= neutral.matches('<').count(),
+                        "OFX: the user's text opened an element:\n{output}\n(neutralized:)\n{neutral}"
+                    );
                 }
             }
         }
