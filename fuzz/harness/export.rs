@@ -95,6 +95,13 @@ struct Fields<'a> {
     pending: bool,
 }
 
+impl Fields<'_> {
+    /// The texts the user or Plaid controls, in [`export_all`]'s order: name, merchant, note, category.
+    fn texts(&self) -> [&str; 4] {
+        [self.name, self.merchant, self.note, self.category]
+    }
+}
+
 fn fields(text: &str) -> Fields<'_> {
     let mut parts = text.split('\x1f');
     let mut next = |default| parts.next().unwrap_or(default);
@@ -145,7 +152,7 @@ fn line_count(output: &str) -> usize {
 /// transaction, with no text that could start a line of its own or open an element (a letter, not a space, so no
 /// text becomes blank and loses its field).
 fn neutralized(f: &Fields<'_>) -> [String; 4] {
-    [f.name, f.merchant, f.note, f.category].map(|text| text.replace(NEUTRALIZED, "x"))
+    f.texts().map(|text| text.replace(NEUTRALIZED, "x"))
 }
 
 /// What [`neutralized`] replaces.
@@ -212,19 +219,15 @@ pub fn run(data: &[u8]) -> bool {
     let f = fields(&text);
     let Ok(amount) = Decimal::from_str(f.amount.trim()) else { return false };
     let Ok(date) = chrono::NaiveDate::parse_from_str(f.date, "%Y-%m-%d") else { return false };
-    let Some(Exported { t, note, outputs }) = export_all(&f, amount, date, [f.name, f.merchant, f.note, f.category])
-    else {
-        return false;
-    };
+    let Some(Exported { t, note, outputs }) = export_all(&f, amount, date, f.texts()) else { return false };
     // The same transaction with its line breaks and markup characters neutralized: in the journals and OFX the
     // user's texts may change the lines' contents, never their number (a text that started a line of its own would
     // add one), and in OFX never the number of elements (a `<` that is not escaped would open one). Compared with the
     // writer's own output, so a text that happens to be (part of) the format's own markup cannot pass for an injection.
-    let needs_neutral = [f.name, f.merchant, f.note, f.category].iter().any(|text| text.contains(NEUTRALIZED));
+    let needs_neutral = f.texts().iter().any(|text| text.contains(NEUTRALIZED));
     let neutral_outputs = if needs_neutral {
         let neutral = neutralized(&f);
-        let texts = [neutral[0].as_str(), neutral[1].as_str(), neutral[2].as_str(), neutral[3].as_str()];
-        export_all(&f, amount, date, texts).map(|e| e.outputs)
+        export_all(&f, amount, date, neutral.each_ref().map(String::as_str)).map(|e| e.outputs)
     } else {
         None
     };
