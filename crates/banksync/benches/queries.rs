@@ -397,9 +397,36 @@ async fn run() -> anyhow::Result<()> {
         ms(percentile(&latencies, 99.0)),
     );
 
+    // The same page under an out-of-process load generator: the in-process client above shares the server's two
+    // cores and runtime, so it understates what the server serves. `wrk` (Debian's package) is C and light.
+    let secs = env("BENCH_WRK_SECS", 10);
+    match wrk(&format!("{base}{newest_page}"), &token, concurrency, secs) {
+        Ok(line) => println!("  newest page under {concurrency} connections, wrk for {secs} s: {line}"),
+        Err(e) => println!("  newest page under wrk: not measured ({e})"),
+    }
+
     server.abort();
     if let Some((admin, schema)) = pg_schema {
         sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await?;
     }
     Ok(())
+}
+
+/// Runs `wrk` (one thread, `connections` connections) against `url` for `secs` seconds; "N requests/s, p50, p99".
+fn wrk(url: &str, token: &str, connections: usize, secs: usize) -> anyhow::Result<String> {
+    let output = std::process::Command::new("wrk")
+        .args(["-t1", &format!("-c{connections}"), &format!("-d{secs}s"), "--latency"])
+        .args(["-H", &format!("Authorization: Bearer {token}"), url])
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run wrk ({e}); apt install wrk"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(output.status.success(), "wrk failed: {}", String::from_utf8_lossy(&output.stderr));
+    anyhow::ensure!(!text.contains("Non-2xx"), "wrk saw failed requests:\n{text}");
+    // `--latency` prints "     50%    5.12ms" lines; "Requests/sec:   1234.56".
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_owned()))
+            .ok_or_else(|| anyhow::anyhow!("no {prefix:?} in wrk's output:\n{text}"))
+    };
+    Ok(format!("{} requests/s, p50 {}, p99 {}", field("Requests/sec:")?, field("50%")?, field("99%")?))
 }
