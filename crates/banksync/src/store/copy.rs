@@ -227,8 +227,10 @@ impl Store {
                     .reader
                     .fetch_all(
                         &Sql::new(
+                            // Generated columns (the search document) are computed from the others on
+                            // insert: neither read nor written, nor part of the checksum.
                             "SELECT column_name::TEXT, data_type::TEXT, is_identity::TEXT FROM information_schema.columns \
-                             WHERE table_schema = current_schema() AND table_name = $1",
+                             WHERE table_schema = current_schema() AND table_name = $1 AND is_generated = 'NEVER'",
                         )
                         .bind(table),
                     )

@@ -39,10 +39,13 @@ pub(super) fn select_visible<'a>(user_id: &'a UserId, f: &'a TransactionFilter) 
 
 /// [`select_visible`] from `table` (the transactions table aliased `t`, with SQLite's index hints if any).
 fn select_visible_from<'a>(user_id: &'a UserId, f: &'a TransactionFilter, table: &str) -> Sql<'a> {
-    let mut select = Sql::new(format!(
-        "SELECT {} FROM {table} JOIN items i ON i.id = t.item_ref WHERE t.user_id = ",
-        *SELECT_COLUMNS
-    ));
+    select_visible_columns(user_id, f, table, &SELECT_COLUMNS)
+}
+
+/// [`select_visible_from`] of other `columns`.
+fn select_visible_columns<'a>(user_id: &'a UserId, f: &'a TransactionFilter, table: &str, columns: &str) -> Sql<'a> {
+    let mut select =
+        Sql::new(format!("SELECT {columns} FROM {table} JOIN items i ON i.id = t.item_ref WHERE t.user_id = "));
     select.push_bind(user_id).push(" AND t.deleted_at IS NULL AND i.initial_sync_run IS NULL");
     if let Some(account_id) = &f.account_id {
         select.push(" AND t.account_id = ").push_bind(account_id);
@@ -108,6 +111,10 @@ impl Store {
     }
 
     /// The statement of [`Store::list_transactions`]: one more row than the page, to know whether more follow.
+    ///
+    /// A bounded amount range is a deferred join: the page's keys are found, sorted and cut from the covering
+    /// index `transactions_amount` alone, and only the page's rows are then read. Read whole, every row in the
+    /// range was looked up and carried through the sort (30 ms for 3,000 matches at 1,000,000 rows on SQLite).
     fn list_select<'a>(
         &self,
         user_id: &'a UserId,
@@ -121,7 +128,16 @@ impl Store {
             Some(SearchPlan::FetchMatches) => "transactions t NOT INDEXED",
             _ => "transactions t",
         };
-        let mut select = select_visible_from(user_id, f, table);
+        let bounded_amounts = f.min_amount.is_some() && f.max_amount.is_some();
+        let row_key = match self.backend {
+            Backend::Sqlite => "t.rowid",
+            Backend::Postgres => "t.transaction_id",
+        };
+        let mut select = if bounded_amounts {
+            select_visible_columns(user_id, f, table, row_key)
+        } else {
+            select_visible_from(user_id, f, table)
+        };
         if let Some(category) = &f.category {
             select.push(" AND (COALESCE(t.user_category, t.pfc_primary) = ").push_bind(category);
             select.push(" OR (t.user_category IS NULL AND t.pfc_detailed = ").push_bind(category);
@@ -152,7 +168,6 @@ impl Store {
             // A bounded amount range is answered from `transactions_amount` (few rows, then sorted); without the
             // `|| ''` SQLite would walk the whole time index from the cursor instead, as the keyset bound makes that
             // index look selective.
-            let bounded_amounts = f.min_amount.is_some() && f.max_amount.is_some();
             select.push(if bounded_amounts {
                 " AND (t.date || '', t.datetime, t.transaction_id) < ("
             } else {
@@ -163,9 +178,16 @@ impl Store {
         }
         // Posted date first: every `transactions_*_time` index leads with it, so a date range is a range of the
         // index, walked in order and stopped at the page's end (not a walk of everything newer than the range).
-        select
-            .push(" ORDER BY t.date DESC, t.datetime DESC, t.transaction_id DESC LIMIT ")
-            .push_bind(i64::from(limit) + 1);
+        const ORDER: &str = " ORDER BY t.date DESC, t.datetime DESC, t.transaction_id DESC LIMIT ";
+        select.push(ORDER).push_bind(i64::from(limit) + 1);
+        if bounded_amounts {
+            let head = format!(
+                "SELECT {} FROM transactions t JOIN items i ON i.id = t.item_ref WHERE {row_key} IN (",
+                *SELECT_COLUMNS
+            );
+            select = select.with_prefix(&head);
+            select.push(")").push(ORDER).push_bind(i64::from(limit) + 1);
+        }
         Ok(select)
     }
 
