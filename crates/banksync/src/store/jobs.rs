@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use super::codec::{self, parse_enum, parse_ts, parse_ts_opt};
 use super::exec::Sql;
 use super::{Result, Store, StoreError, chrono_duration, job_backoff, one_row};
@@ -70,6 +72,21 @@ const UPDATE_RUNNING_JOB_RESULT: &str = "UPDATE jobs SET result = $3, updated_at
 const DELETE_FINISHED_JOBS: &str =
     "DELETE FROM jobs WHERE kind = $1 AND state IN ('done', 'failed') AND run_after < $2";
 
+/// Binds $1-$9 of [`ENQUEUE_JOB`] and the statements shaped like it (id, kind, coalesce key, user, Item, payload,
+/// attempts allowed, due time, now).
+pub(super) fn bind_new_job<'a>(insert: Sql<'a>, id: &'a str, job: &'a NewJob, now: DateTime<Utc>) -> Sql<'a> {
+    insert
+        .bind(id)
+        .bind(&job.kind)
+        .bind(&job.coalesce_key)
+        .bind(&job.user_id)
+        .bind(&job.item_id)
+        .bind(&job.payload)
+        .bind(job.max_attempts.max(1))
+        .bind(codec::ts(job.run_after))
+        .bind(codec::ts(now))
+}
+
 impl Store {
     /// Adds a job, or joins the queued job with the same (kind, coalesce_key), moving its `run_after` earlier if
     /// this request is more urgent (the queued job keeps its payload).
@@ -84,16 +101,7 @@ impl Store {
 
     async fn insert_job(&self, statement: &'static str, job: &NewJob) -> Result<Enqueued> {
         let id = uuid::Uuid::new_v4().to_string();
-        let insert = Sql::new(statement)
-            .bind(&id)
-            .bind(&job.kind)
-            .bind(&job.coalesce_key)
-            .bind(&job.user_id)
-            .bind(&job.item_id)
-            .bind(&job.payload)
-            .bind(job.max_attempts.max(1))
-            .bind(codec::ts(job.run_after))
-            .bind(codec::ts(chrono::Utc::now()));
+        let insert = bind_new_job(Sql::new(statement), &id, job, chrono::Utc::now());
         let (job_id,): (String,) = self.writer.fetch_one(&insert).await?;
         let coalesced = job_id != id;
         Ok(Enqueued { job_id: job_id.into(), coalesced })

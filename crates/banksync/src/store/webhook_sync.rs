@@ -91,17 +91,7 @@ async fn record_and_enqueue(
         return Ok((WebhookRecord { id, is_new: false, duplicates }, None));
     }
     let job_id = uuid::Uuid::new_v4().to_string();
-    let enqueue = Sql::new(ENQUEUE_JOB_AFTER_HOLD)
-        .bind(&job_id)
-        .bind(&job.kind)
-        .bind(&job.coalesce_key)
-        .bind(&job.user_id)
-        .bind(&job.item_id)
-        .bind(&job.payload)
-        .bind(job.max_attempts.max(1))
-        .bind(codec::ts(job.run_after))
-        .bind(codec::ts(now))
-        .bind(item);
+    let enqueue = super::jobs::bind_new_job(Sql::new(ENQUEUE_JOB_AFTER_HOLD), &job_id, job, now).bind(item);
     let (queued,): (String,) = tx.fetch_optional(&enqueue).await?.ok_or(StoreError::NotFound)?;
     let coalesced = queued != job_id;
     Ok((WebhookRecord { id, is_new: true, duplicates: 0 }, Some(Enqueued { job_id: queued.into(), coalesced })))
