@@ -28,16 +28,8 @@ const ENQUEUE_JOB_AFTER_HOLD: &str = "INSERT INTO jobs (id, kind, coalesce_key, 
     updated_at = excluded.updated_at \
     RETURNING id";
 
-/// One verified SYNC_UPDATES_AVAILABLE delivery to record, with the job it queues when it is new.
-#[derive(Debug, Clone)]
-pub struct WebhookSync {
-    pub event: NewWebhookEvent,
-    pub item: ItemRef,
-    pub job: NewJob,
-}
-
 /// The delivery as recorded, and the job it queued (or joined) if it was new.
-pub type WebhookSyncOutcome = (WebhookRecord, Option<Enqueued>);
+type WebhookSyncOutcome = (WebhookRecord, Option<Enqueued>);
 
 impl Store {
     /// Records a delivery once per dedupe key and, when it is new, queues `job` (coalescing like
@@ -53,19 +45,6 @@ impl Store {
         let outcome = record_and_enqueue(&mut tx, event, item, job).await?;
         tx.commit().await?;
         Ok(outcome)
-    }
-
-    /// [`Store::record_webhook_and_enqueue`] for several deliveries, in order, in one transaction: one commit on
-    /// the single writer for all of them (the receiver's group commit, `jobs::webhook_writes`). The outcomes are
-    /// those of the calls one after the other; if any fails, none is recorded.
-    pub async fn record_webhooks_and_enqueue(&self, deliveries: &[WebhookSync]) -> Result<Vec<WebhookSyncOutcome>> {
-        let mut tx = self.writer.begin().await?;
-        let mut outcomes = Vec::with_capacity(deliveries.len());
-        for d in deliveries {
-            outcomes.push(record_and_enqueue(&mut tx, &d.event, &d.item, &d.job).await?);
-        }
-        tx.commit().await?;
-        Ok(outcomes)
     }
 }
 
