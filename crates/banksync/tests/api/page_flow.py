@@ -118,6 +118,21 @@ def wait_for_rows(page, ids, timeout=15000):
         ".map(r => r.dataset.transactionId)) === JSON.stringify(ids)", arg=ids, timeout=timeout)
 
 
+def wait_for_api_rows(page, outside, query, timeout=15.0):
+    """Waits until the table lists exactly the API's first page for `query`, reading the API again on every check:
+    a sync that lands meanwhile (the second bank's history arrives while these steps run) changes both, and the page
+    follows it through its live updates. Returns the ids."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ids = outside.transaction_ids(query)
+        if row_ids(page) == ids:
+            return ids
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the page never listed the API's {len(ids)} rows for {query} "
+                               f"(it shows {len(row_ids(page))})")
+        page.wait_for_timeout(200)
+
+
 def wait_until(page, condition, what, timeout=20.0):
     """Waits for a condition held on the Python side, letting Playwright dispatch its events meanwhile."""
     deadline = time.monotonic() + timeout
@@ -265,8 +280,7 @@ class Flow:
             page.get_by_role("button", name="Apply").click()
             page.wait_for_function("q => location.search.includes(q)", arg=urllib.parse.urlencode(query).split("&")[0])
             wait_view(page, "transactions")
-            ids = outside.transaction_ids(query)
-            wait_for_rows(page, ids)
+            ids = wait_for_api_rows(page, outside, query)
             check(len(ids) > 0, f"{what}: the page lists the API's {len(ids)} transactions")
             return ids
 
