@@ -8,7 +8,7 @@
 //! without its job (or the other way round).
 
 use super::codec;
-use super::exec::{Sql, Tx};
+use super::exec::Sql;
 use super::{Result, Store, StoreError};
 use crate::domain::{Enqueued, ItemRef, NewJob, NewWebhookEvent, WebhookRecord};
 
@@ -28,9 +28,6 @@ const ENQUEUE_JOB_AFTER_HOLD: &str = "INSERT INTO jobs (id, kind, coalesce_key, 
     updated_at = excluded.updated_at \
     RETURNING id";
 
-/// The delivery as recorded, and the job it queued (or joined) if it was new.
-type WebhookSyncOutcome = (WebhookRecord, Option<Enqueued>);
-
 impl Store {
     /// Records a delivery once per dedupe key and, when it is new, queues `job` (coalescing like
     /// [`Store::enqueue_job`]) no earlier than the hold on `item`. A repeat delivery only counts as a duplicate and
@@ -40,38 +37,29 @@ impl Store {
         event: &NewWebhookEvent,
         item: &ItemRef,
         job: &NewJob,
-    ) -> Result<WebhookSyncOutcome> {
+    ) -> Result<(WebhookRecord, Option<Enqueued>)> {
+        let now = chrono::Utc::now();
+        let id = uuid::Uuid::new_v4().to_string();
         let mut tx = self.writer.begin().await?;
-        let outcome = record_and_enqueue(&mut tx, event, item, job).await?;
+        let insert = Sql::new(INSERT_PROCESSED_WEBHOOK)
+            .bind(&id)
+            .bind(&event.dedupe_key)
+            .bind(&event.item_id)
+            .bind(&event.webhook_type)
+            .bind(&event.webhook_code)
+            .bind(&event.body)
+            .bind(codec::ts(now));
+        if tx.execute(&insert).await? == 0 {
+            let count = Sql::new(super::audit::COUNT_DUPLICATE_WEBHOOK).bind(&event.dedupe_key);
+            let (id, duplicates): (String, i64) = tx.fetch_optional(&count).await?.ok_or(StoreError::NotFound)?;
+            tx.commit().await?;
+            return Ok((WebhookRecord { id, is_new: false, duplicates }, None));
+        }
+        let job_id = uuid::Uuid::new_v4().to_string();
+        let enqueue = super::jobs::bind_new_job(Sql::new(ENQUEUE_JOB_AFTER_HOLD), &job_id, job, now).bind(item);
+        let (queued,): (String,) = tx.fetch_optional(&enqueue).await?.ok_or(StoreError::NotFound)?;
         tx.commit().await?;
-        Ok(outcome)
+        let coalesced = queued != job_id;
+        Ok((WebhookRecord { id, is_new: true, duplicates: 0 }, Some(Enqueued { job_id: queued.into(), coalesced })))
     }
-}
-
-async fn record_and_enqueue(
-    tx: &mut Tx,
-    event: &NewWebhookEvent,
-    item: &ItemRef,
-    job: &NewJob,
-) -> Result<WebhookSyncOutcome> {
-    let now = chrono::Utc::now();
-    let id = uuid::Uuid::new_v4().to_string();
-    let insert = Sql::new(INSERT_PROCESSED_WEBHOOK)
-        .bind(&id)
-        .bind(&event.dedupe_key)
-        .bind(&event.item_id)
-        .bind(&event.webhook_type)
-        .bind(&event.webhook_code)
-        .bind(&event.body)
-        .bind(codec::ts(now));
-    if tx.execute(&insert).await? == 0 {
-        let count = Sql::new(super::audit::COUNT_DUPLICATE_WEBHOOK).bind(&event.dedupe_key);
-        let (id, duplicates): (String, i64) = tx.fetch_optional(&count).await?.ok_or(StoreError::NotFound)?;
-        return Ok((WebhookRecord { id, is_new: false, duplicates }, None));
-    }
-    let job_id = uuid::Uuid::new_v4().to_string();
-    let enqueue = super::jobs::bind_new_job(Sql::new(ENQUEUE_JOB_AFTER_HOLD), &job_id, job, now).bind(item);
-    let (queued,): (String,) = tx.fetch_optional(&enqueue).await?.ok_or(StoreError::NotFound)?;
-    let coalesced = queued != job_id;
-    Ok((WebhookRecord { id, is_new: true, duplicates: 0 }, Some(Enqueued { job_id: queued.into(), coalesced })))
 }
