@@ -11,12 +11,13 @@
 //! cargo bench -p banksync --bench queries                      # SQLite, 1,000,000 rows
 //! BENCH_DB=postgres cargo bench -p banksync --bench queries    # PostgreSQL (BANKSYNC_TEST_POSTGRES_URL, own schema)
 //! BENCH_ROWS=100000 BENCH_REQUESTS=200 BENCH_CONCURRENCY=16 BENCH_LOAD=5000 cargo bench ... --bench queries
-//! BENCH_WRITE_AB=100000 cargo bench -p banksync --bench queries  # write-path cost of FTS + summary + indexes
+//! BENCH_WRITE_AB=100000 cargo bench -p banksync --bench queries  # write-path cost of each read path's upkeep
 //! ```
 //!
 //! `BENCH_WRITE_AB=N` instead seeds N rows into fresh SQLite databases, alternating the schema as migrated with the
-//! same schema minus this issue's triggers (FTS, spending summary) and indexes, three rounds each, and prints the
-//! transactions/s of each: the write-path cost the read paths add, interleaved so machine noise hits both.
+//! same schema minus one read path's upkeep at a time (FTS triggers, spending-summary triggers, the amount index, the
+//! category indexes) and minus all of them, `BENCH_WRITE_ROUNDS` (3) rounds each, and prints the transactions/s of
+//! each: the write-path cost each read path adds, interleaved so machine noise hits every variant alike.
 
 use std::time::{Duration, Instant};
 
@@ -188,15 +189,32 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run())
 }
 
-/// This issue's triggers and indexes, dropped for the "before" half of the write-path comparison.
-const WITHOUT_READ_PATHS: &[&str] = &[
+/// The write-path comparison's variants: the schema as migrated, then without one read path at a time (its
+/// triggers or index dropped), then without all of them (the schema before this issue).
+const WRITE_VARIANTS: &[(&str, &[&str])] = &[
+    ("as migrated", &[]),
+    ("without full-text search", FTS),
+    ("without the spending summary", SPENDING),
+    ("without the amount index", &["DROP INDEX transactions_amount"]),
+    (
+        "without the category indexes",
+        &["DROP INDEX transactions_effective_category_time", "DROP INDEX transactions_detailed_category_time"],
+    ),
+    ("without all of them", &[]),
+];
+const FTS: &[&str] = &[
     "DROP TRIGGER transactions_fts_insert",
     "DROP TRIGGER transactions_fts_delete",
     "DROP TRIGGER transactions_fts_update",
+];
+const SPENDING: &[&str] = &[
     "DROP TRIGGER spending_insert",
     "DROP TRIGGER spending_delete",
     "DROP TRIGGER spending_update_out",
     "DROP TRIGGER spending_update_in",
+];
+/// The last variant: every read path's triggers and indexes.
+const ALL_READ_PATHS: &[&str] = &[
     "DROP INDEX transactions_pending_time",
     "DROP INDEX transactions_amount",
     "DROP INDEX transactions_effective_category_time",
@@ -204,10 +222,11 @@ const WITHOUT_READ_PATHS: &[&str] = &[
 ];
 
 async fn write_ab(n: usize) -> anyhow::Result<()> {
+    let rounds = env("BENCH_WRITE_ROUNDS", 3);
     println!("write-path cost: initial-sync path, {n} transactions per run, SQLite (temp file), interleaved");
-    let mut results: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    for round in 0..3 {
-        for (variant, with_read_paths) in [(0, true), (1, false)] {
+    let mut results: Vec<Vec<f64>> = vec![Vec::new(); WRITE_VARIANTS.len()];
+    for round in 0..rounds {
+        for (variant, (name, drops)) in WRITE_VARIANTS.iter().enumerate() {
             let dir = tempfile::tempdir()?;
             let path = dir.path().join("ab.db");
             {
@@ -215,9 +234,14 @@ async fn write_ab(n: usize) -> anyhow::Result<()> {
                 store.migrate().await?;
                 store.close().await;
             }
-            if !with_read_paths {
+            let drops: Vec<&str> = if variant == WRITE_VARIANTS.len() - 1 {
+                FTS.iter().chain(SPENDING).chain(ALL_READ_PATHS).copied().collect()
+            } else {
+                drops.to_vec()
+            };
+            if !drops.is_empty() {
                 let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await?;
-                for statement in WITHOUT_READ_PATHS {
+                for statement in drops {
                     sqlx::query(statement).execute(&pool).await?;
                 }
                 pool.close().await;
@@ -227,20 +251,21 @@ async fn write_ab(n: usize) -> anyhow::Result<()> {
             let vault = Vault::new(MasterKey::generate());
             let rate = seed(&store, &vault, &user, "bench-item", n).await?;
             store.close().await;
-            println!(
-                "  round {round}: {:<34} {rate:>9.0} txns/s",
-                if with_read_paths { "with FTS + summary + indexes" } else { "without (the schema before)" }
-            );
+            println!("  round {round}: {name:<30} {rate:>9.0} txns/s");
             results[variant].push(rate);
         }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (with, without) = (median(&mut results[0]), median(&mut results[1]));
-    println!("  median: with {with:.0} txns/s, without {without:.0} txns/s: {:.2}x the time", without / with);
+    let baseline = median(&mut results[0].clone());
+    for ((name, _), rates) in WRITE_VARIANTS.iter().zip(&mut results) {
+        let rate = median(rates);
+        println!("  median: {name:<30} {rate:>9.0} txns/s: {:.2}x the time as migrated", baseline / rate);
+    }
     Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 struct Shape {
