@@ -73,6 +73,7 @@ pub use doctor::{ItemAttention, JobHealth};
 pub use logos::{CachedLogo, LogoImage};
 pub use overview::ChangesSince;
 pub use user_admin::{DeleteUser, UserSummary};
+pub use webhook_sync::{WebhookSync, WebhookSyncOutcome};
 
 use dialect::Dialect;
 use exec::Pool;

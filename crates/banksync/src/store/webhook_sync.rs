@@ -8,7 +8,7 @@
 //! without its job (or the other way round).
 
 use super::codec;
-use super::exec::Sql;
+use super::exec::{Sql, Tx};
 use super::{Result, Store, StoreError};
 use crate::domain::{Enqueued, ItemRef, NewJob, NewWebhookEvent, WebhookRecord};
 
@@ -28,6 +28,17 @@ const ENQUEUE_JOB_AFTER_HOLD: &str = "INSERT INTO jobs (id, kind, coalesce_key, 
     updated_at = excluded.updated_at \
     RETURNING id";
 
+/// One verified SYNC_UPDATES_AVAILABLE delivery to record, with the job it queues when it is new.
+#[derive(Debug, Clone)]
+pub struct WebhookSync {
+    pub event: NewWebhookEvent,
+    pub item: ItemRef,
+    pub job: NewJob,
+}
+
+/// The delivery as recorded, and the job it queued (or joined) if it was new.
+pub type WebhookSyncOutcome = (WebhookRecord, Option<Enqueued>);
+
 impl Store {
     /// Records a delivery once per dedupe key and, when it is new, queues `job` (coalescing like
     /// [`Store::enqueue_job`]) no earlier than the hold on `item`. A repeat delivery only counts as a duplicate and
@@ -37,29 +48,52 @@ impl Store {
         event: &NewWebhookEvent,
         item: &ItemRef,
         job: &NewJob,
-    ) -> Result<(WebhookRecord, Option<Enqueued>)> {
-        let now = chrono::Utc::now();
-        let id = uuid::Uuid::new_v4().to_string();
+    ) -> Result<WebhookSyncOutcome> {
         let mut tx = self.writer.begin().await?;
-        let insert = Sql::new(INSERT_PROCESSED_WEBHOOK)
-            .bind(&id)
-            .bind(&event.dedupe_key)
-            .bind(&event.item_id)
-            .bind(&event.webhook_type)
-            .bind(&event.webhook_code)
-            .bind(&event.body)
-            .bind(codec::ts(now));
-        if tx.execute(&insert).await? == 0 {
-            let count = Sql::new(super::audit::COUNT_DUPLICATE_WEBHOOK).bind(&event.dedupe_key);
-            let (id, duplicates): (String, i64) = tx.fetch_optional(&count).await?.ok_or(StoreError::NotFound)?;
-            tx.commit().await?;
-            return Ok((WebhookRecord { id, is_new: false, duplicates }, None));
-        }
-        let job_id = uuid::Uuid::new_v4().to_string();
-        let enqueue = super::jobs::bind_new_job(Sql::new(ENQUEUE_JOB_AFTER_HOLD), &job_id, job, now).bind(item);
-        let (queued,): (String,) = tx.fetch_optional(&enqueue).await?.ok_or(StoreError::NotFound)?;
+        let outcome = record_and_enqueue(&mut tx, event, item, job).await?;
         tx.commit().await?;
-        let coalesced = queued != job_id;
-        Ok((WebhookRecord { id, is_new: true, duplicates: 0 }, Some(Enqueued { job_id: queued.into(), coalesced })))
+        Ok(outcome)
     }
+
+    /// [`Store::record_webhook_and_enqueue`] for several deliveries, in order, in one transaction: one commit on
+    /// the single writer for all of them (the receiver's group commit, `jobs::webhook_writes`). The outcomes are
+    /// those of the calls one after the other; if any fails, none is recorded.
+    pub async fn record_webhooks_and_enqueue(&self, deliveries: &[WebhookSync]) -> Result<Vec<WebhookSyncOutcome>> {
+        let mut tx = self.writer.begin().await?;
+        let mut outcomes = Vec::with_capacity(deliveries.len());
+        for d in deliveries {
+            outcomes.push(record_and_enqueue(&mut tx, &d.event, &d.item, &d.job).await?);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}
+
+/// Inside `tx`: [`Store::record_webhook_and_enqueue`]'s two statements.
+async fn record_and_enqueue(
+    tx: &mut Tx,
+    event: &NewWebhookEvent,
+    item: &ItemRef,
+    job: &NewJob,
+) -> Result<WebhookSyncOutcome> {
+    let now = chrono::Utc::now();
+    let id = uuid::Uuid::new_v4().to_string();
+    let insert = Sql::new(INSERT_PROCESSED_WEBHOOK)
+        .bind(&id)
+        .bind(&event.dedupe_key)
+        .bind(&event.item_id)
+        .bind(&event.webhook_type)
+        .bind(&event.webhook_code)
+        .bind(&event.body)
+        .bind(codec::ts(now));
+    if tx.execute(&insert).await? == 0 {
+        let count = Sql::new(super::audit::COUNT_DUPLICATE_WEBHOOK).bind(&event.dedupe_key);
+        let (id, duplicates): (String, i64) = tx.fetch_optional(&count).await?.ok_or(StoreError::NotFound)?;
+        return Ok((WebhookRecord { id, is_new: false, duplicates }, None));
+    }
+    let job_id = uuid::Uuid::new_v4().to_string();
+    let enqueue = super::jobs::bind_new_job(Sql::new(ENQUEUE_JOB_AFTER_HOLD), &job_id, job, now).bind(item);
+    let (queued,): (String,) = tx.fetch_optional(&enqueue).await?.ok_or(StoreError::NotFound)?;
+    let coalesced = queued != job_id;
+    Ok((WebhookRecord { id, is_new: true, duplicates: 0 }, Some(Enqueued { job_id: queued.into(), coalesced })))
 }

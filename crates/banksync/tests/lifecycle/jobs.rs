@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use banksync::domain::{JobState, NewItem, PlaidItemId};
+use banksync::domain::{JobState, NewItem, NewWebhookEvent, PlaidItemId};
 use banksync::jobs::{JobQueue, WorkerOptions, WorkerPool};
 use banksync::store::Store;
 use banksync::sync::{SyncEngine, SyncOptions, SyncTrigger};
@@ -173,4 +173,59 @@ async fn shutdown_lets_a_running_job_finish_and_rate_limits_retry_later() {
     assert!(delay > chrono::Duration::seconds(50), "retry scheduled {delay} from now");
     assert!(j.last_error.unwrap_or_default().contains("RATE_LIMIT"), "the error is kept");
     pool.shutdown().await;
+}
+
+/// Webhook deliveries that arrive together share write transactions (the receiver's group commit) and each still
+/// gets the outcome it would have had alone: every distinct delivery recorded once, every repeat counted as a
+/// duplicate, one queued sync per Item that all of that Item's deliveries join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_webhook_deliveries_share_commits_and_keep_their_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<Store> = Arc::new(Store::open_sqlite(&dir.path().join("banksync.db")).await.unwrap());
+    store.migrate().await.unwrap();
+    let vault = Vault::new(MasterKey::from_bytes([7; 32]));
+    let mut items = Vec::new();
+    for n in 0..3 {
+        let user = store.create_user(&format!("user{n}"), "x").await.unwrap();
+        let item_id = format!("item-{n}");
+        let sealed = vault.encrypt(&"access-sandbox-x".to_owned().into(), &item_id).unwrap();
+        let new = NewItem {
+            item_id: item_id.into(),
+            user_id: user.id,
+            institution_id: None,
+            institution_name: None,
+            access_token: sealed,
+        };
+        items.push(store.insert_item(&new).await.unwrap());
+    }
+    let queue = JobQueue::new(store.clone());
+    // 300 deliveries over three Items, at once; every tenth repeats the one before it.
+    let calls = (0..300usize).map(|i| {
+        let queue = queue.clone();
+        let item = items[i % 3].clone();
+        let key = if i % 10 == 9 { i - 1 } else { i };
+        let event = NewWebhookEvent {
+            dedupe_key: format!("delivery-{key}"),
+            item_id: Some(item.item_id.clone()),
+            webhook_type: "TRANSACTIONS".into(),
+            webhook_code: "SYNC_UPDATES_AVAILABLE".into(),
+            body: format!("{{\"n\":{i}}}"),
+        };
+        tokio::spawn(async move { queue.record_webhook_sync(&event, &item).await })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(calls).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    let new: Vec<_> = outcomes.iter().filter(|(record, _)| record.is_new).collect();
+    assert_eq!(new.len(), 270, "each distinct delivery recorded once");
+    assert!(
+        outcomes
+            .iter()
+            .filter(|(record, _)| !record.is_new)
+            .all(|(record, queued)| record.duplicates == 1 && queued.is_none())
+    );
+    let jobs: std::collections::HashSet<_> = new.iter().map(|(_, queued)| queued.clone().unwrap().job_id).collect();
+    assert_eq!(jobs.len(), 3, "one queued sync per Item, joined by all its deliveries");
+    assert_eq!(new.iter().filter(|(_, queued)| !queued.as_ref().unwrap().coalesced).count(), 3);
+    for job in jobs {
+        assert_eq!(store.get_job(&job).await.unwrap().state, JobState::Queued);
+    }
 }

@@ -116,6 +116,38 @@ pub(crate) async fn webhook_record_and_enqueue_is_one_step(s: S) {
     assert!(s.claim_job("w1", Duration::from_secs(60)).await.unwrap().is_none(), "nothing due during the hold");
 }
 
+/// Several deliveries in one transaction (the receiver's group commit) come out as if recorded one after the
+/// other: a repeat within the batch counts as a duplicate, a second delivery for an Item joins the job the first
+/// queued, another Item gets its own.
+pub(crate) async fn webhook_batches_record_as_if_one_after_the_other(s: S) {
+    let owner = user(&s, "alice").await;
+    let a = item(&s, &owner, "item-a", "ins_1").await;
+    let b = item(&s, &owner, "item-b", "ins_1").await;
+    let delivery = |key: &str, it: &Item| WebhookSync {
+        event: NewWebhookEvent {
+            dedupe_key: key.into(),
+            item_id: Some(it.item_id.clone()),
+            webhook_type: "TRANSACTIONS".into(),
+            webhook_code: "SYNC_UPDATES_AVAILABLE".into(),
+            body: "{}".into(),
+        },
+        item: it.id.clone(),
+        job: NewJob::for_item("sync", &it.item_id),
+    };
+    let batch = [delivery("d1", &a), delivery("d1", &a), delivery("d2", &a), delivery("e1", &b)];
+    let out = s.record_webhooks_and_enqueue(&batch).await.unwrap();
+    assert_eq!(out.len(), 4);
+    let (first, queued) = &out[0];
+    let queued = queued.clone().expect("queued");
+    assert!(first.is_new && !queued.coalesced);
+    assert_eq!(out[1], (WebhookRecord { id: first.id.clone(), is_new: false, duplicates: 1 }, None));
+    assert!(out[2].0.is_new);
+    assert_eq!(out[2].1, Some(Enqueued { job_id: queued.job_id.clone(), coalesced: true }));
+    let other = out[3].1.clone().expect("queued");
+    assert!(out[3].0.is_new && !other.coalesced && other.job_id != queued.job_id);
+    assert_eq!(s.record_webhooks_and_enqueue(&[]).await.unwrap(), vec![]);
+}
+
 pub(crate) async fn jobs_coalesce_while_queued(s: S) {
     let first = s.enqueue_job(&NewJob::for_item("sync", &"item-a".into())).await.unwrap();
     assert!(!first.coalesced);

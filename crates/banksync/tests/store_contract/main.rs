@@ -132,6 +132,7 @@ contract!(
     user_field_patches,
     sync_runs_plaid_calls_and_webhooks,
     webhook_record_and_enqueue_is_one_step,
+    webhook_batches_record_as_if_one_after_the_other,
     jobs_coalesce_while_queued,
     job_lease_complete_and_fail,
     expired_lease_is_reclaimed,
