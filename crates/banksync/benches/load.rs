@@ -36,10 +36,6 @@ use sha2::{Digest as _, Sha256};
 
 use app::TestApp;
 
-/// The binary's allocator (see `src/main.rs`), so the figures are the shipped server's.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
     /// Transactions seeded on top of the simulated Item's own history.

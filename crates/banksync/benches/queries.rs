@@ -31,10 +31,6 @@ use chrono::{DateTime, Duration as TimeDelta, Utc};
 use futures::StreamExt as _;
 use rust_decimal::Decimal;
 
-/// The binary's allocator (see `src/main.rs`), so the figures are the shipped server's.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }

@@ -4,10 +4,6 @@
 // Each benchmark binary uses its own part of this module.
 #![allow(dead_code)]
 
-/// The binary's allocator (see `src/main.rs`), so the figures are the shipped server's.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use banksync::domain::{BalanceSource, Item, NewItem, User};
 use banksync::store::Store;
 use banksync::vault::Vault;
