@@ -50,9 +50,7 @@ pub fn server_vault(config: &Config) -> Result<Vault, VaultError> {
             let config = config.clone();
             vault.reload_keys_from(move || {
                 let keyring = load_keyring(&config, false)?;
-                let mut keys: Vec<MasterKey> = keyring.old.into_iter().map(|(k, _)| k).collect();
-                keys.push(keyring.primary);
-                Ok(keys)
+                Ok((keyring.primary, keyring.old.into_iter().map(|(k, _)| k).collect()))
             })
         }
         _ => vault,
@@ -194,7 +192,7 @@ pub async fn rotate(
     if items.iter().any(|i| vault.needs_rotation(&i.access_token)) {
         let report = reseal_all(store, &vault, step).await?;
         check_report(&report)?;
-        return Ok(RotateOutcome::Finished { to: vault.primary_key_id().to_owned(), resealed: report.resealed });
+        return Ok(RotateOutcome::Finished { to: vault.primary_key_id(), resealed: report.resealed });
     }
     // Nothing may depend on a key that turns out not to open the records.
     check_all_open(&vault, &items)?;

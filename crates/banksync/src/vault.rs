@@ -11,7 +11,9 @@
 //!   `<data_dir>/master.key.old.<key id>` file (same format and 0600 rule as the key file). `banksync key rotate`
 //!   writes those files; see [`crate::keys`]. [`Keyring::load`] gathers all of them.
 //! - A vault built with [`Vault::reload_keys_from`] re-reads the key files when it meets a record sealed with a key
-//!   it does not hold, so a server keeps opening every record while `banksync key rotate` runs next to it.
+//!   it does not hold, so a server keeps opening every record while `banksync key rotate` runs next to it; and
+//!   before it seals one, so a record sealed after a rotation is under the key the rotation installed, never the
+//!   one it retired.
 //! - No key material or plaintext reaches `Debug`, `Display` or error messages.
 
 use std::collections::HashMap;
@@ -346,11 +348,13 @@ pub fn old_key_files(data_dir: &Path) -> Result<Vec<PathBuf>, VaultError> {
     Ok(paths)
 }
 
-/// Re-reads the keys a running vault may open (see [`Vault::reload_keys_from`]).
-type KeyLoader = dyn Fn() -> Result<Vec<MasterKey>, VaultError> + Send + Sync;
+/// Re-reads the keys a running vault may use (see [`Vault::reload_keys_from`]): the installed primary key and the
+/// old ones.
+type KeyLoader = dyn Fn() -> Result<(MasterKey, Vec<MasterKey>), VaultError> + Send + Sync;
 
 pub struct Vault {
-    primary: String,
+    /// The key new records are sealed with (a vault that reloads follows the installed key file).
+    primary: RwLock<String>,
     ciphers: RwLock<HashMap<String, Aes256Gcm>>,
     reload: Option<Arc<KeyLoader>>,
 }
@@ -360,7 +364,7 @@ impl fmt::Debug for Vault {
         let ciphers = self.ciphers.read();
         let mut ids: Vec<&String> = ciphers.keys().collect();
         ids.sort();
-        f.debug_struct("Vault").field("primary", &self.primary).field("keys", &ids).finish()
+        f.debug_struct("Vault").field("primary", &*self.primary.read()).field("keys", &ids).finish()
     }
 }
 
@@ -379,14 +383,18 @@ impl Vault {
         for key in old.chain(std::iter::once(primary)) {
             ciphers.insert(key.id.clone(), Aes256Gcm::new(key.bytes.expose_secret().into()));
         }
-        Self { primary: primary.id.clone(), ciphers: RwLock::new(ciphers), reload: None }
+        Self { primary: RwLock::new(primary.id.clone()), ciphers: RwLock::new(ciphers), reload: None }
     }
 
-    /// When a record names a key this vault does not hold, call `loader` once and add the keys it returns (open
-    /// only; the primary stays). Lets a running server open records re-sealed by `banksync key rotate`.
+    /// Calls `loader` (it returns the installed primary key and the old ones) when a record names a key this vault
+    /// does not hold, and before sealing a record: the keys it returns are added, and its primary becomes the key
+    /// new records are sealed with. Lets a running server open records re-sealed by `banksync key rotate`, and seal
+    /// new ones under the key the rotation installed: sealed under the retired key, every Item linked before the
+    /// server restarts would keep the key the rotation was meant to retire (and the next rotation would only finish
+    /// this one, not make a new key).
     pub fn reload_keys_from(
         mut self,
-        loader: impl Fn() -> Result<Vec<MasterKey>, VaultError> + Send + Sync + 'static,
+        loader: impl Fn() -> Result<(MasterKey, Vec<MasterKey>), VaultError> + Send + Sync + 'static,
     ) -> Self {
         self.reload = Some(Arc::new(loader));
         self
@@ -397,19 +405,30 @@ impl Vault {
         self.ciphers.read().contains_key(key_id) || self.try_reload(key_id)
     }
 
-    /// Adds keys from the loader; true when `key_id` is now present.
+    /// Reloads; true when `key_id` is now present.
     fn try_reload(&self, key_id: &str) -> bool {
+        self.reload() && self.ciphers.read().contains_key(key_id)
+    }
+
+    /// Adds the loader's keys and follows its primary. False without a loader, or when it failed (the keys held
+    /// stay as they are).
+    fn reload(&self) -> bool {
         let Some(loader) = &self.reload else { return false };
         match loader() {
-            Ok(keys) => {
+            Ok((primary, old)) => {
                 let mut ciphers = self.ciphers.write();
-                for key in keys {
+                for key in old.iter().chain(std::iter::once(&primary)) {
                     if !ciphers.contains_key(&key.id) {
                         tracing::info!(key_id = %key.id, "token vault: loaded a key added since start");
                         ciphers.insert(key.id.clone(), Aes256Gcm::new(key.bytes.expose_secret().into()));
                     }
                 }
-                ciphers.contains_key(key_id)
+                let mut current = self.primary.write();
+                if *current != primary.id {
+                    tracing::info!(from = %current, to = %primary.id, "token vault: sealing under the key installed since start");
+                    *current = primary.id.clone();
+                }
+                true
             }
             Err(e) => {
                 tracing::warn!(error = %e, "token vault: cannot re-read the key files");
@@ -418,21 +437,25 @@ impl Vault {
         }
     }
 
-    pub fn primary_key_id(&self) -> &str {
-        &self.primary
+    pub fn primary_key_id(&self) -> String {
+        self.primary.read().clone()
     }
 
     /// Seals `plaintext` for the Item `item_id` (Plaid's id) under the primary key with a fresh nonce.
     pub fn encrypt(&self, plaintext: &SecretString, item_id: &str) -> Result<Sealed, VaultError> {
+        // Sealing is rare (a link, a re-seal): reading the key files each time is cheap, and it follows a rotation
+        // run next to this process. Should they be unreadable, the key held is used (the warning says why).
+        self.reload();
+        let primary = self.primary_key_id();
         let ciphers = self.ciphers.read();
-        let cipher = ciphers.get(&self.primary).ok_or(VaultError::Encrypt)?;
+        let cipher = ciphers.get(&primary).ok_or(VaultError::Encrypt)?;
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let aad = aad(item_id);
         let ciphertext = cipher
             .encrypt(&Nonce::from(nonce), Payload { msg: plaintext.expose_secret().as_bytes(), aad: &aad })
             .map_err(|_| VaultError::Encrypt)?;
-        Ok(Sealed { key_id: self.primary.clone(), nonce: nonce.to_vec(), ciphertext })
+        Ok(Sealed { key_id: primary, nonce: nonce.to_vec(), ciphertext })
     }
 
     /// Opens a record sealed for `item_id`. Fails (never returns garbage) on a missing key, another Item's record,
@@ -461,7 +484,7 @@ impl Vault {
 
     /// True when the record was sealed with a key other than the primary.
     pub fn needs_rotation(&self, sealed: &Sealed) -> bool {
-        sealed.key_id != self.primary
+        sealed.key_id != *self.primary.read()
     }
 
     /// Re-seals a record under the primary key (for a rotation command).

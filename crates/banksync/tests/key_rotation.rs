@@ -163,6 +163,12 @@ async fn rotate_with_a_key_file_reseals_everything_keeps_the_old_key_and_a_resea
     let (stdout, stderr) = ok(&rotated);
     let key_b = file_key(dir);
     assert_ne!(key_b.id(), key_a.id(), "a new primary key");
+    // The server started before the rotation seals what it seals from now on (a bank linked before it restarts)
+    // under the new key, never the one the rotation retired: the next rotation then rotates again instead of
+    // finishing this one.
+    let sealed = running_server.encrypt(&SecretString::from("access-sandbox-linked-later"), "item-later").unwrap();
+    assert_eq!(sealed.key_id, key_b.id(), "a running server seals under the key the rotation installed");
+    assert!(!running_server.needs_rotation(&sealed));
     assert!(stdout.is_empty(), "nothing on stdout with a key file: {stdout}");
     assert!(stderr.contains(&format!("{ITEMS} Item(s) re-sealed")), "{stderr}");
     assert_no_secrets(&fx, &format!("{stdout}{stderr}"), &[&key_a, &key_b]);

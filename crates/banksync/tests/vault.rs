@@ -108,7 +108,7 @@ fn debug_output_holds_no_key_material() {
         assert!(!text.contains(b64.expose_secret()), "{text}");
         assert!(!text.contains(TOKEN), "{text}");
     }
-    assert!(format!("{vault:?}").contains(vault.primary_key_id()), "key ids are fine to show");
+    assert!(format!("{vault:?}").contains(&vault.primary_key_id()), "key ids are fine to show");
 }
 
 #[test]

@@ -317,16 +317,18 @@ impl Chaos {
         if self.rng.gen_bool(0.5) {
             let stderr = rotate.stderr.take().expect("piped stderr");
             let mut lines = tokio::io::BufReader::new(stderr).lines();
+            let mut said = Vec::new();
             let installed = async {
                 while let Some(line) = lines.next_line().await.unwrap() {
                     if line.contains("new master key installed") {
                         return true;
                     }
+                    said.push(line);
                 }
                 false
             };
-            let said = tokio::time::timeout(Duration::from_secs(30), installed).await.expect("key rotate hung");
-            assert!(said, "key rotate ended without installing a new key");
+            let installed = tokio::time::timeout(Duration::from_secs(30), installed).await.expect("key rotate hung");
+            assert!(installed, "key rotate ended without installing a new key; it said:\n{}", said.join("\n"));
         } else {
             tokio::time::sleep(Duration::from_millis(self.rng.gen_range(0..400))).await;
         }
