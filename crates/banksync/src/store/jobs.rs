@@ -75,16 +75,12 @@ const DELETE_FINISHED_JOBS: &str =
 /// Binds $1-$9 of [`ENQUEUE_JOB`] and the statements shaped like it (id, kind, coalesce key, user, Item, payload,
 /// attempts allowed, due time, now).
 pub(super) fn bind_new_job<'a>(insert: Sql<'a>, id: &'a str, job: &'a NewJob, now: DateTime<Utc>) -> Sql<'a> {
-    insert
-        .bind(id)
-        .bind(&job.kind)
-        .bind(&job.coalesce_key)
-        .bind(&job.user_id)
-        .bind(&job.item_id)
-        .bind(&job.payload)
-        .bind(job.max_attempts.max(1))
-        .bind(codec::ts(job.run_after))
-        .bind(codec::ts(now))
+    bind_job_identity(insert, id, job).bind(job.max_attempts.max(1)).bind(codec::ts(job.run_after)).bind(codec::ts(now))
+}
+
+/// Binds $1-$6 of every statement that inserts a job: id, kind, coalesce key, user, Item, payload.
+fn bind_job_identity<'a>(insert: Sql<'a>, id: &'a str, job: &'a NewJob) -> Sql<'a> {
+    insert.bind(id).bind(&job.kind).bind(&job.coalesce_key).bind(&job.user_id).bind(&job.item_id).bind(&job.payload)
 }
 
 impl Store {
@@ -224,13 +220,7 @@ impl Store {
         // The running job found may end between the two statements: then try again.
         for _ in 0..3 {
             let now = chrono::Utc::now();
-            let insert = Sql::new(INSERT_RUNNING_JOB)
-                .bind(id)
-                .bind(&job.kind)
-                .bind(&job.coalesce_key)
-                .bind(&job.user_id)
-                .bind(&job.item_id)
-                .bind(&job.payload)
+            let insert = bind_job_identity(Sql::new(INSERT_RUNNING_JOB), id.as_str(), job)
                 .bind(result)
                 .bind(codec::ts(now))
                 .bind(worker_id)
