@@ -16,8 +16,9 @@
 //!
 //! `BENCH_WRITE_AB=N` instead seeds N rows into fresh SQLite databases, alternating the schema as migrated with the
 //! same schema minus one read path's upkeep at a time (FTS triggers, spending-summary triggers, the amount index, the
-//! category indexes) and minus all of them, `BENCH_WRITE_ROUNDS` (3) rounds each, and prints the transactions/s of
-//! each: the write-path cost each read path adds, interleaved so machine noise hits every variant alike.
+//! category indexes), with the amount index as it was before its bands, and minus all of them,
+//! `BENCH_WRITE_ROUNDS` (3) rounds each, and prints the transactions/s of each: the write-path cost each read path
+//! adds, interleaved so machine noise hits every variant alike. `BENCH_WRITE_VARIANTS=0,4` runs only those.
 
 use std::time::{Duration, Instant};
 
@@ -197,6 +198,12 @@ const DROP_SPENDING: &[&str] = &[
     "DROP TRIGGER spending_update_in",
 ];
 const DROP_AMOUNT: &[&str] = &["DROP INDEX transactions_amount"];
+/// The amount index before the bands (migration `amount_bands`): led by the exact amount.
+const EXACT_AMOUNT_INDEX: &[&str] = &[
+    "DROP INDEX transactions_amount",
+    "CREATE INDEX transactions_amount ON transactions(user_id, amount_key, date, datetime, transaction_id, item_ref, \
+     deleted_at) WHERE deleted_at IS NULL",
+];
 const DROP_CATEGORIES: &[&str] =
     &["DROP INDEX transactions_effective_category_time", "DROP INDEX transactions_detailed_category_time"];
 const DROP_PENDING: &[&str] = &["DROP INDEX transactions_pending_time"];
@@ -210,6 +217,7 @@ fn write_variants() -> Vec<(&'static str, Vec<&'static str>)> {
         ("without full-text search", DROP_FTS.to_vec()),
         ("without the spending summary", DROP_SPENDING.to_vec()),
         ("without the amount index", DROP_AMOUNT.to_vec()),
+        ("with the exact amount index", EXACT_AMOUNT_INDEX.to_vec()),
         ("without the category indexes", DROP_CATEGORIES.to_vec()),
         ("without all of them", all),
     ]
@@ -218,7 +226,16 @@ fn write_variants() -> Vec<(&'static str, Vec<&'static str>)> {
 async fn write_ab(n: usize) -> anyhow::Result<()> {
     let rounds = env("BENCH_WRITE_ROUNDS", 3);
     println!("write-path cost: initial-sync path, {n} transactions per run, SQLite (temp file), interleaved");
-    let variants = write_variants();
+    // `BENCH_WRITE_VARIANTS=0,3,5`: only these (by their place in the list), for a quicker A/B.
+    let only: Option<Vec<usize>> = std::env::var("BENCH_WRITE_VARIANTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|i| i.trim().parse().ok()).collect());
+    let variants: Vec<_> = write_variants()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| only.as_ref().is_none_or(|only| only.contains(i)))
+        .map(|(_, v)| v)
+        .collect();
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     for round in 0..rounds {
         for (variant, (name, drops)) in variants.iter().enumerate() {
@@ -245,10 +262,10 @@ async fn write_ab(n: usize) -> anyhow::Result<()> {
             results[variant].push(rate);
         }
     }
-    let baseline = median(&mut results[0].clone());
+    let (first, baseline) = (variants[0].0, median(&mut results[0].clone()));
     for ((name, _), rates) in variants.iter().zip(&mut results) {
         let rate = median(rates);
-        println!("  median: {name:<30} {rate:>9.0} txns/s: {:.2}x the time as migrated", baseline / rate);
+        println!("  median: {name:<30} {rate:>9.0} txns/s: {:.2}x the time {first}", baseline / rate);
     }
     Ok(())
 }
@@ -360,6 +377,18 @@ async fn run() -> anyhow::Result<()> {
         Shape {
             name: "amount range (100-101)",
             path: "/api/transactions?limit=100&min_amount=100&max_amount=101".into(),
+        },
+        Shape {
+            name: "amount range, 91 bands (100-1,000)",
+            path: "/api/transactions?limit=100&min_amount=100&max_amount=1000".into(),
+        },
+        Shape {
+            name: "amount range, 1 band, sparse",
+            path: "/api/transactions?limit=100&min_amount=104.10&max_amount=104.20".into(),
+        },
+        Shape {
+            name: "amount range, all bands (-1,000-1,000)",
+            path: "/api/transactions?limit=100&min_amount=-1000&max_amount=1000".into(),
         },
         Shape {
             name: "account + search + keyset",

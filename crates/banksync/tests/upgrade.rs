@@ -155,12 +155,25 @@ async fn every_upgrade_fixture_migrates_on_sqlite_without_losing_anything() {
             let now = first_rows(&mut conn, table, Some(&cols), recorded.len() as i64).await;
             assert_eq!(&now, recorded, "{name}: the first rows of {table} changed");
         }
+        let bands: Vec<(String, Option<i64>)> =
+            sqlx::query_as("SELECT amount, amount_band FROM transactions").fetch_all(&mut conn).await.unwrap();
+        check_amount_bands(&name, &bands);
         conn.close().await.unwrap();
 
         let store = banksync::store::connect(&url).await.unwrap();
         check_credentials(&store, &manifest, fixture_key(&name)).await;
         store.close().await;
         check_through_the_api(&name, &manifest, dir.path()).await;
+    }
+}
+
+/// The migration's SQL gave every stored transaction the band `codec::amount_band` gives a new one: range queries
+/// read the amount index band by band and would miss a row whose band the two computed differently.
+fn check_amount_bands(name: &str, stored: &[(String, Option<i64>)]) {
+    assert!(!stored.is_empty(), "{name}: the fixture has transactions");
+    for (amount, band) in stored {
+        let expected = banksync::store::amount_band(amount.parse().unwrap());
+        assert_eq!(*band, Some(expected), "{name}: the band of {amount}");
     }
 }
 
@@ -320,6 +333,9 @@ async fn every_upgrade_fixture_migrates_on_postgres_from_its_own_schema_version(
                     .unwrap();
             assert_eq!(stored.as_deref(), note.as_str(), "{name}: the note on {id} on PostgreSQL");
         }
+        let bands: Vec<(String, Option<i64>)> =
+            sqlx::query_as("SELECT amount, amount_band FROM transactions").fetch_all(&mut pg).await.unwrap();
+        check_amount_bands(&name, &bands);
         pg.close().await.unwrap();
         check_credentials(&store, &manifest, fixture_key(&name)).await;
         store.close().await;
@@ -437,4 +453,54 @@ async fn write_upgrade_fixture() {
         "credentials": {"username": app.user.username, "api_token": token},
     });
     std::fs::write(out.join(format!("{name}.json")), serde_json::to_string_pretty(&manifest).unwrap() + "\n").unwrap();
+}
+
+/// The band expression the `amount_bands` migration fills the stored rows with, on each backend, gives exactly
+/// `codec::amount_band` for amounts across signs, magnitudes and digits (the fixtures hold only a few amounts).
+#[tokio::test]
+async fn the_amount_band_migration_computes_what_the_code_computes() {
+    let expression = |backend: &str| {
+        let file =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("migrations/{backend}/20261129000015_amount_bands.sql"));
+        let sql = std::fs::read_to_string(file).unwrap();
+        let from = sql.find("SET amount_band = ").unwrap() + "SET amount_band = ".len();
+        let to = from + sql[from..].find(';').unwrap();
+        format!("SELECT {}", sql[from..to].replace("amount_key", "$1"))
+    };
+    let mut amounts: Vec<rust_decimal::Decimal> =
+        (-300_000..300_000i64).step_by(97).map(|cents| rust_decimal::Decimal::new(cents, 2)).collect();
+    for text in [
+        "0",
+        "-0",
+        "0.0000000000000000000000000001",
+        "-0.0000000000000000000000000001",
+        "79228162514264337593543950335",
+        "-79228162514264337593543950335",
+        "1234567.891234",
+        "-1234567.891234",
+        "100",
+        "109.999",
+        "-110",
+    ] {
+        amounts.push(text.parse().unwrap());
+    }
+
+    let mut lite = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+    let select = expression("sqlite");
+    for &amount in &amounts {
+        let band: i64 =
+            sqlx::query_scalar(&select).bind(banksync::store::amount_key(amount)).fetch_one(&mut lite).await.unwrap();
+        assert_eq!(band, banksync::store::amount_band(amount), "SQLite: the band of {amount}");
+    }
+
+    let Some((mut admin, schema)) = pg::fresh_schema("banksync_bands", "amount band expression").await else {
+        return;
+    };
+    let select = expression("postgres");
+    for &amount in &amounts {
+        let band: i64 =
+            sqlx::query_scalar(&select).bind(banksync::store::amount_key(amount)).fetch_one(&mut admin).await.unwrap();
+        assert_eq!(band, banksync::store::amount_band(amount), "PostgreSQL: the band of {amount}");
+    }
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut admin).await.unwrap();
 }

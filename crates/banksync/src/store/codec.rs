@@ -176,6 +176,48 @@ pub fn amount_key(d: Decimal) -> String {
     key
 }
 
+/// The amount's *band*: its sign, order of magnitude and first two significant digits as one integer that orders
+/// like the amounts (`a < b` implies `amount_band(a) <= amount_band(b)`), e.g. every amount from 100 to 109.99… is
+/// one band. The amount index leads with it, then the date (see the migration `amount_bands`): rows that arrive in
+/// date order then go to the end of a few hundred bands instead of to random places in one big index. Computed
+/// from [`amount_key`]'s text, exactly as the migration's SQL computes it for the rows stored before it.
+pub fn amount_band(d: Decimal) -> i64 {
+    band_of_key(&amount_key(d))
+}
+
+/// Band of the zero amount; positive amounts' bands are above it, negative ones' below.
+const ZERO_BAND: i64 = 1_000_000;
+
+fn band_of_key(key: &str) -> i64 {
+    let (sign, digits) = key.split_at(1);
+    // The significant digits: what follows the leading zeros (or, negated, the leading nines).
+    let pad = if sign == "N" { '9' } else { '0' };
+    let significant = digits.trim_start_matches(pad);
+    let magnitude = significant.len() as i64;
+    let lead: i64 =
+        significant.chars().chain([pad, pad]).take(2).fold(0, |n, c| n * 10 + i64::from(c.to_digit(10).unwrap_or(0)));
+    if sign == "N" { ZERO_BAND - 100 - 100 * magnitude + lead } else { ZERO_BAND + 100 * magnitude + lead }
+}
+
+/// The bands an amount can have, from `lo` to `hi` (both bands) in order, if there are at most `max` of them.
+pub fn amount_bands_between(lo: i64, hi: i64, max: usize) -> Option<Vec<i64>> {
+    // A band's two digits are 10–99 for a positive amount (0 only for zero itself) and 00–89 for a negative one
+    // (the nines' complement of 10–99).
+    let is_band = |b: i64| match b.cmp(&ZERO_BAND) {
+        std::cmp::Ordering::Equal => true,
+        std::cmp::Ordering::Greater => (b - ZERO_BAND) % 100 >= 10,
+        std::cmp::Ordering::Less => (b - ZERO_BAND).rem_euclid(100) <= 89,
+    };
+    let mut bands = Vec::new();
+    for b in (lo..=hi).filter(|&b| is_band(b)) {
+        if bands.len() == max {
+            return None;
+        }
+        bands.push(b);
+    }
+    Some(bands)
+}
+
 /// Opaque keyset cursor for transaction lists: the last row's (datetime, transaction_id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnCursor {
@@ -306,6 +348,63 @@ mod tests {
         }
         assert_eq!(amount_key(d("10")), amount_key(d("10.000")));
         assert_eq!(amount_key(d("-0")), amount_key(d("0")));
+    }
+
+    #[test]
+    fn amount_bands_order_like_the_numbers_and_list_every_band_between() {
+        let values = [
+            "-79228162514264337593543950335",
+            "-1234567.891234",
+            "-101",
+            "-100.5",
+            "-100",
+            "-99.99",
+            "-10",
+            "-9.99",
+            "-5",
+            "-0.01",
+            "-0.0000000000000000000000000001",
+            "0",
+            "0.0000000000000000000000000001",
+            "0.01",
+            "0.1",
+            "5",
+            "9.99",
+            "10",
+            "99.5",
+            "100",
+            "109.99",
+            "110",
+            "1234567.891234",
+            "79228162514264337593543950335",
+        ];
+        for pair in values.windows(2) {
+            let (a, b) = (d(pair[0]), d(pair[1]));
+            assert!(amount_band(a) <= amount_band(b), "{a} vs {b}: {} > {}", amount_band(a), amount_band(b));
+        }
+        // Two significant digits: 100 to 109.99 is one band, 110 the next; a sign change is a band change.
+        assert_eq!(amount_band(d("100")), amount_band(d("109.99")));
+        assert_eq!(amount_band(d("-100")), amount_band(d("-109.99")));
+        assert!(amount_band(d("109.99")) < amount_band(d("110")));
+        assert!(amount_band(d("-0.0000000000000000000000000001")) < amount_band(d("0")));
+        assert_eq!(amount_band(d("0")), ZERO_BAND);
+        // Every amount's band is listed between the bands of two amounts around it.
+        let all = amount_bands_between(amount_band(d(values[0])), amount_band(d(values[values.len() - 1])), 20_000)
+            .expect("fewer than 20,000 bands in all");
+        for v in values {
+            assert!(all.contains(&amount_band(d(v))), "{v}");
+        }
+        for cents in -12_000..12_000i64 {
+            let v = Decimal::new(cents, 2);
+            assert!(all.contains(&amount_band(v)), "{v}");
+        }
+        assert_eq!(
+            amount_bands_between(amount_band(d("100")), amount_band(d("129")), 10),
+            Some(vec![amount_band(d("100")), amount_band(d("110")), amount_band(d("120"))])
+        );
+        assert_eq!(amount_bands_between(amount_band(d("-12")), amount_band(d("-10")), 10).map(|b| b.len()), Some(3));
+        assert_eq!(amount_bands_between(amount_band(d("10")), amount_band(d("99")), 89), None);
+        assert_eq!(amount_bands_between(amount_band(d("10")), amount_band(d("99")), 90).map(|b| b.len()), Some(90));
     }
 
     #[test]

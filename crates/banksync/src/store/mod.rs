@@ -67,7 +67,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use budget::{CallLimit, Reservation};
-pub use codec::{TxnCursor, amount_key};
+pub use codec::{TxnCursor, amount_band, amount_key};
 pub use copy::{COPY_TABLES, Snapshot, TableColumns, TableDigest};
 pub use doctor::{ItemAttention, JobHealth};
 pub use logos::{CachedLogo, LogoImage};

@@ -157,22 +157,23 @@ macro_rules! stored_fields {
 }
 transaction_fields!(stored_fields);
 
-/// Stored beside the fields: an order-preserving key of `amount` (range filters compare it), the name lists show,
-/// and Plaid's transaction object as received.
-const DERIVED_COLUMNS: [&str; 3] = ["amount_key", "display_name", "raw"];
+/// Stored beside the fields: an order-preserving key of `amount` (range filters compare it) and its band (the
+/// amount index leads with it), the name lists show, and Plaid's transaction object as received.
+const DERIVED_COLUMNS: [&str; 4] = ["amount_key", "amount_band", "display_name", "raw"];
 
 /// Binds the fields and then [`DERIVED_COLUMNS`] of `t`.
 pub(super) fn bind_new_transaction<'a>(row: &mut Row<'_, 'a>, t: &'a NewTransaction) {
     bind_fields(row, &t.fields);
-    row.bind(codec::amount_key(t.fields.amount)).bind(t.display_name()).bind(t.raw.as_str());
+    row.bind(codec::amount_key(t.fields.amount))
+        .bind(codec::amount_band(t.fields.amount))
+        .bind(t.display_name())
+        .bind(t.raw.as_str());
 }
 
 /// NULL for the fields and [`DERIVED_COLUMNS`].
 pub(super) fn bind_nulls(row: &mut Row<'_, '_>) {
     bind_null_fields(row);
-    for _ in DERIVED_COLUMNS {
-        row.bind(Value::Text(None));
-    }
+    row.bind(Value::Text(None)).bind(Value::Int(None)).bind(Value::Text(None)).bind(Value::Text(None));
 }
 
 /// How many values [`bind_new_transaction`] (and [`bind_nulls`]) binds.
@@ -246,8 +247,8 @@ mod tests {
     #[test]
     fn every_field_has_a_column_and_one_bind() {
         assert_eq!(FIELD_COLUMNS.len(), 22);
-        assert_eq!(BOUND_PER_TRANSACTION, 25);
+        assert_eq!(BOUND_PER_TRANSACTION, 26);
         assert!(DATA_COLUMNS.starts_with("account_id, amount, currency, "));
-        assert!(DATA_COLUMNS.ends_with("account_owner, amount_key, display_name, raw"));
+        assert!(DATA_COLUMNS.ends_with("account_owner, amount_key, amount_band, display_name, raw"));
     }
 }

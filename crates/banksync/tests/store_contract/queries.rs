@@ -350,9 +350,10 @@ pub(crate) async fn dense_and_sparse_searches_list_the_same_rows_in_order(s: S) 
     }
 }
 
-/// A bounded amount range (a deferred join: the page's keys from the amount index, then the page's rows) lists
-/// exactly the user's visible rows in the range, in the list's order, across pages and with a search or an account
-/// narrowing it too; removed rows and another user's rows in the same range stay out.
+/// A bounded amount range (a deferred join: the page's keys from the amount index, band by band or over a range of
+/// bands, then the page's rows) lists exactly the user's visible rows in the range, in the list's order, across
+/// pages and with a search or an account narrowing it too; removed rows and another user's rows in the same range
+/// stay out.
 pub(crate) async fn amount_ranges_list_exactly_the_visible_rows_in_order(s: S) {
     let alice = user(&s, "alice").await;
     let bob = user(&s, "bob").await;
@@ -361,7 +362,9 @@ pub(crate) async fn amount_ranges_list_exactly_the_visible_rows_in_order(s: S) {
     let mut added = Vec::new();
     for i in 0..400u32 {
         let account = if i % 3 == 0 { "acc-2" } else { "acc-1" };
-        let mut t = txn(&format!("t{i:04}"), account, &format!("{}.{:02}", i % 40, i % 7), "2026-01-01T00:00:00Z");
+        let sign = if i % 4 == 1 { "-" } else { "" };
+        let amount = format!("{sign}{}.{:02}", i % 40, i % 7);
+        let mut t = txn(&format!("t{i:04}"), account, &amount, "2026-01-01T00:00:00Z");
         t.fields.name = if i % 2 == 0 { format!("COFFEE {i}") } else { format!("GROCER {i}") };
         t.fields.datetime += chrono::Duration::minutes(i64::from(i % 53) * 60 * 24 + i64::from(i));
         t.fields.date = t.fields.datetime.date_naive();
@@ -378,22 +381,33 @@ pub(crate) async fn amount_ranges_list_exactly_the_visible_rows_in_order(s: S) {
     s.apply_sync(&b, &batch(bobs, vec![], &[], "c1")).await.unwrap();
 
     let key = |t: &NewTransaction| (t.fields.date, t.fields.datetime, t.transaction_id.to_string());
-    let shapes: [(&str, Option<&str>, Option<&str>); 3] =
-        [("range alone", None, None), ("with a search", Some("coffee"), None), ("in one account", None, Some("acc-2"))];
-    for (name, q, account) in shapes {
+    // 10 to 20.03 is 11 bands, read one by one; -25 to 35 crosses zero and every band of the tiny amounts between
+    // (thousands): read as one range of bands; 9.5 to 13.5 cuts through its first and last band.
+    // (name, min, max, search, account)
+    type Shape = (&'static str, &'static str, &'static str, Option<&'static str>, Option<&'static str>);
+    let shapes: [Shape; 6] = [
+        ("range alone", "10", "20.03", None, None),
+        ("with a search", "10", "20.03", Some("coffee"), None),
+        ("in one account", "10", "20.03", None, Some("acc-2")),
+        ("across zero", "-25", "35", None, None),
+        ("across zero, in one account", "-25", "35", None, Some("acc-2")),
+        ("cutting its bands", "9.5", "13.5", None, None),
+    ];
+    for (name, min, max, q, account) in shapes {
         let mut expected: Vec<&NewTransaction> = added
             .iter()
             .filter(|t| !removed.contains(&t.transaction_id.to_string()))
-            .filter(|t| t.fields.amount >= dec("10") && t.fields.amount <= dec("20.03"))
+            .filter(|t| t.fields.amount >= dec(min) && t.fields.amount <= dec(max))
             .filter(|t| q.is_none_or(|_| t.fields.name.starts_with("COFFEE")))
             .filter(|t| account.is_none_or(|acc| t.fields.account_id.as_str() == acc))
             .collect();
         expected.sort_by_key(|t| std::cmp::Reverse(key(t)));
         let expected: Vec<String> = expected.iter().map(|t| t.transaction_id.to_string()).collect();
-        assert!(expected.len() > 20, "{name}: {} rows", expected.len());
+        // At least three pages of 7.
+        assert!(expected.len() > 14, "{name}: {} rows", expected.len());
         let mut filter = TransactionFilter {
-            min_amount: Some(dec("10")),
-            max_amount: Some(dec("20.03")),
+            min_amount: Some(dec(min)),
+            max_amount: Some(dec(max)),
             q: q.map(Into::into),
             account_id: account.map(Into::into),
             limit: 7,
@@ -457,7 +471,12 @@ pub(crate) async fn every_filter_shape_has_an_index_path(s: S) {
             "amount range",
             TransactionFilter { min_amount: Some(dec("100")), max_amount: Some(dec("101")), ..Default::default() },
             // The page's keys from the index alone; only the page's rows are read (the deferred join).
-            "COVERING INDEX transactions_amount",
+            "COVERING INDEX transactions_amount (user_id=? AND amount_band=?",
+        ),
+        (
+            "amount range over thousands of bands",
+            TransactionFilter { min_amount: Some(dec("-25")), max_amount: Some(dec("35")), ..Default::default() },
+            "COVERING INDEX transactions_amount (user_id=? AND amount_band>? AND amount_band<?)",
         ),
         ("search", TransactionFilter { q: Some("coffee".into()), ..Default::default() }, "transactions_fts"),
         (
