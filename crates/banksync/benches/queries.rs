@@ -387,9 +387,10 @@ async fn run() -> anyhow::Result<()> {
             path: "/api/transactions?limit=100&min_amount=104.10&max_amount=104.20".into(),
         },
         Shape {
-            name: "amount range, all bands (-1,000-1,000)",
+            name: "amount range, dense (-1,000-1,000)",
             path: "/api/transactions?limit=100&min_amount=-1000&max_amount=1000".into(),
         },
+        Shape { name: "amount >= 290 (a lone bound)", path: "/api/transactions?limit=100&min_amount=290".into() },
         Shape {
             name: "account + search + keyset",
             path: format!("/api/transactions?limit=100&account_id=bench-account-3&q=shell&cursor={cursor}"),

@@ -187,6 +187,9 @@ pub fn amount_band(d: Decimal) -> i64 {
 
 /// Band of the zero amount; positive amounts' bands are above it, negative ones' below.
 const ZERO_BAND: i64 = 1_000_000;
+/// Below and above every amount's band (a range with one bound ends there).
+pub const LOWEST_BAND: i64 = ZERO_BAND - 100 - 100 * (INT_DIGITS + FRAC_DIGITS) as i64;
+pub const HIGHEST_BAND: i64 = ZERO_BAND + 100 * (INT_DIGITS + FRAC_DIGITS) as i64 + 99;
 
 fn band_of_key(key: &str) -> i64 {
     let (sign, digits) = key.split_at(1);
@@ -388,6 +391,7 @@ mod tests {
         assert!(amount_band(d("109.99")) < amount_band(d("110")));
         assert!(amount_band(d("-0.0000000000000000000000000001")) < amount_band(d("0")));
         assert_eq!(amount_band(d("0")), ZERO_BAND);
+        assert!(LOWEST_BAND <= amount_band(Decimal::MIN) && amount_band(Decimal::MAX) <= HIGHEST_BAND);
         // Every amount's band is listed between the bands of two amounts around it.
         let all = amount_bands_between(amount_band(d(values[0])), amount_band(d(values[values.len() - 1])), 20_000)
             .expect("fewer than 20,000 bands in all");

@@ -427,6 +427,60 @@ pub(crate) async fn amount_ranges_list_exactly_the_visible_rows_in_order(s: S) {
     }
 }
 
+/// Amount ranges over more bands than are read one by one: a range holding many rows (more than SQLite's 20,000)
+/// walks the time index and tests each row's amount, one holding few sorts its entries of the amount index, and a
+/// lone bound is a range to the end of all bands. Each lists exactly its rows in order, across pages.
+pub(crate) async fn wide_amount_ranges_list_exactly_their_rows_dense_or_sparse(s: S) {
+    let alice = user(&s, "alice").await;
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    let mut added = Vec::new();
+    for i in 0..21_000u32 {
+        // Mostly -99.99 to 199.99; one in 500 is 2,000 or more.
+        let cents = if i % 500 == 7 { 200_000 + i64::from(i) } else { i64::from(i * 7919 % 30_000) - 10_000 };
+        let amount = rust_decimal::Decimal::new(cents, 2).to_string();
+        let mut t = txn(&format!("t{i:05}"), "acc-1", &amount, "2026-01-01T00:00:00Z");
+        t.fields.datetime += chrono::Duration::minutes(i64::from(i % 401) * 60 + i64::from(i));
+        t.fields.date = t.fields.datetime.date_naive();
+        added.push(t);
+    }
+    s.apply_sync(&a, &batch(added.clone(), vec![], &[], "c1")).await.unwrap();
+    let key = |t: &NewTransaction| (t.fields.date, t.fields.datetime, t.transaction_id.to_string());
+    // (name, min, max, whether SQLite walks the time index)
+    let shapes = [
+        ("dense, across zero", Some("-1000"), Some("1000"), true),
+        ("dense, a lone minimum", Some("-99"), None, true),
+        ("sparse, a lone minimum", Some("2000"), None, false),
+        ("sparse, far apart", Some("1500"), Some("1000000"), false),
+    ];
+    for (name, min, max, walks) in shapes {
+        let (min, max) = (min.map(dec), max.map(dec));
+        let mut expected: Vec<&NewTransaction> = added
+            .iter()
+            .filter(|t| min.is_none_or(|m| t.fields.amount >= m) && max.is_none_or(|m| t.fields.amount <= m))
+            .collect();
+        expected.sort_by_key(|t| std::cmp::Reverse(key(t)));
+        // The first three pages of 50 (the dense ones hold thousands of rows), or every row of the sparse ones.
+        let expected: Vec<String> = expected.iter().take(150).map(|t| t.transaction_id.to_string()).collect();
+        assert!(expected.len() >= 40, "{name}: {} rows", expected.len());
+        let mut filter = TransactionFilter { min_amount: min, max_amount: max, limit: 50, ..Default::default() };
+        if s.backend() == Backend::Sqlite {
+            let plan = s.explain_list_transactions(&alice.id, &filter).await.unwrap().join("\n");
+            assert_eq!(plan.contains("USING INDEX transactions_user_time"), walks, "{name}:\n{plan}");
+            assert_eq!(plan.contains("COVERING INDEX transactions_amount"), !walks, "{name}:\n{plan}");
+        }
+        let mut seen = Vec::new();
+        while seen.len() < 150 {
+            let page = s.list_transactions(&alice.id, &filter).await.unwrap();
+            seen.extend(page.items.into_iter().map(|t| t.transaction_id.into_string()));
+            match page.next_cursor {
+                Some(c) => filter.after = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected, "{name}");
+    }
+}
+
 /// Every filter shape of `GET /api/transactions`, alone and after a keyset cursor, has an index path on SQLite:
 /// no plan scans the transactions table, and the selective shapes use their own index.
 pub(crate) async fn every_filter_shape_has_an_index_path(s: S) {
@@ -472,6 +526,11 @@ pub(crate) async fn every_filter_shape_has_an_index_path(s: S) {
             TransactionFilter { min_amount: Some(dec("100")), max_amount: Some(dec("101")), ..Default::default() },
             // The page's keys from the index alone; only the page's rows are read (the deferred join).
             "COVERING INDEX transactions_amount (user_id=? AND amount_band=?",
+        ),
+        (
+            "a lone amount bound",
+            TransactionFilter { min_amount: Some(dec("25")), ..Default::default() },
+            "COVERING INDEX transactions_amount (user_id=? AND amount_band>? AND amount_band<?)",
         ),
         (
             "amount range over thousands of bands",
