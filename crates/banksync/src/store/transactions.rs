@@ -76,6 +76,16 @@ const MAX_BAND_ARMS: usize = 100;
 /// 5,000 rows to fill a page (fewer, the denser the range).
 const DENSE_AMOUNTS: i64 = 20_000;
 
+/// The bands from $2 to $3 that hold any of user $1's transactions (of hidden Items too: a band costs only an index
+/// seek), at most $4 of them: a loose scan of the amount index, one `min` a band.
+const PRESENT_BANDS: &str = "WITH RECURSIVE present(b) AS (\
+    SELECT (SELECT min(amount_band) FROM transactions \
+        WHERE user_id = $1 AND deleted_at IS NULL AND amount_band BETWEEN $2 AND $3) \
+    UNION ALL SELECT (SELECT min(amount_band) FROM transactions \
+        WHERE user_id = $1 AND deleted_at IS NULL AND amount_band > present.b AND amount_band <= $3) \
+    FROM present WHERE present.b IS NOT NULL) \
+    SELECT b FROM present WHERE b IS NOT NULL LIMIT $4";
+
 /// How a list with an amount range reads it, chosen per query (`None` without one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum AmountPlan {
@@ -137,8 +147,9 @@ impl Store {
     }
 
     /// How to read the filter's amount range (a bound alone is a range to the end of all bands): band by band when
-    /// it spans few, else by how many rows it holds on SQLite, counted in the amount index up to
-    /// [`DENSE_AMOUNTS`] (PostgreSQL's planner chooses between the amount and the time index by its statistics).
+    /// it spans few bands or the user's rows are in few of them, else by how many rows it holds on SQLite, counted
+    /// in the amount index up to [`DENSE_AMOUNTS`] (PostgreSQL's planner chooses between the amount and the time
+    /// index by its statistics).
     async fn amount_plan(&self, user_id: &UserId, f: &TransactionFilter) -> Result<Option<AmountPlan>> {
         if f.min_amount.is_none() && f.max_amount.is_none() {
             return Ok(None);
@@ -148,7 +159,17 @@ impl Store {
         if f.q.is_some() {
             return Ok(Some(AmountPlan::BandRange(lo, hi)));
         }
-        if let Some(bands) = codec::amount_bands_between(lo, hi, MAX_BAND_ARMS) {
+        let bands = match codec::amount_bands_between(lo, hi, MAX_BAND_ARMS) {
+            Some(bands) => bands,
+            // More bands than are read one by one, but the user's rows may be in only a few of them (all bands
+            // above a lone minimum, say): find those, a seek each.
+            None => {
+                let present = Sql::new(PRESENT_BANDS).bind(user_id).bind(lo).bind(hi).bind(MAX_BAND_ARMS as i64 + 1);
+                let present: Vec<(i64,)> = self.reader.fetch_all(&present).await?;
+                present.into_iter().map(|(b,)| b).collect()
+            }
+        };
+        if bands.len() <= MAX_BAND_ARMS {
             return Ok(Some(if bands.is_empty() {
                 AmountPlan::BandRange(lo, hi)
             } else {
