@@ -10,6 +10,7 @@
 //! ```text
 //! cargo bench -p banksync --bench queries                      # SQLite, 1,000,000 rows
 //! BENCH_DB=postgres cargo bench -p banksync --bench queries    # PostgreSQL (BANKSYNC_TEST_POSTGRES_URL, own schema)
+//! BENCH_DB=postgres BENCH_KEEP=1 cargo bench ... --bench queries # …and keep the schema afterwards, for EXPLAIN
 //! BENCH_ROWS=100000 BENCH_REQUESTS=200 BENCH_CONCURRENCY=16 BENCH_LOAD=5000 cargo bench ... --bench queries
 //! BENCH_WRITE_AB=100000 cargo bench -p banksync --bench queries  # write-path cost of each read path's upkeep
 //! ```
@@ -452,7 +453,9 @@ async fn run() -> anyhow::Result<()> {
 
     server.abort();
     if let Some((admin, schema)) = pg_schema {
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await?;
+        if std::env::var("BENCH_KEEP").is_err() {
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await?;
+        }
     }
     Ok(())
 }
