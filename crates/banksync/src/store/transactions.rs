@@ -92,8 +92,8 @@ enum AmountPlan {
     /// From the amount index (`transactions_amount`: the band, then the list's order), each band newest first and
     /// stopped at the page's end, then merged: a band costs a page at most (more only where the range cuts it).
     EachBand(Vec<i64>),
-    /// Every index entry of the bands from the first to the last, sorted: few rows over many bands, or a search
-    /// (which would find its matches anew in each band).
+    /// Every index entry of the bands from the first to the last, sorted: few rows over many bands, or a bounded
+    /// range with a search (which each band would find anew).
     BandRange(i64, i64),
     /// The time index newest first, testing each row's amount: many rows over many bands.
     Walk,
@@ -157,7 +157,9 @@ impl Store {
         let lo = f.min_amount.map_or(codec::LOWEST_BAND, codec::amount_band);
         let hi = f.max_amount.map_or(codec::HIGHEST_BAND, codec::amount_band);
         if f.q.is_some() {
-            return Ok(Some(AmountPlan::BandRange(lo, hi)));
+            // The search's own plan finds the rows, unless both bounds narrow them too.
+            let bounded = f.min_amount.is_some() && f.max_amount.is_some();
+            return Ok(bounded.then_some(AmountPlan::BandRange(lo, hi)));
         }
         let bands = match codec::amount_bands_between(lo, hi, MAX_BAND_ARMS) {
             Some(bands) => bands,

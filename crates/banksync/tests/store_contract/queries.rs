@@ -383,21 +383,23 @@ pub(crate) async fn amount_ranges_list_exactly_the_visible_rows_in_order(s: S) {
     let key = |t: &NewTransaction| (t.fields.date, t.fields.datetime, t.transaction_id.to_string());
     // 10 to 20.03 is 11 bands, read one by one; -25 to 35 crosses zero and every band of the tiny amounts between
     // (thousands): read as one range of bands; 9.5 to 13.5 cuts through its first and last band.
-    // (name, min, max, search, account)
+    // (name, min, max, search, account); "" is no bound.
     type Shape = (&'static str, &'static str, &'static str, Option<&'static str>, Option<&'static str>);
-    let shapes: [Shape; 6] = [
+    let shapes: [Shape; 7] = [
         ("range alone", "10", "20.03", None, None),
         ("with a search", "10", "20.03", Some("coffee"), None),
+        ("a lone minimum with a search", "30", "", Some("coffee"), None),
         ("in one account", "10", "20.03", None, Some("acc-2")),
         ("across zero", "-25", "35", None, None),
         ("across zero, in one account", "-25", "35", None, Some("acc-2")),
         ("cutting its bands", "9.5", "13.5", None, None),
     ];
     for (name, min, max, q, account) in shapes {
+        let (min, max) = ((!min.is_empty()).then(|| dec(min)), (!max.is_empty()).then(|| dec(max)));
         let mut expected: Vec<&NewTransaction> = added
             .iter()
             .filter(|t| !removed.contains(&t.transaction_id.to_string()))
-            .filter(|t| t.fields.amount >= dec(min) && t.fields.amount <= dec(max))
+            .filter(|t| min.is_none_or(|m| t.fields.amount >= m) && max.is_none_or(|m| t.fields.amount <= m))
             .filter(|t| q.is_none_or(|_| t.fields.name.starts_with("COFFEE")))
             .filter(|t| account.is_none_or(|acc| t.fields.account_id.as_str() == acc))
             .collect();
@@ -406,8 +408,8 @@ pub(crate) async fn amount_ranges_list_exactly_the_visible_rows_in_order(s: S) {
         // At least three pages of 7.
         assert!(expected.len() > 14, "{name}: {} rows", expected.len());
         let mut filter = TransactionFilter {
-            min_amount: Some(dec(min)),
-            max_amount: Some(dec(max)),
+            min_amount: min,
+            max_amount: max,
             q: q.map(Into::into),
             account_id: account.map(Into::into),
             limit: 7,
