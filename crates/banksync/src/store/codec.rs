@@ -191,7 +191,8 @@ const ZERO_BAND: i64 = 1_000_000;
 pub const LOWEST_BAND: i64 = ZERO_BAND - 100 - 100 * (INT_DIGITS + FRAC_DIGITS) as i64;
 pub const HIGHEST_BAND: i64 = ZERO_BAND + 100 * (INT_DIGITS + FRAC_DIGITS) as i64 + 99;
 
-fn band_of_key(key: &str) -> i64 {
+/// [`amount_band`] of an amount whose [`amount_key`] the caller already has.
+pub(super) fn band_of_key(key: &str) -> i64 {
     let (sign, digits) = key.split_at(1);
     // The significant digits: what follows the leading zeros (or, negated, the leading nines).
     let pad = if sign == "N" { '9' } else { '0' };

@@ -164,10 +164,10 @@ const DERIVED_COLUMNS: [&str; 4] = ["amount_key", "amount_band", "display_name",
 /// Binds the fields and then [`DERIVED_COLUMNS`] of `t`.
 pub(super) fn bind_new_transaction<'a>(row: &mut Row<'_, 'a>, t: &'a NewTransaction) {
     bind_fields(row, &t.fields);
-    row.bind(codec::amount_key(t.fields.amount))
-        .bind(codec::amount_band(t.fields.amount))
-        .bind(t.display_name())
-        .bind(t.raw.as_str());
+    // The band is read off the key: every row of a sync passes here, so the key is made once.
+    let amount_key = codec::amount_key(t.fields.amount);
+    let amount_band = codec::band_of_key(&amount_key);
+    row.bind(amount_key).bind(amount_band).bind(t.display_name()).bind(t.raw.as_str());
 }
 
 /// NULL for the fields and [`DERIVED_COLUMNS`].
