@@ -119,16 +119,18 @@ pub struct Sql<'a> {
     values: Vec<Value<'a>>,
     /// [`Sql::sqlite_text`], made once.
     sqlite_text: std::sync::OnceLock<String>,
+    /// See [`Sql::planned_per_call`].
+    per_call_plan: bool,
 }
 
 impl<'a> Sql<'a> {
     pub fn new(text: impl Into<Cow<'a, str>>) -> Self {
-        Self { text: text.into(), values: Vec::new(), sqlite_text: std::sync::OnceLock::new() }
+        Self { text: text.into(), values: Vec::new(), sqlite_text: std::sync::OnceLock::new(), per_call_plan: false }
     }
 
     /// Room for `n` values (a multi-row insert knows its size).
     pub fn with_capacity(text: impl Into<Cow<'a, str>>, n: usize) -> Self {
-        Self { text: text.into(), values: Vec::with_capacity(n), sqlite_text: std::sync::OnceLock::new() }
+        Self { values: Vec::with_capacity(n), ..Self::new(text) }
     }
 
     /// The value of the next placeholder the text already names.
@@ -199,11 +201,26 @@ impl<'a> Sql<'a> {
         })
     }
 
+    /// PostgreSQL plans this statement anew on every call, for its values (an unnamed statement, not the
+    /// connection's cache). For a statement whose best plan depends on its values: after five calls of a cached
+    /// statement PostgreSQL may switch to a generic plan made without them, and for a search that plan intersected
+    /// the whole GIN match set with a whole account (206 ms, against 5 ms planned for the values; issue 12). SQLite
+    /// never looks at the values when it plans, so it keeps its cache.
+    pub fn planned_per_call(mut self) -> Self {
+        self.per_call_plan = true;
+        self
+    }
+
     /// Makes the SQLite text now (it is made on first use otherwise): a statement built while another runs (the
     /// initial sync's pipeline) then costs nothing more on the way to the database.
     pub fn prepared(self) -> Self {
         self.sqlite_text();
         self
+    }
+
+    /// Whether PostgreSQL may keep the statement prepared (see [`Sql::planned_per_call`]).
+    fn cached(&self) -> bool {
+        !self.per_call_plan
     }
 
     fn sqlite_args(&self) -> Result<SqliteArguments<'_>> {
@@ -299,18 +316,26 @@ impl On<'_> {
             On::SqlitePool(p) => {
                 sqlx::query_with(sql.sqlite_text(), sql.sqlite_args()?).execute(p).await?.rows_affected()
             }
-            On::PgPool(p) => sqlx::query_with(sql.text(), sql.pg_args()?).execute(p).await?.rows_affected(),
+            On::PgPool(p) => {
+                sqlx::query_with(sql.text(), sql.pg_args()?).persistent(sql.cached()).execute(p).await?.rows_affected()
+            }
             On::Sqlite(c) => sqlx::query_with(sql.sqlite_text(), sql.sqlite_args()?).execute(c).await?.rows_affected(),
-            On::Postgres(c) => sqlx::query_with(sql.text(), sql.pg_args()?).execute(c).await?.rows_affected(),
+            On::Postgres(c) => {
+                sqlx::query_with(sql.text(), sql.pg_args()?).persistent(sql.cached()).execute(c).await?.rows_affected()
+            }
         })
     }
 
     async fn fetch_all<T: DbRow>(self, sql: &Sql<'_>) -> Result<Vec<T>> {
         Ok(match self {
             On::SqlitePool(p) => sqlx::query_as_with(sql.sqlite_text(), sql.sqlite_args()?).fetch_all(p).await?,
-            On::PgPool(p) => sqlx::query_as_with(sql.text(), sql.pg_args()?).fetch_all(p).await?,
+            On::PgPool(p) => {
+                sqlx::query_as_with(sql.text(), sql.pg_args()?).persistent(sql.cached()).fetch_all(p).await?
+            }
             On::Sqlite(c) => sqlx::query_as_with(sql.sqlite_text(), sql.sqlite_args()?).fetch_all(c).await?,
-            On::Postgres(c) => sqlx::query_as_with(sql.text(), sql.pg_args()?).fetch_all(c).await?,
+            On::Postgres(c) => {
+                sqlx::query_as_with(sql.text(), sql.pg_args()?).persistent(sql.cached()).fetch_all(c).await?
+            }
         })
     }
 
@@ -322,9 +347,13 @@ impl On<'_> {
             On::SqlitePool(p) => {
                 sqlx::query_as_with(sql.sqlite_text(), sql.sqlite_args()?).fetch_all(p).await?.into_iter().next()
             }
-            On::PgPool(p) => sqlx::query_as_with(sql.text(), sql.pg_args()?).fetch_optional(p).await?,
+            On::PgPool(p) => {
+                sqlx::query_as_with(sql.text(), sql.pg_args()?).persistent(sql.cached()).fetch_optional(p).await?
+            }
             On::Sqlite(c) => sqlx::query_as_with(sql.sqlite_text(), sql.sqlite_args()?).fetch_optional(c).await?,
-            On::Postgres(c) => sqlx::query_as_with(sql.text(), sql.pg_args()?).fetch_optional(c).await?,
+            On::Postgres(c) => {
+                sqlx::query_as_with(sql.text(), sql.pg_args()?).persistent(sql.cached()).fetch_optional(c).await?
+            }
         })
     }
 }
