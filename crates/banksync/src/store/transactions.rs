@@ -222,8 +222,8 @@ impl Store {
             _ => "transactions t",
         };
         let after = f.after.as_deref().map(TxnCursor::decode).transpose()?;
-        let bands = match &plan.amounts {
-            None | Some(AmountPlan::Walk) => {
+        let arms: Vec<ArmBands<'_>> = match (&plan.amounts, self.backend) {
+            (None | Some(AmountPlan::Walk), _) => {
                 let mut select = select_visible_from(user_id, f, table);
                 self.push_conditions(&mut select, f, plan.search);
                 if let Some(c) = &after {
@@ -232,7 +232,11 @@ impl Store {
                 select.push(ORDER).push_bind(limit);
                 return Ok(select.planned_per_call());
             }
-            Some(bands) => bands,
+            // One arm run once per band (a lateral join): PostgreSQL plans a `UNION ALL` of 91 arms in ~40 ms, this
+            // in ~1 ms, and planning happens on every call (see `Sql::planned_per_call`).
+            (Some(AmountPlan::EachBand(bands)), Backend::Postgres) => vec![ArmBands::Lateral(bands)],
+            (Some(AmountPlan::EachBand(bands)), Backend::Sqlite) => bands.iter().map(|&b| ArmBands::One(b)).collect(),
+            (Some(AmountPlan::BandRange(lo, hi)), _) => vec![ArmBands::Range(*lo, *hi)],
         };
         let row_key = match self.backend {
             Backend::Sqlite => "t.rowid",
@@ -251,31 +255,10 @@ impl Store {
             after: after.as_ref(),
             limit,
         };
-        match (bands, self.backend) {
-            (AmountPlan::EachBand(bands), Backend::Postgres) => {
-                // One arm run once per band (a lateral join): PostgreSQL plans a `UNION ALL` of 91 arms in ~40 ms,
-                // this in ~1 ms, and planning happens on every call (see `Sql::planned_per_call`).
-                select.push("SELECT a.* FROM unnest(ARRAY[");
-                for (n, &band) in bands.iter().enumerate() {
-                    select.push(if n == 0 { "" } else { ", " }).push_bind(band);
-                }
-                select.push("]::bigint[]) AS b(band) CROSS JOIN LATERAL (");
-                self.push_arm(&mut select, &arm, ArmBands::Lateral);
-                select.push(") AS a");
-            }
-            (AmountPlan::EachBand(bands), Backend::Sqlite) => {
-                for (n, &band) in bands.iter().enumerate() {
-                    select.push(if n == 0 { "SELECT * FROM (" } else { " UNION ALL SELECT * FROM (" });
-                    self.push_arm(&mut select, &arm, ArmBands::One(band));
-                    select.push(&format!(") AS a{n}"));
-                }
-            }
-            (&AmountPlan::BandRange(lo, hi), _) => {
-                select.push("SELECT * FROM (");
-                self.push_arm(&mut select, &arm, ArmBands::Range(lo, hi));
-                select.push(") AS a0");
-            }
-            (AmountPlan::Walk, _) => unreachable!("a walk reads no bands"),
+        for (n, bands) in arms.into_iter().enumerate() {
+            select.push(if n == 0 { "SELECT * FROM (" } else { " UNION ALL SELECT * FROM (" });
+            self.push_arm(&mut select, &arm, bands);
+            select.push(&format!(") AS a{n}"));
         }
         select.push(" ORDER BY d DESC, dt DESC, id DESC LIMIT ").push_bind(limit).push(") AS page)");
         select.push(ORDER).push_bind(limit);
@@ -283,12 +266,19 @@ impl Store {
     }
 
     /// One arm of an amount range's read: the page's keys of `bands`, newest first, from the amount index.
-    fn push_arm<'a>(&self, select: &mut Sql<'a>, arm: &Arm<'a, '_>, bands: ArmBands) {
+    fn push_arm<'a>(&self, select: &mut Sql<'a>, arm: &Arm<'a, '_>, bands: ArmBands<'_>) {
+        if let ArmBands::Lateral(list) = bands {
+            select.push("SELECT a.* FROM unnest(ARRAY[");
+            for (n, &band) in list.iter().enumerate() {
+                select.push(if n == 0 { "" } else { ", " }).push_bind(band);
+            }
+            select.push("]::bigint[]) AS b(band) CROSS JOIN LATERAL (");
+        }
         push_select_visible(select, arm.user_id, arm.f, arm.table, &arm.keys);
         self.push_conditions(select, arm.f, arm.search);
         match bands {
             ArmBands::One(band) => select.push(" AND t.amount_band = ").push_bind(band),
-            ArmBands::Lateral => select.push(" AND t.amount_band = b.band"),
+            ArmBands::Lateral(_) => select.push(" AND t.amount_band = b.band"),
             ArmBands::Range(lo, hi) => {
                 select.push(" AND t.amount_band BETWEEN ").push_bind(lo).push(" AND ").push_bind(hi)
             }
@@ -299,6 +289,9 @@ impl Store {
             push_after(select, c, if matches!(bands, ArmBands::Range(..)) { "(t.date || '')" } else { "t.date" });
         }
         select.push(ORDER).push_bind(arm.limit);
+        if let ArmBands::Lateral(_) = bands {
+            select.push(") AS a");
+        }
     }
 
     /// The filter's conditions besides the visible rows' (see [`push_select_visible`]) and the keyset cursor.
@@ -373,11 +366,11 @@ struct Arm<'a, 'c> {
 
 /// Which bands one arm reads.
 #[derive(Clone, Copy)]
-enum ArmBands {
+enum ArmBands<'b> {
     One(i64),
     Range(i64, i64),
-    /// The band of the lateral join's row `b` (PostgreSQL).
-    Lateral,
+    /// Each of these, one at a time: the arm is run by a lateral join over them (PostgreSQL).
+    Lateral(&'b [i64]),
 }
 
 /// Posted date first: every `transactions_*_time` index leads with it (and the amount index with it after the
