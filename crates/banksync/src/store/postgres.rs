@@ -4,7 +4,8 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions as _, Connection as _};
 
 use super::dialect::{CLAIM_JOB_POSTGRES, DELETE_STAGING, Dialect};
 use super::exec::{Pool, Sql, Tx};
@@ -40,13 +41,14 @@ impl Store {
             backend: Backend::Postgres,
             writer: Pool::Postgres(pool.clone()),
             reader: Pool::Postgres(pool),
-            dialect: Box::new(PgDialect { unanalyzed_rows: AtomicU64::new(0) }),
+            dialect: Box::new(PgDialect::new()),
             migrator: sqlx::migrate!("./migrations/postgres"),
         })
     }
 }
 
-/// Rows written since the last `ANALYZE` that make the next commit refresh the statistics.
+/// Rows written since the last `ANALYZE` that make the next commit refresh the statistics, at least: a larger table
+/// waits for a tenth of its size, as autovacuum does (its rows' distributions move no sooner).
 const ANALYZE_AFTER_ROWS: u64 = 10_000;
 
 /// Staged pages live in the shared `sync_staging` table, so any connection (or process) can commit a run.
@@ -55,12 +57,42 @@ const ANALYZE_AFTER_ROWS: u64 = 10_000;
 /// the load; right after a bulk write (an initial sync of 100,000 rows into an empty or small table) the planner
 /// still believes the old statistics and picked a bitmap scan of every row for the newest page (222 ms instead of
 /// 0.7 ms, measured in issue 12). So this process counts the transaction rows it writes and, at the first commit
-/// after [`ANALYZE_AFTER_ROWS`] of them, runs `ANALYZE` on `transactions`, the spending summary, `items` and
-/// `accounts` (it samples a fixed number of rows, 60,000 for the search column's statistics target: ~2 s at
-/// 1,000,000 rows, less for a smaller table; see the migration `search_statistics`). Smaller, gradual changes are
-/// autovacuum's: they do not move the distributions the plans depend on (one user's rows, newest first).
+/// after [`ANALYZE_AFTER_ROWS`] of them (or a tenth of the table, when that is more), runs `ANALYZE` on
+/// `transactions`, the spending summary, `items` and `accounts` (it samples a fixed number of rows, 60,000 for the
+/// search column's statistics target: ~2 s at 1,000,000 rows, less for a smaller table; see the migration
+/// `search_statistics`). Smaller, gradual changes are autovacuum's: they do not move the distributions the plans
+/// depend on (one user's rows, newest first).
+///
+/// Several processes share the database, and a second `ANALYZE` of a table waits for the first: three instances
+/// syncing at once queued theirs for 9.8 s on a loaded CI machine, each holding a pooled connection the job leases'
+/// heartbeats needed. So one refresh runs at a time per process, on its own connection (never one of the pool's),
+/// and skips a table another session is analyzing (`SKIP_LOCKED`): that session's statistics are as fresh.
 struct PgDialect {
     unanalyzed_rows: AtomicU64,
+    /// `transactions`' row count at this process's last refresh (0 before the first).
+    analyzed_rows: AtomicU64,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl PgDialect {
+    fn new() -> Self {
+        Self { unanalyzed_rows: AtomicU64::new(0), analyzed_rows: AtomicU64::new(0), refreshing: Default::default() }
+    }
+
+    /// Runs `ANALYZE` on a connection of its own; returns `transactions`' row count as ANALYZE estimated it.
+    async fn analyze(pool: &PgPool) -> std::result::Result<u64, sqlx::Error> {
+        let mut conn = pool.connect_options().connect().await?;
+        // A table skipped for a lock is reported as a WARNING notice, which is not a problem worth a log line.
+        sqlx::query("SET client_min_messages = error").execute(&mut conn).await?;
+        sqlx::query("ANALYZE (SKIP_LOCKED) transactions, spending_months, items, accounts").execute(&mut conn).await?;
+        let rows: i64 = sqlx::query_scalar(
+            "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'transactions'::regclass",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        conn.close().await?;
+        Ok(u64::try_from(rows).unwrap_or(0))
+    }
 }
 
 #[async_trait]
@@ -93,17 +125,24 @@ impl Dialect for PgDialect {
     }
 
     async fn refresh_statistics_if_due(&self, pool: &Pool) {
-        if self.unanalyzed_rows.load(Ordering::Relaxed) < ANALYZE_AFTER_ROWS {
+        let written = self.unanalyzed_rows.load(Ordering::Relaxed);
+        if written < ANALYZE_AFTER_ROWS.max(self.analyzed_rows.load(Ordering::Relaxed) / 10) {
             return;
         }
-        self.unanalyzed_rows.store(0, Ordering::Relaxed);
+        // A refresh already running here started after most of these rows were written: it covers them.
+        let Ok(_refreshing) = self.refreshing.try_lock() else { return };
+        let Pool::Postgres(pool) = pool else { return };
+        self.unanalyzed_rows.fetch_sub(written, Ordering::Relaxed);
         let started = std::time::Instant::now();
         // `items` and `accounts` too: they are small and change rarely, so autovacuum (50 changed rows) never
         // analyzes them, and without statistics the planner took the join with `items` to keep 1 row in 110. A
         // search for a common word then looked rare, and was answered by fetching and sorting every match
         // (200 ms at 1,000,000 rows) instead of walking the time index for one page (6.5 ms).
-        match pool.execute(&Sql::new("ANALYZE transactions, spending_months, items, accounts")).await {
-            Ok(_) => tracing::debug!(elapsed = ?started.elapsed(), "refreshed planner statistics after a bulk write"),
+        match Self::analyze(pool).await {
+            Ok(rows) => {
+                self.analyzed_rows.store(rows, Ordering::Relaxed);
+                tracing::debug!(elapsed = ?started.elapsed(), rows, "refreshed planner statistics after a bulk write");
+            }
             Err(e) => tracing::warn!(error = %e, "ANALYZE after a bulk write failed; autovacuum will catch up"),
         }
     }
