@@ -11,6 +11,7 @@
 //! cargo bench -p banksync --bench queries                      # SQLite, 1,000,000 rows
 //! BENCH_DB=postgres cargo bench -p banksync --bench queries    # PostgreSQL (BANKSYNC_TEST_POSTGRES_URL, own schema)
 //! BENCH_DB=postgres BENCH_KEEP=1 cargo bench ... --bench queries # …and keep the schema afterwards, for EXPLAIN
+//! BENCH_KEEP=1 cargo bench -p banksync --bench queries             # SQLite: keep the database file
 //! BENCH_ROWS=100000 BENCH_REQUESTS=200 BENCH_CONCURRENCY=16 BENCH_LOAD=5000 cargo bench ... --bench queries
 //! BENCH_WRITE_AB=100000 cargo bench -p banksync --bench queries  # write-path cost of each read path's upkeep
 //! ```
@@ -454,10 +455,14 @@ async fn run() -> anyhow::Result<()> {
     }
 
     server.abort();
-    if let Some((admin, schema)) = pg_schema {
-        if std::env::var("BENCH_KEEP").is_err() {
+    let keep = std::env::var("BENCH_KEEP").is_ok();
+    match pg_schema {
+        Some((admin, schema)) if !keep => {
             sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await?;
         }
+        Some((_, schema)) => println!("  kept the PostgreSQL schema {schema}"),
+        None if keep => println!("  kept the SQLite database {}", data_dir.keep().join("banksync.db").display()),
+        None => {}
     }
     Ok(())
 }

@@ -34,6 +34,12 @@ const WAL_AUTOCHECKPOINT_PAGES: u32 = 100_000;
 const WRITER_CACHE_KIB: u32 = 32 * 1024;
 /// The temp database holds the staged pages of a running sync.
 const STAGING_CACHE_KIB: u32 = 16 * 1024;
+/// How much of the database file each reader maps into memory (`mmap_size`; the build raises SQLite's 2 GB cap to
+/// this in `.cargo/config.toml`). A listing that tests a column outside its index reads a table page per walked row,
+/// and through SQLite's own 2 MB cache that was a `pread` copy each: the category filter at 1,000,000 rows walked
+/// ~2,500 rows in 8.5 ms, 2.5 ms mapped. Mapped pages are the kernel's page cache, shared and reclaimable, not this
+/// process's heap; the writer keeps `pread` (a sync would otherwise map, and count in its RSS, the whole file).
+const READER_MMAP_BYTES: u64 = 64 << 30;
 /// Rows in flight between a connection's thread and its caller: a whole page of the largest listing.
 const ROW_BUFFER: usize = 512;
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
@@ -122,7 +128,7 @@ impl Store {
         } else {
             SqlitePoolOptions::new()
                 .max_connections(4)
-                .connect_with(options)
+                .connect_with(options.pragma("mmap_size", READER_MMAP_BYTES.to_string()))
                 .await
                 .map_err(|e| anyhow::Error::new(e).context("cannot open the SQLite database"))?
         };
