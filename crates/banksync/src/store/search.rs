@@ -14,11 +14,19 @@
 //! plan alone is slow where the other is fast: at 1,000,000 rows, 111 matches took 7 ms fetched and 300 ms walked;
 //! 41,000 matches took 200 ms fetched and 26 ms walked.
 //!
+//! The walk reads a window of days at a time ([`Days`], newest first, see `Store::list_transactions`): the FTS5
+//! rowid leads with the transaction's day ([`day_key`]), so one window's matches are a range of the full-text index,
+//! and the set the walk tests rows against holds only those. Built for every match, that set was most of a common
+//! word's search (~16 ms of ~18 for 41,665 matches at 1,000,000 rows).
+//!
 //! User input never reaches either query language as syntax: [`words`] keeps only letters and digits, each word is
 //! quoted for FTS5 (`"star"*`), and PostgreSQL gets `word & word:*` made of such words only, so quotes, `*`, `NEAR`,
 //! `-`, `:` column filters and operators are just separators.
 
+use chrono::NaiveDate;
+
 use super::Backend;
+use super::codec;
 use super::exec::Sql;
 
 /// More words than anyone types; bounds the query's size.
@@ -37,8 +45,52 @@ pub(super) const DENSE_MATCHES: i64 = 2_000;
 pub(super) enum SearchPlan {
     /// Look up every matching row by rowid, then sort.
     FetchMatches,
-    /// Walk the order's index and keep the rows in the match set.
-    WalkIndex,
+    /// Walk the order's index over these days and keep the rows in the set of their matches.
+    WalkIndex(Days),
+}
+
+/// The posted days `[from, until)` a walk reads; an open end reaches past every row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) struct Days {
+    pub from: Option<NaiveDate>,
+    pub until: Option<NaiveDate>,
+}
+
+/// The walk's first window: a month of days.
+const FIRST_WINDOW_DAYS: i64 = 31;
+/// Each next window is this many times longer (few windows reach back decades).
+const WINDOW_GROWTH: i64 = 4;
+/// Windows before the last one, which is open to the oldest row.
+const BOUNDED_WINDOWS: u32 = 4;
+
+impl Days {
+    /// The windows a dense search reads, newest first, until a page is full: the first ends after `newest` (the
+    /// cursor's day; open when there is no cursor) and starts a month before it (before `today` without a
+    /// cursor), each next one is four times longer, and after four of them (~7 years) the last is open. None
+    /// starts before `oldest` (the filter's start): the one that would is the last.
+    pub(super) fn windows(newest: Option<NaiveDate>, today: NaiveDate, oldest: Option<NaiveDate>) -> Vec<Days> {
+        let mut until = newest.map(|d| d + chrono::Days::new(1));
+        let mut from = until.unwrap_or(today + chrono::Days::new(1));
+        let mut windows = Vec::new();
+        let mut days = FIRST_WINDOW_DAYS;
+        for _ in 0..BOUNDED_WINDOWS {
+            from = from - chrono::Duration::days(days);
+            if oldest.is_some_and(|o| from <= o) {
+                break;
+            }
+            windows.push(Days { from: Some(from), until });
+            until = Some(from);
+            days *= WINDOW_GROWTH;
+        }
+        windows.push(Days { from: None, until });
+        windows
+    }
+}
+
+/// The first FTS5 rowid of `day`'s transactions: the days since 1970 times 2^32 (the migration
+/// `search_newest_first` keys each row `unixepoch(date) / 86400 * 2^32 + the transaction's rowid`).
+fn day_key(day: NaiveDate) -> i64 {
+    (day - NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date")).num_days() << 32
 }
 
 /// Counts the full-text matches of `q`, up to `DENSE_MATCHES + 1` (FTS5 answers it from its own index without
@@ -92,10 +144,28 @@ pub(super) fn push_match<'a>(select: &mut Sql<'a>, backend: Backend, q: &str, pl
             // `+ 0` keeps the rowid from driving the query: the set is only tested, so the order's index is walked.
             select.push(match plan {
                 SearchPlan::FetchMatches => " AND t.rowid IN (",
-                SearchPlan::WalkIndex => " AND (t.rowid + 0) IN (",
+                SearchPlan::WalkIndex(_) => " AND (t.rowid + 0) IN (",
             });
-            select.push("SELECT rowid FROM transactions_fts WHERE transactions_fts MATCH ");
-            select.push_bind(fts5_query(&words)).push(")");
+            select.push("SELECT rowid & 4294967295 FROM transactions_fts WHERE transactions_fts MATCH ");
+            select.push_bind(fts5_query(&words));
+            let days = match plan {
+                SearchPlan::FetchMatches => Days::default(),
+                SearchPlan::WalkIndex(days) => days,
+            };
+            if let Some(from) = days.from {
+                select.push(" AND rowid >= ").push_bind(day_key(from));
+            }
+            if let Some(until) = days.until {
+                select.push(" AND rowid < ").push_bind(day_key(until));
+            }
+            select.push(")");
+            // The same days of the walked index: the walk starts at the window's newest day and stops at its oldest.
+            if let Some(from) = days.from {
+                select.push(" AND t.date >= ").push_bind(codec::date(from));
+            }
+            if let Some(until) = days.until {
+                select.push(" AND t.date < ").push_bind(codec::date(until));
+            }
         }
         Backend::Postgres => {
             select.push(" AND ").push(PG_DOCUMENT).push(" @@ to_tsquery('simple'::regconfig, ");
@@ -118,5 +188,40 @@ mod tests {
         assert_eq!(tsquery(&words("Blue & !bot")), "blue & bot:*");
         assert!(words("\"*-:()&|!<->").is_empty());
         assert_eq!(words(&"a ".repeat(100)).len(), MAX_WORDS);
+    }
+
+    #[test]
+    fn a_day_key_is_the_days_since_1970_shifted_past_any_rowid() {
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(day_key(day("1970-01-01")), 0);
+        assert_eq!(day_key(day("1970-01-02")), 1 << 32);
+        assert_eq!(day_key(day("1969-12-31")), -(1 << 32));
+        assert_eq!(day_key(day("2026-11-29")), 20_786 << 32);
+    }
+
+    #[test]
+    fn windows_grow_newest_first_and_end_open_or_at_the_filters_start() {
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        let today = day("2026-11-29").unwrap();
+        let spans = |windows: &[Days]| -> Vec<(Option<NaiveDate>, Option<NaiveDate>)> {
+            windows.iter().map(|w| (w.from, w.until)).collect()
+        };
+        // No cursor: the first window is open to the future and starts a month before today.
+        assert_eq!(
+            spans(&Days::windows(None, today, None)),
+            [
+                (day("2026-10-30"), None),
+                (day("2026-06-28"), day("2026-10-30")),
+                (day("2025-02-17"), day("2026-06-28")),
+                (day("2019-09-13"), day("2025-02-17")),
+                (None, day("2019-09-13")),
+            ]
+        );
+        // A cursor: its day is in the first window; a start inside the third window makes that one the last.
+        let windows = Days::windows(day("2025-06-15"), today, day("2024-01-01"));
+        assert_eq!(
+            spans(&windows),
+            [(day("2025-05-16"), day("2025-06-16")), (day("2025-01-12"), day("2025-05-16")), (None, day("2025-01-12"))]
+        );
     }
 }

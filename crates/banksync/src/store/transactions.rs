@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use super::codec::{self, TxnCursor};
 use super::exec::Sql;
-use super::search::{self, SearchPlan};
+use super::search::{self, Days, SearchPlan};
 use super::transaction_row::{SELECT_COLUMNS, TxnRow};
 use super::{Backend, Result, Store, one_row};
 use crate::domain::{Page, Transaction, TransactionFilter, TransactionId, UserFieldsPatch, UserId};
@@ -111,9 +111,21 @@ impl Store {
     /// continues it.
     pub async fn list_transactions(&self, user_id: &UserId, f: &TransactionFilter) -> Result<Page<Transaction>> {
         let limit = f.effective_limit();
-        let plan = self.plan(user_id, f).await?;
-        let select = self.list_select(user_id, f, &plan)?;
-        let mut rows: Vec<TxnRow> = self.reader.fetch_all(&select).await?;
+        let mut plan = self.plan(user_id, f).await?;
+        let mut rows: Vec<TxnRow> = Vec::new();
+        if let Some(SearchPlan::WalkIndex(_)) = plan.search {
+            // Window by window, newest first, until the page and one more row are found: each window's rows all
+            // come before the next one's in the list's order.
+            for days in search_windows(f)? {
+                plan.search = Some(SearchPlan::WalkIndex(days));
+                rows.extend(self.reader.fetch_all::<TxnRow>(&self.list_select(user_id, f, &plan)?).await?);
+                if rows.len() > limit as usize {
+                    break;
+                }
+            }
+        } else {
+            rows = self.reader.fetch_all(&self.list_select(user_id, f, &plan)?).await?;
+        }
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         let next_cursor = match (more, rows.last()) {
@@ -203,7 +215,12 @@ impl Store {
         };
         let Some(count) = count else { return Ok(None) };
         let (matches,): (i64,) = self.reader.fetch_one(&count).await?;
-        Ok(Some(if matches > search::DENSE_MATCHES { SearchPlan::WalkIndex } else { SearchPlan::FetchMatches }))
+        Ok(Some(if matches > search::DENSE_MATCHES {
+            // Over every day; `list_transactions` reads it window by window.
+            SearchPlan::WalkIndex(Days::default())
+        } else {
+            SearchPlan::FetchMatches
+        }))
     }
 
     /// The statement of [`Store::list_transactions`]: one more row than the page, to know whether more follow.
@@ -376,6 +393,21 @@ enum ArmBands<'b> {
 /// Posted date first: every `transactions_*_time` index leads with it (and the amount index with it after the
 /// band), so a date range is a range of the index, walked in order and stopped at the page's end.
 const ORDER: &str = " ORDER BY t.date DESC, t.datetime DESC, t.transaction_id DESC LIMIT ";
+
+/// The windows of days a dense search reads ([`Days::windows`]): from the cursor's day (or the filter's end, if
+/// earlier) back to the filter's start.
+fn search_windows(f: &TransactionFilter) -> Result<Vec<Days>> {
+    let cursor_day = match f.after.as_deref().map(TxnCursor::decode).transpose()? {
+        // A day SQLite cannot read is not a bound: the cursor's own condition still applies.
+        Some(c) => chrono::NaiveDate::parse_from_str(&c.date, "%Y-%m-%d").ok(),
+        None => None,
+    };
+    let newest = match (cursor_day, f.end) {
+        (Some(c), Some(e)) => Some(c.min(e)),
+        (c, e) => c.or(e),
+    };
+    Ok(Days::windows(newest, codec::now().date_naive(), f.start))
+}
 
 /// The filter's exact amount range.
 fn push_amount_keys(select: &mut Sql<'_>, f: &TransactionFilter) {

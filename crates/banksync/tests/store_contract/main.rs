@@ -150,6 +150,7 @@ contract!(
     dense_and_sparse_searches_list_the_same_rows_in_order,
     amount_ranges_list_exactly_the_visible_rows_in_order,
     wide_amount_ranges_list_exactly_their_rows_dense_or_sparse,
+    dense_searches_list_exactly_their_rows_across_the_years,
     spending_summary_equals_a_group_by_after_random_writes,
     every_filter_shape_has_an_index_path,
 );

@@ -587,3 +587,88 @@ pub(crate) async fn every_filter_shape_has_an_index_path(s: S) {
         }
     }
 }
+
+/// A search matching thousands of rows (SQLite reads it window by window of days, newest first) lists exactly its
+/// rows in order across pages, whatever their days: future-dated, today, years back, before 1970; after a row's
+/// date, text or existence changes; within a date range; and for one account.
+pub(crate) async fn dense_searches_list_exactly_their_rows_across_the_years(s: S) {
+    let alice = user(&s, "alice").await;
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    let today = chrono::Utc::now().date_naive();
+    let mut added = Vec::new();
+    for i in 0..4_000i64 {
+        // Three in four say "coffee" (more than SQLite fetches one by one); a day in ~three over 12 years back, one
+        // ahead, one in 1969.
+        let days_back = match i {
+            0 => -3,
+            1 => 21_000,
+            _ => i * 37 % 4_400,
+        };
+        let when = (today - chrono::Duration::days(days_back)).and_hms_opt(12, 0, 0).unwrap().and_utc();
+        let mut t = txn(&format!("t{i:05}"), if i % 3 == 0 { "acc-2" } else { "acc-1" }, "5", "2026-01-01T00:00:00Z");
+        t.fields.datetime = when + chrono::Duration::seconds(i % 97);
+        t.fields.date = t.fields.datetime.date_naive();
+        t.fields.name = if i % 4 == 3 { format!("Tea house {i}") } else { format!("Coffee bar {i}") };
+        added.push(t);
+    }
+    s.apply_sync(&a, &batch(added.clone(), vec![], &[], "c1")).await.unwrap();
+    // A row moves to another day, one stops matching, one is removed.
+    let mut moved = added[10].clone();
+    moved.fields.date = today - chrono::Duration::days(3_000);
+    moved.fields.datetime = moved.fields.date.and_hms_opt(8, 0, 0).unwrap().and_utc();
+    let mut renamed = added[4].clone();
+    renamed.fields.name = "Bakery".into();
+    let a = fresh(&s, &a).await;
+    s.apply_sync(&a, &batch(vec![], vec![moved.clone(), renamed.clone()], &["t00007"], "c2")).await.unwrap();
+    let mut rows = added;
+    rows[10] = moved;
+    rows[4] = renamed;
+    rows.retain(|t| t.transaction_id.as_str() != "t00007");
+
+    let key = |t: &NewTransaction| (t.fields.date, t.fields.datetime, t.transaction_id.to_string());
+    let start = today - chrono::Duration::days(1_000);
+    let filters = [
+        ("every day", TransactionFilter { q: Some("coffee".into()), ..Default::default() }),
+        (
+            "a prefix, one account",
+            TransactionFilter { q: Some("cof".into()), account_id: Some("acc-1".into()), ..Default::default() },
+        ),
+        (
+            "a date range",
+            TransactionFilter {
+                q: Some("coffee bar".into()),
+                start: Some(start),
+                end: Some(today - chrono::Duration::days(40)),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (name, filter) in filters {
+        let mut expected: Vec<&NewTransaction> = rows
+            .iter()
+            .filter(|t| t.fields.name.starts_with("Coffee"))
+            .filter(|t| filter.account_id.as_ref().is_none_or(|acc| t.fields.account_id.as_str() == acc.as_str()))
+            .filter(|t| {
+                filter.start.is_none_or(|d| t.fields.date >= d) && filter.end.is_none_or(|d| t.fields.date <= d)
+            })
+            .collect();
+        expected.sort_by_key(|t| std::cmp::Reverse(key(t)));
+        let expected: Vec<String> = expected.iter().map(|t| t.transaction_id.to_string()).collect();
+        assert!(expected.len() > 500, "{name}: {} rows", expected.len());
+        if name == "every day" {
+            assert!(expected.len() > 2_000, "{name}: dense enough to be walked");
+        }
+        let mut filter = TransactionFilter { limit: 250, ..filter };
+        let mut seen = Vec::new();
+        loop {
+            let page = s.list_transactions(&alice.id, &filter).await.unwrap();
+            seen.extend(page.items.into_iter().map(|t| t.transaction_id.into_string()));
+            match page.next_cursor {
+                Some(c) => filter.after = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), expected.len(), "{name}");
+        assert!(seen == expected, "{name}: not the expected rows in order");
+    }
+}
