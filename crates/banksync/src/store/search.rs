@@ -74,7 +74,7 @@ impl Days {
         let mut windows = Vec::new();
         let mut days = FIRST_WINDOW_DAYS;
         for _ in 0..BOUNDED_WINDOWS {
-            from = from - chrono::Duration::days(days);
+            from -= chrono::Duration::days(days);
             if oldest.is_some_and(|o| from <= o) {
                 break;
             }
@@ -93,15 +93,22 @@ fn day_key(day: NaiveDate) -> i64 {
     (day - NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date")).num_days() << 32
 }
 
-/// Counts the full-text matches of `q`, up to `DENSE_MATCHES + 1` (FTS5 answers it from its own index without
-/// reading a transaction row); `None` when `q` has no word.
-pub(super) fn count_matches(q: &str) -> Option<Sql<'static>> {
+/// Counts of the full-text matches of `q`, up to `DENSE_MATCHES + 1` (FTS5 answers them from its own index without
+/// reading a transaction row): first with the last word whole, then as the prefix it is. The first is enough when
+/// it is dense already, and cheaper: FTS5 merges every term a prefix matches, over every row, before it counts one
+/// (a common word: 0.4 ms whole, 2.6 ms as a prefix at 1,000,000 rows). Empty when `q` has no word.
+pub(super) fn count_matches(q: &str) -> Vec<Sql<'static>> {
     let words = words(q);
-    (!words.is_empty()).then(|| {
+    if words.is_empty() {
+        return Vec::new();
+    }
+    let count = |query: String| {
         Sql::new("SELECT COUNT(*) FROM (SELECT 1 FROM transactions_fts WHERE transactions_fts MATCH $1 LIMIT $2) AS m")
-            .bind(fts5_query(&words))
+            .bind(query)
             .bind(DENSE_MATCHES + 1)
-    })
+    };
+    let prefix = fts5_query(&words);
+    vec![count(prefix.trim_end_matches('*').to_owned()), count(prefix)]
 }
 
 /// The query's words: runs of letters and digits, lowercased.

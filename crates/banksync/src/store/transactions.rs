@@ -206,21 +206,25 @@ impl Store {
         Ok(Some(if rows > DENSE_AMOUNTS { AmountPlan::Walk } else { AmountPlan::BandRange(lo, hi) }))
     }
 
-    /// How SQLite should find the rows of the filter's search (see `search`), from one count of the full-text
-    /// index; `None` without a search, and on PostgreSQL (its planner has statistics to choose by).
+    /// How SQLite should find the rows of the filter's search (see `search`), from a count or two of the full-text
+    /// index ([`search::count_matches`]); `None` without a search, and on PostgreSQL (its planner has statistics to
+    /// choose by).
     async fn search_plan(&self, f: &TransactionFilter) -> Result<Option<SearchPlan>> {
-        let count = match (self.backend, f.q.as_deref()) {
+        let counts = match (self.backend, f.q.as_deref()) {
             (Backend::Sqlite, Some(q)) => search::count_matches(q),
-            _ => None,
+            _ => return Ok(None),
         };
-        let Some(count) = count else { return Ok(None) };
-        let (matches,): (i64,) = self.reader.fetch_one(&count).await?;
-        Ok(Some(if matches > search::DENSE_MATCHES {
-            // Over every day; `list_transactions` reads it window by window.
-            SearchPlan::WalkIndex(Days::default())
-        } else {
-            SearchPlan::FetchMatches
-        }))
+        if counts.is_empty() {
+            return Ok(None);
+        }
+        for count in counts {
+            let (matches,): (i64,) = self.reader.fetch_one(&count).await?;
+            if matches > search::DENSE_MATCHES {
+                // Over every day; `list_transactions` reads it window by window.
+                return Ok(Some(SearchPlan::WalkIndex(Days::default())));
+            }
+        }
+        Ok(Some(SearchPlan::FetchMatches))
     }
 
     /// The statement of [`Store::list_transactions`]: one more row than the page, to know whether more follow.
