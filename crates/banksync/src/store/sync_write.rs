@@ -301,8 +301,10 @@ async fn write_direct(tx: &mut Tx, item: &Item, pages: &[SyncPage]) -> Result<Ap
             PageOp::Remove(_) => None,
         })
         .collect();
-    // Ids in order: the primary-key index is then filled left to right within a batch, not at random.
-    upserts.sort_unstable_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
+    // In date order (then id): on SQLite each row's full-text entry is keyed by its day (migration
+    // `search_newest_first`), and FTS5 flushes its pending entries to a new segment whenever a key is lower than the
+    // last one, which in id order (random dates) was nearly every row: 4x the full-text index's write time.
+    upserts.sort_unstable_by(|a, b| (a.fields.date, &a.transaction_id).cmp(&(b.fields.date, &b.transaction_id)));
     let mut stats = ApplyStats::default();
     // Binding a statement's ~30,000 values takes about a quarter of the time SQLite takes to run it, so the next
     // statement is built while the database thread runs the current one (measured: 100,000 transactions
