@@ -12,9 +12,11 @@ DROP TRIGGER transactions_fts_update;
 DROP TABLE transactions_fts;
 CREATE VIRTUAL TABLE transactions_fts USING fts5(name, merchant_name, user_note,
     tokenize = 'unicode61 remove_diacritics 0');
+-- In key order: FTS5 writes out a new segment whenever a rowid is lower than the one before it (200,000 rows in
+-- random order took 4x as long as in order).
 INSERT INTO transactions_fts (rowid, name, merchant_name, user_note)
-    SELECT COALESCE(unixepoch(date) / 86400, 0) * 4294967296 + rowid, name, merchant_name, user_note
-    FROM transactions;
+    SELECT COALESCE(unixepoch(date) / 86400, 0) * 4294967296 + rowid AS k, name, merchant_name, user_note
+    FROM transactions ORDER BY k;
 CREATE TRIGGER transactions_fts_insert AFTER INSERT ON transactions BEGIN
     INSERT INTO transactions_fts (rowid, name, merchant_name, user_note)
         VALUES (COALESCE(unixepoch(NEW.date) / 86400, 0) * 4294967296 + NEW.rowid,
