@@ -403,7 +403,7 @@ const ORDER: &str = " ORDER BY t.date DESC, t.datetime DESC, t.transaction_id DE
 fn search_windows(f: &TransactionFilter) -> Result<Vec<Days>> {
     let cursor_day = match f.after.as_deref().map(TxnCursor::decode).transpose()? {
         // A day SQLite cannot read is not a bound: the cursor's own condition still applies.
-        Some(c) => chrono::NaiveDate::parse_from_str(&c.date, "%Y-%m-%d").ok(),
+        Some(c) => codec::parse_date(&c.date).ok(),
         None => None,
     };
     let newest = match (cursor_day, f.end) {

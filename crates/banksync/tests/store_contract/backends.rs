@@ -41,13 +41,12 @@ fn both_migration_trees_have_the_same_versions_and_names() {
 /// sync job for 9.8 s on CI): that table is skipped, the others analyzed, and the next bulk write analyzes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_refreshes_statistics_after_a_bulk_write_without_waiting_for_another_analyze() {
-    use sqlx::{ConnectOptions as _, Connection as _};
-    let Some((mut admin, schema)) = pg::fresh_schema("banksync_test", "statistics test").await else { return };
-    let options =
-        sqlx::postgres::PgConnectOptions::from_str(&pg::url()).unwrap().options([("search_path", schema.as_str())]);
     // One pooled connection: the refresh must not need a second one from the pool.
-    let s: S = Arc::new(Store::connect_postgres(options.clone(), 1).await.unwrap());
-    s.migrate().await.unwrap();
+    run_postgres_with(1, statistics_refresh_never_waits_for_another_analyze).await;
+}
+
+async fn statistics_refresh_never_waits_for_another_analyze(s: S, options: sqlx::postgres::PgConnectOptions) {
+    use sqlx::{ConnectOptions as _, Connection as _};
     let owner = user(&s, "stats").await;
     let initial_sync = |item_id: &'static str| {
         let (s, owner) = (s.clone(), owner.clone());
@@ -94,6 +93,4 @@ async fn postgres_refreshes_statistics_after_a_bulk_write_without_waiting_for_an
     for conn in [observer, other] {
         conn.close().await.unwrap();
     }
-    s.close().await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut admin).await.unwrap();
 }

@@ -67,17 +67,27 @@ where
     F: FnOnce(S) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    run_postgres_with(8, |store, _| test(store)).await;
+}
+
+/// [`run_postgres`] with a pool of `pool_size`, handing the test the schema's connect options too (for sessions of
+/// its own beside the store's).
+async fn run_postgres_with<F, Fut>(pool_size: u32, test: F)
+where
+    F: FnOnce(S, sqlx::postgres::PgConnectOptions) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let Some((mut admin, schema)) = pg::fresh_schema("banksync_test", "contract test").await else { return };
     let options =
         sqlx::postgres::PgConnectOptions::from_str(&pg::url()).unwrap().options([("search_path", schema.as_str())]);
-    let pg = Store::connect_postgres(options, 8).await.unwrap();
+    let pg = Store::connect_postgres(options.clone(), pool_size).await.unwrap();
     let pg = Arc::new(pg);
     let store: S = pg.clone();
     assert_eq!(store.backend(), Backend::Postgres);
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     // Run the body as a task so the schema is dropped even when it panics.
-    let outcome = tokio::spawn(test(store)).await;
+    let outcome = tokio::spawn(test(store, options)).await;
     pg.close().await;
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut admin).await.unwrap();
     if let Err(e) = outcome {
