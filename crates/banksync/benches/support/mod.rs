@@ -121,7 +121,15 @@ impl BenchStore {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let path = dir.path().join("bench.db");
                 let mut store = Self::sqlite_at(&path).await;
-                store.location = Location::Sqlite { _dir: Some(dir), path };
+                // `BENCH_KEEP=1`: the file outlives the run, for `sqlite3` (EXPLAIN, dbstat).
+                let dir = if std::env::var_os("BENCH_KEEP").is_some() {
+                    eprintln!("  keeping the SQLite database: {}", path.display());
+                    let _ = dir.keep();
+                    None
+                } else {
+                    Some(dir)
+                };
+                store.location = Location::Sqlite { _dir: dir, path };
                 store
             }
             Backend::Postgres => Self::postgres_schema(&create_schema().await).await,

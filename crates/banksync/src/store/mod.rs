@@ -72,6 +72,7 @@ pub use copy::{COPY_TABLES, Snapshot, TableColumns, TableDigest};
 pub use doctor::{ItemAttention, JobHealth};
 pub use logos::{CachedLogo, LogoImage};
 pub use overview::ChangesSince;
+pub use sync_write::InitialWrite;
 pub use user_admin::{DeleteUser, UserSummary};
 pub use webhook_sync::{WebhookSync, WebhookSyncOutcome};
 

@@ -9,6 +9,7 @@ use super::{Inner, SyncError, SyncSummary, SyncTrigger};
 use crate::domain::{BalanceSource, Item, ItemHealth, ItemStatus, PlaidItemId, SyncPage, SyncPhase, SyncRunOutcome};
 use crate::health::health_from_error;
 use crate::normalize;
+use crate::store::InitialWrite;
 
 /// Counts of the pages staged so far in the current attempt.
 #[derive(Default)]
@@ -134,6 +135,9 @@ async fn attempt_all(
 /// Changes per write of an initial sync (see [`Sink::batch_changes`]); bounds memory to about that many
 /// normalized transactions (~2 KB each) on top of the pipeline's pages.
 const INITIAL_SYNC_BATCH: usize = 5_000;
+/// Changes an initial sync writes in one database transaction at most, across consecutive batches (see
+/// [`crate::store::InitialWrite`]); bounds how long other writers wait for the one SQLite writer.
+const INITIAL_SYNC_COMMIT: u64 = 20_000;
 
 /// Where an attempt's pages go until its commit.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -158,14 +162,35 @@ impl Sink {
     /// and got slower again). Staging writes to a temporary table with no WAL, page by page.
     fn batch_changes(self) -> usize {
         match self {
-            Sink::Initial => INITIAL_SYNC_BATCH,
+            Sink::Initial => std::env::var("EXP_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(INITIAL_SYNC_BATCH),
             Sink::Staged => 1,
         }
     }
 
-    async fn write(self, inner: &Inner, item: &Item, run_id: &str, pages: &[SyncPage]) -> Result<(), SyncError> {
+    /// Writes a batch. An initial sync writes it into `open` (or a new database transaction), and leaves that open
+    /// for the next batch when `next_batch_ready` and the transaction is not full yet; else it commits.
+    async fn write(
+        self,
+        inner: &Inner,
+        item: &Item,
+        run_id: &str,
+        pages: &[SyncPage],
+        open: &mut Option<InitialWrite>,
+        next_batch_ready: impl FnOnce() -> bool,
+    ) -> Result<(), SyncError> {
         match self {
-            Sink::Initial => inner.store.write_initial_pages(item, run_id, pages).await.map(drop)?,
+            Sink::Initial => {
+                let mut write = match open.take() {
+                    Some(write) => write,
+                    None => inner.store.begin_initial_write(item, run_id).await?,
+                };
+                write.write(item, pages).await?;
+                if write.changes() < INITIAL_SYNC_COMMIT && next_batch_ready() {
+                    *open = Some(write);
+                } else {
+                    inner.store.finish_initial_write(write).await?;
+                }
+            }
             Sink::Staged => {
                 for page in pages {
                     inner.store.stage_sync_page(run_id, page).await?;
@@ -277,12 +302,16 @@ async fn attempt(
         let mut tally = Tally::default();
         let mut buffer: Vec<SyncPage> = Vec::new();
         let mut buffered_changes = 0;
+        // An initial sync's database transaction, left open between batches that follow each other closely.
+        let mut open: Option<InitialWrite> = None;
         while let Some(fetched) = rx.recv().await {
             let fetched = fetched?
                 .await
                 .map_err(|e| SyncError::Other(format!("normalizing a page of transactions failed: {e}")))?;
             if fetched.next_cursor.is_empty() {
                 // Not ready yet (Plaid is still pulling the history). Whatever was staged is not a complete view.
+                // (An open transaction rolls back first: the discard needs the writer it holds.)
+                drop(open.take());
                 if tally.pages > 0 || sink == Sink::Initial {
                     sink.discard(inner, item, run_id).await?;
                 }
@@ -299,11 +328,18 @@ async fn attempt(
                 buffer.push(page);
             }
             if buffered_changes > 0 && (buffered_changes >= sink.batch_changes() || !fetched.has_more) {
-                timed(&mut tally.stage, sink.write(inner, item, run_id, &buffer)).await?;
+                // The next batch is ready when the fetcher filled the channel with it while this one was written
+                // (it runs ahead of the database); the open transaction then never waits for Plaid.
+                let next_batch_ready = || fetched.has_more && rx.len() >= batch_pages;
+                let write = sink.write(inner, item, run_id, &buffer, &mut open, next_batch_ready);
+                timed(&mut tally.stage, write).await?;
                 buffer.clear();
                 buffered_changes = 0;
             }
             if !fetched.has_more {
+                if let Some(write) = open.take() {
+                    timed(&mut tally.stage, inner.store.finish_initial_write(write)).await?;
+                }
                 timed(&mut tally.commit, sink.commit(inner, item, run_id, &fetched.next_cursor)).await?;
                 refresh_cached_balances(inner, item, &fetched.accounts).await;
                 return Ok((tally, SyncPhase::of(&fetched.status, false)));
