@@ -168,7 +168,8 @@ impl Sink {
     }
 
     /// Writes a batch. An initial sync writes it into `open` (or a new database transaction), and leaves that open
-    /// for the next batch when `next_batch_ready` and the transaction is not full yet; else it commits.
+    /// for the next batch when `more` follow and the transaction is not full yet (the stager commits it before it
+    /// would wait for a page); else it commits.
     async fn write(
         self,
         inner: &Inner,
@@ -176,7 +177,7 @@ impl Sink {
         run_id: &str,
         pages: &[SyncPage],
         open: &mut Option<InitialWrite>,
-        next_batch_ready: impl FnOnce() -> bool,
+        more: bool,
     ) -> Result<(), SyncError> {
         match self {
             Sink::Initial => {
@@ -185,7 +186,7 @@ impl Sink {
                     None => inner.store.begin_initial_write(item, run_id).await?,
                 };
                 write.write(item, pages).await?;
-                if write.changes() < INITIAL_SYNC_COMMIT && next_batch_ready() {
+                if write.changes() < INITIAL_SYNC_COMMIT && more {
                     *open = Some(write);
                 } else {
                     inner.store.finish_initial_write(write).await?;
@@ -302,9 +303,24 @@ async fn attempt(
         let mut tally = Tally::default();
         let mut buffer: Vec<SyncPage> = Vec::new();
         let mut buffered_changes = 0;
-        // An initial sync's database transaction, left open between batches that follow each other closely.
+        // An initial sync's database transaction, left open between batches while the fetcher keeps up.
         let mut open: Option<InitialWrite> = None;
-        while let Some(fetched) = rx.recv().await {
+        loop {
+            let fetched = match rx.try_recv() {
+                Ok(fetched) => fetched,
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                    // Never wait for the fetcher while holding the store's one writer: the fetcher may need it (the
+                    // rate budget's reservations), and other writers should not wait for Plaid either.
+                    if let Some(write) = open.take() {
+                        timed(&mut tally.stage, inner.store.finish_initial_write(write)).await?;
+                    }
+                    match rx.recv().await {
+                        Some(fetched) => fetched,
+                        None => break,
+                    }
+                }
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
+            };
             let fetched = fetched?
                 .await
                 .map_err(|e| SyncError::Other(format!("normalizing a page of transactions failed: {e}")))?;
@@ -328,10 +344,7 @@ async fn attempt(
                 buffer.push(page);
             }
             if buffered_changes > 0 && (buffered_changes >= sink.batch_changes() || !fetched.has_more) {
-                // The next batch is ready when the fetcher filled the channel with it while this one was written
-                // (it runs ahead of the database); the open transaction then never waits for Plaid.
-                let next_batch_ready = || fetched.has_more && rx.len() >= batch_pages;
-                let write = sink.write(inner, item, run_id, &buffer, &mut open, next_batch_ready);
+                let write = sink.write(inner, item, run_id, &buffer, &mut open, fetched.has_more);
                 timed(&mut tally.stage, write).await?;
                 buffer.clear();
                 buffered_changes = 0;
