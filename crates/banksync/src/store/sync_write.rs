@@ -275,9 +275,9 @@ impl Store {
 /// A database transaction of an initial sync, open across consecutive batches of its pages: a transaction's commit
 /// writes every page it changed to the WAL, and transaction ids arrive in random order, so each commit rewrites most
 /// of the primary-key index. At 1,000,000 rows that index outgrows any batch, and committing every 5,000 rows instead of
-/// every 20,000 made the whole sync 1.2x slower, so the sync engine keeps one transaction for several batches while the
-/// next one is already fetched (never while it waits for Plaid: the store has one writer). Dropped uncommitted (an
-/// error, a restart), it rolls back.
+/// every 20,000 made the whole sync ~1.25x slower, so the sync engine keeps one transaction for several batches while
+/// the fetcher keeps up, and commits before it would wait for a page (the store has one writer, which the fetcher's
+/// rate-budget reservations need too). Dropped uncommitted (an error, a restart), it rolls back.
 pub struct InitialWrite {
     tx: Tx,
     /// Changes written in it so far (towards the next statistics refresh).

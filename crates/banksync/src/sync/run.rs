@@ -162,7 +162,7 @@ impl Sink {
     /// and got slower again). Staging writes to a temporary table with no WAL, page by page.
     fn batch_changes(self) -> usize {
         match self {
-            Sink::Initial => std::env::var("EXP_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(INITIAL_SYNC_BATCH),
+            Sink::Initial => INITIAL_SYNC_BATCH,
             Sink::Staged => 1,
         }
     }
