@@ -140,6 +140,13 @@ pub struct ApplyStats {
     pub pending_replaced: u64,
 }
 
+impl ApplyStats {
+    /// Rows written, whatever the change (what the statistics refresh counts).
+    pub fn rows_changed(&self) -> u64 {
+        self.upserted + self.removed + self.pending_replaced
+    }
+}
+
 /// Filters for `list_transactions`. `start`/`end` are inclusive and apply to the transaction's `date`; the order is
 /// `date`, then `datetime`, then `transaction_id`, all descending, which the cursor continues.
 #[derive(Debug, Clone, Default)]

@@ -239,7 +239,7 @@ impl Store {
 
     /// Counts a commit's rows towards the next statistics refresh, and refreshes when due (PostgreSQL).
     async fn after_commit(&self, stats: &ApplyStats) {
-        self.dialect.note_rows_written(stats.upserted + stats.removed + stats.pending_replaced);
+        self.dialect.note_rows_written(stats.rows_changed());
         self.dialect.refresh_statistics_if_due(&self.writer).await;
     }
 
@@ -289,7 +289,7 @@ impl InitialWrite {
     /// commit.
     pub async fn write(&mut self, item: &Item, pages: &[SyncPage]) -> Result<ApplyStats> {
         let stats = write_direct(&mut self.tx, item, pages).await?;
-        self.changes += stats.upserted + stats.removed + stats.pending_replaced;
+        self.changes += stats.rows_changed();
         Ok(stats)
     }
 

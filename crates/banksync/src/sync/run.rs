@@ -311,9 +311,7 @@ async fn attempt(
                 Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
                     // Never wait for the fetcher while holding the store's one writer: the fetcher may need it (the
                     // rate budget's reservations), and other writers should not wait for Plaid either.
-                    if let Some(write) = open.take() {
-                        timed(&mut tally.stage, inner.store.finish_initial_write(write)).await?;
-                    }
+                    finish_open_write(inner, &mut open, &mut tally.stage).await?;
                     match rx.recv().await {
                         Some(fetched) => fetched,
                         None => break,
@@ -350,9 +348,8 @@ async fn attempt(
                 buffered_changes = 0;
             }
             if !fetched.has_more {
-                if let Some(write) = open.take() {
-                    timed(&mut tally.stage, inner.store.finish_initial_write(write)).await?;
-                }
+                // (Still open when the last page brought no changes.)
+                finish_open_write(inner, &mut open, &mut tally.stage).await?;
                 timed(&mut tally.commit, sink.commit(inner, item, run_id, &fetched.next_cursor)).await?;
                 refresh_cached_balances(inner, item, &fetched.accounts).await;
                 return Ok((tally, SyncPhase::of(&fetched.status, false)));
@@ -379,6 +376,18 @@ async fn attempt(
         tally.fetch = stats.map(|(fetch, _)| fetch).unwrap_or_default();
         (tally, phase)
     })
+}
+
+/// Commits an initial sync's database transaction left open between batches, if any.
+async fn finish_open_write(
+    inner: &Inner,
+    open: &mut Option<InitialWrite>,
+    stage: &mut Duration,
+) -> Result<(), SyncError> {
+    if let Some(write) = open.take() {
+        timed(stage, inner.store.finish_initial_write(write)).await?;
+    }
+    Ok(())
 }
 
 /// Aborts the task when dropped (the sync run ending any other way than through `attempt`'s end).
