@@ -264,7 +264,7 @@ class Flow:
         page, outside = self.page, self.outside
         step("transactions: table, filters, search, deep paging, inline edits")
         nav(page, "Transactions", "transactions")
-        wait_for_rows(page, outside.transaction_ids({}), 20000)
+        wait_for_api_rows(page, outside, {}, 20.0)
         check(True, "the first page is the API's first page")
         page.wait_for_function("() => [...document.querySelectorAll('#transactions .avatar img')]"
                                ".some(i => i.complete && i.naturalWidth === 64 && i.src.includes('/api/logos/'))")
@@ -402,8 +402,8 @@ class Flow:
             query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(page.url).query))
             check(query["effective_category"] == target["category"] and query["start"].endswith("-01"),
                   f"a bar segment drills down to its category and month ({query})")
-            wait_for_rows(page, outside.transaction_ids(query))
-            check(len(row_ids(page)) > 0, "the drill-down lists that category's transactions of that month")
+            check(len(wait_for_api_rows(page, outside, query)) > 0,
+                  "the drill-down lists that category's transactions of that month")
             page.go_back()
             wait_view(page, "spending")
         first = page.locator(".legend li a").first
@@ -412,7 +412,7 @@ class Flow:
         wait_view(page, "transactions")
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(page.url).query))
         check(query.get("effective_category") == category, f"a legend row drills down to {category}")
-        wait_for_rows(page, outside.transaction_ids(query))
+        wait_for_api_rows(page, outside, query)
 
     # ---- balances ---------------------------------------------------------------------------------------------
     def balances(self):
