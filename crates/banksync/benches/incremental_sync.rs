@@ -132,13 +132,14 @@ async fn run(url: &str, n: usize, backend: Backend) {
     let bench = BenchStore::open(backend).await;
     let store = bench.store.clone();
     let defaults = plaid_sim::SimConfig::default();
+    let audit = banksync::audit::AuditTrail::start(store.clone());
     let plaid = PlaidClient::new(ClientConfig::new(
         Environment::Custom(url::Url::parse(url).unwrap()),
         defaults.client_id.clone(),
         SecretString::from(defaults.secret.clone()),
     ))
     .unwrap()
-    .with_observer(banksync::audit::observer(store.clone()));
+    .with_observer(audit.observer());
     let vault = Arc::new(Vault::new(MasterKey::generate()));
     let user = store.create_user("bench", "$argon2id$unused").await.unwrap();
 
@@ -259,5 +260,6 @@ async fn run(url: &str, n: usize, backend: Backend) {
     );
     assert_eq!(mismatched, 0, "every Item matches the simulator's ground truth");
     println!("{:.3} {syncs} {webhooks}", converged.as_secs_f64());
+    audit.flush().await;
     bench.drop_all().await;
 }

@@ -2,8 +2,10 @@
 //! `plaid_calls` row.
 //!
 //! The client reports attempts inline on the request path, so the observer only pushes the record into a bounded
-//! channel; one writer task drains it into the store. A full channel (the database far behind) drops records with
-//! a warning rather than slowing down calls to Plaid.
+//! channel; one writer task drains it into the store, everything waiting at once in one statement (a large sync's
+//! page calls no longer queue a commit each behind its writes on SQLite's one writer). A full channel (the database
+//! far behind) drops records with a warning rather than slowing down calls to Plaid. Whoever stops the process
+//! calls [`AuditTrail::flush`] first: the queued records were otherwise lost with it.
 //!
 //! Which Item a call concerns is not in the request the client sees (it only has the access token, which must not
 //! be logged), so the engines tag their calls: code run inside [`with_item`] attributes its calls to that Item
@@ -12,16 +14,21 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use chrono::Utc;
 use plaid::{CallObserver, CallOutcome, CallRecord};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::{PlaidCall, PlaidItemId};
 use crate::store::Store;
 
 /// Records waiting for the writer before new ones are dropped.
 const QUEUE: usize = 4096;
+/// Records the writer takes from the queue at once (one statement).
+const BATCH: usize = 512;
+/// How long [`AuditTrail::flush`] waits: a database that stopped answering must not hold up a shutdown.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 tokio::task_local! {
     static ITEM_ID: Arc<str>;
@@ -37,29 +44,78 @@ pub fn current_item() -> Option<PlaidItemId> {
     ITEM_ID.try_with(|id| PlaidItemId::from(&**id)).ok()
 }
 
-/// An observer writing every call into `store.record_plaid_call`. Must be called inside a Tokio runtime (it spawns
-/// the writer task, which ends when the observer is dropped).
-pub fn observer(store: Arc<Store>) -> Arc<dyn CallObserver> {
-    let (tx, mut rx) = mpsc::channel::<PlaidCall>(QUEUE);
-    tokio::spawn(async move {
-        while let Some(call) = rx.recv().await {
-            if let Err(e) = store.record_plaid_call(&call).await {
-                tracing::warn!(error = %e, endpoint = %call.endpoint, "could not record a Plaid call");
+enum Message {
+    Call(PlaidCall),
+    /// Answered once every call queued before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The writer task and the observer feeding it: [`AuditTrail::observer`] goes to the Plaid client. The task ends
+/// once the trail and every observer it handed out are dropped.
+#[derive(Clone)]
+pub struct AuditTrail {
+    observer: Arc<AuditObserver>,
+}
+
+impl AuditTrail {
+    /// Starts the writer task; must be called inside a Tokio runtime.
+    pub fn start(store: Arc<Store>) -> AuditTrail {
+        let (tx, rx) = mpsc::channel::<Message>(QUEUE);
+        tokio::spawn(write_calls(store, rx));
+        AuditTrail { observer: Arc::new(AuditObserver { tx, dropped: AtomicU64::new(0) }) }
+    }
+
+    /// For `PlaidClient::with_observer`.
+    pub fn observer(&self) -> Arc<dyn CallObserver> {
+        self.observer.clone()
+    }
+
+    /// Waits until every call observed before now is written (or could not be: the writer logs that), at most
+    /// `FLUSH_TIMEOUT`.
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        let flushed = async {
+            if self.observer.tx.send(Message::Flush(done)).await.is_ok() {
+                let _ = written.await;
+            }
+        };
+        if tokio::time::timeout(FLUSH_TIMEOUT, flushed).await.is_err() {
+            tracing::warn!("the Plaid call audit trail did not finish writing in time; its last records may be lost");
+        }
+    }
+}
+
+async fn write_calls(store: Arc<Store>, mut rx: mpsc::Receiver<Message>) {
+    let mut messages = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut messages, BATCH).await > 0 {
+        let mut calls = Vec::with_capacity(messages.len());
+        let mut flushes = Vec::new();
+        for message in messages.drain(..) {
+            match message {
+                Message::Call(call) => calls.push(call),
+                Message::Flush(done) => flushes.push(done),
             }
         }
-    });
-    Arc::new(AuditObserver { tx, dropped: AtomicU64::new(0) })
+        if !calls.is_empty()
+            && let Err(e) = store.record_plaid_calls(&calls).await
+        {
+            tracing::warn!(error = %e, calls = calls.len(), "could not record Plaid calls");
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
 }
 
 struct AuditObserver {
-    tx: mpsc::Sender<PlaidCall>,
+    tx: mpsc::Sender<Message>,
     dropped: AtomicU64,
 }
 
 impl CallObserver for AuditObserver {
     fn on_call(&self, call: &CallRecord) {
         let record = to_row(call, current_item());
-        if self.tx.try_send(record).is_err() {
+        if self.tx.try_send(Message::Call(record)).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // Once per thousand, so a stalled database does not also flood the log.
             if dropped % 1000 == 1 {

@@ -372,9 +372,10 @@ async fn run_webhook_set_url(url: &str, config: &Config) -> anyhow::Result<()> {
         (None, PlaidEnvironment::Production) => plaid::Environment::Production,
     };
     let store = open_store(config).await?;
+    let audit = crate::audit::AuditTrail::start(store.clone());
     let plaid = plaid::PlaidClient::new(plaid::ClientConfig::new(env, client_id, secret.clone()))
         .context("invalid Plaid client settings")?
-        .with_observer(crate::audit::observer(store.clone()));
+        .with_observer(audit.observer());
     let vault: crate::vault::Vault =
         crate::keys::server_vault(config).context("cannot load the master keys that encrypt Plaid access tokens")?;
 
@@ -388,8 +389,7 @@ async fn run_webhook_set_url(url: &str, config: &Config) -> anyhow::Result<()> {
         }
     }
     println!("{} Item(s) updated, {failed} failed", reports.len() - failed);
-    // Let the audit writer flush the recorded calls.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    audit.flush().await;
     if failed > 0 {
         anyhow::bail!("{failed} Item(s) could not be updated");
     }

@@ -43,6 +43,8 @@ pub struct Application {
     _pruner: crate::retention::Pruner,
     /// Background sync workers and the scheduler (stopped gracefully after the server).
     background: Option<(crate::jobs::WorkerPool, crate::jobs::Scheduler)>,
+    /// Written out after the last Plaid call, before the process ends.
+    audit: crate::audit::AuditTrail,
     /// Login services (the tests read the password pool's gauges).
     auth: Arc<crate::auth::AuthServices>,
     /// Tells `banksync restore` a server uses the data directory (released when the application ends).
@@ -66,7 +68,8 @@ impl Application {
 
         let (plaid, simulator, plaid_mode, link_script_url) = plaid_client(&config, &public_url).await?;
         // Every Plaid call lands in the audit trail (endpoint, request_id, outcome, latency).
-        let plaid = plaid.with_observer(crate::audit::observer(store.clone()));
+        let audit = crate::audit::AuditTrail::start(store.clone());
+        let plaid = plaid.with_observer(audit.observer());
 
         // One rate budget for the Plaid keys, shared through the database with every instance using it.
         let budget = crate::budget::Budget::new(store.clone(), config.plaid_limits.clone());
@@ -176,6 +179,7 @@ impl Application {
             store,
             simulator,
             background: Some((workers, scheduler)),
+            audit,
             auth,
             _data_dir_lock: data_dir_lock,
         })
@@ -217,6 +221,7 @@ impl Application {
             scheduler.shutdown().await;
             workers.shutdown().await;
         }
+        self.audit.flush().await;
         if let Some(sim) = self.simulator {
             sim.shutdown().await;
         }

@@ -38,6 +38,7 @@ struct Live {
     sync: SyncEngine,
     balances: BalanceRefresher,
     simulator: Option<plaid_sim::RunningSim>,
+    audit: crate::audit::AuditTrail,
 }
 
 impl Live {
@@ -50,19 +51,19 @@ impl Live {
                 .context("cannot load the master keys that encrypt Plaid access tokens")?,
         );
         let (plaid, simulator, _, _) = crate::startup::plaid_client(config, &config.public_url).await?;
-        let plaid = plaid.with_observer(crate::audit::observer(store.clone()));
+        let audit = crate::audit::AuditTrail::start(store.clone());
+        let plaid = plaid.with_observer(audit.observer());
         let budget = crate::budget::Budget::new(store.clone(), config.plaid_limits.clone());
         let sync = SyncEngine::new(store.clone(), plaid.clone(), vault.clone(), SyncOptions::default());
         sync.set_budget(budget.clone());
         let options = BalanceOptions { max_age: config.balance_max_age, ..BalanceOptions::default() };
         let balances = BalanceRefresher::new(store.clone(), plaid, vault, options);
         balances.set_budget(budget);
-        Ok(Live { sync, balances, simulator })
+        Ok(Live { sync, balances, simulator, audit })
     }
 
     async fn close(self) {
-        // Let the audit writer flush the recorded Plaid calls.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.audit.flush().await;
         if let Some(sim) = self.simulator {
             sim.shutdown().await;
         }

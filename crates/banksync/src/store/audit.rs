@@ -14,8 +14,9 @@ const FINISH_SYNC_RUN: &str = "UPDATE sync_runs SET finished_at = $2, status = $
 const TOUCH_ITEM_LAST_SYNC: &str = "UPDATE items SET last_sync_at = $2 \
     WHERE id = (SELECT item_ref FROM sync_runs WHERE id = $1)";
 
-const INSERT_PLAID_CALL: &str = "INSERT INTO plaid_calls (endpoint, item_id, request_id, http_status, outcome, \
-    error_type, error_code, latency_ms, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const INSERT_PLAID_CALLS: &str = "INSERT INTO plaid_calls (endpoint, item_id, request_id, http_status, outcome, \
+    error_type, error_code, latency_ms, at) VALUES ";
+const PLAID_CALL_FIELDS: usize = 9;
 
 const INSERT_WEBHOOK: &str = "INSERT INTO webhook_events (id, dedupe_key, item_id, webhook_type, webhook_code, \
     body, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING";
@@ -71,17 +72,19 @@ impl Store {
     }
 
     pub async fn record_plaid_call(&self, c: &PlaidCall) -> Result<()> {
-        let insert = Sql::new(INSERT_PLAID_CALL)
-            .bind(&c.endpoint)
-            .bind(&c.item_id)
-            .bind(&c.request_id)
-            .bind(c.http_status)
-            .bind(&c.outcome)
-            .bind(&c.error_type)
-            .bind(&c.error_code)
-            .bind(c.latency_ms)
-            .bind(codec::ts(c.at));
-        self.writer.execute(&insert).await?;
+        self.record_plaid_calls(std::slice::from_ref(c)).await
+    }
+
+    /// Records many calls, a statement per few thousand.
+    pub async fn record_plaid_calls(&self, calls: &[PlaidCall]) -> Result<()> {
+        for chunk in calls.chunks(super::rows_per_statement(PLAID_CALL_FIELDS)) {
+            let mut insert = Sql::with_capacity(INSERT_PLAID_CALLS, chunk.len() * PLAID_CALL_FIELDS);
+            insert.push_rows(chunk, |row, c| {
+                row.bind(&c.endpoint).bind(&c.item_id).bind(&c.request_id).bind(c.http_status).bind(&c.outcome);
+                row.bind(&c.error_type).bind(&c.error_code).bind(c.latency_ms).bind(codec::ts(c.at));
+            });
+            self.writer.execute(&insert).await?;
+        }
         Ok(())
     }
 

@@ -129,7 +129,7 @@ impl Store {
             return Err(StoreError::InvalidInput("VACUUM INTO is SQLite only".into()));
         }
         let path = path.to_str().ok_or_else(|| StoreError::InvalidInput("the backup path is not UTF-8".into()))?;
-        self.reader.execute(&Sql::new("VACUUM INTO $1").bind(path)).await?;
+        self.scanner.execute(&Sql::new("VACUUM INTO $1").bind(path)).await?;
         Ok(())
     }
 
@@ -138,13 +138,13 @@ impl Store {
         if self.backend != Backend::Sqlite {
             return Ok("ok".into());
         }
-        let rows: Vec<(String,)> = self.reader.fetch_all(&Sql::new("PRAGMA integrity_check")).await?;
+        let rows: Vec<(String,)> = self.scanner.fetch_all(&Sql::new("PRAGMA integrity_check")).await?;
         Ok(rows.into_iter().map(|(r,)| r).collect::<Vec<_>>().join("; "))
     }
 
     /// Starts a consistent read-only view (REPEATABLE READ on PostgreSQL; one WAL read transaction on SQLite).
     pub async fn snapshot(&self) -> Result<Snapshot> {
-        let mut tx = self.reader.begin().await?;
+        let mut tx = self.scanner.begin().await?;
         if self.backend == Backend::Postgres {
             tx.execute(&Sql::new("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")).await?;
         }

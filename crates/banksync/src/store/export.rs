@@ -56,7 +56,7 @@ impl Store {
             select.push(", ").push_bind(c.datetime.clone()).push(", ").push_bind(c.transaction_id.clone()).push(")");
         }
         select.push(" ORDER BY t.date, t.datetime, t.transaction_id LIMIT ").push_bind(i64::from(limit));
-        let rows: Vec<TxnRow> = self.reader.fetch_all(&select).await?;
+        let rows: Vec<TxnRow> = self.scanner.fetch_all(&select).await?;
         let next = (rows.len() == limit as usize).then(|| rows.last().map(TxnRow::cursor)).flatten();
         let items = rows.into_iter().map(TryInto::try_into).collect::<Result<_>>()?;
         Ok((items, next))

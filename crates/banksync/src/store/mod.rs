@@ -196,6 +196,9 @@ pub struct Store {
     writer: Pool,
     /// Reads; on SQLite a separate pool that WAL lets read while the writer writes. The same pool on PostgreSQL.
     reader: Pool,
+    /// Reads that walk most of the database (exports, backups, integrity checks, copies to another store). On SQLite
+    /// their own connections, without the readers' memory map; the same pool as `reader` elsewhere.
+    scanner: Pool,
     dialect: Box<dyn Dialect>,
     migrator: sqlx::migrate::Migrator,
 }
@@ -225,6 +228,7 @@ impl Store {
 
     /// Closes the pools (on SQLite this checkpoints the WAL).
     pub async fn close(&self) {
+        self.scanner.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }

@@ -40,7 +40,8 @@ impl Store {
         Ok(Store {
             backend: Backend::Postgres,
             writer: Pool::Postgres(pool.clone()),
-            reader: Pool::Postgres(pool),
+            reader: Pool::Postgres(pool.clone()),
+            scanner: Pool::Postgres(pool),
             dialect: Box::new(PgDialect::new()),
             migrator: sqlx::migrate!("./migrations/postgres"),
         })

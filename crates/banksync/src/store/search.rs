@@ -65,12 +65,17 @@ const BOUNDED_WINDOWS: u32 = 4;
 
 impl Days {
     /// The windows a dense search reads, newest first, until a page is full: the first ends after `newest` (the
-    /// cursor's day; open when there is no cursor) and starts a month before it (before `today` without a
-    /// cursor), each next one is four times longer, and after four of them (~7 years) the last is open. None
-    /// starts before `oldest` (the filter's start): the one that would is the last.
-    pub(super) fn windows(newest: Option<NaiveDate>, today: NaiveDate, oldest: Option<NaiveDate>) -> Vec<Days> {
+    /// cursor's day; open when there is no cursor) and starts a month before it or before `latest` (the newest day
+    /// any of the user's rows is posted on), whichever is earlier; each next one is four times longer, and after
+    /// four of them (~7 years) the last is open. None starts before `oldest` (the filter's start): the one that
+    /// would is the last.
+    ///
+    /// Anchored at `latest`, not today: a history that ends a year ago (a closed account, an old import) was
+    /// walked from today through empty windows into one holding most of its rows, whose match set alone took
+    /// ~80 ms to build at 1,000,000 rows.
+    pub(super) fn windows(newest: Option<NaiveDate>, latest: NaiveDate, oldest: Option<NaiveDate>) -> Vec<Days> {
         let mut until = newest.map(|d| d + chrono::Days::new(1));
-        let mut from = until.unwrap_or(today + chrono::Days::new(1));
+        let mut from = newest.map_or(latest, |n| n.min(latest)) + chrono::Days::new(1);
         let mut windows = Vec::new();
         let mut days = FIRST_WINDOW_DAYS;
         for _ in 0..BOUNDED_WINDOWS {
@@ -213,7 +218,7 @@ mod tests {
         let spans = |windows: &[Days]| -> Vec<(Option<NaiveDate>, Option<NaiveDate>)> {
             windows.iter().map(|w| (w.from, w.until)).collect()
         };
-        // No cursor: the first window is open to the future and starts a month before today.
+        // No cursor: the first window is open to the future and starts a month before the newest row's day.
         assert_eq!(
             spans(&Days::windows(None, today, None)),
             [
@@ -229,6 +234,16 @@ mod tests {
         assert_eq!(
             spans(&windows),
             [(day("2025-05-16"), day("2025-06-16")), (day("2025-01-12"), day("2025-05-16")), (None, day("2025-01-12"))]
+        );
+        // Rows that end a year ago: the first window is their last month, still open to the future.
+        assert_eq!(
+            spans(&Days::windows(None, day("2025-11-29").unwrap(), None))[..2],
+            [(day("2025-10-30"), None), (day("2025-06-28"), day("2025-10-30"))]
+        );
+        // A cursor past the newest row (rows removed since): the first window is still the newest rows' month.
+        assert_eq!(
+            spans(&Days::windows(day("2026-06-15"), day("2025-11-29").unwrap(), None))[0],
+            (day("2025-10-30"), day("2026-06-16"))
         );
     }
 }

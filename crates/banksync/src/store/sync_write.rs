@@ -39,10 +39,15 @@ static STAGING_ON_CONFLICT: LazyLock<String> = LazyLock::new(|| {
 
 /// $1 run, $2 item_ref, $3 user_id, $4 now. Upserts by transaction_id (restoring soft-deleted rows); user fields
 /// are never overwritten; a transaction_id owned by another Item is left alone.
+///
+/// In date order, like an initial sync's rows (`write_direct`): the staging table's own order is by id, i.e. random
+/// days, and SQLite's full-text index flushes a segment whenever a row's day key is lower than the last one's. A
+/// large sync after the first (Plaid's history arriving after its first 30 days) wrote ~6,700 rows/s that way.
 static MOVE_UPSERTS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO transactions (transaction_id, item_ref, user_id, {data}, deleted_at, created_at, updated_at) \
-        SELECT transaction_id, $2, $3, {data}, NULL, $4, $4 FROM sync_staging WHERE run_id = $1 AND op = 'upsert'{}",
+        SELECT transaction_id, $2, $3, {data}, NULL, $4, $4 FROM sync_staging WHERE run_id = $1 AND op = 'upsert' \
+        ORDER BY date, transaction_id{}",
         *UPSERT_TRANSACTION_ON_CONFLICT,
         data = *DATA_COLUMNS
     )

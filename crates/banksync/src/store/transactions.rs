@@ -3,6 +3,8 @@
 
 use std::sync::LazyLock;
 
+use chrono::NaiveDate;
+
 use super::codec::{self, TxnCursor};
 use super::exec::Sql;
 use super::search::{self, Days, SearchPlan};
@@ -116,7 +118,8 @@ impl Store {
         if let Some(SearchPlan::WalkIndex(_)) = plan.search {
             // Window by window, newest first, until the page and one more row are found: each window's rows all
             // come before the next one's in the list's order.
-            for days in search_windows(f)? {
+            let latest = self.latest_posted_day(user_id).await?;
+            for days in search_windows(f, latest)? {
                 plan.search = Some(SearchPlan::WalkIndex(days));
                 rows.extend(self.reader.fetch_all::<TxnRow>(&self.list_select(user_id, f, &plan)?).await?);
                 if rows.len() > limit as usize {
@@ -134,6 +137,15 @@ impl Store {
         };
         let items = rows.into_iter().map(TryInto::try_into).collect::<Result<_>>()?;
         Ok(Page { items, next_cursor })
+    }
+
+    /// The newest posted day among the user's rows (any Item, removed ones too: an upper bound is all a search's
+    /// windows need), found at the end of the user's time index.
+    async fn latest_posted_day(&self, user_id: &UserId) -> Result<Option<NaiveDate>> {
+        let newest = Sql::new(LATEST_POSTED_DAY).bind(user_id);
+        let day: Option<(String,)> = self.reader.fetch_optional(&newest).await?;
+        // A day SQLite cannot read anchors nothing: the windows start from today then.
+        Ok(day.and_then(|(d,)| codec::parse_date(&d).ok()))
     }
 
     /// The database's plan for [`Store::list_transactions`] with this filter (SQLite's `EXPLAIN QUERY PLAN`
@@ -398,9 +410,11 @@ enum ArmBands<'b> {
 /// band), so a date range is a range of the index, walked in order and stopped at the page's end.
 const ORDER: &str = " ORDER BY t.date DESC, t.datetime DESC, t.transaction_id DESC LIMIT ";
 
+const LATEST_POSTED_DAY: &str = "SELECT date FROM transactions WHERE user_id = $1 ORDER BY date DESC LIMIT 1";
+
 /// The windows of days a dense search reads ([`Days::windows`]): from the cursor's day (or the filter's end, if
-/// earlier) back to the filter's start.
-fn search_windows(f: &TransactionFilter) -> Result<Vec<Days>> {
+/// earlier; without either, the user's `latest` posted day, today when unknown) back to the filter's start.
+fn search_windows(f: &TransactionFilter, latest: Option<NaiveDate>) -> Result<Vec<Days>> {
     let cursor_day = match f.after.as_deref().map(TxnCursor::decode).transpose()? {
         // A day SQLite cannot read is not a bound: the cursor's own condition still applies.
         Some(c) => codec::parse_date(&c.date).ok(),
@@ -410,7 +424,7 @@ fn search_windows(f: &TransactionFilter) -> Result<Vec<Days>> {
         (Some(c), Some(e)) => Some(c.min(e)),
         (c, e) => c.or(e),
     };
-    Ok(Days::windows(newest, codec::now().date_naive(), f.start))
+    Ok(Days::windows(newest, latest.unwrap_or_else(|| codec::now().date_naive()), f.start))
 }
 
 /// The filter's exact amount range.

@@ -77,7 +77,7 @@ async fn faulty_item_converges_once_faults_stop_with_bounded_retries_and_no_star
     };
     let env = support::sqlite(plaid_sim::SimConfig { seed, ..support::sim_config() }, options.clone()).await;
     let calls = Arc::new(Calls::default());
-    *calls.audit.lock() = Some(banksync::audit::observer(env.store.clone()));
+    *calls.audit.lock() = Some(banksync::audit::AuditTrail::start(env.store.clone()).observer());
     let plaid = support::client(&env.sim)
         .with_timeouts(Timeouts::uniform(TIMEOUT))
         .with_retry(RetryPolicy::new(ATTEMPTS, Duration::from_millis(20)))

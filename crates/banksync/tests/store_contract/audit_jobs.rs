@@ -78,6 +78,28 @@ pub(crate) async fn sync_runs_plaid_calls_and_webhooks(s: S) {
 
 /// The webhook receiver's hot path: the delivery recorded (processed) and the sync queued in one transaction; a
 /// repeat only counts; the job coalesces like `enqueue_job` and never runs before the Item's rate-limit hold.
+/// The trail's writer batches what waits in its queue; `flush` returns once everything observed before it is
+/// written (the server and the CLI call it before they exit: those records were lost before).
+pub(crate) async fn the_audit_trail_holds_every_observed_call_once_flushed(s: S) {
+    let trail = banksync::audit::AuditTrail::start(s.clone());
+    let observer = trail.observer();
+    for i in 0..1_500 {
+        observer.on_call(&plaid::CallRecord {
+            endpoint: plaid::Endpoint::TransactionsSync,
+            attempt: 1,
+            http_status: Some(200),
+            request_id: Some(format!("req-{i}")),
+            outcome: plaid::CallOutcome::Ok,
+            latency: Duration::from_millis(3),
+        });
+    }
+    trail.flush().await;
+    let calls = s.list_plaid_calls(None, 5_000).await.unwrap();
+    let ids: HashSet<_> = calls.iter().filter_map(|c| c.request_id.clone()).collect();
+    assert_eq!((calls.len(), ids.len()), (1_500, 1_500), "every observed call, once, when flush returns");
+    assert!(calls.iter().all(|c| c.outcome == "ok" && c.http_status == Some(200) && c.latency_ms == 3));
+}
+
 pub(crate) async fn webhook_record_and_enqueue_is_one_step(s: S) {
     let owner = user(&s, "alice").await;
     let a = item(&s, &owner, "item-a", "ins_1").await;

@@ -141,6 +141,7 @@ contract!(
     amounts_are_exact,
     user_field_patches,
     sync_runs_plaid_calls_and_webhooks,
+    the_audit_trail_holds_every_observed_call_once_flushed,
     webhook_record_and_enqueue_is_one_step,
     webhook_batches_record_as_if_one_after_the_other,
     jobs_coalesce_while_queued,

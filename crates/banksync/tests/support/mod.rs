@@ -72,7 +72,7 @@ async fn build(
     pg: Option<(sqlx::PgConnection, String, Arc<Store>)>,
 ) -> Env {
     let sim = Simulator::new(config).spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let plaid = client(&sim).with_observer(banksync::audit::observer(store.clone()));
+    let plaid = client(&sim).with_observer(banksync::audit::AuditTrail::start(store.clone()).observer());
     let vault = Arc::new(Vault::new(MasterKey::generate()));
     let engine = SyncEngine::new(store.clone(), plaid.clone(), vault.clone(), options);
     let queue = JobQueue::new(store.clone());
