@@ -42,7 +42,8 @@ static STAGING_ON_CONFLICT: LazyLock<String> = LazyLock::new(|| {
 ///
 /// In date order, like an initial sync's rows (`write_direct`): the staging table's own order is by id, i.e. random
 /// days, and SQLite's full-text index flushes a segment whenever a row's day key is lower than the last one's. A
-/// large sync after the first (Plaid's history arriving after its first 30 days) wrote ~6,700 rows/s that way.
+/// large sync after the first (Plaid's history arriving after its first 30 days) pays for it: 200,000 rows in
+/// batches of 5,000 took 88-91 s in id order and 49-54 s in date order (a replay of this schema, interleaved).
 static MOVE_UPSERTS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO transactions (transaction_id, item_ref, user_id, {data}, deleted_at, created_at, updated_at) \
