@@ -188,7 +188,18 @@ impl BenchStore {
                 let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
                     .await
                     .expect("open SQLite");
-                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.expect("checkpoint");
+                // Until no other connection (the store's background checkpointer) held it up: a busy checkpoint
+                // leaves pages in the WAL, and the file measured 40 % small once.
+                loop {
+                    let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .fetch_one(&mut conn)
+                        .await
+                        .expect("checkpoint");
+                    if busy == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
                 conn.close().await.ok();
                 std::fs::metadata(path).expect("database file").len()
             }
