@@ -2,13 +2,15 @@
 """Peak memory of `banksync serve` under a login flood (issue 13): the server as a child process on SQLite, its
 resident memory read from /proc/PID/status.
 
-Two floods of CONCURRENCY simultaneous `POST /api/session` (threads released together by a barrier):
+First a control flood: CONCURRENCY simultaneous `POST /api/session` with a malformed body, refused before any
+password is hashed: what the same number of connections and requests cost without hashing. Then two floods of
+CONCURRENCY simultaneous `POST /api/session` (threads released together by a barrier):
   1. unknown names (each a distinct name, so the per-name lockout never answers for the hashing pool);
   2. real names with wrong passwords (USERS users, the requests spread over them, at most 10 per name: the
      lockout's limit, so every one of them reaches the password check or the pool's queue).
 Before each flood the kernel's peak counter is reset (`5 > /proc/PID/clear_refs`), so each flood's VmHWM is its
 own. Prints one markdown table: peak and after-flood RSS, answers by status, and the bound the pool should hold it
-to (hash concurrency x ~19 MiB above the idle server).
+to: the control flood's peak plus hash concurrency x ~19 MiB.
 
 usage: bench/login_flood.py BANKSYNC_EXE [CONCURRENCY=150] [USERS=15]
 """
@@ -42,9 +44,11 @@ def reset_peak(pid):
 
 
 def post_session(url, username, password):
+    """`password` None sends a malformed body (the control flood)."""
+    body = b'{"username": ' if password is None else json.dumps({"username": username, "password": password}).encode()
     request = urllib.request.Request(
         url + "/api/session",
-        data=json.dumps({"username": username, "password": password}).encode(),
+        data=body,
         headers={"content-type": "application/json"},
         method="POST",
     )
@@ -108,9 +112,11 @@ def main():
               f"{cpus} CPUs (default hash concurrency = CPUs, queue 32); idle RSS {idle / 1024:.1f} MiB")
         print()
         print("| flood | answers | took s | peak RSS MiB | peak above idle MiB | RSS after MiB | "
-              "bound: idle + CPUs x 19 MiB |")
+              "bound: control's peak + CPUs x 19 MiB |")
         print("|---|---|---:|---:|---:|---:|---:|")
+        control = None
         floods = [
+            ("control: malformed bodies, nothing hashed", [(f"nobody{i}", None) for i in range(concurrency)]),
             ("unknown names", [(f"nobody{i}", "some guess here") for i in range(concurrency)]),
             ("real names, wrong passwords",
              [(f"user{i % users}", f"wrong guess {i}") for i in range(min(concurrency, users * 10))]),
@@ -122,8 +128,13 @@ def main():
             peak = status_kib(server.pid, "VmHWM")
             after = status_kib(server.pid, "VmRSS")
             answered = ", ".join(f"{n}x {s}" for s, n in sorted(answers.items(), key=lambda kv: str(kv[0])))
+            if control is None:
+                control = peak
+                bound = "-"
+            else:
+                bound = f"{control / 1024 + cpus * ARGON2_MIB:.0f}"
             print(f"| {name} ({len(credentials)}) | {answered} | {took:.1f} | {peak / 1024:.1f} | "
-                  f"{(peak - idle) / 1024:.1f} | {after / 1024:.1f} | {(idle / 1024) + cpus * ARGON2_MIB:.0f} |")
+                  f"{(peak - idle) / 1024:.1f} | {after / 1024:.1f} | {bound} |")
     finally:
         server.terminate()
         server.wait(timeout=30)
