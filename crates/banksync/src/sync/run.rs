@@ -168,8 +168,8 @@ impl Sink {
     }
 
     /// Writes a batch. An initial sync writes it into `open` (or a new database transaction), and leaves that open
-    /// for the next batch when `more` follow and the transaction is not full yet (the stager commits it before it
-    /// would wait for a page); else it commits.
+    /// for the next batch until it is full (the stager commits it before it would wait for a page, and after the
+    /// last page); a full one commits here.
     async fn write(
         self,
         inner: &Inner,
@@ -177,7 +177,6 @@ impl Sink {
         run_id: &str,
         pages: &[SyncPage],
         open: &mut Option<InitialWrite>,
-        more: bool,
     ) -> Result<(), SyncError> {
         match self {
             Sink::Initial => {
@@ -186,7 +185,7 @@ impl Sink {
                     None => inner.store.begin_initial_write(item, run_id).await?,
                 };
                 write.write(item, pages).await?;
-                if write.changes() < INITIAL_SYNC_COMMIT && more {
+                if write.changes() < INITIAL_SYNC_COMMIT {
                     *open = Some(write);
                 } else {
                     inner.store.finish_initial_write(write).await?;
@@ -342,13 +341,12 @@ async fn attempt(
                 buffer.push(page);
             }
             if buffered_changes > 0 && (buffered_changes >= sink.batch_changes() || !fetched.has_more) {
-                let write = sink.write(inner, item, run_id, &buffer, &mut open, fetched.has_more);
+                let write = sink.write(inner, item, run_id, &buffer, &mut open);
                 timed(&mut tally.stage, write).await?;
                 buffer.clear();
                 buffered_changes = 0;
             }
             if !fetched.has_more {
-                // (Still open when the last page brought no changes.)
                 finish_open_write(inner, &mut open, &mut tally.stage).await?;
                 timed(&mut tally.commit, sink.commit(inner, item, run_id, &fetched.next_cursor)).await?;
                 refresh_cached_balances(inner, item, &fetched.accounts).await;
