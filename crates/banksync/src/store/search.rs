@@ -8,16 +8,22 @@
 //! every character that is not a letter or digit (FTS5's unicode61 tokenizer does; on PostgreSQL the expression
 //! turns the rest into spaces before the `simple` parser sees it), so they find the same rows.
 //!
-//! On SQLite a search has two plans, picked per query by how many rows match ([`SearchPlan`]): few matches are
-//! fetched by rowid and sorted (cheap while they are few); many are found by walking the list's time index newest
-//! first and keeping the rows in the match set, which stops after one page (cheap while matches are dense). Either
-//! plan alone is slow where the other is fast: at 1,000,000 rows, 111 matches took 7 ms fetched and 300 ms walked;
-//! 41,000 matches took 200 ms fetched and 26 ms walked.
+//! On SQLite a search without an amount range follows the full-text index newest first and looks up each match's
+//! row by its rowid, keeping those the filter shows ([`SearchPlan::FollowMatches`]): the FTS5 rowid leads with the
+//! transaction's day ([`day_key`]), and FTS5 hands a word's matches over lazily in rowid order, so a page of a
+//! common word costs about a page's worth of matches, however many exist. Within a day the index holds rows by
+//! rowid, not in the list's order, so the oldest day read is read again unless every match was. A prefix costs
+//! more: FTS5 merges every term it matches over every row before it hands one over (~9 ms at 1,000,000 rows for a
+//! word in one row in six), once per statement, so this plan reads a page in one statement where the walk below
+//! took one per window.
 //!
-//! The walk reads a window of days at a time ([`Days`], newest first, see `Store::list_transactions`): the FTS5
-//! rowid leads with the transaction's day ([`day_key`]), so one window's matches are a range of the full-text index,
-//! and the set the walk tests rows against holds only those. Built for every match, that set was most of a common
-//! word's search (~16 ms of ~18 for 41,665 matches at 1,000,000 rows).
+//! The walk ([`SearchPlan::WalkIndex`]) reads the list's time index newest first, a window of days at a time
+//! ([`Days`]), and keeps the rows in the set of that window's matches (a range of the full-text index). It takes
+//! over when the matches read held too few rows the filter shows (a filter that hides most of them: one account of
+//! many), and reads the dense searches of an amount range; a sparse one fetches its matches by rowid and sorts
+//! them ([`SearchPlan::FetchMatches`]). Before, every dense search walked, and the set of a window holding most of
+//! a history's matches was most of its cost (a common word's third window in the load benchmark: ~110,000 matches,
+//! ~40 ms at 1,000,000 rows).
 //!
 //! User input never reaches either query language as syntax: [`words`] keeps only letters and digits, each word is
 //! quoted for FTS5 (`"star"*`), and PostgreSQL gets `word & word:*` made of such words only, so quotes, `*`, `NEAR`,
@@ -36,9 +42,15 @@ const MAX_WORDS: usize = 16;
 /// a row walked in list order is cheap, and the planner can choose between walking and the GIN index.
 const PG_DOCUMENT: &str = "t.search_document";
 
-/// More matching rows than this and SQLite walks the time index instead of fetching every match and sorting them.
-/// Near the two plans' crossover at 1,000,000 rows; at fewer rows both plans are cheap around it.
+/// More matching rows than this and SQLite reads a search as dense: it follows only a few pages' worth of the
+/// newest matches (without an amount range) or walks the time index (with one) instead of reading every match.
+/// Near the plans' crossover at 1,000,000 rows; at fewer rows both are cheap around it.
 pub(super) const DENSE_MATCHES: i64 = 2_000;
+
+/// A search without an amount range follows this many pages' worth of its newest matches, at most, before it
+/// walks windows of days instead: a filter that hides most matches (one account of many) would otherwise look up
+/// match after match to fill a page.
+pub(super) const FOLLOWED_PAGES: i64 = 10;
 
 /// How SQLite finds a search's matches (PostgreSQL's planner picks for itself from its statistics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +59,10 @@ pub(super) enum SearchPlan {
     FetchMatches,
     /// Walk the order's index over these days and keep the rows in the set of their matches.
     WalkIndex(Days),
+    /// Follow the full-text index newest first from the filter's newest day (its rowid leads with the day), look
+    /// up each match's row and keep those the filter shows, reading at most `take` matches (see
+    /// [`push_newest_matches`]).
+    FollowMatches { take: i64 },
 }
 
 /// The posted days `[from, until)` a walk reads; an open end reaches past every row.
@@ -96,6 +112,55 @@ impl Days {
 /// `search_newest_first` keys each row `unixepoch(date) / 86400 * 2^32 + the transaction's rowid`).
 fn day_key(day: NaiveDate) -> i64 {
     (day - NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date")).num_days() << 32
+}
+
+/// Opens a query with the CTE `m`: the keys (`key`, the FTS5 rowid) of the newest `take` full-text matches of `q`
+/// within `days`, newest day first. FTS5 hands them over in its own order and stops after `take`, so a word's
+/// matches cost what is read, not what exists; a prefix is merged over every row once (the CTE is materialized: it
+/// is read again for how many there were and the oldest one's day).
+///
+/// The full-text index's order is the list's by day, not within a day (there it is by rowid), so a caller keeps
+/// only the rows of days after the oldest match's day when `take` were read (that day may hold more matches) and
+/// sorts them ([`push_newest_matches_complete`]).
+pub(super) fn push_newest_matches(select: &mut Sql<'_>, q: &str, days: Days, take: i64) {
+    select.push("WITH m AS MATERIALIZED (SELECT rowid AS key FROM transactions_fts WHERE transactions_fts MATCH ");
+    select.push_bind(fts5_query(&words(q)));
+    push_key_range(select, days);
+    select.push(" ORDER BY rowid DESC LIMIT ").push_bind(take).push(") ");
+}
+
+/// How many matches `m` holds, and the day of its oldest (days since 1970).
+pub(super) const NEWEST_MATCHES_READ: &str = "(SELECT count(*) FROM m) AS matches_read, \
+    (SELECT min(key) FROM m) >> 32 AS oldest_match_day";
+
+/// ` AND` a row `t` of `m` is on a day whose matches were all read: fewer than `take` were, or it is newer than the
+/// oldest one's day.
+pub(super) fn push_newest_matches_complete(select: &mut Sql<'_>, take: i64) {
+    select.push(" AND ((SELECT count(*) FROM m) < ").push_bind(take);
+    select.push(" OR COALESCE(unixepoch(t.date) / 86400, 0) > (SELECT min(key) FROM m) >> 32)");
+}
+
+/// [`NEWEST_MATCHES_READ`] alone, for when no row of `m` was kept.
+pub(super) fn newest_matches_read(q: &str, days: Days, take: i64) -> Sql<'static> {
+    let mut select = Sql::new("");
+    push_newest_matches(&mut select, q, days, take);
+    select.push("SELECT ").push(NEWEST_MATCHES_READ);
+    select
+}
+
+/// ` AND` the FTS5 rowid within `days`.
+fn push_key_range(select: &mut Sql<'_>, days: Days) {
+    if let Some(from) = days.from {
+        select.push(" AND rowid >= ").push_bind(day_key(from));
+    }
+    if let Some(until) = days.until {
+        select.push(" AND rowid < ").push_bind(day_key(until));
+    }
+}
+
+/// The day a key of the full-text index is on ([`day_key`]'s inverse).
+pub(super) fn key_day(days_since_1970: i64) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::try_days(days_since_1970)?)
 }
 
 /// Counts of the full-text matches of `q`, up to `DENSE_MATCHES + 1` (FTS5 answers them from its own index without
@@ -154,22 +219,16 @@ pub(super) fn push_match<'a>(select: &mut Sql<'a>, backend: Backend, q: &str, pl
     match backend {
         Backend::Sqlite => {
             // `+ 0` keeps the rowid from driving the query: the set is only tested, so the order's index is walked.
-            select.push(match plan {
-                SearchPlan::FetchMatches => " AND t.rowid IN (",
-                SearchPlan::WalkIndex(_) => " AND (t.rowid + 0) IN (",
-            });
+            let (test, days) = match plan {
+                SearchPlan::FetchMatches => (" AND t.rowid IN (", Days::default()),
+                SearchPlan::WalkIndex(days) => (" AND (t.rowid + 0) IN (", days),
+                // The rows are the matches themselves (`push_newest_matches`): nothing to test.
+                SearchPlan::FollowMatches { .. } => return,
+            };
+            select.push(test);
             select.push("SELECT rowid & 4294967295 FROM transactions_fts WHERE transactions_fts MATCH ");
             select.push_bind(fts5_query(&words));
-            let days = match plan {
-                SearchPlan::FetchMatches => Days::default(),
-                SearchPlan::WalkIndex(days) => days,
-            };
-            if let Some(from) = days.from {
-                select.push(" AND rowid >= ").push_bind(day_key(from));
-            }
-            if let Some(until) = days.until {
-                select.push(" AND rowid < ").push_bind(day_key(until));
-            }
+            push_key_range(select, days);
             select.push(")");
             // The same days of the walked index: the walk starts at the window's newest day and stops at its oldest.
             if let Some(from) = days.from {

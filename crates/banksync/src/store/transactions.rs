@@ -114,21 +114,14 @@ impl Store {
     pub async fn list_transactions(&self, user_id: &UserId, f: &TransactionFilter) -> Result<Page<Transaction>> {
         let limit = f.effective_limit();
         let mut plan = self.plan(user_id, f).await?;
-        let mut rows: Vec<TxnRow> = Vec::new();
-        if let Some(SearchPlan::WalkIndex(_)) = plan.search {
-            // Window by window, newest first, until the page and one more row are found: each window's rows all
-            // come before the next one's in the list's order.
-            let latest = self.latest_posted_day(user_id).await?;
-            for days in search_windows(f, latest)? {
-                plan.search = Some(SearchPlan::WalkIndex(days));
-                rows.extend(self.reader.fetch_all::<TxnRow>(&self.list_select(user_id, f, &plan)?).await?);
-                if rows.len() > limit as usize {
-                    break;
-                }
+        let mut rows = match plan.search {
+            Some(SearchPlan::FollowMatches { take }) => self.follow_matches(user_id, f, &mut plan, take).await?,
+            Some(SearchPlan::WalkIndex(_)) => {
+                let latest = self.latest_posted_day(user_id).await?;
+                self.walk_windows(user_id, f, &mut plan, search_windows(f, latest)?, Vec::new()).await?
             }
-        } else {
-            rows = self.reader.fetch_all(&self.list_select(user_id, f, &plan)?).await?;
-        }
+            _ => self.reader.fetch_all(&self.list_select(user_id, f, &plan)?).await?,
+        };
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         let next_cursor = match (more, rows.last()) {
@@ -137,6 +130,56 @@ impl Store {
         };
         let items = rows.into_iter().map(TryInto::try_into).collect::<Result<_>>()?;
         Ok(Page { items, next_cursor })
+    }
+
+    /// A search read from its newest matches on ([`SearchPlan::FollowMatches`]). When the newest `take` of them
+    /// held too few of the rows the filter shows (a filter that hides most matches: one account of many, another
+    /// user's rows), the rest is walked window by window from the oldest one's day.
+    async fn follow_matches(
+        &self,
+        user_id: &UserId,
+        f: &TransactionFilter,
+        plan: &mut Plan,
+        take: i64,
+    ) -> Result<Vec<TxnRow>> {
+        let followed: Vec<FollowedRow> = self.reader.fetch_all(&self.list_select(user_id, f, plan)?).await?;
+        let (read, oldest_day) = match followed.first() {
+            Some(row) => (row.matches_read, row.oldest_match_day),
+            None => {
+                let q = f.q.as_deref().unwrap_or_default();
+                self.reader.fetch_one(&search::newest_matches_read(q, search_days(f)?, take)).await?
+            }
+        };
+        let rows: Vec<TxnRow> = followed.into_iter().map(|r| r.row).collect();
+        if rows.len() > f.effective_limit() as usize || read < take {
+            return Ok(rows);
+        }
+        // `rows` holds every row newer than the oldest match's day; the walk starts on that day.
+        let windows = match oldest_day.and_then(search::key_day) {
+            Some(day) => Days::windows(Some(day), day, f.start),
+            None => search_windows(f, None)?,
+        };
+        self.walk_windows(user_id, f, plan, windows, rows).await
+    }
+
+    /// A dense search's rows window by window ([`SearchPlan::WalkIndex`]), newest first, after `rows`, until the
+    /// page and one more row are found: each window's rows all come before the next one's in the list's order.
+    async fn walk_windows(
+        &self,
+        user_id: &UserId,
+        f: &TransactionFilter,
+        plan: &mut Plan,
+        windows: Vec<Days>,
+        mut rows: Vec<TxnRow>,
+    ) -> Result<Vec<TxnRow>> {
+        for days in windows {
+            plan.search = Some(SearchPlan::WalkIndex(days));
+            rows.extend(self.reader.fetch_all::<TxnRow>(&self.list_select(user_id, f, plan)?).await?);
+            if rows.len() > f.effective_limit() as usize {
+                break;
+            }
+        }
+        Ok(rows)
     }
 
     /// The newest posted day among the user's rows (any Item, removed ones too: an upper bound is all a search's
@@ -167,7 +210,8 @@ impl Store {
     }
 
     async fn plan(&self, user_id: &UserId, f: &TransactionFilter) -> Result<Plan> {
-        Ok(Plan { search: self.search_plan(f).await?, amounts: self.amount_plan(user_id, f).await? })
+        let amounts = self.amount_plan(user_id, f).await?;
+        Ok(Plan { search: self.search_plan(f, amounts.is_some()).await?, amounts })
     }
 
     /// How to read the filter's amount range (a bound alone is a range to the end of all bands): band by band when
@@ -221,13 +265,23 @@ impl Store {
     /// How SQLite should find the rows of the filter's search (see `search`), from a count or two of the full-text
     /// index ([`search::count_matches`]); `None` without a search, and on PostgreSQL (its planner has statistics to
     /// choose by).
-    async fn search_plan(&self, f: &TransactionFilter) -> Result<Option<SearchPlan>> {
+    ///
+    /// Without an amount range the matches are followed newest first: a page's worth of them when the whole word
+    /// alone is dense, else up to every match of a sparse search (as many as fetching them all would read). With
+    /// one, the search is a condition of the amount plan's reads: its matches fetched, or tested window by window.
+    async fn search_plan(&self, f: &TransactionFilter, amounts: bool) -> Result<Option<SearchPlan>> {
         let counts = match (self.backend, f.q.as_deref()) {
             (Backend::Sqlite, Some(q)) => search::count_matches(q),
             _ => return Ok(None),
         };
         if counts.is_empty() {
             return Ok(None);
+        }
+        if !amounts {
+            let (matches,): (i64,) = self.reader.fetch_one(&counts[0]).await?;
+            let page = search::FOLLOWED_PAGES * (i64::from(f.effective_limit()) + 1);
+            let take = if matches > search::DENSE_MATCHES { page } else { page.max(search::DENSE_MATCHES + 1) };
+            return Ok(Some(SearchPlan::FollowMatches { take }));
         }
         for count in counts {
             let (matches,): (i64,) = self.reader.fetch_one(&count).await?;
@@ -255,6 +309,20 @@ impl Store {
             _ => "transactions t",
         };
         let after = f.after.as_deref().map(TxnCursor::decode).transpose()?;
+        if let Some(SearchPlan::FollowMatches { take }) = plan.search {
+            let mut select = Sql::new("");
+            search::push_newest_matches(&mut select, f.q.as_deref().unwrap_or_default(), search_days(f)?, take);
+            let columns = format!("{}, {}", *SELECT_COLUMNS, search::NEWEST_MATCHES_READ);
+            // Driven by the matches (`CROSS JOIN` fixes the order), each row looked up by its rowid.
+            push_select_visible(&mut select, user_id, f, FOLLOWED, &columns);
+            self.push_conditions(&mut select, f, plan.search);
+            if let Some(c) = &after {
+                push_after(&mut select, c, "t.date");
+            }
+            search::push_newest_matches_complete(&mut select, take);
+            select.push(ORDER).push_bind(limit);
+            return Ok(select);
+        }
         let arms: Vec<ArmBands<'_>> = match (&plan.amounts, self.backend) {
             (None | Some(AmountPlan::Walk), _) => {
                 let mut select = select_visible_from(user_id, f, table);
@@ -412,19 +480,43 @@ const ORDER: &str = " ORDER BY t.date DESC, t.datetime DESC, t.transaction_id DE
 
 const LATEST_POSTED_DAY: &str = "SELECT date FROM transactions WHERE user_id = $1 ORDER BY date DESC LIMIT 1";
 
+/// The transactions table joined to the newest matches of a search (`m`, see [`search::push_newest_matches`]).
+const FOLLOWED: &str = "m CROSS JOIN transactions t ON t.rowid = (m.key & 4294967295)";
+
+/// A row of a search read from its newest matches, with how many of those were read and the oldest one's day
+/// ([`search::NEWEST_MATCHES_READ`]).
+#[derive(sqlx::FromRow)]
+struct FollowedRow {
+    #[sqlx(flatten)]
+    row: TxnRow,
+    matches_read: i64,
+    oldest_match_day: Option<i64>,
+}
+
+/// The days a search can list: to the filter's start from the cursor's day or the filter's end, whichever is
+/// earlier.
+fn search_days(f: &TransactionFilter) -> Result<Days> {
+    Ok(Days { from: f.start, until: search_newest_day(f)?.map(|d| d + chrono::Days::new(1)) })
+}
+
 /// The windows of days a dense search reads ([`Days::windows`]): from the cursor's day (or the filter's end, if
 /// earlier; without either, the user's `latest` posted day, today when unknown) back to the filter's start.
 fn search_windows(f: &TransactionFilter, latest: Option<NaiveDate>) -> Result<Vec<Days>> {
+    Ok(Days::windows(search_newest_day(f)?, latest.unwrap_or_else(|| codec::now().date_naive()), f.start))
+}
+
+/// The newest day a search can list: the cursor's day or the filter's end, whichever is earlier; `None` when
+/// neither bounds it.
+fn search_newest_day(f: &TransactionFilter) -> Result<Option<NaiveDate>> {
     let cursor_day = match f.after.as_deref().map(TxnCursor::decode).transpose()? {
         // A day SQLite cannot read is not a bound: the cursor's own condition still applies.
         Some(c) => codec::parse_date(&c.date).ok(),
         None => None,
     };
-    let newest = match (cursor_day, f.end) {
+    Ok(match (cursor_day, f.end) {
         (Some(c), Some(e)) => Some(c.min(e)),
         (c, e) => c.or(e),
-    };
-    Ok(Days::windows(newest, latest.unwrap_or_else(|| codec::now().date_naive()), f.start))
+    })
 }
 
 /// The filter's exact amount range.

@@ -245,8 +245,12 @@ async fn fresh(s: &S, it: &Item) -> Item {
     s.get_item(&it.user_id, &it.item_id).await.unwrap()
 }
 
-async fn all_txns(s: &S, u: &User, mut filter: TransactionFilter) -> Vec<Transaction> {
-    filter.limit = 500;
+async fn all_txns(s: &S, u: &User, filter: TransactionFilter) -> Vec<Transaction> {
+    all_txns_in_pages_of(s, u, filter, 500).await
+}
+
+async fn all_txns_in_pages_of(s: &S, u: &User, mut filter: TransactionFilter, limit: u32) -> Vec<Transaction> {
+    filter.limit = limit;
     let mut out = Vec::new();
     loop {
         let page = s.list_transactions(&u.id, &filter).await.unwrap();
