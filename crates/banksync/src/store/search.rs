@@ -268,6 +268,11 @@ mod tests {
         assert_eq!(day_key(day("1970-01-02")), 1 << 32);
         assert_eq!(day_key(day("1969-12-31")), -(1 << 32));
         assert_eq!(day_key(day("2026-11-29")), 20_786 << 32);
+        // The day of a key, with a transaction's rowid in its low bits: the `>> 32` of SQLite's integers.
+        for d in ["1969-12-31", "1970-01-01", "2026-11-29"] {
+            assert_eq!(key_day((day_key(day(d)) + 4_000_000_000) >> 32), Some(day(d)));
+        }
+        assert_eq!(key_day(i64::MAX >> 32), None);
     }
 
     #[test]
