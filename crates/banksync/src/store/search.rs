@@ -61,8 +61,9 @@ pub(super) enum SearchPlan {
     WalkIndex(Days),
     /// Follow the full-text index newest first from the filter's newest day (its rowid leads with the day), look
     /// up each match's row and keep those the filter shows, reading at most `take` matches (see
-    /// [`push_newest_matches`]).
-    FollowMatches { take: i64 },
+    /// [`push_newest_matches`]). The last word is matched as a prefix unless no other term starts with it
+    /// ([`longer_terms`]).
+    FollowMatches { take: i64, prefix: bool },
 }
 
 /// The posted days `[from, until)` a walk reads; an open end reaches past every row.
@@ -122,9 +123,10 @@ fn day_key(day: NaiveDate) -> i64 {
 /// The full-text index's order is the list's by day, not within a day (there it is by rowid), so a caller keeps
 /// only the rows of days after the oldest match's day when `take` were read (that day may hold more matches) and
 /// sorts them ([`push_newest_matches_complete`]).
-pub(super) fn push_newest_matches(select: &mut Sql<'_>, q: &str, days: Days, take: i64) {
+pub(super) fn push_newest_matches(select: &mut Sql<'_>, q: &str, prefix: bool, days: Days, take: i64) {
     select.push("WITH m AS MATERIALIZED (SELECT rowid AS key FROM transactions_fts WHERE transactions_fts MATCH ");
-    select.push_bind(fts5_query(&words(q)));
+    let query = fts5_query(&words(q));
+    select.push_bind(if prefix { query } else { query.trim_end_matches('*').to_owned() });
     push_key_range(select, days);
     select.push(" ORDER BY rowid DESC LIMIT ").push_bind(take).push(") ");
 }
@@ -141,9 +143,9 @@ pub(super) fn push_newest_matches_complete(select: &mut Sql<'_>, take: i64) {
 }
 
 /// [`NEWEST_MATCHES_READ`] alone, for when no row of `m` was kept.
-pub(super) fn newest_matches_read(q: &str, days: Days, take: i64) -> Sql<'static> {
+pub(super) fn newest_matches_read(q: &str, prefix: bool, days: Days, take: i64) -> Sql<'static> {
     let mut select = Sql::new("");
-    push_newest_matches(&mut select, q, days, take);
+    push_newest_matches(&mut select, q, prefix, days, take);
     select.push("SELECT ").push(NEWEST_MATCHES_READ);
     select
 }
@@ -179,6 +181,31 @@ pub(super) fn count_matches(q: &str) -> Vec<Sql<'static>> {
     };
     let prefix = fts5_query(&words);
     vec![count(prefix.trim_end_matches('*').to_owned()), count(prefix)]
+}
+
+/// Whether any term of the full-text index but the last word of `q` itself starts with that word: one row if so
+/// (`transactions_fts_terms`, migration `search_terms`, read between the word and the next term after its
+/// prefix). Without one, the word alone matches what the prefix would, without FTS5's merge of a prefix's terms.
+/// `None` when the word is not plain ASCII letters and digits, whose terms are the word lowercased (unicode61
+/// might fold or split other text unlike `str::to_lowercase`) or when `q` has no word.
+///
+/// The terms just above the word's are read, and the first one's rows counted (fts5vocab counts every term it
+/// returns): cheap when no term follows within the prefix, as costly as that term is common when one does, so
+/// asked only when the word alone is dense. A term written between this read and the search's own is missed by
+/// that one page, as if it had been read a moment earlier.
+pub(super) fn longer_terms(q: &str) -> Option<Sql<'static>> {
+    let (from, until) = longer_term_bounds(q)?;
+    Some(Sql::new("SELECT 1 FROM transactions_fts_terms WHERE term >= $1 AND term < $2 LIMIT 1").bind(from).bind(until))
+}
+
+/// The terms `[from, until)` that start with the last word of `q` and are longer ([`longer_terms`]).
+fn longer_term_bounds(q: &str) -> Option<(String, String)> {
+    let last = words(q).pop().filter(|w| w.bytes().all(|b| b.is_ascii_alphanumeric()))?;
+    // Every longer term is the word and at least one more letter or digit, the least of which is '0'; the first
+    // text after every term starting with the word ends in the next byte up ("coffee" .. "coffef").
+    let mut until = last.clone().into_bytes();
+    *until.last_mut()? += 1;
+    Some((format!("{last}0"), String::from_utf8(until).ok()?))
 }
 
 /// The query's words: runs of letters and digits, lowercased.
@@ -259,6 +286,18 @@ mod tests {
         assert_eq!(tsquery(&words("Blue & !bot")), "blue & bot:*");
         assert!(words("\"*-:()&|!<->").is_empty());
         assert_eq!(words(&"a ".repeat(100)).len(), MAX_WORDS);
+    }
+
+    #[test]
+    fn longer_terms_are_read_between_the_last_word_and_the_next_prefix() {
+        let bounds = |q: &str| longer_term_bounds(q);
+        let pair = |a: &str, b: &str| Some((a.to_owned(), b.to_owned()));
+        assert_eq!(bounds("Blue BOT"), pair("bot0", "bou"));
+        assert_eq!(bounds("route 9"), pair("90", ":"));
+        assert_eq!(bounds("fizz"), pair("fizz0", "fiz{"));
+        // Not plain ASCII: unicode61's folding decides what the terms are, so the prefix stays.
+        assert_eq!(bounds("café"), None);
+        assert_eq!(bounds("--"), None);
     }
 
     #[test]

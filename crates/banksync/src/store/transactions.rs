@@ -115,7 +115,9 @@ impl Store {
         let limit = f.effective_limit();
         let mut plan = self.plan(user_id, f).await?;
         let mut rows = match plan.search {
-            Some(SearchPlan::FollowMatches { take }) => self.follow_matches(user_id, f, &mut plan, take).await?,
+            Some(SearchPlan::FollowMatches { take, prefix }) => {
+                self.follow_matches(user_id, f, &mut plan, take, prefix).await?
+            }
             Some(SearchPlan::WalkIndex(_)) => {
                 let latest = self.latest_posted_day(user_id).await?;
                 self.walk_windows(user_id, f, &mut plan, search_windows(f, latest)?, Vec::new()).await?
@@ -141,13 +143,14 @@ impl Store {
         f: &TransactionFilter,
         plan: &mut Plan,
         take: i64,
+        prefix: bool,
     ) -> Result<Vec<TxnRow>> {
         let followed: Vec<FollowedRow> = self.reader.fetch_all(&self.list_select(user_id, f, plan)?).await?;
         let (read, oldest_day) = match followed.first() {
             Some(row) => (row.matches_read, row.oldest_match_day),
             None => {
                 let q = f.q.as_deref().unwrap_or_default();
-                self.reader.fetch_one(&search::newest_matches_read(q, search_days(f)?, take)).await?
+                self.reader.fetch_one(&search::newest_matches_read(q, prefix, search_days(f)?, take)).await?
             }
         };
         let rows: Vec<TxnRow> = followed.into_iter().map(|r| r.row).collect();
@@ -280,8 +283,14 @@ impl Store {
         if !amounts {
             let (matches,): (i64,) = self.reader.fetch_one(&counts[0]).await?;
             let page = search::FOLLOWED_PAGES * (i64::from(f.effective_limit()) + 1);
-            let take = if matches > search::DENSE_MATCHES { page } else { page.max(search::DENSE_MATCHES + 1) };
-            return Ok(Some(SearchPlan::FollowMatches { take }));
+            if matches <= search::DENSE_MATCHES {
+                return Ok(Some(SearchPlan::FollowMatches { take: page.max(search::DENSE_MATCHES + 1), prefix: true }));
+            }
+            let prefix = match f.q.as_deref().and_then(search::longer_terms) {
+                Some(longer) => self.reader.fetch_optional::<(i64,)>(&longer).await?.is_some(),
+                None => true,
+            };
+            return Ok(Some(SearchPlan::FollowMatches { take: page, prefix }));
         }
         for count in counts {
             let (matches,): (i64,) = self.reader.fetch_one(&count).await?;
@@ -309,9 +318,10 @@ impl Store {
             _ => "transactions t",
         };
         let after = f.after.as_deref().map(TxnCursor::decode).transpose()?;
-        if let Some(SearchPlan::FollowMatches { take }) = plan.search {
+        if let Some(SearchPlan::FollowMatches { take, prefix }) = plan.search {
             let mut select = Sql::new("");
-            search::push_newest_matches(&mut select, f.q.as_deref().unwrap_or_default(), search_days(f)?, take);
+            let q = f.q.as_deref().unwrap_or_default();
+            search::push_newest_matches(&mut select, q, prefix, search_days(f)?, take);
             let columns = format!("{}, {}", *SELECT_COLUMNS, search::NEWEST_MATCHES_READ);
             // Driven by the matches (`CROSS JOIN` fixes the order), each row looked up by its rowid.
             push_select_visible(&mut select, user_id, f, FOLLOWED, &columns);

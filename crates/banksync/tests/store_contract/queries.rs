@@ -312,7 +312,12 @@ pub(crate) async fn dense_and_sparse_searches_list_the_same_rows_in_order(s: S) 
     // seventh posted a day after its time.
     let mut added = Vec::new();
     for i in 0..3_200u32 {
-        let name = if i % 4 == 0 { format!("HARDWARE STORE {i}") } else { format!("BLUE BOTTLE COFFEE {i}") };
+        // A few say "coffeehouse": a search for "coffee" still matches its last word as a prefix.
+        let name = match i {
+            _ if i % 4 == 0 => format!("HARDWARE STORE {i}"),
+            _ if i % 50 == 1 => format!("BLUE BOTTLE COFFEEHOUSE {i}"),
+            _ => format!("BLUE BOTTLE COFFEE {i}"),
+        };
         let mut t = named(&format!("t{i:05}"), &name, None, "2026-01-01T00:00:00Z");
         t.fields.datetime += chrono::Duration::minutes(i64::from(i % 97) * 60 * 24 + i64::from(i));
         t.fields.date = t.fields.datetime.date_naive();
