@@ -15,7 +15,8 @@
 //! rowid, not in the list's order, so the oldest day read is read again unless every match was. A prefix costs
 //! more: FTS5 merges every term it matches over every row before it hands one over (~9 ms at 1,000,000 rows for a
 //! word in one row in six), once per statement, so this plan reads a page in one statement where the walk below
-//! took one per window.
+//! took one per window; and a dense last word that starts no other term is asked as the word alone
+//! ([`longer_terms`]), with no merge at all.
 //!
 //! The walk ([`SearchPlan::WalkIndex`]) reads the list's time index newest first, a window of days at a time
 //! ([`Days`]), and keeps the rows in the set of that window's matches (a range of the full-text index). It takes
