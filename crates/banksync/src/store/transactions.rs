@@ -269,9 +269,10 @@ impl Store {
     /// index ([`search::count_matches`]); `None` without a search, and on PostgreSQL (its planner has statistics to
     /// choose by).
     ///
-    /// Without an amount range the matches are followed newest first: a page's worth of them when the whole word
-    /// alone is dense, else up to every match of a sparse search (as many as fetching them all would read). With
-    /// one, the search is a condition of the amount plan's reads: its matches fetched, or tested window by window.
+    /// Without an amount range the matches are followed newest first: [`search::FOLLOWED_PAGES`] pages' worth of
+    /// them when the whole word alone is dense, else up to every match of a sparse search (as many as fetching them
+    /// all would read). With one, the search is a condition of the amount plan's reads: its matches fetched, or
+    /// tested window by window.
     async fn search_plan(&self, f: &TransactionFilter, amounts: bool) -> Result<Option<SearchPlan>> {
         let counts = match (self.backend, f.q.as_deref()) {
             (Backend::Sqlite, Some(q)) => search::count_matches(q),
@@ -319,6 +320,7 @@ impl Store {
         };
         let after = f.after.as_deref().map(TxnCursor::decode).transpose()?;
         if let Some(SearchPlan::FollowMatches { take, prefix }) = plan.search {
+            debug_assert!(plan.amounts.is_none(), "an amount range reads its own rows (`search_plan`)");
             let mut select = Sql::new("");
             let q = f.q.as_deref().unwrap_or_default();
             search::push_newest_matches(&mut select, q, prefix, search_days(f)?, take);
