@@ -682,7 +682,7 @@ pub(crate) async fn dense_searches_list_exactly_their_rows_across_the_years(s: S
         if name == "every day" {
             assert!(expected.len() > 2_000, "{name}: dense enough to be walked");
         }
-        // Pages of 500: a window boundary falls inside some of them.
+        // Pages of 500 read every match at once; the rare account's pages of 5 walk windows after the matches read.
         let listed = all_txns_in_pages_of(&s, &alice, filter, if rare { 5 } else { 500 }).await;
         let seen = ids(&listed);
         assert_eq!(seen.len(), expected.len(), "{name}");
