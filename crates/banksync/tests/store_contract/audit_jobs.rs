@@ -76,8 +76,6 @@ pub(crate) async fn sync_runs_plaid_calls_and_webhooks(s: S) {
     assert!(is_not_found(s.mark_webhook_processed("missing").await));
 }
 
-/// The webhook receiver's hot path: the delivery recorded (processed) and the sync queued in one transaction; a
-/// repeat only counts; the job coalesces like `enqueue_job` and never runs before the Item's rate-limit hold.
 /// The trail's writer batches what waits in its queue; `flush` returns once everything observed before it is
 /// written (the server and the CLI call it before they exit: those records were lost before).
 pub(crate) async fn the_audit_trail_holds_every_observed_call_once_flushed(s: S) {
@@ -100,6 +98,8 @@ pub(crate) async fn the_audit_trail_holds_every_observed_call_once_flushed(s: S)
     assert!(calls.iter().all(|c| c.outcome == "ok" && c.http_status == Some(200) && c.latency_ms == 3));
 }
 
+/// The webhook receiver's hot path: the delivery recorded (processed) and the sync queued in one transaction; a
+/// repeat only counts; the job coalesces like `enqueue_job` and never runs before the Item's rate-limit hold.
 pub(crate) async fn webhook_record_and_enqueue_is_one_step(s: S) {
     let owner = user(&s, "alice").await;
     let a = item(&s, &owner, "item-a", "ins_1").await;
