@@ -50,6 +50,7 @@ mod jobs;
 mod logos;
 mod overview;
 mod postgres;
+mod raw_json;
 mod relink;
 mod retention;
 mod search;

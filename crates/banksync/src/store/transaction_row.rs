@@ -10,9 +10,9 @@ use std::sync::LazyLock;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
-use super::codec;
 use super::exec::{Row, Value};
 use super::{Result, StoreError};
+use super::{codec, raw_json};
 use crate::domain::{AccountId, NewTransaction, Transaction, TransactionFields, TransactionId, transaction_fields};
 
 /// How a field type is stored: what it binds as, the NULL of its column type (PostgreSQL types NULL parameters
@@ -158,8 +158,10 @@ macro_rules! stored_fields {
 transaction_fields!(stored_fields);
 
 /// Stored beside the fields: an order-preserving key of `amount` (range filters compare it) and its band (the
-/// amount index leads with it), the name lists show, and Plaid's transaction object as received.
-const DERIVED_COLUMNS: [&str; 4] = ["amount_key", "amount_band", "display_name", "raw"];
+/// amount index leads with it), the name lists show, and Plaid's transaction object as received: compressed in
+/// `raw_zstd`, with `raw` (its JSON text in rows written before migration `compressed_raw`) left empty (see
+/// [`super::raw_json`]).
+const DERIVED_COLUMNS: [&str; 5] = ["amount_key", "amount_band", "display_name", "raw", "raw_zstd"];
 
 /// Binds the fields and then [`DERIVED_COLUMNS`] of `t`.
 pub(super) fn bind_new_transaction<'a>(row: &mut Row<'_, 'a>, t: &'a NewTransaction) {
@@ -167,19 +169,20 @@ pub(super) fn bind_new_transaction<'a>(row: &mut Row<'_, 'a>, t: &'a NewTransact
     // The band is read off the key: every row of a sync passes here, so the key is made once.
     let amount_key = codec::amount_key(t.fields.amount);
     let amount_band = codec::band_of_key(&amount_key);
-    row.bind(amount_key).bind(amount_band).bind(t.display_name()).bind(t.raw.as_str());
+    row.bind(amount_key).bind(amount_band).bind(t.display_name()).bind("").bind(raw_json::compress(&t.raw));
 }
 
 /// NULL for the fields and [`DERIVED_COLUMNS`].
 pub(super) fn bind_nulls(row: &mut Row<'_, '_>) {
     bind_null_fields(row);
     row.bind(Value::Text(None)).bind(Value::Int(None)).bind(Value::Text(None)).bind(Value::Text(None));
+    row.bind(Value::Bytes(None));
 }
 
 /// How many values [`bind_new_transaction`] (and [`bind_nulls`]) binds.
 pub(super) const BOUND_PER_TRANSACTION: usize = FIELD_COLUMNS.len() + DERIVED_COLUMNS.len();
 
-/// `account_id, amount, …, raw`.
+/// `account_id, amount, …, raw, raw_zstd`.
 pub(super) static DATA_COLUMNS: LazyLock<String> =
     LazyLock::new(|| FIELD_COLUMNS.iter().chain(&DERIVED_COLUMNS).copied().collect::<Vec<_>>().join(", "));
 
@@ -249,6 +252,6 @@ mod tests {
         assert_eq!(FIELD_COLUMNS.len(), 22);
         assert_eq!(BOUND_PER_TRANSACTION, 26);
         assert!(DATA_COLUMNS.starts_with("account_id, amount, currency, "));
-        assert!(DATA_COLUMNS.ends_with("account_owner, amount_key, amount_band, display_name, raw"));
+        assert!(DATA_COLUMNS.ends_with("account_owner, amount_key, amount_band, display_name, raw, raw_zstd"));
     }
 }

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 
 use super::codec::{self, TxnCursor};
 use super::exec::Sql;
+use super::raw_json;
 use super::search::{self, Days, SearchPlan};
 use super::transaction_row::{SELECT_COLUMNS, TxnRow};
 use super::{Backend, Result, Store, one_row};
@@ -19,7 +20,7 @@ static GET_TRANSACTION: LazyLock<String> = LazyLock::new(|| {
         *SELECT_COLUMNS
     )
 });
-const GET_TRANSACTION_RAW: &str = "SELECT t.raw FROM transactions t JOIN items i ON i.id = t.item_ref \
+const GET_TRANSACTION_RAW: &str = "SELECT t.raw, t.raw_zstd FROM transactions t JOIN items i ON i.id = t.item_ref \
     WHERE t.transaction_id = $1 AND t.user_id = $2 AND t.deleted_at IS NULL AND i.initial_sync_run IS NULL";
 /// A transaction's effective category (the spending summary's, and the index `transactions_effective_category_time`'s
 /// expression: keep the three identical).
@@ -440,8 +441,8 @@ impl Store {
     /// [`Store::get_transaction`] shows.
     pub async fn get_transaction_raw(&self, user_id: &UserId, transaction_id: &TransactionId) -> Result<String> {
         let select = Sql::new(GET_TRANSACTION_RAW).bind(transaction_id).bind(user_id);
-        let (raw,): (String,) = self.reader.fetch_one(&select).await?;
-        Ok(raw)
+        let (raw, raw_zstd): (String, Option<Vec<u8>>) = self.reader.fetch_one(&select).await?;
+        raw_json::stored(raw, raw_zstd)
     }
 
     /// The user's note and category; kept across Plaid's updates (see `sync_write`).
