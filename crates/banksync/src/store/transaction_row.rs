@@ -11,8 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use super::exec::{Row, Value};
-use super::{Result, StoreError};
-use super::{codec, raw_json};
+use super::{Result, StoreError, codec, raw_json};
 use crate::domain::{AccountId, NewTransaction, Transaction, TransactionFields, TransactionId, transaction_fields};
 
 /// How a field type is stored: what it binds as, the NULL of its column type (PostgreSQL types NULL parameters
@@ -250,7 +249,7 @@ mod tests {
     #[test]
     fn every_field_has_a_column_and_one_bind() {
         assert_eq!(FIELD_COLUMNS.len(), 22);
-        assert_eq!(BOUND_PER_TRANSACTION, 26);
+        assert_eq!(BOUND_PER_TRANSACTION, 27);
         assert!(DATA_COLUMNS.starts_with("account_id, amount, currency, "));
         assert!(DATA_COLUMNS.ends_with("account_owner, amount_key, amount_band, display_name, raw, raw_zstd"));
     }
