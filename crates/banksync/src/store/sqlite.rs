@@ -67,6 +67,13 @@ async fn checkpoint_in_background(pool: SqlitePool, store_alive: std::sync::Weak
     }
 }
 
+/// sqlx's pools ping a connection before handing it out, by default: for SQLite a round trip to the connection's
+/// own thread (and back) before every statement, on top of the one when it is released. An SQLite connection is
+/// this process's own open file, nothing on another end can drop it, so the ping finds nothing to test.
+fn pool_options() -> SqlitePoolOptions {
+    SqlitePoolOptions::new().test_before_acquire(false)
+}
+
 const CONNECTION_EPOCH: &str = "SELECT epoch FROM temp.banksync_connection";
 
 impl Store {
@@ -106,7 +113,7 @@ impl Store {
             // of this many; with sqlx's 50, a listing's page (up to 501 rows) filled it and the two threads
             // took turns, a context switch every few rows (a fifth of the newest page's time under load).
             .row_buffer_size(ROW_BUFFER);
-        let writer = SqlitePoolOptions::new()
+        let writer = pool_options()
             .max_connections(1)
             // Keep the writer (and its temp staging table) for the life of the store.
             .max_lifetime(None)
@@ -129,7 +136,7 @@ impl Store {
         let (reader, scanner) = if in_memory {
             (writer.clone(), writer.clone())
         } else {
-            let reader = SqlitePoolOptions::new()
+            let reader = pool_options()
                 .max_connections(4)
                 .connect_with(options.clone().pragma("mmap_size", READER_MMAP_BYTES.to_string()))
                 .await
@@ -138,7 +145,7 @@ impl Store {
             // export of 1,000,000 rows through the readers peaked at 7-11 GB RSS for a 3.7 GB file. Copying the
             // pages instead (`pread`) holds it at ~27 MB, for ~30 % more time (csv: 9.4-10.3 s -> 11.7-13.7 s,
             // interleaved; a larger page cache did not change that).
-            let scanner = SqlitePoolOptions::new()
+            let scanner = pool_options()
                 .max_connections(SCANNERS)
                 .min_connections(0)
                 .idle_timeout(SCANNER_IDLE)
