@@ -301,7 +301,7 @@ async fn run_transactions(args: TransactionArgs) -> anyhow::Result<()> {
         crate::store::StoreError::InvalidInput(_) => anyhow::anyhow!("--cursor is not a cursor this command printed"),
         other => anyhow::Error::new(other).context("cannot read the transactions"),
     })?;
-    let views: Vec<TransactionView> = page.items.iter().map(TransactionView::of).collect();
+    let views: Vec<TransactionView> = page.items.into_iter().map(TransactionView::of).collect();
     if args.output.json {
         views.iter().try_for_each(json_line)?;
     } else {

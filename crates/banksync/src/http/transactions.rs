@@ -75,7 +75,7 @@ async fn list(
         other => other.into(),
     })?;
     Ok(AppJson(TransactionPage {
-        transactions: page.items.iter().map(|t| TransactionView::of(t).with_logo(state.web.merchant_logos)).collect(),
+        transactions: page.items.into_iter().map(|t| TransactionView::of(t).with_logo(state.web.merchant_logos)).collect(),
         next_cursor: page.next_cursor,
     }))
 }
@@ -100,7 +100,7 @@ async fn show(
     Path(transaction_id): Path<TransactionId>,
 ) -> ApiResult<AppJson<TransactionView>> {
     let t = state.store.get_transaction(user.id(), &transaction_id).await.or_not_found("transaction")?;
-    Ok(AppJson(TransactionView::of(&t).with_logo(state.web.merchant_logos)))
+    Ok(AppJson(TransactionView::of(t).with_logo(state.web.merchant_logos)))
 }
 
 /// Plaid's transaction object exactly as `/transactions/sync` sent it (stored JSON text, passed through unparsed).
@@ -287,7 +287,7 @@ async fn update(
         .update_transaction_user_fields(user.id(), &transaction_id, &patch)
         .await
         .or_not_found("transaction")?;
-    Ok(AppJson(TransactionView::of(&t).with_logo(state.web.merchant_logos)))
+    Ok(AppJson(TransactionView::of(t).with_logo(state.web.merchant_logos)))
 }
 
 #[cfg(test)]

@@ -291,14 +291,14 @@ impl TransactionView {
         self
     }
 
-    pub fn of(t: &Transaction) -> Self {
+    pub fn of(t: Transaction) -> Self {
         TransactionView {
-            transaction_id: t.transaction_id.clone(),
-            item_id: t.item_id.clone(),
-            fields: t.fields.clone(),
-            display_name: t.display_name.clone(),
-            user_note: t.user_note.clone(),
-            user_category: t.user_category.clone(),
+            transaction_id: t.transaction_id,
+            item_id: t.item_id,
+            fields: t.fields,
+            display_name: t.display_name,
+            user_note: t.user_note,
+            user_category: t.user_category,
             updated_at: t.updated_at,
             logo_path: None,
         }
