@@ -2,9 +2,12 @@
 """Peak memory of `banksync serve` under a login flood (issue 13): the server as a child process on SQLite, its
 resident memory read from /proc/PID/status.
 
-First a control flood: CONCURRENCY simultaneous `POST /api/session` with a malformed body, refused before any
-password is hashed: what the same number of connections and requests cost without hashing. Then two floods of
-CONCURRENCY simultaneous `POST /api/session` (threads released together by a barrier):
+First a control flood: CONCURRENCY simultaneous `GET /api/transactions` with an unknown API token, each looked up
+in the store (the reader connections a login's name lookup opens) and refused before anything is hashed: what the
+same number of connections, requests and store reads cost without hashing. (A malformed login body, the control
+before, is refused before the store is read; the reader pool then opened its connections during the first hashing
+flood, ~1 MiB of that flood's peak.) Then two floods of CONCURRENCY simultaneous `POST /api/session` (threads
+released together by a barrier):
   1. unknown names (each a distinct name, so the per-name lockout never answers for the hashing pool);
   2. real names with wrong passwords (USERS users, the requests spread over them, at most 10 per name: the
      lockout's limit, so every one of them reaches the password check or the pool's queue).
@@ -44,14 +47,16 @@ def reset_peak(pid):
 
 
 def post_session(url, username, password):
-    """`password` None sends a malformed body (the control flood)."""
-    body = b'{"username": ' if password is None else json.dumps({"username": username, "password": password}).encode()
-    request = urllib.request.Request(
-        url + "/api/session",
-        data=body,
-        headers={"content-type": "application/json"},
-        method="POST",
-    )
+    """`password` None asks for a listing with an unknown API token instead (the control flood)."""
+    if password is None:
+        request = urllib.request.Request(url + "/api/transactions", headers={"authorization": f"Bearer {username}"})
+    else:
+        request = urllib.request.Request(
+            url + "/api/session",
+            data=json.dumps({"username": username, "password": password}).encode(),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status
@@ -116,7 +121,7 @@ def main():
         print("|---|---|---:|---:|---:|---:|---:|")
         control = None
         floods = [
-            ("control: malformed bodies, nothing hashed", [(f"nobody{i}", None) for i in range(concurrency)]),
+            ("control: unknown API tokens, nothing hashed", [(f"no-such-token-{i}", None) for i in range(concurrency)]),
             ("unknown names", [(f"nobody{i}", "some guess here") for i in range(concurrency)]),
             ("real names, wrong passwords",
              [(f"user{i % users}", f"wrong guess {i}") for i in range(min(concurrency, users * 10))]),

@@ -75,7 +75,11 @@ async fn list(
         other => other.into(),
     })?;
     Ok(AppJson(TransactionPage {
-        transactions: page.items.into_iter().map(|t| TransactionView::of(t).with_logo(state.web.merchant_logos)).collect(),
+        transactions: page
+            .items
+            .into_iter()
+            .map(|t| TransactionView::of(t).with_logo(state.web.merchant_logos))
+            .collect(),
         next_cursor: page.next_cursor,
     }))
 }
