@@ -239,7 +239,7 @@ async fn csv_and_json_carry_exact_amounts_and_append_reports_what_plaid_changed(
         assert_eq!(line["amount"], amount.to_string(), "exact decimal text");
     }
     let sample = env.store.get_transaction(&env.user.id, &TransactionId::new(all[0].0.clone())).await.unwrap();
-    let mut api = serde_json::to_value(banksync::http::views::TransactionView::of(&sample)).unwrap();
+    let mut api = serde_json::to_value(banksync::http::views::TransactionView::of(sample)).unwrap();
     // `logo_path` is this server's logo proxy route (`/api/logos/…`): meaningless in a file, so exports leave it out.
     api.as_object_mut().unwrap().remove("logo_path");
     let line = lines.iter().find(|l| l["transaction_id"] == all[0].0.as_str()).unwrap();
