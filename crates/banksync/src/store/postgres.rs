@@ -55,9 +55,9 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// sqlx's `test_before_acquire` pings every connection on every acquire: a round trip to the server before each
 /// query, on top of the one sqlx makes when the connection is released. A request of the API acquires twice (its
-/// caller, then its data), so under load half of its round trips were pings; the newest page under 16 connections
-/// served ~1,200 requests/s. Only a connection that sat idle can have died unnoticed (a server restart, an idle
-/// timeout in between): one in use fails its query, and the ping on its release then drops it.
+/// caller, then its data), so the newest page made four pings beside its two queries. Only a connection that sat
+/// idle can have died unnoticed (a server restart, an idle timeout in between): one in use fails its query, and the
+/// ping on its release then drops it.
 async fn ping_if_idle(conn: &mut sqlx::PgConnection, meta: sqlx::pool::PoolConnectionMetadata) -> sqlx::Result<bool> {
     if meta.idle_for >= PING_AFTER_IDLE {
         conn.ping().await?;
