@@ -46,7 +46,7 @@ def reset_peak(pid):
         f.write("5")
 
 
-def post_session(url, username, password):
+def login_or_control(url, username, password):
     """`password` None asks for a listing with an unknown API token instead (the control flood)."""
     if password is None:
         request = urllib.request.Request(url + "/api/transactions", headers={"authorization": f"Bearer {username}"})
@@ -72,7 +72,7 @@ def flood(url, credentials):
 
     def one(i, username, password):
         barrier.wait()
-        statuses[i] = post_session(url, username, password)
+        statuses[i] = login_or_control(url, username, password)
 
     threads = [threading.Thread(target=one, args=(i, u, p)) for i, (u, p) in enumerate(credentials)]
     started = time.monotonic()

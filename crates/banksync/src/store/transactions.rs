@@ -349,7 +349,7 @@ impl Store {
                     // The limit is part of the text, so that PostgreSQL's plan of the cached statement knows it: with
                     // `LIMIT $n` its generic plan expected a tenth of the user's rows and it went on planning each
                     // call anew (0.2-0.5 ms, more than the 0.13 ms the newest page's query runs at 100,000 rows).
-                    // A page size is 1..=501, so a connection caches a few such statements at most.
+                    // The limit is 2..=501 (a page and one row more), so a connection caches a few such statements.
                     select.push(&limit.to_string());
                     return Ok(select);
                 }
@@ -497,8 +497,6 @@ enum ArmBands<'b> {
     Lateral(&'b [i64]),
 }
 
-/// Posted date first: every `transactions_*_time` index leads with it (and the amount index with it after the
-/// band), so a date range is a range of the index, walked in order and stopped at the page's end.
 /// Whether `f` only pages through the user's rows (a page size and a cursor, no filter): the one shape whose best plan
 /// is the same for every value (the user's time index, newest first), so PostgreSQL may keep it cached.
 fn only_pages_through(f: &TransactionFilter) -> bool {
@@ -530,6 +528,8 @@ fn only_pages_through(f: &TransactionFilter) -> bool {
         && max_amount.is_none()
 }
 
+/// Posted date first: every `transactions_*_time` index leads with it (and the amount index with it after the
+/// band), so a date range is a range of the index, walked in order and stopped at the page's end.
 const ORDER: &str = " ORDER BY t.date DESC, t.datetime DESC, t.transaction_id DESC LIMIT ";
 
 const LATEST_POSTED_DAY: &str = "SELECT date FROM transactions WHERE user_id = $1 ORDER BY date DESC LIMIT 1";
