@@ -138,6 +138,39 @@ pub(crate) async fn webhook_record_and_enqueue_is_one_step(s: S) {
     assert!(s.claim_job("w1", Duration::from_secs(60)).await.unwrap().is_none(), "nothing due during the hold");
 }
 
+/// Plaid retrying a delivery while the first is still being recorded: exactly one is new and queues the sync, each
+/// repeat is counted once (on PostgreSQL a repeat that waited on the first's key is counted by a second statement).
+pub(crate) async fn concurrent_repeats_of_a_webhook_are_counted_once_each(s: S) {
+    let owner = user(&s, "alice").await;
+    let a = item(&s, &owner, "item-a", "ins_1").await;
+    let event = NewWebhookEvent {
+        dedupe_key: "same".into(),
+        item_id: Some("item-a".into()),
+        webhook_type: "TRANSACTIONS".into(),
+        webhook_code: "SYNC_UPDATES_AVAILABLE".into(),
+        body: "{}".into(),
+    };
+    let job = NewJob::for_item("sync", &"item-a".into());
+    let calls = (0..8).map(|_| {
+        let (s, event, job, item) = (s.clone(), event.clone(), job.clone(), a.id.clone());
+        tokio::spawn(async move { s.record_webhook_and_enqueue(&event, &item, &job).await.unwrap() })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(calls).await.into_iter().map(Result::unwrap).collect();
+    let new: Vec<_> = outcomes.iter().filter(|(record, _)| record.is_new).collect();
+    assert_eq!(new.len(), 1, "{outcomes:?}");
+    assert!(new[0].1.is_some(), "the new delivery queues the sync");
+    let mut counts: Vec<_> = outcomes
+        .iter()
+        .filter(|(r, _)| !r.is_new)
+        .map(|(r, queued)| {
+            assert!(queued.is_none() && r.id == new[0].0.id);
+            r.duplicates
+        })
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..8).collect::<Vec<i64>>());
+}
+
 /// Several deliveries in one transaction (the receiver's group commit) come out as if recorded one after the
 /// other: a repeat within the batch counts as a duplicate, a second delivery for an Item joins the job the first
 /// queued, another Item gets its own.

@@ -143,6 +143,7 @@ contract!(
     sync_runs_plaid_calls_and_webhooks,
     the_audit_trail_holds_every_observed_call_once_flushed,
     webhook_record_and_enqueue_is_one_step,
+    concurrent_repeats_of_a_webhook_are_counted_once_each,
     webhook_batches_record_as_if_one_after_the_other,
     jobs_coalesce_while_queued,
     job_lease_complete_and_fail,
