@@ -38,10 +38,8 @@ pub use scheduler::{Scheduler, SchedulerOptions};
 pub use sync_job::{SyncFailure, SyncJobResult};
 pub use worker::{WorkerOptions, WorkerPool};
 
-use crate::domain::{
-    Enqueued, Item, ItemStatus, Job, JobId, JobState, NewJob, NewWebhookEvent, PlaidItemId, WebhookRecord,
-};
-use crate::store::{Backend, Result as StoreResult, Store, StoreError, WebhookSync};
+use crate::domain::{Enqueued, Item, ItemStatus, Job, JobId, JobState, NewJob, NewWebhookEvent, PlaidItemId};
+use crate::store::{Backend, Result as StoreResult, Store, StoreError, WebhookSync, WebhookSyncOutcome};
 use crate::sync::SyncTrigger;
 
 /// `jobs.kind` of a transactions sync of one Item (`item_id` = Plaid's item_id).
@@ -178,30 +176,31 @@ impl JobQueue {
         self.enqueue(item_id, SyncJobPayload { trigger, refresh: false }, delay, false).await
     }
 
-    /// The webhook receiver's SYNC_UPDATES_AVAILABLE for `item` (not revoked; the caller checked): records the
-    /// delivery and, when it is new, queues the Item's sync by a webhook's rules (now, or when the Item's rate-limit
-    /// hold ends), in one store transaction, on SQLite shared with the deliveries that arrive meanwhile
-    /// (`webhook_writes`). A repeated delivery queues nothing: the receiver decides what a duplicate does.
+    /// The webhook receiver's SYNC_UPDATES_AVAILABLE for the Item `item_id`: records the delivery and, when it is
+    /// new, queues the Item's sync by a webhook's rules (now, or when the Item's rate-limit hold ends), in one store
+    /// write that also finds the Item, on SQLite shared with the deliveries that arrive meanwhile (`webhook_writes`).
+    /// A repeated delivery queues nothing: the receiver decides what a duplicate does. `None`, recording nothing,
+    /// when the Item is not ours or is revoked.
     pub async fn record_webhook_sync(
         &self,
         event: &NewWebhookEvent,
-        item: &Item,
-    ) -> StoreResult<(WebhookRecord, Option<Enqueued>)> {
+        item_id: &PlaidItemId,
+    ) -> StoreResult<WebhookSyncOutcome> {
         let payload = SyncJobPayload { trigger: SyncTrigger::Webhook, refresh: false };
-        let job = sync_job(&item.item_id, payload, Duration::ZERO);
+        let job = sync_job(item_id, payload, Duration::ZERO);
         // Grouped where writes queue for one connection (SQLite); PostgreSQL runs them side by side on its pool,
         // which measured ~7 % faster than one batch at a time (~3,000 against ~2,850 webhooks/s at 16 connections).
-        let (record, enqueued) = match self.store.backend() {
+        let outcome = match self.store.backend() {
             Backend::Sqlite => {
-                let delivery = WebhookSync { event: event.clone(), item: item.id.clone(), job };
+                let delivery = WebhookSync { event: event.clone(), item: item_id.clone(), job };
                 self.webhook_writes.record(&self.store, delivery).await?
             }
-            Backend::Postgres => self.store.record_webhook_and_enqueue(event, &item.id, &job).await?,
+            Backend::Postgres => self.store.record_webhook_and_enqueue(event, item_id, &job).await?,
         };
-        if enqueued.is_some() {
+        if matches!(outcome, Some((_, Some(_)))) {
             self.wake.notify_one();
         }
-        Ok((record, enqueued))
+        Ok(outcome)
     }
 
     async fn enqueue(

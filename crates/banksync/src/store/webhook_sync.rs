@@ -1,17 +1,21 @@
-//! A verified SYNC_UPDATES_AVAILABLE delivery in one write transaction: the delivery recorded (already processed)
-//! and its Item's sync queued, never before the Item's rate-limit hold ends.
+//! A verified SYNC_UPDATES_AVAILABLE delivery in one write: the delivery recorded (already processed) and its
+//! Item's sync queued, never before the Item's rate-limit hold ends.
 //!
 //! This is the webhook receiver's hot path (Plaid sends one per Item per update, a burst after a bank's nightly
 //! batch). Done as separate calls it took three commits on the single writer (record, enqueue, mark processed) and
 //! a read of the Item's sync state before queueing; on SQLite the writer serializes every webhook, so those commits
 //! bounded the receiver's throughput. One transaction is one commit, and the delivery can no longer be recorded
-//! without its job (or the other way round).
+//! without its job (or the other way round). The Item is named by its Plaid `item_id` and found inside the write,
+//! so the receiver reads nothing before it: a delivery for an Item that is not ours, or is revoked, records nothing
+//! here and comes back `None` (the receiver's general path then records and answers it).
 
 use super::codec;
 use super::exec::{Sql, Tx};
 use super::{Backend, Result, Store, StoreError};
-use crate::domain::{Enqueued, ItemRef, NewJob, NewWebhookEvent, WebhookRecord};
+use crate::domain::{Enqueued, NewJob, NewWebhookEvent, PlaidItemId, WebhookRecord};
 
+/// The Item a SYNC_UPDATES_AVAILABLE queues a sync for: ours, and not revoked (a revoked Item never syncs again).
+const SYNCING_ITEM: &str = "SELECT id FROM items WHERE item_id = $1 AND status <> 'revoked'";
 /// [`super::audit`]'s insert, with `processed_at` set: the job is queued in the same transaction.
 const INSERT_PROCESSED_WEBHOOK: &str = "INSERT INTO webhook_events (id, dedupe_key, item_id, webhook_type, \
     webhook_code, body, received_at, processed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
@@ -28,47 +32,55 @@ const ENQUEUE_JOB_AFTER_HOLD: &str = "INSERT INTO jobs (id, kind, coalesce_key, 
     updated_at = excluded.updated_at \
     RETURNING id";
 
-/// PostgreSQL: [`INSERT_PROCESSED_WEBHOOK`] ($1-$7), then [`ENQUEUE_JOB_AFTER_HOLD`] ($8-$17) when the delivery was
-/// new, or else its duplicate counted, as one statement (keep the three in step). Each statement on PostgreSQL is a
-/// round trip, and `BEGIN`, two inserts and `COMMIT` were four of them in a transaction that measured 1.2 ms a
-/// webhook, most of the receiver's time on a slow machine. One statement commits alone, just as atomically.
-/// The sub-statements share one snapshot: a duplicate whose first delivery committed while this statement waited on
-/// its key is not visible to the `UPDATE`, so all four columns come back `NULL` and the caller counts it afterwards.
-const RECORD_AND_ENQUEUE_POSTGRES: &str = "WITH event AS (INSERT INTO webhook_events (id, dedupe_key, item_id, \
-    webhook_type, webhook_code, body, received_at, processed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+/// PostgreSQL: [`SYNCING_ITEM`] ($17), [`INSERT_PROCESSED_WEBHOOK`] ($1-$7) for it, then [`ENQUEUE_JOB_AFTER_HOLD`]
+/// ($8-$16) when the delivery was new, or else its duplicate counted, as one statement (keep the four in step). Each
+/// statement on PostgreSQL is a round trip, and reading the Item, `BEGIN`, two inserts and `COMMIT` were five of
+/// them, most of the receiver's time on a slow machine. One statement commits alone, just as atomically. The
+/// sub-statements share one snapshot: a duplicate whose first delivery committed while this statement waited on its
+/// key is not visible to the `UPDATE`, so the last four columns come back `NULL` and the caller counts it afterwards.
+const RECORD_AND_ENQUEUE_POSTGRES: &str = "WITH item AS (SELECT id FROM items \
+    WHERE item_id = $17 AND status <> 'revoked'), \
+    event AS (INSERT INTO webhook_events (id, dedupe_key, item_id, \
+    webhook_type, webhook_code, body, received_at, processed_at) SELECT $1, $2, $3, $4, $5, $6, $7, $7 FROM item \
     ON CONFLICT (dedupe_key) DO NOTHING RETURNING id), \
     job AS (INSERT INTO jobs (id, kind, coalesce_key, user_id, item_id, payload, state, \
     attempts, max_attempts, run_after, created_at, updated_at) \
     SELECT $8, $9, $10, $11, $12, $13, 'queued', 0, $14, \
-    COALESCE((SELECT s.hold_until FROM item_sync_state s WHERE s.item_id = $17 AND s.hold_until > $15), $15), $16, $16 \
+    COALESCE((SELECT s.hold_until FROM item_sync_state s, item WHERE s.item_id = item.id AND s.hold_until > $15), \
+    $15), $16, $16 \
     FROM event \
     ON CONFLICT (kind, coalesce_key) WHERE state = 'queued' DO UPDATE SET \
     run_after = CASE WHEN excluded.run_after < jobs.run_after THEN excluded.run_after ELSE jobs.run_after END, \
     updated_at = excluded.updated_at \
     RETURNING id), \
     repeat AS (UPDATE webhook_events SET duplicates = duplicates + 1 \
-    WHERE dedupe_key = $2 AND NOT EXISTS (SELECT 1 FROM event) RETURNING id, duplicates) \
-    SELECT (SELECT id FROM event), (SELECT id FROM job), (SELECT id FROM repeat), (SELECT duplicates FROM repeat)";
+    WHERE dedupe_key = $2 AND EXISTS (SELECT 1 FROM item) AND NOT EXISTS (SELECT 1 FROM event) \
+    RETURNING id, duplicates) \
+    SELECT EXISTS (SELECT 1 FROM item), (SELECT id FROM event), (SELECT id FROM job), (SELECT id FROM repeat), \
+    (SELECT duplicates FROM repeat)";
 
-/// One verified SYNC_UPDATES_AVAILABLE delivery to record, with the job it queues when it is new.
+/// One verified SYNC_UPDATES_AVAILABLE delivery to record for the Item `item` (its Plaid id), with the job it
+/// queues when it is new.
 #[derive(Debug, Clone)]
 pub struct WebhookSync {
     pub event: NewWebhookEvent,
-    pub item: ItemRef,
+    pub item: PlaidItemId,
     pub job: NewJob,
 }
 
-/// The delivery as recorded, and the job it queued (or joined) if it was new.
-pub type WebhookSyncOutcome = (WebhookRecord, Option<Enqueued>);
+/// The delivery as recorded, and the job it queued (or joined) if it was new; `None` when `item` is not an Item
+/// of ours that syncs (unknown or revoked): nothing was recorded.
+pub type WebhookSyncOutcome = Option<(WebhookRecord, Option<Enqueued>)>;
 
 impl Store {
     /// Records a delivery once per dedupe key and, when it is new, queues `job` (coalescing like
     /// [`Store::enqueue_job`]) no earlier than the hold on `item`. A repeat delivery only counts as a duplicate and
-    /// queues nothing (the caller decides, as for [`Store::record_webhook_event`]).
+    /// queues nothing (the caller decides, as for [`Store::record_webhook_event`]). `None`, recording nothing, when
+    /// `item` is unknown or revoked.
     pub async fn record_webhook_and_enqueue(
         &self,
         event: &NewWebhookEvent,
-        item: &ItemRef,
+        item: &PlaidItemId,
         job: &NewJob,
     ) -> Result<WebhookSyncOutcome> {
         if self.backend() == Backend::Postgres {
@@ -84,7 +96,7 @@ impl Store {
     async fn record_and_enqueue_postgres(
         &self,
         event: &NewWebhookEvent,
-        item: &ItemRef,
+        item: &PlaidItemId,
         job: &NewJob,
     ) -> Result<WebhookSyncOutcome> {
         let now = chrono::Utc::now();
@@ -92,15 +104,16 @@ impl Store {
         let job_id = uuid::Uuid::new_v4().to_string();
         let record = bind_event(Sql::new(RECORD_AND_ENQUEUE_POSTGRES), &id, event, now);
         let record = super::jobs::bind_new_job(record, &job_id, job, now).bind(item);
-        type Recorded = (Option<String>, Option<String>, Option<String>, Option<i64>);
+        type Recorded = (bool, Option<String>, Option<String>, Option<String>, Option<i64>);
         let outcome = match self.writer.fetch_one::<Recorded>(&record).await? {
-            (Some(id), Some(queued), _, _) => {
+            (false, ..) => return Ok(None),
+            (true, Some(id), Some(queued), _, _) => {
                 let coalesced = queued != job_id;
                 (WebhookRecord { id, is_new: true, duplicates: 0 }, Some(Enqueued { job_id: queued.into(), coalesced }))
             }
-            (_, _, Some(id), Some(duplicates)) => (WebhookRecord { id, is_new: false, duplicates }, None),
+            (true, _, _, Some(id), Some(duplicates)) => (WebhookRecord { id, is_new: false, duplicates }, None),
             // The first delivery committed while this one waited on its key (see the statement).
-            (None, None, None, None) => {
+            (true, None, None, None, None) => {
                 let count = Sql::new(super::audit::COUNT_DUPLICATE_WEBHOOK).bind(&event.dedupe_key);
                 let (id, duplicates): (String, i64) = self.writer.fetch_one(&count).await?;
                 (WebhookRecord { id, is_new: false, duplicates }, None)
@@ -109,7 +122,7 @@ impl Store {
                 return Err(StoreError::Other(anyhow::anyhow!("recording a webhook returned {other:?}")));
             }
         };
-        Ok(outcome)
+        Ok(Some(outcome))
     }
 
     /// [`Store::record_webhook_and_enqueue`] for several deliveries, in order, in one transaction: one commit on
@@ -126,26 +139,29 @@ impl Store {
     }
 }
 
-/// Inside `tx`: [`Store::record_webhook_and_enqueue`]'s two statements.
+/// Inside `tx`: [`Store::record_webhook_and_enqueue`]'s statements.
 async fn record_and_enqueue(
     tx: &mut Tx,
     event: &NewWebhookEvent,
-    item: &ItemRef,
+    item: &PlaidItemId,
     job: &NewJob,
 ) -> Result<WebhookSyncOutcome> {
+    let Some((item,)) = tx.fetch_optional::<(String,)>(&Sql::new(SYNCING_ITEM).bind(item)).await? else {
+        return Ok(None);
+    };
     let now = chrono::Utc::now();
     let id = uuid::Uuid::new_v4().to_string();
     let insert = bind_event(Sql::new(INSERT_PROCESSED_WEBHOOK), &id, event, now);
     if tx.execute(&insert).await? == 0 {
         let count = Sql::new(super::audit::COUNT_DUPLICATE_WEBHOOK).bind(&event.dedupe_key);
         let (id, duplicates): (String, i64) = tx.fetch_optional(&count).await?.ok_or(StoreError::NotFound)?;
-        return Ok((WebhookRecord { id, is_new: false, duplicates }, None));
+        return Ok(Some((WebhookRecord { id, is_new: false, duplicates }, None)));
     }
     let job_id = uuid::Uuid::new_v4().to_string();
-    let enqueue = super::jobs::bind_new_job(Sql::new(ENQUEUE_JOB_AFTER_HOLD), &job_id, job, now).bind(item);
+    let enqueue = super::jobs::bind_new_job(Sql::new(ENQUEUE_JOB_AFTER_HOLD), &job_id, job, now).bind(&item);
     let (queued,): (String,) = tx.fetch_optional(&enqueue).await?.ok_or(StoreError::NotFound)?;
     let coalesced = queued != job_id;
-    Ok((WebhookRecord { id, is_new: true, duplicates: 0 }, Some(Enqueued { job_id: queued.into(), coalesced })))
+    Ok(Some((WebhookRecord { id, is_new: true, duplicates: 0 }, Some(Enqueued { job_id: queued.into(), coalesced }))))
 }
 
 /// Binds $1-$7 of [`INSERT_PROCESSED_WEBHOOK`] and [`RECORD_AND_ENQUEUE_POSTGRES`].

@@ -15,6 +15,14 @@ impl WebhookKeys {
 }
 
 impl WebhookKeys {
+    /// The key for `kid` if it is at hand without a fetch (see [`KeyCache::cached`]).
+    pub fn cached(&self, kid: &str) -> Option<Jwk> {
+        match self {
+            Self::Plaid(cache) => cache.cached(kid),
+            Self::Static(keys) => keys.0.iter().find(|key| key.kid == kid).cloned(),
+        }
+    }
+
     /// A missing kid may use the key cache's whole fetch budget (see [`KeyCache::key_vouched`]).
     pub async fn key_vouched(&self, kid: &str) -> Result<Option<Jwk>, plaid::Error> {
         match self {

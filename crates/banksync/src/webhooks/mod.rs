@@ -4,10 +4,10 @@
 //! 1. **Verify before reading anything.** The raw body and the `Plaid-Verification` header go through
 //!    [`plaid::webhook::verify`] (ES256 only, key by kid from a cache, `iat` at most 5 minutes old, SHA-256 of the
 //!    raw bytes in constant time). Any rejection is a 401 with no side effect; the log names the rejection kind,
-//!    never the body. The one thing looked at before: whether the body's `item_id` is one of our Items, which
-//!    decides the key cache's budget class when the kid is new — a forger flooding random kids (and, not knowing
-//!    our Plaid item ids, random Items) can use only the small unvouched share of the key-fetch budget, so the
-//!    first webhook signed with Plaid's next key is still verified at once. Nothing is acted on before the
+//!    never the body. The one thing looked at before, and only when the kid is not cached: whether the body's
+//!    `item_id` is one of our Items, which decides the key cache's budget class for the fetch — a forger flooding
+//!    random kids (and, not knowing our Plaid item ids, random Items) can use only the small unvouched share of the
+//!    key-fetch budget, so the first webhook signed with Plaid's next key is still verified at once. Nothing is acted on before the
 //!    signature checks out.
 //! 2. **Record once.** The delivery is stored under a dedupe key: the body hash plus the token's `iat`, i.e. one
 //!    signed delivery. A replay of that delivery (the same token, still within its 5 minutes) is acknowledged and
@@ -25,9 +25,11 @@
 //!    and Plaid retries).
 //! 4. **One commit on the hot path.** For SYNC_UPDATES_AVAILABLE of a known Item (nearly every webhook) the
 //!    delivery is recorded, already marked processed, and the sync queued (not before the Item's rate-limit hold
-//!    ends) in one store transaction ([`JobQueue::record_webhook_sync`]): on SQLite every webhook goes through the
-//!    single writer, where three separate commits and a sync-state read per webhook were the receiver's limit.
-//!    Other webhooks are recorded, applied, then marked processed.
+//!    ends) in one store write that also finds the Item ([`JobQueue::record_webhook_sync`]; on PostgreSQL one
+//!    statement): on SQLite every webhook goes through the single writer, where three separate commits and a
+//!    sync-state read per webhook were the receiver's limit, and on PostgreSQL each statement is a round trip. With
+//!    the signing key cached, nothing is read before that write. Other webhooks are recorded, applied, then marked
+//!    processed.
 //!
 //! Unknown Items get a 200 and a warning (Plaid would retry for a day otherwise); the legacy transactions webhooks
 //! (INITIAL_UPDATE, HISTORICAL_UPDATE, DEFAULT_UPDATE, TRANSACTIONS_REMOVED) are acknowledged and ignored because
@@ -40,7 +42,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use plaid::webhook::{Rejection, VerifiedClaims};
+use plaid::webhook::{Jwk, KeySource, Rejection, VerifiedClaims};
 use plaid::{Webhook, WebhookEvent};
 
 pub use keys::WebhookKeys;
@@ -61,9 +63,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub claims: VerifiedClaims,
-    /// `Some((item_id, lookup))` when the body's item_id was looked up before verification (`lookup` `None`: not
-    /// ours); `None` when it was not (no usable item_id, or the store failed: [`WebhookReceiver::handle`] reads it
-    /// again, and a store error then becomes a 500 that Plaid retries, never a silently dropped sync).
+    /// `Some((item_id, lookup))` when the body's item_id was looked up before verification, which happens only
+    /// before a key fetch (`lookup` `None`: not ours); `None` when it was not (the key was cached, no usable
+    /// item_id, or the store failed: [`WebhookReceiver::handle`] finds or reads it then, and a store error becomes
+    /// a 500 that Plaid retries, never a silently dropped sync).
     item: Option<(String, Option<Item>)>,
 }
 
@@ -101,6 +104,28 @@ pub struct WebhookReceiver {
     events: EventHub,
 }
 
+/// The receiver's keys for one delivery. A cached key is returned as it is; before a fetch, the Item the body
+/// names is read ([`WebhookReceiver::named_item`]) and kept for [`Verified`], and a delivery naming one of our Items
+/// may use the whole fetch budget ([`keys::Vouched`]).
+struct ItemVouchedKeys<'a> {
+    receiver: &'a WebhookReceiver,
+    body: &'a [u8],
+    item: parking_lot::Mutex<Option<(String, Option<Item>)>>,
+}
+
+impl KeySource for ItemVouchedKeys<'_> {
+    async fn key(&self, kid: &str) -> Result<Option<Jwk>, plaid::Error> {
+        let keys = &self.receiver.keys;
+        if let Some(key) = keys.cached(kid) {
+            return Ok(Some(key));
+        }
+        let item = self.receiver.named_item(self.body).await;
+        let vouched = matches!(item, Some((_, Some(_))));
+        *self.item.lock() = item;
+        if vouched { keys::Vouched(keys).key(kid).await } else { keys.key(kid).await }
+    }
+}
+
 fn log_received(webhook: &Webhook, handled: Handled) {
     tracing::info!(
         webhook_type = %webhook.webhook_type,
@@ -135,17 +160,14 @@ impl WebhookReceiver {
     }
 
     /// Checks the `Plaid-Verification` header (`header`, if sent) against the raw body, before anything reads the
-    /// body. A rejection is logged by kind, never with the body. The Item the body names (read to choose the key
-    /// cache's budget class) comes back with the claims, so [`WebhookReceiver::handle`] does not read it again.
+    /// body. A rejection is logged by kind, never with the body. When the key has to be fetched, the Item the body
+    /// names is read first (it chooses the key cache's budget class) and comes back with the claims, so
+    /// [`WebhookReceiver::handle`] does not read it again; with the key cached (nearly always) nothing is read.
     pub async fn verify(&self, body: &[u8], header: Option<&str>) -> Result<Verified, Rejection> {
-        let item = self.named_item(body).await;
-        let verified = if matches!(item, Some((_, Some(_)))) {
-            plaid::webhook::verify(body, header, &keys::Vouched(&self.keys), Utc::now()).await
-        } else {
-            plaid::webhook::verify(body, header, &self.keys, Utc::now()).await
-        };
+        let keys = ItemVouchedKeys { receiver: self, body, item: parking_lot::Mutex::new(None) };
+        let verified = plaid::webhook::verify(body, header, &keys, Utc::now()).await;
         match verified {
-            Ok(claims) => Ok(Verified { claims, item }),
+            Ok(claims) => Ok(Verified { claims, item: keys.item.into_inner() }),
             Err(rejection) => {
                 tracing::warn!(rejection = rejection_kind(&rejection), "webhook rejected");
                 Err(rejection)
@@ -171,23 +193,33 @@ impl WebhookReceiver {
             webhook_code: webhook.webhook_code.as_str().to_owned(),
             body: String::from_utf8_lossy(body).into_owned(),
         };
-        // The Item `verify` read for the same (now verified) body, else read now.
-        let item = match &verified.item {
-            Some((item_id, read)) if webhook.item_id.as_ref() == Some(item_id) => read.clone(),
-            _ => self.item_of(&webhook).await?,
+        // The Item `verify` read for the same (now verified) body, if it read one.
+        let read = match &verified.item {
+            Some((item_id, read)) if webhook.item_id.as_ref() == Some(item_id) => Some(read.clone()),
+            _ => None,
         };
-        // The common case, the hot path: an update for a known Item is recorded and its sync queued in one
-        // transaction. Everything else is recorded first, then applied.
-        if matches!(webhook.event, WebhookEvent::SyncUpdatesAvailable { .. }) {
-            if let Some(item) = item.clone().filter(|item| item.status != ItemStatus::Revoked) {
-                let (record, _) = self.queue.record_webhook_sync(&event, &item).await?;
+        // The common case, the hot path: an update for an Item of ours is recorded and its sync queued in one write
+        // that finds the Item itself (`None` when it is unknown or revoked). Everything else is recorded first, then
+        // applied.
+        let syncs = match &read {
+            Some(item) => item.as_ref().is_some_and(|item| item.status != ItemStatus::Revoked),
+            None => true,
+        };
+        if let (WebhookEvent::SyncUpdatesAvailable { .. }, Some(item_id), true) =
+            (&webhook.event, webhook.item_id.as_deref(), syncs)
+        {
+            if let Some((record, _)) = self.queue.record_webhook_sync(&event, &PlaidItemId::from(item_id)).await? {
                 if !record.is_new {
-                    return self.duplicate(&webhook, &record, Some(item)).await;
+                    return self.duplicate(&webhook, &record, read.flatten()).await;
                 }
                 log_received(&webhook, Handled::Enqueued);
                 return Ok(Handled::Enqueued);
             }
         }
+        let item = match read {
+            Some(item) => item,
+            None => self.item_of(&webhook).await?,
+        };
         let record = self.store.record_webhook_event(&event).await?;
         if !record.is_new {
             return self.duplicate(&webhook, &record, item).await;

@@ -211,9 +211,10 @@ async fn concurrent_webhook_deliveries_share_commits_and_keep_their_outcomes() {
             webhook_code: "SYNC_UPDATES_AVAILABLE".into(),
             body: format!("{{\"n\":{i}}}"),
         };
-        tokio::spawn(async move { queue.record_webhook_sync(&event, &item).await })
+        tokio::spawn(async move { queue.record_webhook_sync(&event, &item.item_id).await })
     });
-    let outcomes: Vec<_> = futures::future::join_all(calls).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    let outcomes: Vec<_> =
+        futures::future::join_all(calls).await.into_iter().map(|r| r.unwrap().unwrap().expect("ours")).collect();
     let new: Vec<_> = outcomes.iter().filter(|(record, _)| record.is_new).collect();
     assert_eq!(new.len(), 270, "each distinct delivery recorded once");
     assert!(

@@ -111,7 +111,7 @@ pub(crate) async fn webhook_record_and_enqueue_is_one_step(s: S) {
         body: "{}".into(),
     };
     let job = NewJob::for_item("sync", &"item-a".into());
-    let (first, queued) = s.record_webhook_and_enqueue(&event("d1"), &a.id, &job).await.unwrap();
+    let (first, queued) = s.record_webhook_and_enqueue(&event("d1"), &a.item_id, &job).await.unwrap().unwrap();
     assert!(first.is_new);
     let queued = queued.expect("a new delivery queues the sync");
     assert!(!queued.coalesced);
@@ -119,12 +119,12 @@ pub(crate) async fn webhook_record_and_enqueue_is_one_step(s: S) {
     s.mark_webhook_processed(&first.id).await.unwrap();
 
     // The same delivery again: counted, nothing queued.
-    let (again, none) = s.record_webhook_and_enqueue(&event("d1"), &a.id, &job).await.unwrap();
+    let (again, none) = s.record_webhook_and_enqueue(&event("d1"), &a.item_id, &job).await.unwrap().unwrap();
     assert_eq!(again, WebhookRecord { id: first.id.clone(), is_new: false, duplicates: 1 });
     assert!(none.is_none());
 
     // Another delivery joins the queued job.
-    let (_, joined) = s.record_webhook_and_enqueue(&event("d2"), &a.id, &job).await.unwrap();
+    let (_, joined) = s.record_webhook_and_enqueue(&event("d2"), &a.item_id, &job).await.unwrap().unwrap();
     assert_eq!(joined, Some(Enqueued { job_id: queued.job_id.clone(), coalesced: true }));
     let claimed = s.claim_job("w1", Duration::from_secs(60)).await.unwrap().expect("due now");
     assert_eq!(claimed.id, queued.job_id);
@@ -132,7 +132,7 @@ pub(crate) async fn webhook_record_and_enqueue_is_one_step(s: S) {
     // Held by a rate limit: the next sync is queued for when the hold ends, not now.
     let until = Utc::now() + chrono::Duration::seconds(120);
     s.hold_syncs(&a.id, until).await.unwrap();
-    let (_, held) = s.record_webhook_and_enqueue(&event("d3"), &a.id, &job).await.unwrap();
+    let (_, held) = s.record_webhook_and_enqueue(&event("d3"), &a.item_id, &job).await.unwrap().unwrap();
     let held = s.get_job(&held.expect("queued").job_id).await.unwrap();
     assert!(held.run_after >= until - chrono::Duration::seconds(1), "{:?} before the hold {until:?}", held.run_after);
     assert!(s.claim_job("w1", Duration::from_secs(60)).await.unwrap().is_none(), "nothing due during the hold");
@@ -152,8 +152,8 @@ pub(crate) async fn concurrent_repeats_of_a_webhook_are_counted_once_each(s: S) 
     };
     let job = NewJob::for_item("sync", &"item-a".into());
     let calls = (0..8).map(|_| {
-        let (s, event, job, item) = (s.clone(), event.clone(), job.clone(), a.id.clone());
-        tokio::spawn(async move { s.record_webhook_and_enqueue(&event, &item, &job).await.unwrap() })
+        let (s, event, job, item) = (s.clone(), event.clone(), job.clone(), a.item_id.clone());
+        tokio::spawn(async move { s.record_webhook_and_enqueue(&event, &item, &job).await.unwrap().unwrap() })
     });
     let outcomes: Vec<_> = futures::future::join_all(calls).await.into_iter().map(Result::unwrap).collect();
     let new: Vec<_> = outcomes.iter().filter(|(record, _)| record.is_new).collect();
@@ -173,25 +173,39 @@ pub(crate) async fn concurrent_repeats_of_a_webhook_are_counted_once_each(s: S) 
 
 /// Several deliveries in one transaction (the receiver's group commit) come out as if recorded one after the
 /// other: a repeat within the batch counts as a duplicate, a second delivery for an Item joins the job the first
-/// queued, another Item gets its own.
+/// queued, another Item gets its own, and a delivery for an Item that is not ours or is revoked records nothing.
 pub(crate) async fn webhook_batches_record_as_if_one_after_the_other(s: S) {
     let owner = user(&s, "alice").await;
     let a = item(&s, &owner, "item-a", "ins_1").await;
     let b = item(&s, &owner, "item-b", "ins_1").await;
-    let delivery = |key: &str, it: &Item| WebhookSync {
-        event: NewWebhookEvent {
-            dedupe_key: key.into(),
-            item_id: Some(it.item_id.clone()),
-            webhook_type: "TRANSACTIONS".into(),
-            webhook_code: "SYNC_UPDATES_AVAILABLE".into(),
-            body: "{}".into(),
-        },
-        item: it.id.clone(),
-        job: NewJob::for_item("sync", &it.item_id),
+    let revoked = item(&s, &owner, "item-r", "ins_2").await;
+    let health = ItemHealth { status: ItemStatus::Revoked, ..ItemHealth::good() };
+    s.update_item_status(&revoked.id, &health).await.unwrap();
+    let event = |key: &str, item_id: &PlaidItemId| NewWebhookEvent {
+        dedupe_key: key.into(),
+        item_id: Some(item_id.clone()),
+        webhook_type: "TRANSACTIONS".into(),
+        webhook_code: "SYNC_UPDATES_AVAILABLE".into(),
+        body: "{}".into(),
     };
-    let batch = [delivery("d1", &a), delivery("d1", &a), delivery("d2", &a), delivery("e1", &b)];
+    let delivery = |key: &str, item_id: &PlaidItemId| WebhookSync {
+        event: event(key, item_id),
+        item: item_id.clone(),
+        job: NewJob::for_item("sync", item_id),
+    };
+    let unknown = PlaidItemId::from("item-x");
+    let batch = [
+        delivery("d1", &a.item_id),
+        delivery("d1", &a.item_id),
+        delivery("u1", &unknown),
+        delivery("d2", &a.item_id),
+        delivery("r1", &revoked.item_id),
+        delivery("e1", &b.item_id),
+    ];
     let out = s.record_webhooks_and_enqueue(&batch).await.unwrap();
-    assert_eq!(out.len(), 4);
+    assert_eq!(out.len(), 6);
+    assert_eq!((&out[2], &out[4]), (&None, &None), "nothing recorded for an unknown or a revoked Item");
+    let out: Vec<_> = out.into_iter().flatten().collect();
     let (first, queued) = &out[0];
     let queued = queued.clone().expect("queued");
     assert!(first.is_new && !queued.coalesced);
@@ -201,6 +215,12 @@ pub(crate) async fn webhook_batches_record_as_if_one_after_the_other(s: S) {
     let other = out[3].1.clone().expect("queued");
     assert!(out[3].0.is_new && !other.coalesced && other.job_id != queued.job_id);
     assert_eq!(s.record_webhooks_and_enqueue(&[]).await.unwrap(), vec![]);
+    // One at a time too (PostgreSQL's path), and the skipped deliveries were not recorded as seen.
+    for (key, item_id) in [("u1", &unknown), ("r1", &revoked.item_id)] {
+        let job = NewJob::for_item("sync", item_id);
+        assert_eq!(s.record_webhook_and_enqueue(&event(key, item_id), item_id, &job).await.unwrap(), None);
+        assert!(s.record_webhook_event(&event(key, item_id)).await.unwrap().is_new);
+    }
 }
 
 pub(crate) async fn jobs_coalesce_while_queued(s: S) {

@@ -112,6 +112,15 @@ impl KeyCache {
         self.state.lock().keys.insert(key.kid.clone(), (key, Instant::now()));
     }
 
+    /// The key for `kid` if it is cached and fresh: what [`KeySource::key`] answers without fetching (or counting
+    /// against any budget). Lets a caller skip work it needs only before a fetch.
+    pub fn cached(&self, kid: &str) -> Option<Jwk> {
+        match self.lookup(kid, Instant::now()) {
+            Cached::Fresh(key) => Some(key),
+            Cached::Stale(_) | Cached::Unknown | Cached::Missing => None,
+        }
+    }
+
     fn lookup(&self, kid: &str, now: Instant) -> Cached {
         let state = self.state.lock();
         if let Some((key, fetched_at)) = state.keys.get(kid) {

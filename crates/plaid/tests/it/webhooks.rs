@@ -309,8 +309,11 @@ async fn a_flood_of_forged_kids_leaves_the_reserve_for_a_vouched_new_key() {
     let key = cache.key_vouched("rotated-genuine-kid").await.unwrap().expect("the genuine key is fetched");
     let verified = webhook::verify(BODY, Some(&genuine.sign(BODY, now())), &StaticKeys(vec![key]), now()).await;
     assert!(verified.is_ok(), "{verified:?}");
-    // Once fetched, an unvouched lookup of the same kid is a cache hit.
+    // Once fetched, an unvouched lookup of the same kid is a cache hit, and `cached` answers it without a fetch;
+    // a forged kid (known to be unknown) and one never seen are not cached keys.
     assert!(webhook::verify(BODY, Some(&genuine.sign(BODY, now())), &cache, now()).await.is_ok());
+    assert_eq!(cache.cached("rotated-genuine-kid").map(|k| k.kid), Some("rotated-genuine-kid".to_owned()));
+    assert!(cache.cached("forged-0").is_none() && cache.cached("never-seen").is_none());
 }
 
 #[tokio::test]
