@@ -67,9 +67,9 @@ fn main() -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "| backend | webhooks/s | p50 ms | p90 ms | p99 ms | max ms | per call, sequential: verify / Item lookup (before) / \
-         record + hold + enqueue + mark as 4 calls (before) / as 1 write finding the Item (now) ms; `p256` signature check alone \
-         (the verifier before) ms |"
+        "| backend | webhooks/s | p50 ms | p90 ms | p99 ms | max ms | per call, sequential: verify / \
+         Item lookup (before) / record + hold + enqueue + mark as 4 calls (before) / as 1 write finding the Item \
+         (now) ms; `p256` signature check alone (the verifier before) ms |"
     );
     println!("|---|---:|---:|---:|---:|---:|---|");
     let mut met = true;

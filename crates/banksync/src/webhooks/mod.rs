@@ -7,8 +7,8 @@
 //!    never the body. The one thing looked at before, and only when the kid is not cached: whether the body's
 //!    `item_id` is one of our Items, which decides the key cache's budget class for the fetch — a forger flooding
 //!    random kids (and, not knowing our Plaid item ids, random Items) can use only the small unvouched share of the
-//!    key-fetch budget, so the first webhook signed with Plaid's next key is still verified at once. Nothing is acted on before the
-//!    signature checks out.
+//!    key-fetch budget, so the first webhook signed with Plaid's next key is still verified at once. Nothing is
+//!    acted on before the signature checks out.
 //! 2. **Record once.** The delivery is stored under a dedupe key: the body hash plus the token's `iat`, i.e. one
 //!    signed delivery. A replay of that delivery (the same token, still within its 5 minutes) is acknowledged and
 //!    does nothing. A new delivery with the same body (Plaid's duplicates and retries are signed anew) is recorded
