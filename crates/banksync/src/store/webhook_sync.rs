@@ -146,7 +146,7 @@ async fn record_and_enqueue(
     item: &PlaidItemId,
     job: &NewJob,
 ) -> Result<WebhookSyncOutcome> {
-    let Some((item,)) = tx.fetch_optional::<(String,)>(&Sql::new(SYNCING_ITEM).bind(item)).await? else {
+    let Some((item_ref,)) = tx.fetch_optional::<(String,)>(&Sql::new(SYNCING_ITEM).bind(item)).await? else {
         return Ok(None);
     };
     let now = chrono::Utc::now();
@@ -158,7 +158,7 @@ async fn record_and_enqueue(
         return Ok(Some((WebhookRecord { id, is_new: false, duplicates }, None)));
     }
     let job_id = uuid::Uuid::new_v4().to_string();
-    let enqueue = super::jobs::bind_new_job(Sql::new(ENQUEUE_JOB_AFTER_HOLD), &job_id, job, now).bind(&item);
+    let enqueue = super::jobs::bind_new_job(Sql::new(ENQUEUE_JOB_AFTER_HOLD), &job_id, job, now).bind(&item_ref);
     let (queued,): (String,) = tx.fetch_optional(&enqueue).await?.ok_or(StoreError::NotFound)?;
     let coalesced = queued != job_id;
     Ok(Some((WebhookRecord { id, is_new: true, duplicates: 0 }, Some(Enqueued { job_id: queued.into(), coalesced }))))
