@@ -10,25 +10,35 @@ use super::exec::Sql;
 use super::{Result, Store, StoreError, chrono_duration, job_backoff, one_row};
 use crate::domain::{Enqueued, Job, JobId, JobState, NewJob};
 
-/// Joins a queued job with the same (kind, coalesce_key) through the partial unique index; the earlier
-/// `run_after` wins. Returns the id of the row that now stands for the request.
-pub(super) const ENQUEUE_JOB: &str = "INSERT INTO jobs (id, kind, coalesce_key, user_id, item_id, payload, state, \
-    attempts, max_attempts, run_after, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $9, $9) \
-    ON CONFLICT (kind, coalesce_key) WHERE state = 'queued' DO UPDATE SET \
-    run_after = CASE WHEN excluded.run_after < jobs.run_after THEN excluded.run_after ELSE jobs.run_after END, \
-    updated_at = excluded.updated_at \
-    RETURNING id";
+/// An `INSERT INTO jobs` of one job from `$rows` (a `VALUES` row or a `SELECT` of the twelve columns below) that
+/// joins the queued job with the same (kind, coalesce_key) instead, through the partial unique index: the earlier
+/// `run_after` wins, then the `SET` items of `$update` (each followed by a comma) apply. Returns the id of the row
+/// that now stands for the request. Every statement that queues a job is written with it (here and in
+/// `webhook_sync.rs`), so their conflict handling cannot drift apart.
+macro_rules! enqueue_job_sql {
+    ($rows:literal $(, $update:literal)?) => {
+        concat!(
+            "INSERT INTO jobs (id, kind, coalesce_key, user_id, item_id, payload, state, attempts, max_attempts, ",
+            "run_after, created_at, updated_at) ",
+            $rows,
+            " ON CONFLICT (kind, coalesce_key) WHERE state = 'queued' DO UPDATE SET run_after = ",
+            "CASE WHEN excluded.run_after < jobs.run_after THEN excluded.run_after ELSE jobs.run_after END, ",
+            $($update,)?
+            "updated_at = excluded.updated_at RETURNING id"
+        )
+    };
+}
+pub(super) use enqueue_job_sql;
+
+/// Queues a job or joins the queued one for the same work ([`enqueue_job_sql`]); binds: [`bind_new_job`].
+const ENQUEUE_JOB: &str = enqueue_job_sql!("VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $9, $9)");
 
 /// [`ENQUEUE_JOB`], but a joined queued job takes this request's payload and user (a "sync now" must still ask the
 /// bank when it joins a queued webhook sync).
-const ENQUEUE_JOB_REPLACING_PAYLOAD: &str = "INSERT INTO jobs (id, kind, coalesce_key, user_id, item_id, payload, \
-    state, attempts, max_attempts, run_after, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $9, $9) \
-    ON CONFLICT (kind, coalesce_key) WHERE state = 'queued' DO UPDATE SET \
-    run_after = CASE WHEN excluded.run_after < jobs.run_after THEN excluded.run_after ELSE jobs.run_after END, \
-    payload = excluded.payload, user_id = COALESCE(excluded.user_id, jobs.user_id), updated_at = excluded.updated_at \
-    RETURNING id";
+const ENQUEUE_JOB_REPLACING_PAYLOAD: &str = enqueue_job_sql!(
+    "VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $9, $9)",
+    "payload = excluded.payload, user_id = COALESCE(excluded.user_id, jobs.user_id), "
+);
 
 const HEARTBEAT_JOB: &str = "UPDATE jobs SET lease_expires_at = $3, updated_at = $4 \
     WHERE id = $1 AND lease_owner = $2 AND state = 'running'";

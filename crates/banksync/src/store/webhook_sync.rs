@@ -11,6 +11,7 @@
 
 use super::codec;
 use super::exec::{Sql, Tx};
+use super::jobs::enqueue_job_sql;
 use super::{Backend, Result, Store, StoreError};
 use crate::domain::{Enqueued, NewJob, NewWebhookEvent, PlaidItemId, WebhookRecord};
 
@@ -20,44 +21,37 @@ const SYNCING_ITEM: &str = "SELECT id FROM items WHERE item_id = $1 AND status <
 const INSERT_PROCESSED_WEBHOOK: &str = "INSERT INTO webhook_events (id, dedupe_key, item_id, webhook_type, \
     webhook_code, body, received_at, processed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
     ON CONFLICT (dedupe_key) DO NOTHING";
-/// [`super::jobs::ENQUEUE_JOB`] (keep the two in step), its `run_after` ($8) moved to the end of the Item's
+/// A job queued like [`super::jobs::enqueue_job_sql`]'s, its `run_after` ($8) moved to the end of the Item's
 /// rate-limit hold ($10's `hold_until`) when that is later: the hold is read inside the statement, one round trip
 /// less on the single writer than reading it first. Timestamps are fixed-width text, so `>` compares them in time.
-const ENQUEUE_JOB_AFTER_HOLD: &str = "INSERT INTO jobs (id, kind, coalesce_key, user_id, item_id, payload, state, \
-    attempts, max_attempts, run_after, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, \
-    COALESCE((SELECT s.hold_until FROM item_sync_state s WHERE s.item_id = $10 AND s.hold_until > $8), $8), $9, $9) \
-    ON CONFLICT (kind, coalesce_key) WHERE state = 'queued' DO UPDATE SET \
-    run_after = CASE WHEN excluded.run_after < jobs.run_after THEN excluded.run_after ELSE jobs.run_after END, \
-    updated_at = excluded.updated_at \
-    RETURNING id";
+const ENQUEUE_JOB_AFTER_HOLD: &str = enqueue_job_sql!(
+    "VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, \
+    COALESCE((SELECT s.hold_until FROM item_sync_state s WHERE s.item_id = $10 AND s.hold_until > $8), $8), $9, $9)"
+);
 
 /// PostgreSQL: [`SYNCING_ITEM`] ($17), [`INSERT_PROCESSED_WEBHOOK`] ($1-$7) for it, then [`ENQUEUE_JOB_AFTER_HOLD`]
-/// ($8-$16) when the delivery was new, or else its duplicate counted, as one statement (keep the four in step). Each
-/// statement on PostgreSQL is a round trip, and reading the Item, `BEGIN`, two inserts and `COMMIT` were five of
-/// them, most of the receiver's time on a slow machine. One statement commits alone, just as atomically. The
-/// sub-statements share one snapshot: a duplicate whose first delivery committed while this statement waited on its
-/// key is not visible to the `UPDATE`, so the last four columns come back `NULL` and the caller counts it afterwards.
-const RECORD_AND_ENQUEUE_POSTGRES: &str = "WITH item AS (SELECT id FROM items \
-    WHERE item_id = $17 AND status <> 'revoked'), \
-    event AS (INSERT INTO webhook_events (id, dedupe_key, item_id, \
-    webhook_type, webhook_code, body, received_at, processed_at) SELECT $1, $2, $3, $4, $5, $6, $7, $7 FROM item \
-    ON CONFLICT (dedupe_key) DO NOTHING RETURNING id), \
-    job AS (INSERT INTO jobs (id, kind, coalesce_key, user_id, item_id, payload, state, \
-    attempts, max_attempts, run_after, created_at, updated_at) \
-    SELECT $8, $9, $10, $11, $12, $13, 'queued', 0, $14, \
-    COALESCE((SELECT s.hold_until FROM item_sync_state s, item WHERE s.item_id = item.id AND s.hold_until > $15), \
-    $15), $16, $16 \
-    FROM event \
-    ON CONFLICT (kind, coalesce_key) WHERE state = 'queued' DO UPDATE SET \
-    run_after = CASE WHEN excluded.run_after < jobs.run_after THEN excluded.run_after ELSE jobs.run_after END, \
-    updated_at = excluded.updated_at \
-    RETURNING id), \
-    repeat AS (UPDATE webhook_events SET duplicates = duplicates + 1 \
-    WHERE dedupe_key = $2 AND EXISTS (SELECT 1 FROM item) AND NOT EXISTS (SELECT 1 FROM event) \
-    RETURNING id, duplicates) \
-    SELECT EXISTS (SELECT 1 FROM item), (SELECT id FROM event), (SELECT id FROM job), (SELECT id FROM repeat), \
-    (SELECT duplicates FROM repeat)";
+/// ($8-$16) when the delivery was new, or else its duplicate counted, as one statement (keep the first two in step;
+/// the job's upsert is the same macro's). Each statement on PostgreSQL is a round trip, and reading the Item,
+/// `BEGIN`, two inserts and `COMMIT` were five of them, most of the receiver's time on a slow machine. One statement
+/// commits alone, just as atomically. The sub-statements share one snapshot: a duplicate whose first delivery
+/// committed while this statement waited on its key is not visible to the `UPDATE`, so the last four columns come
+/// back `NULL` and the caller counts it afterwards.
+const RECORD_AND_ENQUEUE_POSTGRES: &str = concat!(
+    "WITH item AS (SELECT id FROM items WHERE item_id = $17 AND status <> 'revoked'), ",
+    "event AS (INSERT INTO webhook_events (id, dedupe_key, item_id, webhook_type, webhook_code, body, received_at, ",
+    "processed_at) SELECT $1, $2, $3, $4, $5, $6, $7, $7 FROM item ON CONFLICT (dedupe_key) DO NOTHING RETURNING id), ",
+    "job AS (",
+    enqueue_job_sql!(
+        "SELECT $8, $9, $10, $11, $12, $13, 'queued', 0, $14, \
+        COALESCE((SELECT s.hold_until FROM item_sync_state s, item WHERE s.item_id = item.id AND s.hold_until > $15), \
+        $15), $16, $16 FROM event"
+    ),
+    "), repeat AS (UPDATE webhook_events SET duplicates = duplicates + 1 ",
+    "WHERE dedupe_key = $2 AND EXISTS (SELECT 1 FROM item) AND NOT EXISTS (SELECT 1 FROM event) ",
+    "RETURNING id, duplicates) ",
+    "SELECT EXISTS (SELECT 1 FROM item), (SELECT id FROM event), (SELECT id FROM job), (SELECT id FROM repeat), ",
+    "(SELECT duplicates FROM repeat)"
+);
 
 /// One verified SYNC_UPDATES_AVAILABLE delivery to record for the Item `item` (its Plaid id), with the job it
 /// queues when it is new.

@@ -254,6 +254,15 @@ pub(crate) async fn jobs_coalesce_while_queued(s: S) {
     );
     s.enqueue_job(&NewJob::for_item("sync", &"item-c".into())).await.unwrap();
     assert!(s.get_job(&c.job_id).await.unwrap().run_after <= Utc::now());
+    // A joining request keeps the queued job's payload, unless it asks to replace it (a "sync now").
+    let asked = NewJob { payload: r#"{"refresh":true}"#.into(), ..NewJob::for_item("sync", &"item-c".into()) };
+    assert_eq!(s.enqueue_job(&asked).await.unwrap().job_id, c.job_id);
+    assert_eq!(s.get_job(&c.job_id).await.unwrap().payload, "{}");
+    assert_eq!(
+        s.enqueue_job_replacing_payload(&asked).await.unwrap(),
+        Enqueued { job_id: c.job_id.clone(), coalesced: true }
+    );
+    assert_eq!(s.get_job(&c.job_id).await.unwrap().payload, asked.payload);
 
     // Once the job runs, a new request queues a new job (changes during a sync need another sync).
     let mut claimed = HashSet::new();
