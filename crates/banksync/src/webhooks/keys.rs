@@ -19,7 +19,7 @@ impl WebhookKeys {
     pub fn cached(&self, kid: &str) -> Option<Jwk> {
         match self {
             Self::Plaid(cache) => cache.cached(kid),
-            Self::Static(keys) => keys.0.iter().find(|key| key.kid == kid).cloned(),
+            Self::Static(keys) => keys.cached(kid),
         }
     }
 

@@ -59,13 +59,7 @@ pub(crate) async fn sync_runs_plaid_calls_and_webhooks(s: S) {
     assert_eq!((calls[0].request_id.as_deref(), calls[0].http_status), (Some("req-1"), Some(400)), "newest first");
     assert!(s.list_plaid_calls(Some(&"item-b".into()), 10).await.unwrap().is_empty());
 
-    let event = NewWebhookEvent {
-        dedupe_key: "sha256-of-body".into(),
-        item_id: Some("item-a".into()),
-        webhook_type: "TRANSACTIONS".into(),
-        webhook_code: "SYNC_UPDATES_AVAILABLE".into(),
-        body: "{}".into(),
-    };
+    let event = sync_update("sha256-of-body", "item-a");
     let first = s.record_webhook_event(&event).await.unwrap();
     assert!(first.is_new);
     let again = s.record_webhook_event(&event).await.unwrap();
@@ -103,13 +97,7 @@ pub(crate) async fn the_audit_trail_holds_every_observed_call_once_flushed(s: S)
 pub(crate) async fn webhook_record_and_enqueue_is_one_step(s: S) {
     let owner = user(&s, "alice").await;
     let a = item(&s, &owner, "item-a", "ins_1").await;
-    let event = |key: &str| NewWebhookEvent {
-        dedupe_key: key.into(),
-        item_id: Some("item-a".into()),
-        webhook_type: "TRANSACTIONS".into(),
-        webhook_code: "SYNC_UPDATES_AVAILABLE".into(),
-        body: "{}".into(),
-    };
+    let event = |key: &str| sync_update(key, "item-a");
     let job = NewJob::for_item("sync", &"item-a".into());
     let (first, queued) = s.record_webhook_and_enqueue(&event("d1"), &a.item_id, &job).await.unwrap().unwrap();
     assert!(first.is_new);
@@ -143,13 +131,7 @@ pub(crate) async fn webhook_record_and_enqueue_is_one_step(s: S) {
 pub(crate) async fn concurrent_repeats_of_a_webhook_are_counted_once_each(s: S) {
     let owner = user(&s, "alice").await;
     let a = item(&s, &owner, "item-a", "ins_1").await;
-    let event = NewWebhookEvent {
-        dedupe_key: "same".into(),
-        item_id: Some("item-a".into()),
-        webhook_type: "TRANSACTIONS".into(),
-        webhook_code: "SYNC_UPDATES_AVAILABLE".into(),
-        body: "{}".into(),
-    };
+    let event = sync_update("same", "item-a");
     let job = NewJob::for_item("sync", &"item-a".into());
     let calls = (0..8).map(|_| {
         let (s, event, job, item) = (s.clone(), event.clone(), job.clone(), a.item_id.clone());
@@ -181,15 +163,8 @@ pub(crate) async fn webhook_batches_record_as_if_one_after_the_other(s: S) {
     let revoked = item(&s, &owner, "item-r", "ins_2").await;
     let health = ItemHealth { status: ItemStatus::Revoked, ..ItemHealth::good() };
     s.update_item_status(&revoked.id, &health).await.unwrap();
-    let event = |key: &str, item_id: &PlaidItemId| NewWebhookEvent {
-        dedupe_key: key.into(),
-        item_id: Some(item_id.clone()),
-        webhook_type: "TRANSACTIONS".into(),
-        webhook_code: "SYNC_UPDATES_AVAILABLE".into(),
-        body: "{}".into(),
-    };
     let delivery = |key: &str, item_id: &PlaidItemId| WebhookSync {
-        event: event(key, item_id),
+        event: sync_update(key, item_id.as_str()),
         item: item_id.clone(),
         job: NewJob::for_item("sync", item_id),
     };
@@ -218,8 +193,11 @@ pub(crate) async fn webhook_batches_record_as_if_one_after_the_other(s: S) {
     // One at a time too (PostgreSQL's path), and the skipped deliveries were not recorded as seen.
     for (key, item_id) in [("u1", &unknown), ("r1", &revoked.item_id)] {
         let job = NewJob::for_item("sync", item_id);
-        assert_eq!(s.record_webhook_and_enqueue(&event(key, item_id), item_id, &job).await.unwrap(), None);
-        assert!(s.record_webhook_event(&event(key, item_id)).await.unwrap().is_new);
+        assert_eq!(
+            s.record_webhook_and_enqueue(&sync_update(key, item_id.as_str()), item_id, &job).await.unwrap(),
+            None
+        );
+        assert!(s.record_webhook_event(&sync_update(key, item_id.as_str())).await.unwrap().is_new);
     }
 }
 

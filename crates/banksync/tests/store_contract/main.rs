@@ -186,6 +186,17 @@ fn sealed(tag: &str) -> Sealed {
     Sealed { key_id: "k1".into(), nonce: vec![7; 12], ciphertext: format!("ct-{tag}").into_bytes() }
 }
 
+/// A SYNC_UPDATES_AVAILABLE delivery for the Item `item_id`, recorded under `dedupe_key`.
+fn sync_update(dedupe_key: &str, item_id: &str) -> NewWebhookEvent {
+    NewWebhookEvent {
+        dedupe_key: dedupe_key.into(),
+        item_id: Some(item_id.into()),
+        webhook_type: "TRANSACTIONS".into(),
+        webhook_code: "SYNC_UPDATES_AVAILABLE".into(),
+        body: "{}".into(),
+    }
+}
+
 async fn user(s: &S, name: &str) -> User {
     s.create_user(name, "$argon2id$fake").await.unwrap()
 }

@@ -18,16 +18,6 @@ async fn finished_run(s: &S, item: &Item) -> SyncRun {
     s.finish_sync_run(&run.id, &SyncRunOutcome { succeeded: true, ..Default::default() }).await.unwrap()
 }
 
-fn webhook(key: &str) -> NewWebhookEvent {
-    NewWebhookEvent {
-        dedupe_key: key.into(),
-        item_id: Some("item-a".into()),
-        webhook_type: "TRANSACTIONS".into(),
-        webhook_code: "SYNC_UPDATES_AVAILABLE".into(),
-        body: "{}".into(),
-    }
-}
-
 fn call(at_: DateTime<Utc>, request_id: &str) -> PlaidCall {
     PlaidCall {
         endpoint: "/transactions/sync".into(),
@@ -57,12 +47,12 @@ pub(crate) async fn retention_prunes_old_rows_in_batches_and_keeps_recent_and_la
         finished_run(&s, &b).await;
     }
     for i in 0..3 {
-        assert!(s.record_webhook_event(&webhook(&format!("old-{i}"))).await.unwrap().is_new);
+        assert!(s.record_webhook_event(&sync_update(&format!("old-{i}"), "item-a")).await.unwrap().is_new);
     }
     let cutoff = boundary().await;
     // Recent: one run of A, one delivery.
     let recent_run = finished_run(&s, &a).await;
-    assert!(s.record_webhook_event(&webhook("recent")).await.unwrap().is_new);
+    assert!(s.record_webhook_event(&sync_update("recent", "item-a")).await.unwrap().is_new);
     for (i, when) in [cutoff - chrono::Duration::days(200), cutoff - chrono::Duration::seconds(1)].iter().enumerate() {
         s.record_plaid_call(&call(*when, &format!("old-{i}"))).await.unwrap();
     }
@@ -86,8 +76,8 @@ pub(crate) async fn retention_prunes_old_rows_in_batches_and_keeps_recent_and_la
     let calls = s.list_plaid_calls(Some(&"item-a".into()), 100).await.unwrap();
     assert_eq!(calls.iter().map(|c| c.request_id.as_deref().unwrap()).collect::<Vec<_>>(), ["recent"]);
     // The recent delivery is still there (a repeat is a duplicate); the old ones are gone (a repeat is new).
-    assert!(!s.record_webhook_event(&webhook("recent")).await.unwrap().is_new);
-    assert!(s.record_webhook_event(&webhook("old-0")).await.unwrap().is_new);
+    assert!(!s.record_webhook_event(&sync_update("recent", "item-a")).await.unwrap().is_new);
+    assert!(s.record_webhook_event(&sync_update("old-0", "item-a")).await.unwrap().is_new);
 
     // The background task's loop: everything older than now, in batches of 1, keeping 1 run per Item.
     let settings = banksync::config::RetentionSettings {

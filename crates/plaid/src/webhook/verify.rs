@@ -79,9 +79,16 @@ pub trait KeySource {
 #[derive(Debug, Clone, Default)]
 pub struct StaticKeys(pub Vec<Jwk>);
 
+impl StaticKeys {
+    /// The key for `kid`, if it is one of these: all a fixed set ever answers (like [`super::KeyCache::cached`]).
+    pub fn cached(&self, kid: &str) -> Option<Jwk> {
+        self.0.iter().find(|k| k.kid == kid).cloned()
+    }
+}
+
 impl KeySource for StaticKeys {
     async fn key(&self, kid: &str) -> Result<Option<Jwk>, Error> {
-        Ok(self.0.iter().find(|k| k.kid == kid).cloned())
+        Ok(self.cached(kid))
     }
 }
 
