@@ -240,11 +240,16 @@ impl BenchStore {
         }
     }
 
-    /// Closes the store; a PostgreSQL schema is dropped (a SQLite temp directory goes with `self`).
+    /// Closes the store; a PostgreSQL schema is dropped (a SQLite temp directory goes with `self`), unless
+    /// `BENCH_KEEP=1` asks to keep it for `psql` (EXPLAIN, index sizes).
     pub async fn drop_all(self) {
         self.store.close().await;
         if let Location::Postgres { schema } = &self.location {
-            drop_schema(schema).await;
+            if std::env::var_os("BENCH_KEEP").is_some() {
+                eprintln!("  keeping the PostgreSQL schema: {schema}");
+            } else {
+                drop_schema(schema).await;
+            }
         }
     }
 }

@@ -47,7 +47,7 @@ impl Store {
         after: Option<&TxnCursor>,
     ) -> Result<(Vec<Transaction>, Option<TxnCursor>)> {
         let limit = f.effective_limit();
-        let mut select = super::transactions::select_visible(user_id, f);
+        let mut select = super::transactions::select_visible(self.backend, user_id, f);
         if let Some(pending) = f.pending {
             select.push(" AND t.pending = ").push_bind(pending);
         }

@@ -1,25 +1,24 @@
 //! Reading and editing stored transactions (writing them is `sync_write`). Every reader hides the rows of an Item
 //! whose initial sync is still being written (`items.initial_sync_run`, see `sync_write`).
 
-use std::sync::LazyLock;
-
 use chrono::NaiveDate;
 
 use super::codec::{self, TxnCursor};
 use super::exec::Sql;
 use super::raw_json;
 use super::search::{self, Days, SearchPlan};
-use super::transaction_row::{SELECT_COLUMNS, TxnRow};
+use super::transaction_row::{TxnRow, select_columns};
 use super::{Backend, Result, Store, one_row};
 use crate::domain::{Page, Transaction, TransactionFilter, TransactionId, UserFieldsPatch, UserId};
 
-static GET_TRANSACTION: LazyLock<String> = LazyLock::new(|| {
+/// One transaction of `backend`'s store ($1 id, $2 user).
+fn get_transaction(backend: Backend) -> String {
     format!(
         "SELECT {} FROM transactions t JOIN items i ON i.id = t.item_ref \
         WHERE t.transaction_id = $1 AND t.user_id = $2 AND t.deleted_at IS NULL AND i.initial_sync_run IS NULL",
-        *SELECT_COLUMNS
+        select_columns(backend)
     )
-});
+}
 const GET_TRANSACTION_RAW: &str = "SELECT t.raw, t.raw_zstd FROM transactions t JOIN items i ON i.id = t.item_ref \
     WHERE t.transaction_id = $1 AND t.user_id = $2 AND t.deleted_at IS NULL AND i.initial_sync_run IS NULL";
 /// A transaction's effective category (the spending summary's, and the index `transactions_effective_category_time`'s
@@ -36,14 +35,14 @@ const PATCH_TRANSACTION: &str = "UPDATE transactions SET \
 /// The user's transactions every reader may show (not deleted, and not of an Item whose initial sync is still being
 /// written), narrowed by the filter's account, Item and date range. Each reader adds its own conditions, order and
 /// limit.
-pub(super) fn select_visible<'a>(user_id: &'a UserId, f: &'a TransactionFilter) -> Sql<'a> {
-    select_visible_from(user_id, f, "transactions t")
+pub(super) fn select_visible<'a>(backend: Backend, user_id: &'a UserId, f: &'a TransactionFilter) -> Sql<'a> {
+    select_visible_from(backend, user_id, f, "transactions t")
 }
 
 /// [`select_visible`] from `table` (the transactions table aliased `t`, with SQLite's index hints if any).
-fn select_visible_from<'a>(user_id: &'a UserId, f: &'a TransactionFilter, table: &str) -> Sql<'a> {
+fn select_visible_from<'a>(backend: Backend, user_id: &'a UserId, f: &'a TransactionFilter, table: &str) -> Sql<'a> {
     let mut select = Sql::new("");
-    push_select_visible(&mut select, user_id, f, table, &SELECT_COLUMNS);
+    push_select_visible(&mut select, user_id, f, table, select_columns(backend));
     select
 }
 
@@ -326,7 +325,7 @@ impl Store {
             let mut select = Sql::new("");
             let q = f.q.as_deref().unwrap_or_default();
             search::push_newest_matches(&mut select, q, prefix, search_days(f)?, take);
-            let columns = format!("{}, {}", *SELECT_COLUMNS, search::NEWEST_MATCHES_READ);
+            let columns = format!("{}, {}", select_columns(self.backend), search::NEWEST_MATCHES_READ);
             // Driven by the matches (`CROSS JOIN` fixes the order), each row looked up by its rowid.
             push_select_visible(&mut select, user_id, f, FOLLOWED, &columns);
             self.push_conditions(&mut select, f, plan.search);
@@ -339,7 +338,7 @@ impl Store {
         }
         let arms: Vec<ArmBands<'_>> = match (&plan.amounts, self.backend) {
             (None | Some(AmountPlan::Walk), _) => {
-                let mut select = select_visible_from(user_id, f, table);
+                let mut select = select_visible_from(self.backend, user_id, f, table);
                 self.push_conditions(&mut select, f, plan.search);
                 if let Some(c) = &after {
                     push_after(&mut select, c, "t.date");
@@ -368,7 +367,7 @@ impl Store {
         };
         let mut select = Sql::new(format!(
             "SELECT {} FROM transactions t JOIN items i ON i.id = t.item_ref WHERE {row_key} IN (SELECT k FROM (",
-            *SELECT_COLUMNS
+            select_columns(self.backend)
         ));
         let arm = Arm {
             user_id,
@@ -443,7 +442,7 @@ impl Store {
     }
 
     pub async fn get_transaction(&self, user_id: &UserId, transaction_id: &TransactionId) -> Result<Transaction> {
-        let select = Sql::new(GET_TRANSACTION.as_str()).bind(transaction_id).bind(user_id);
+        let select = Sql::new(get_transaction(self.backend)).bind(transaction_id).bind(user_id);
         self.reader.fetch_one::<TxnRow>(&select).await?.try_into()
     }
 
@@ -472,7 +471,7 @@ impl Store {
             .bind(codec::ts(chrono::Utc::now()));
         one_row(self.writer.execute(&update).await?)?;
         // From the writer: a reader connection might not see this write yet.
-        let select = Sql::new(GET_TRANSACTION.as_str()).bind(transaction_id).bind(user_id);
+        let select = Sql::new(get_transaction(self.backend)).bind(transaction_id).bind(user_id);
         self.writer.fetch_one::<TxnRow>(&select).await?.try_into()
     }
 }
