@@ -165,6 +165,7 @@ contract!(
     dense_searches_list_exactly_their_rows_across_the_years,
     spending_summary_equals_a_group_by_after_random_writes,
     every_filter_shape_has_an_index_path,
+    every_field_reads_back_as_written_whatever_its_text,
 );
 
 // ---------------------------------------------------------------------------------------------------------------

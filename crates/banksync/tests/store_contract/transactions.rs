@@ -216,3 +216,67 @@ pub(crate) async fn user_field_patches(s: S) {
         s.update_transaction_user_fields(&alice.id, &"nope".into(), &UserFieldsPatch::default()).await
     ));
 }
+
+/// Every field reads back exactly as it was written, through each reader (a listing, one transaction, an edit's
+/// answer, an export's pages): on SQLite a row comes back as one JSON array SQLite builds, so text that needs
+/// escaping, text that looks like JSON, absent values and both values of every flag must survive it.
+pub(crate) async fn every_field_reads_back_as_written_whatever_its_text(s: S) {
+    let alice = user(&s, "alice").await;
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    let awkward = "quote \" backslash \\ slash / newline \n tab \t bell \u{7} nul-free \u{1f} é 漢字 🦀 \u{2028}";
+    let mut full = txn("tx-full", "acc-\"x\"", "-1234.5678", "2026-02-01T10:11:12Z");
+    let f = &mut full.fields;
+    f.currency = Some("null".into());
+    f.time_unknown = true;
+    f.authorized_date = Some(day("2026-01-31"));
+    f.name = awkward.into();
+    f.merchant_name = Some("[1, 2]".into());
+    f.logo_url = Some("https://example.com/logo.png?a=1&b=\"2\"".into());
+    f.website = Some("true".into());
+    f.pfc_icon_url = Some("42".into());
+    f.pending = true;
+    f.pending_transaction_id = Some("tx-pending".into());
+    f.counterparties = Some(r#"[{"name":"A \"B\"","type":"merchant"}]"#.into());
+    f.location = Some(r#"{"city":"Zürich\n"}"#.into());
+    f.account_owner = Some(String::new());
+    let mut bare = txn("tx-bare", "acc-y", "0", "2026-02-02T00:00:00Z");
+    let f = &mut bare.fields;
+    f.currency = None;
+    f.currency_is_official = false;
+    f.pfc_primary = None;
+    f.pfc_detailed = None;
+    f.pfc_confidence = None;
+    f.payment_channel = None;
+    f.counterparties = None;
+    f.location = None;
+    s.apply_sync(&a, &batch(vec![full.clone(), bare.clone()], vec![], &[], "c1")).await.unwrap();
+
+    let listed = all_txns(&s, &alice, TransactionFilter::default()).await;
+    assert_eq!(ids(&listed), ["tx-bare", "tx-full"]);
+    for (read, written) in listed.iter().zip([&bare, &full]) {
+        assert_eq!(read.fields, written.fields, "{}", written.transaction_id.as_str());
+        assert_eq!(read.item_id.as_str(), "item-a");
+        assert_eq!((read.user_note.as_deref(), read.user_category.as_deref()), (None, None));
+    }
+    let one = s.get_transaction(&alice.id, &full.transaction_id).await.unwrap();
+    assert_eq!(one.fields, full.fields);
+
+    let patch = UserFieldsPatch { note: Some(Some(awkward.into())), category: Some(Some("{\"x\": 1}".into())) };
+    let edited = s.update_transaction_user_fields(&alice.id, &full.transaction_id, &patch).await.unwrap();
+    assert_eq!(edited.fields, full.fields);
+    assert_eq!(edited.user_note.as_deref(), Some(awkward));
+    assert_eq!(edited.user_category.as_deref(), Some("{\"x\": 1}"));
+    let search = TransactionFilter { q: Some("backslash".into()), ..Default::default() };
+    let listed = s.list_transactions(&alice.id, &search).await.unwrap();
+    assert_eq!(ids(&listed.items), ["tx-full"]);
+    assert_eq!(listed.items[0].user_note.as_deref(), Some(awkward));
+
+    let (exported, next) = s
+        .transactions_oldest_first(&alice.id, &TransactionFilter { limit: 10, ..Default::default() }, None)
+        .await
+        .unwrap();
+    assert!(next.is_none());
+    assert_eq!(ids(&exported), ["tx-full", "tx-bare"]);
+    assert_eq!((&exported[0].fields, &exported[1].fields), (&full.fields, &bare.fields));
+    assert_eq!(exported[0].user_note.as_deref(), Some(awkward));
+}
