@@ -12,7 +12,7 @@ use super::{Backend, Result, Store, one_row};
 use crate::domain::{Page, Transaction, TransactionFilter, TransactionId, UserFieldsPatch, UserId};
 
 /// One transaction of `backend`'s store ($1 id, $2 user).
-fn get_transaction(backend: Backend) -> String {
+fn get_transaction_sql(backend: Backend) -> String {
     format!(
         "SELECT {} FROM transactions t JOIN items i ON i.id = t.item_ref \
         WHERE t.transaction_id = $1 AND t.user_id = $2 AND t.deleted_at IS NULL AND i.initial_sync_run IS NULL",
@@ -442,7 +442,7 @@ impl Store {
     }
 
     pub async fn get_transaction(&self, user_id: &UserId, transaction_id: &TransactionId) -> Result<Transaction> {
-        let select = Sql::new(get_transaction(self.backend)).bind(transaction_id).bind(user_id);
+        let select = Sql::new(get_transaction_sql(self.backend)).bind(transaction_id).bind(user_id);
         self.reader.fetch_one::<TxnRow>(&select).await?.try_into()
     }
 
@@ -471,7 +471,7 @@ impl Store {
             .bind(codec::ts(chrono::Utc::now()));
         one_row(self.writer.execute(&update).await?)?;
         // From the writer: a reader connection might not see this write yet.
-        let select = Sql::new(get_transaction(self.backend)).bind(transaction_id).bind(user_id);
+        let select = Sql::new(get_transaction_sql(self.backend)).bind(transaction_id).bind(user_id);
         self.writer.fetch_one::<TxnRow>(&select).await?.try_into()
     }
 }
