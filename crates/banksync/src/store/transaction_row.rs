@@ -212,13 +212,18 @@ pub(super) fn select_columns(backend: Backend) -> &'static str {
     }
 }
 
+/// A [`TxnColumns`]' expressions in its order around `fields` (the [`FieldsRow`] part): on PostgreSQL they are the
+/// row's columns, on SQLite the elements of its array, so both backends read one list.
+fn txn_columns(fields: &str) -> String {
+    format!(
+        "t.transaction_id, i.item_id, {fields}, t.display_name, t.user_note, t.user_category, t.created_at, \
+        t.updated_at"
+    )
+}
+
 static SELECT_COLUMNS_POSTGRES: LazyLock<String> = LazyLock::new(|| {
     let fields: Vec<String> = FIELD_COLUMNS.iter().map(|c| format!("t.{c}")).collect();
-    format!(
-        "t.transaction_id, i.item_id, {}, t.display_name, t.user_note, t.user_category, t.created_at, \
-        t.updated_at",
-        fields.join(", ")
-    )
+    txn_columns(&fields.join(", "))
 });
 
 /// On SQLite a row is one column, a JSON array of the same values ([`TxnColumns`] in order, the fields nested), that
@@ -227,11 +232,8 @@ static SELECT_COLUMNS_POSTGRES: LazyLock<String> = LazyLock::new(|| {
 /// copies and collecting their frees was ~29 % of all CPU (mimalloc's `_mi_page_free_collect` alone 14 %), decoding
 /// them one by one ~15 %; as one array, the newest page serves 1.5-1.8x the requests/s.
 static SELECT_COLUMNS_SQLITE: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "json_array(t.transaction_id, i.item_id, json_array({}), t.display_name, t.user_note, t.user_category, \
-        t.created_at, t.updated_at) AS {SQLITE_ROW}",
-        sqlite_json_fields().join(", ")
-    )
+    let fields = format!("json_array({})", sqlite_json_fields().join(", "));
+    format!("json_array({}) AS {SQLITE_ROW}", txn_columns(&fields))
 });
 const SQLITE_ROW: &str = "txn";
 
