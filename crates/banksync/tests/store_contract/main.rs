@@ -133,6 +133,7 @@ contract!(
     failed_apply_leaves_old_cursor_and_no_rows,
     staged_pages_commit_atomically,
     initial_sync_is_hidden_until_its_commit,
+    sync_sized_writes_land_whole,
     initial_sync_claims_only_fresh_items_and_can_be_taken_over,
     pending_to_posted_keeps_user_edits_without_duplicates,
     removed_then_readded_is_restored,

@@ -239,6 +239,31 @@ pub(crate) async fn initial_sync_is_hidden_until_its_commit(s: S) {
     assert_eq!(ids(&all_txns(&s, &alice, TransactionFilter::default()).await).len(), 602);
 }
 
+/// A write of the size the sync engine makes (an initial sync's batch of 5,000 transactions, thousands of removals,
+/// a staged page of thousands) lands whole: each is split into several statements within the engines'
+/// bind-parameter limits (`rows_per_statement`), and every row of every statement arrives.
+pub(crate) async fn sync_sized_writes_land_whole(s: S) {
+    let alice = user(&s, "alice").await;
+    let a = item(&s, &alice, "item-a", "ins_1").await;
+    let run = s.start_sync_run(&a.id, "link").await.unwrap();
+    assert!(s.claim_initial_sync(&a, &run.id).await.unwrap());
+    let day = |i: usize| format!("2025-{:02}-{:02}T12:00:00Z", 1 + i % 12, 1 + i % 28);
+    let history: Vec<_> = (0..5_000).map(|i| txn(&format!("h{i:05}"), "acc", "1.25", &day(i))).collect();
+    let stats = s.write_initial_pages(&a, &run.id, &[page(history, vec![], &[])]).await.unwrap();
+    assert_eq!(stats.upserted, 5_000);
+    let removed: Vec<String> = (0..2_000).map(|i| format!("h{i:05}")).collect();
+    let removed: Vec<&str> = removed.iter().map(String::as_str).collect();
+    let stats = s.write_initial_pages(&a, &run.id, &[page(vec![], vec![], &removed)]).await.unwrap();
+    assert_eq!(stats.removed, 2_000);
+    s.commit_initial_sync(&a, &run.id, "c1").await.unwrap();
+    assert_eq!(all_txns(&s, &alice, TransactionFilter::default()).await.len(), 3_000);
+
+    let a = fresh(&s, &a).await;
+    let more: Vec<_> = (0..3_000).map(|i| txn(&format!("m{i:05}"), "acc", "2.50", &day(i))).collect();
+    s.apply_sync(&a, &batch(more, vec![], &removed[..0], "c2")).await.unwrap();
+    assert_eq!(all_txns(&s, &alice, TransactionFilter::default()).await.len(), 6_000);
+}
+
 pub(crate) async fn initial_sync_claims_only_fresh_items_and_can_be_taken_over(s: S) {
     let alice = user(&s, "alice").await;
     // Rows but no cursor (a batch applied without one): not fresh, so it stages.
