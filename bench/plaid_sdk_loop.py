@@ -3,10 +3,12 @@ Item's `/transactions/sync` pages from the simulator. Fetch and decode only (the
 checks types as it goes, as an application using it would); nothing is stored.
 
 Usage: plaid_sdk_loop.py SIM_URL N   (links `user_bulk_N` at First Platypus Bank, 730 days)
-Prints one line: `sdk N SECONDS PEAK_RSS_KB` (the time covers the sync loop only, not the link). Exit 1 if the loop
-did not bring exactly N transactions.
+Prints one line: `sdk N SECONDS PEAK_RSS_KB CPU_SECONDS MACHINE_CPU_SECONDS` (the times cover the sync loop only,
+not the link; the machine's CPU is every process's, the simulator's included). Exit 1 if the loop did not bring
+exactly N transactions.
 """
 
+import os
 import resource
 import sys
 import time
@@ -28,6 +30,14 @@ SECRET = "banksync-sim-secret"
 INSTITUTION = "ins_109508"
 
 
+def machine_cpu_seconds():
+    """CPU time the whole machine has spent busy so far, over all cores (/proc/stat: user, nice, system, irq, softirq
+    and steal)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(f) for f in stat.readline().split()[1:]]
+    return (ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     url, n = sys.argv[1].rstrip("/"), int(sys.argv[2])
     configuration = plaid.Configuration(
@@ -47,6 +57,7 @@ def main():
     token = api.item_public_token_exchange(ItemPublicTokenExchangeRequest(public_token=public)).access_token
 
     started = time.perf_counter()
+    cpu_before, machine_cpu_before = time.process_time(), machine_cpu_seconds()
     cursor, count, has_more = "", 0, True
     while has_more:
         request = TransactionsSyncRequest(access_token=token, count=500)
@@ -56,8 +67,9 @@ def main():
         count += len(page.added)
         cursor, has_more = page.next_cursor, page.has_more
     seconds = time.perf_counter() - started
+    cpu, machine_cpu = time.process_time() - cpu_before, machine_cpu_seconds() - machine_cpu_before
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"sdk {count} {seconds:.3f} {peak_kb}")
+    print(f"sdk {count} {seconds:.3f} {peak_kb} {cpu:.3f} {machine_cpu:.3f}")
     if count != n:
         print(f"expected {n} transactions, got {count}", file=sys.stderr)
         sys.exit(1)
