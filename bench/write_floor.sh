@@ -14,8 +14,9 @@
 # PostgreSQL variants are written to a scratch table in the kept schema and dropped. Drop the schema afterwards.
 set -euo pipefail
 
-backend="${1:?usage: bench/write_floor.sh sqlite FILE | postgres SCHEMA}"
-where="${2:?usage: bench/write_floor.sh sqlite FILE | postgres SCHEMA}"
+usage="usage: bench/write_floor.sh sqlite FILE | postgres SCHEMA"
+backend="${1:?$usage}"
+where="${2:?$usage}"
 
 sqlite_floor() {
     local db="$1" work
@@ -101,7 +102,7 @@ case "$backend" in
     sqlite) sqlite_floor "$where" ;;
     postgres) postgres_floor "$where" ;;
     *)
-        echo "usage: bench/write_floor.sh sqlite FILE | postgres SCHEMA" >&2
+        echo "$usage" >&2
         exit 2
         ;;
 esac
